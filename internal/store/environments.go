@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Environment is the configuration of one Stripe environment.
+type Environment struct {
+	Env          Env
+	KeyMasked    string
+	KeyKind      string // secret or restricted
+	AccountID    string
+	AccountName  string
+	ConfiguredAt time.Time
+	UpdatedAt    time.Time
+	secretKeyEnc []byte
+}
+
+func purposeSecretKey(env Env) string { return "stripe_secret_key/" + string(env) }
+
+// SecretKey decrypts the environment's Stripe key.
+func (s *Store) SecretKey(e *Environment) (string, error) {
+	k, err := s.key.Open(e.secretKeyEnc, purposeSecretKey(e.Env))
+	if err != nil {
+		return "", fmt.Errorf("decrypt the %s Stripe key: %w; set it again with `billwire keys set --env %s`", e.Env, err, e.Env)
+	}
+	return k, nil
+}
+
+// GetEnvironment returns the stored configuration of env, or ErrNotFound.
+func (s *Store) GetEnvironment(ctx context.Context, env Env) (*Environment, error) {
+	var e Environment
+	err := s.pool.QueryRow(ctx, `
+		SELECT env, secret_key_enc, key_masked, key_kind, account_id, account_name, configured_at, updated_at
+		FROM payments.environments WHERE env = $1`, env).
+		Scan(&e.Env, &e.secretKeyEnc, &e.KeyMasked, &e.KeyKind, &e.AccountID, &e.AccountName, &e.ConfiguredAt, &e.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s environment: %w", env, err)
+	}
+	return &e, nil
+}
+
+// PutEnvironment stores a key (sealed under the master key) and its account.
+func (s *Store) PutEnvironment(ctx context.Context, env Env, secretKey, keyKind, accountID, accountName string, masked string) error {
+	sealed := s.key.Seal(secretKey, purposeSecretKey(env))
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO payments.environments (env, secret_key_enc, key_masked, key_kind, account_id, account_name)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (env) DO UPDATE SET secret_key_enc = EXCLUDED.secret_key_enc, key_masked = EXCLUDED.key_masked,
+			key_kind = EXCLUDED.key_kind, account_id = EXCLUDED.account_id, account_name = EXCLUDED.account_name,
+			updated_at = now()`, env, sealed, masked, keyKind, accountID, accountName)
+	if err != nil {
+		return fmt.Errorf("store %s key: %w", env, err)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Kind is a kind of Stripe object billwire mirrors.
+type Kind string
+
+// The mirrored kinds, in the order a sync visits them (prices need their products).
+const (
+	Products      Kind = "products"
+	Prices        Kind = "prices"
+	Customers     Kind = "customers"
+	Subscriptions Kind = "subscriptions"
+)
+
+// Kinds lists every mirrored kind in sync order.
+var Kinds = []Kind{Products, Prices, Customers, Subscriptions}
+
+// ParseKind validates an object kind name.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown object type %q: use products, prices, customers or subscriptions", s)
+}
+
+// ts turns a Stripe unix-seconds field into a timestamptz (null stays null).
+const ts = `to_timestamp(nullif(o->>'%s', '')::bigint)`
+
+func tsf(field string) string { return fmt.Sprintf(ts, field) }
+
+// The upserts take a jsonb array of full Stripe objects ($2) for env $1,
+// fetched or announced at $3, and skip rows already holding newer data.
+var upsertSQL = map[Kind]string{
+	Products: `
+		INSERT INTO payments.products AS t (env, id, name, description, active, metadata, livemode, created, data, source_at)
+		SELECT $1, o->>'id', coalesce(o->>'name', ''), o->>'description', coalesce((o->>'active')::boolean, true),
+			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, $3
+		FROM jsonb_array_elements($2::jsonb) o
+		ON CONFLICT (env, id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+			active = EXCLUDED.active, metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode,
+			created = EXCLUDED.created, data = EXCLUDED.data, source_at = EXCLUDED.source_at, synced_at = now()
+		WHERE t.source_at <= EXCLUDED.source_at`,
+	Prices: `
+		INSERT INTO payments.prices AS t (env, id, product_id, active, currency, unit_amount, type, recurring_interval,
+			recurring_interval_count, lookup_key, nickname, metadata, livemode, created, data, source_at)
+		SELECT $1, o->>'id', CASE jsonb_typeof(o->'product') WHEN 'object' THEN o->'product'->>'id' ELSE o->>'product' END,
+			coalesce((o->>'active')::boolean, true), o->>'currency', (o->>'unit_amount')::bigint, coalesce(o->>'type', 'one_time'),
+			o->'recurring'->>'interval', (o->'recurring'->>'interval_count')::integer, o->>'lookup_key', o->>'nickname',
+			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, $3
+		FROM jsonb_array_elements($2::jsonb) o
+		ON CONFLICT (env, id) DO UPDATE SET product_id = EXCLUDED.product_id, active = EXCLUDED.active,
+			currency = EXCLUDED.currency, unit_amount = EXCLUDED.unit_amount, type = EXCLUDED.type,
+			recurring_interval = EXCLUDED.recurring_interval, recurring_interval_count = EXCLUDED.recurring_interval_count,
+			lookup_key = EXCLUDED.lookup_key, nickname = EXCLUDED.nickname, metadata = EXCLUDED.metadata,
+			livemode = EXCLUDED.livemode, created = EXCLUDED.created, data = EXCLUDED.data,
+			source_at = EXCLUDED.source_at, synced_at = now()
+		WHERE t.source_at <= EXCLUDED.source_at`,
+	Customers: `
+		INSERT INTO payments.customers AS t (env, id, email, name, description, metadata, livemode, created, deleted, data, source_at)
+		SELECT $1, o->>'id', o->>'email', o->>'name', o->>'description', coalesce(o->'metadata', '{}'),
+			coalesce((o->>'livemode')::boolean, false), coalesce(` + tsf("created") + `, now()),
+			coalesce((o->>'deleted')::boolean, false), o, $3
+		FROM jsonb_array_elements($2::jsonb) o
+		ON CONFLICT (env, id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name,
+			description = EXCLUDED.description, metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode,
+			created = EXCLUDED.created, deleted = EXCLUDED.deleted, data = EXCLUDED.data,
+			source_at = EXCLUDED.source_at, synced_at = now()
+		WHERE t.source_at <= EXCLUDED.source_at`,
+	Subscriptions: `
+		INSERT INTO payments.subscriptions AS t (env, id, customer_id, status, currency, current_period_start,
+			current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, metadata, livemode, created, data, source_at)
+		SELECT $1, o->>'id', CASE jsonb_typeof(o->'customer') WHEN 'object' THEN o->'customer'->>'id' ELSE o->>'customer' END,
+			o->>'status', o->>'currency', ` + tsf("current_period_start") + `, ` + tsf("current_period_end") + `,
+			coalesce((o->>'cancel_at_period_end')::boolean, false), ` + tsf("canceled_at") + `, ` + tsf("ended_at") + `,
+			` + tsf("trial_end") + `, coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false),
+			` + tsf("created") + `, o, $3
+		FROM jsonb_array_elements($2::jsonb) o
+		ON CONFLICT (env, id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
+			currency = EXCLUDED.currency, current_period_start = EXCLUDED.current_period_start,
+			current_period_end = EXCLUDED.current_period_end, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+			canceled_at = EXCLUDED.canceled_at, ended_at = EXCLUDED.ended_at, trial_end = EXCLUDED.trial_end,
+			metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode, created = EXCLUDED.created,
+			data = EXCLUDED.data, source_at = EXCLUDED.source_at, synced_at = now()
+		WHERE t.source_at <= EXCLUDED.source_at
+		RETURNING t.id`,
+}
+
+// The items of the subscriptions an upsert changed ($2) are replaced by the
+// items in their payloads.
+const upsertItemsSQL = `
+	WITH subs AS (
+		SELECT data FROM payments.subscriptions WHERE env = $1 AND id = ANY($2)
+	), items AS (
+		SELECT i FROM subs, jsonb_array_elements(subs.data->'items'->'data') i
+	), del AS (
+		DELETE FROM payments.subscription_items si
+		WHERE si.env = $1 AND si.subscription_id = ANY($2)
+		  AND si.id NOT IN (SELECT i->>'id' FROM items)
+	)
+	INSERT INTO payments.subscription_items AS t (env, id, subscription_id, price_id, quantity)
+	SELECT $1, i->>'id', i->>'subscription',
+		CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END,
+		coalesce((i->>'quantity')::bigint, 1)
+	FROM items
+	ON CONFLICT (env, id) DO UPDATE SET subscription_id = EXCLUDED.subscription_id,
+		price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity`
+
+// Upsert stores full Stripe objects of one kind, as of sourceAt, in one
+// transaction. Rows holding data newer than sourceAt are left alone. It
+// returns how many objects it was given.
+func (s *Store) Upsert(ctx context.Context, env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) (int, error) {
+	if len(objects) == 0 {
+		return 0, nil
+	}
+	arr := joinJSON(objects)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if kind != Subscriptions {
+			_, err := tx.Exec(ctx, upsertSQL[kind], env, arr, sourceAt)
+			return err
+		}
+		rows, err := tx.Query(ctx, upsertSQL[kind], env, arr, sourceAt)
+		if err != nil {
+			return err
+		}
+		changed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, upsertItemsSQL, env, changed)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store %d %s: %w", len(objects), kind, err)
+	}
+	return len(objects), nil
+}
+
+func joinJSON(objects []json.RawMessage) string {
+	n := 2
+	for _, o := range objects {
+		n += len(o) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, o := range objects {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, o...)
+	}
+	return string(append(b, ']'))
+}
+
+// MissingProducts returns those of ids that are not stored for env.
+func (s *Store) MissingProducts(ctx context.Context, env Env, ids []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT u.pid FROM unnest($2::text[]) AS u(pid)
+		WHERE NOT EXISTS (SELECT 1 FROM payments.products p WHERE p.env = $1 AND p.id = u.pid)`, env, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Counts returns how many objects of each kind env holds.
+func (s *Store) Counts(ctx context.Context, env Env) (map[Kind]int64, error) {
+	var p, pr, c, sub int64
+	err := s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM payments.products WHERE env = $1),
+		(SELECT count(*) FROM payments.prices WHERE env = $1),
+		(SELECT count(*) FROM payments.customers WHERE env = $1 AND NOT deleted),
+		(SELECT count(*) FROM payments.subscriptions WHERE env = $1)`, env).Scan(&p, &pr, &c, &sub)
+	if err != nil {
+		return nil, err
+	}
+	return map[Kind]int64{Products: p, Prices: pr, Customers: c, Subscriptions: sub}, nil
+}

@@ -1,0 +1,282 @@
+// Package store is billwire's PostgreSQL store: the connection pool, the
+// embedded migrations, and the queries over schema payments.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/billwire/billwire/internal/secrets"
+)
+
+// Env is a Stripe environment: test or live.
+type Env string
+
+// The two environments.
+const (
+	Test Env = "test"
+	Live Env = "live"
+)
+
+// Envs lists both environments in display order.
+var Envs = []Env{Test, Live}
+
+// ParseEnv validates an environment name.
+func ParseEnv(s string) (Env, error) {
+	switch Env(strings.ToLower(strings.TrimSpace(s))) {
+	case Test:
+		return Test, nil
+	case Live:
+		return Live, nil
+	}
+	return "", fmt.Errorf("unknown environment %q: use \"test\" or \"live\"", s)
+}
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrMasterKeyMismatch means the database was set up with another master key.
+var ErrMasterKeyMismatch = errors.New("master key mismatch")
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is billwire's handle on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+	key  *secrets.MasterKey
+}
+
+// Open connects to dsn, applies pending migrations and checks that the
+// database belongs to this master key.
+func Open(ctx context.Context, dsn string, key *secrets.MasterKey) (*Store, error) {
+	pool, err := Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Store{pool: pool, key: key}
+	if err := s.checkMasterKey(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Connect opens a pool and makes sure the server answers, with an error that
+// says which server could not be reached and what to do.
+func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL connection string: %s", redactDSNError(err))
+	}
+	where := describeTarget(cfg.ConnConfig.Config)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", where, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %s; start PostgreSQL or point DATABASE_URL at a running server", where, redactDSNError(err))
+	}
+	return pool, nil
+}
+
+func describeTarget(c pgconn.Config) string {
+	return fmt.Sprintf("%s/%s as %s", net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.Database, c.User)
+}
+
+// redactDSNError keeps passwords out of error text.
+func redactDSNError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "password="); i >= 0 {
+		j := strings.IndexAny(msg[i:], " )")
+		if j < 0 {
+			j = len(msg) - i
+		}
+		msg = msg[:i] + "password=xxxxx" + msg[i+j:]
+	}
+	return msg
+}
+
+// Pool exposes the pool to packages that run their own queries (tests, bench).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// MasterKey returns the key that seals this store's secrets.
+func (s *Store) MasterKey() *secrets.MasterKey { return s.key }
+
+// Close releases the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+func (s *Store) checkMasterKey(ctx context.Context) error {
+	var stored string
+	err := s.pool.QueryRow(ctx, `
+		WITH ins AS (
+			INSERT INTO payments.meta (key, value) VALUES ('master_key_fingerprint', $1)
+			ON CONFLICT (key) DO NOTHING RETURNING value)
+		SELECT value FROM ins
+		UNION ALL SELECT value FROM payments.meta WHERE key = 'master_key_fingerprint'
+		LIMIT 1`, s.key.Fingerprint()).Scan(&stored)
+	if err != nil {
+		return fmt.Errorf("check master key: %w", err)
+	}
+	if stored != s.key.Fingerprint() {
+		return fmt.Errorf("%w: this database was set up with a different master key than the one from %s; "+
+			"use the same %s everywhere billwire shares this database (the MCP server and the runtime)",
+			ErrMasterKeyMismatch, s.key.Source, secrets.MasterKeyEnv)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		name := e.Name()
+		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a version number", name)
+		}
+		b, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// LatestVersion is the newest migration version built into this binary.
+func LatestVersion() int {
+	ms, err := loadMigrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// Migrate applies pending migrations in one transaction under a
+// transaction-level advisory lock, so concurrent processes never race. It
+// returns the versions it applied.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := MigrateReport(ctx, pool)
+	return err
+}
+
+// MigrateReport is Migrate that also says which versions it applied.
+func MigrateReport(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, err
+	}
+	var applied []string
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('billwire.migrate'))`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS payments;
+			CREATE TABLE IF NOT EXISTS payments.schema_migrations (
+				version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM payments.schema_migrations`).Scan(&current); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.version <= current {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO payments.schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+				return err
+			}
+			applied = append(applied, m.name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return applied, nil
+}
+
+// SchemaVersion reports the newest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM payments.schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// Lazy opens the store on first use, so that starting a process does not
+// wait for the database. A failed open is retried on the next call.
+type Lazy struct {
+	DSN string
+	Key *secrets.MasterKey
+
+	mu sync.Mutex
+	s  *Store
+}
+
+// Get returns the open store, opening it first if needed.
+func (l *Lazy) Get(ctx context.Context) (*Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		return l.s, nil
+	}
+	s, err := Open(ctx, l.DSN, l.Key)
+	if err != nil {
+		return nil, err
+	}
+	l.s = s
+	return s, nil
+}
+
+// Close closes the store if it was opened.
+func (l *Lazy) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		l.s.Close()
+		l.s = nil
+	}
+}
+
+// MigrationFiles returns the embedded migration sources in order (tests key
+// their template databases on them).
+func MigrationFiles() [][]byte {
+	ms, _ := loadMigrations()
+	out := make([][]byte, len(ms))
+	for i, m := range ms {
+		out[i] = []byte(m.sql)
+	}
+	return out
+}

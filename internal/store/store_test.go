@@ -1,0 +1,216 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/store/storetest"
+)
+
+func raw(format string, args ...any) json.RawMessage { return json.RawMessage(fmt.Sprintf(format, args...)) }
+
+func TestMigrateConcurrentAndIdempotent(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.DSN(t)
+	ctx := context.Background()
+	pool, err := store.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// The template is migrated already; drop the schema to migrate from scratch, from 4 processes at once.
+	if _, err := pool.Exec(ctx, `DROP SCHEMA payments CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = store.Migrate(ctx, pool) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent migrate: %v", err)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM payments.schema_migrations`).Scan(&n); err != nil || n != store.LatestVersion() {
+		t.Fatalf("applied migrations = %d (%v), want %d", n, err, store.LatestVersion())
+	}
+}
+
+func TestMasterKeyFingerprint(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.DSN(t)
+	ctx := context.Background()
+	k1 := storetest.MasterKey(t)
+	s, err := store.Open(ctx, dsn, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = store.Open(ctx, dsn, k1); err != nil {
+		t.Fatalf("same key refused: %v", err)
+	}
+	s.Close()
+	_, err = store.Open(ctx, dsn, storetest.MasterKey(t))
+	if !errors.Is(err, store.ErrMasterKeyMismatch) || !strings.Contains(err.Error(), "BILLWIRE_MASTER_KEY") {
+		t.Fatalf("other key: %v, want a mismatch that names BILLWIRE_MASTER_KEY", err)
+	}
+}
+
+func TestUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := store.Open(ctx, "postgres://nobody:hunter2@127.0.0.1:1/x?connect_timeout=2", storetest.MasterKey(t))
+	if err == nil || !strings.Contains(err.Error(), "cannot reach PostgreSQL at 127.0.0.1:1/x") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEnvironmentKeyIsSealed(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	const key = "sk_test_51SecretValueNobodySees4242"
+	if err := s.PutEnvironment(ctx, store.Test, key, "secret", "acct_1", "Acme", "sk_test_…4242"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.GetEnvironment(ctx, store.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SecretKey(e); err != nil || got != key {
+		t.Fatalf("SecretKey = %q, %v", got, err)
+	}
+	var leaked bool
+	if err := s.Pool().QueryRow(ctx, `SELECT position('SecretValue'::bytea in secret_key_enc) > 0
+		FROM payments.environments`).Scan(&leaked); err != nil || leaked {
+		t.Fatalf("plaintext key stored: %v %v", leaked, err)
+	}
+	if _, err := s.GetEnvironment(ctx, store.Live); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("live = %v, want ErrNotFound", err)
+	}
+}
+
+func TestUpsertKeepsNewerData(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	t0 := time.Now()
+	prod := func(name string) json.RawMessage {
+		return raw(`{"id":"prod_1","object":"product","name":%q,"active":true,"created":1700000000,"livemode":false,"metadata":{"tier":"pro"}}`, name)
+	}
+	if _, err := s.Upsert(ctx, store.Test, store.Products, []json.RawMessage{prod("New")}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, store.Test, store.Products, []json.RawMessage{prod("Old")}, t0.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	price := raw(`{"id":"price_1","object":"price","product":"prod_1","active":true,"currency":"usd","unit_amount":2000,"type":"recurring","recurring":{"interval":"month","interval_count":1},"lookup_key":"pro_monthly","created":1700000001,"livemode":false,"metadata":{}}`)
+	if _, err := s.Upsert(ctx, store.Test, store.Prices, []json.RawMessage{price}, t0); err != nil {
+		t.Fatal(err)
+	}
+	got, nextCursor, err := s.ListCatalog(ctx, store.Test, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Name != "New" || got[0].Metadata["tier"] != "pro" || nextCursor != "" {
+		t.Fatalf("catalog = %+v, %q", got, nextCursor)
+	}
+	if p := got[0].Prices; len(p) != 1 || *p[0].UnitAmount != 2000 || *p[0].Interval != "month" || *p[0].LookupKey != "pro_monthly" {
+		t.Fatalf("prices = %+v", p)
+	}
+	// A price whose product is not stored is refused whole.
+	orphan := raw(`{"id":"price_2","object":"price","product":"prod_missing","active":true,"currency":"usd","unit_amount":100,"type":"one_time","created":1700000001}`)
+	if _, err := s.Upsert(ctx, store.Test, store.Prices, []json.RawMessage{orphan}, t0); err == nil {
+		t.Fatal("price without product stored")
+	}
+	missing, err := s.MissingProducts(ctx, store.Test, []string{"prod_1", "prod_missing"})
+	if err != nil || len(missing) != 1 || missing[0] != "prod_missing" {
+		t.Fatalf("MissingProducts = %v, %v", missing, err)
+	}
+}
+
+func TestSubscriptionItemsFollowPayload(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	sub := func(items string) json.RawMessage {
+		return raw(`{"id":"sub_1","object":"subscription","customer":"cus_1","status":"active","currency":"usd","current_period_end":1800000000,"cancel_at_period_end":false,"created":1700000000,"livemode":false,"metadata":{},"items":{"object":"list","data":[%s],"has_more":false}}`, items)
+	}
+	item := func(id, price string, q int) string {
+		return fmt.Sprintf(`{"id":%q,"object":"subscription_item","subscription":"sub_1","price":{"id":%q,"object":"price"},"quantity":%d}`, id, price, q)
+	}
+	t0 := time.Now()
+	if _, err := s.Upsert(ctx, store.Test, store.Subscriptions, []json.RawMessage{sub(item("si_1", "price_a", 1) + "," + item("si_2", "price_b", 2))}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, store.Test, store.Subscriptions, []json.RawMessage{sub(item("si_2", "price_b", 5))}, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	subs, _, err := s.ListSubscriptions(ctx, store.Test, store.Page{Query: "active"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs) != 1 || len(subs[0].Items) != 1 || subs[0].Items[0].ID != "si_2" || subs[0].Items[0].Quantity != 5 {
+		t.Fatalf("subs = %+v", subs)
+	}
+	if subs[0].CurrentPeriodEnd == nil || subs[0].CurrentPeriodEnd.Unix() != 1800000000 {
+		t.Fatalf("period end = %v", subs[0].CurrentPeriodEnd)
+	}
+}
+
+func TestListPaginationAndSearch(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	var objs []json.RawMessage
+	for i := range 7 {
+		objs = append(objs, raw(`{"id":"cus_%02d","object":"customer","email":"user%d@example.com","name":"User_%d","created":1700000000,"livemode":false}`, i, i, i))
+	}
+	if _, err := s.Upsert(ctx, store.Test, store.Customers, objs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	cursor := ""
+	for {
+		page, nextCursor, err := s.ListCustomers(ctx, store.Test, store.Page{Cursor: cursor, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			seen = append(seen, c.ID)
+		}
+		if nextCursor == "" {
+			break
+		}
+		cursor = nextCursor
+	}
+	if strings.Join(seen, ",") != "cus_00,cus_01,cus_02,cus_03,cus_04,cus_05,cus_06" {
+		t.Fatalf("pages = %v", seen)
+	}
+	hits, _, err := s.ListCustomers(ctx, store.Test, store.Page{Query: "user3@"})
+	if err != nil || len(hits) != 1 || hits[0].ID != "cus_03" {
+		t.Fatalf("search = %+v, %v", hits, err)
+	}
+	// LIKE wildcards in a query are literal.
+	if hits, _, _ := s.ListCustomers(ctx, store.Test, store.Page{Query: "%"}); len(hits) != 0 {
+		t.Fatalf("%% matched %d rows", len(hits))
+	}
+	if _, _, err := s.ListCustomers(ctx, store.Test, store.Page{Cursor: "garbage!"}); !errors.Is(err, store.ErrBadCursor) {
+		t.Fatalf("bad cursor: %v", err)
+	}
+	if other, _, _ := s.ListCustomers(ctx, store.Live, store.Page{}); len(other) != 0 {
+		t.Fatal("live sees test rows")
+	}
+}
