@@ -14,7 +14,9 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 )
 
-func raw(format string, args ...any) json.RawMessage { return json.RawMessage(fmt.Sprintf(format, args...)) }
+func raw(format string, args ...any) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(format, args...))
+}
 
 func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	t.Parallel()

@@ -201,4 +201,3 @@ func redact(dsn string) string {
 	}
 	return u.String()
 }
-

@@ -1,0 +1,310 @@
+// Package stripeapi is billwire's one way to Stripe: a client per environment
+// over stripe-go's client.API, with a base-URL override, context on every
+// call, idempotency keys on creates, pacing under Stripe's rate limit, and
+// Stripe errors turned into text an agent can act on.
+package stripeapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stripe/stripe-go/v79"
+	"github.com/stripe/stripe-go/v79/client"
+
+	"github.com/billwire/billwire/internal/secrets"
+	"github.com/billwire/billwire/internal/store"
+)
+
+// APIBaseEnv names the variable that overrides Stripe's API base URL.
+const APIBaseEnv = "BILLWIRE_STRIPE_API_BASE"
+
+// Options tune a Client. The zero value talks to api.stripe.com.
+type Options struct {
+	// BaseURL overrides Stripe's API base (stripe-mock, a fake, a proxy).
+	BaseURL string
+	// HTTPClient replaces the default HTTP client.
+	HTTPClient *http.Client
+	// RateLimit paces requests (per second); 0 means Stripe's default for the
+	// key's mode: 25/s in test mode, 100/s in live mode.
+	RateLimit float64
+	// MaxRateLimitRetries bounds retries of a request Stripe answered 429 (default 8).
+	MaxRateLimitRetries int
+}
+
+// Client calls Stripe for one environment with one key.
+type Client struct {
+	env     store.Env
+	key     string
+	api     *client.API
+	backend stripe.Backend
+	base    string
+	pace    *pacer
+	retries int
+}
+
+var keyRE = regexp.MustCompile(`^(sk|rk)_(test|live)_[A-Za-z0-9]{10,}$`)
+
+// KeyKind checks that key is a Stripe secret or restricted key for env and
+// returns "secret" or "restricted". Its errors never repeat the key.
+func KeyKind(env store.Env, key string) (string, error) {
+	key = strings.TrimSpace(key)
+	switch {
+	case strings.HasPrefix(key, "pk_"):
+		return "", errors.New("that is a publishable key (pk_…); billwire needs a secret key (sk_…) or a restricted key (rk_…) from the Stripe Dashboard, Developers → API keys")
+	case strings.HasPrefix(key, "whsec_"):
+		return "", errors.New("that is a webhook signing secret (whsec_…), not an API key; use a secret key (sk_…) or a restricted key (rk_…)")
+	case !keyRE.MatchString(key):
+		return "", fmt.Errorf("malformed Stripe key %s: expected sk_%s_… or rk_%s_… followed by letters and digits, copied whole from the Stripe Dashboard", secrets.Mask(key), env, env)
+	}
+	mode := strings.SplitN(key, "_", 3)[1]
+	if mode != string(env) {
+		return "", fmt.Errorf("key %s is a %s-mode key but the environment is %s: use an sk_%s_… or rk_%s_… key here", secrets.Mask(key), mode, env, env, env)
+	}
+	if strings.HasPrefix(key, "rk_") {
+		return "restricted", nil
+	}
+	return "secret", nil
+}
+
+// CheckBase refuses an API base override that would send a live key over
+// plain HTTP to another machine.
+func CheckBase(env store.Env, base string) error {
+	if base == "" {
+		return nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s=%q is not an http(s) URL", APIBaseEnv, base)
+	}
+	if env == store.Live && u.Scheme != "https" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%s=%s would send the live key unencrypted to another machine: use https, or a loopback address for a local proxy", APIBaseEnv, base)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// New returns a client for env with key.
+func New(env store.Env, key string, o Options) (*Client, error) {
+	if _, err := KeyKind(env, key); err != nil {
+		return nil, err
+	}
+	if err := CheckBase(env, o.BaseURL); err != nil {
+		return nil, err
+	}
+	cfg := &stripe.BackendConfig{
+		MaxNetworkRetries: stripe.Int64(2),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+		HTTPClient:        o.HTTPClient,
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 80 * time.Second}
+	}
+	base := o.BaseURL
+	if base != "" {
+		cfg.URL = stripe.String(strings.TrimRight(base, "/"))
+	} else {
+		base = stripe.APIURL
+	}
+	b := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
+	rate := o.RateLimit
+	if rate == 0 {
+		rate = 25
+		if env == store.Live {
+			rate = 100
+		}
+	}
+	retries := o.MaxRateLimitRetries
+	if retries == 0 {
+		retries = 8
+	}
+	return &Client{
+		env: env, key: key, backend: b, base: base, retries: retries,
+		api:  client.New(key, &stripe.Backends{API: b, Connect: b, Uploads: b}),
+		pace: newPacer(rate),
+	}, nil
+}
+
+// Env is the client's environment.
+func (c *Client) Env() store.Env { return c.env }
+
+// API exposes stripe-go's aggregate client for calls this package does not wrap.
+func (c *Client) API() *client.API { return c.api }
+
+// Account is who a key belongs to.
+type Account struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Account asks Stripe which account the key belongs to.
+func (c *Client) Account(ctx context.Context) (Account, error) {
+	var a stripe.Account
+	err := c.call(ctx, func() error {
+		return c.backend.Call(http.MethodGet, "/v1/account", c.key, &stripe.Params{Context: ctx}, &a)
+	})
+	if err != nil {
+		return Account{}, c.wrap("read the account of the key", err)
+	}
+	name := ""
+	if a.Settings != nil && a.Settings.Dashboard != nil {
+		name = a.Settings.Dashboard.DisplayName
+	}
+	if name == "" && a.BusinessProfile != nil {
+		name = a.BusinessProfile.Name
+	}
+	return Account{ID: a.ID, Name: name}, nil
+}
+
+// IdempotencyKey derives a key from what a create means, so that a retried
+// tool call or command sends Stripe the same key and creates nothing twice.
+func IdempotencyKey(parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		b, _ := json.Marshal(p)
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return "billwire-" + hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+// CreateProduct creates a product; the raw JSON is the full Stripe object.
+func (c *Client) CreateProduct(ctx context.Context, p *stripe.ProductParams, idempotencyKey string) (*stripe.Product, json.RawMessage, error) {
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	var out *stripe.Product
+	err := c.call(ctx, func() (err error) { out, err = c.api.Products.New(p); return err })
+	if err != nil {
+		return nil, nil, c.wrap("create product", err)
+	}
+	return out, out.LastResponse.RawJSON, nil
+}
+
+// CreatePrice creates a price; the raw JSON is the full Stripe object.
+func (c *Client) CreatePrice(ctx context.Context, p *stripe.PriceParams, idempotencyKey string) (*stripe.Price, json.RawMessage, error) {
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	var out *stripe.Price
+	err := c.call(ctx, func() (err error) { out, err = c.api.Prices.New(p); return err })
+	if err != nil {
+		return nil, nil, c.wrap("create price", err)
+	}
+	return out, out.LastResponse.RawJSON, nil
+}
+
+// Page is one page of a Stripe list, objects kept as Stripe sent them.
+type Page struct {
+	stripe.APIResource
+	Data    []json.RawMessage `json:"data"`
+	HasMore bool              `json:"has_more"`
+}
+
+// ListPage fetches one page of a list endpoint (e.g. "/v1/prices") after
+// startingAfter, with extra filters.
+func (c *Client) ListPage(ctx context.Context, path, startingAfter string, limit int, filters map[string]string) (*Page, error) {
+	lp := &stripe.ListParams{Context: ctx, Limit: stripe.Int64(int64(limit))}
+	if startingAfter != "" {
+		lp.StartingAfter = stripe.String(startingAfter)
+	}
+	for k, v := range filters {
+		lp.Filters.AddFilter(k, "", v)
+	}
+	var page Page
+	err := c.call(ctx, func() error {
+		page = Page{}
+		return c.backend.Call(http.MethodGet, path, c.key, lp, &page)
+	})
+	if err != nil {
+		return nil, c.wrap("list "+path, err)
+	}
+	return &page, nil
+}
+
+// Retrieve fetches one object by path (e.g. "/v1/products/prod_123").
+func (c *Client) Retrieve(ctx context.Context, path string) (json.RawMessage, error) {
+	var out rawObject
+	err := c.call(ctx, func() error {
+		return c.backend.Call(http.MethodGet, path, c.key, &stripe.Params{Context: ctx}, &out)
+	})
+	if err != nil {
+		return nil, c.wrap("retrieve "+path, err)
+	}
+	return out.LastResponse.RawJSON, nil
+}
+
+type rawObject struct {
+	stripe.APIResource
+}
+
+// call paces fn under the rate limit and retries it when Stripe answers 429.
+// stripe-go retries network faults, 409s, 5xx and lock timeouts itself.
+func (c *Client) call(ctx context.Context, fn func() error) error {
+	backoff := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		if err := c.pace.wait(ctx); err != nil {
+			return err
+		}
+		err := fn()
+		var se *stripe.Error
+		if err == nil || !errors.As(err, &se) || se.HTTPStatusCode != http.StatusTooManyRequests || attempt >= c.retries {
+			return err
+		}
+		d := backoff/2 + rand.N(backoff/2)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+		backoff = min(backoff*2, 16*time.Second)
+	}
+}
+
+// pacer spaces requests evenly at a steady rate.
+type pacer struct {
+	mu       sync.Mutex
+	interval time.Duration
+	next     time.Time
+}
+
+func newPacer(perSecond float64) *pacer {
+	return &pacer{interval: time.Duration(float64(time.Second) / perSecond)}
+}
+
+func (p *pacer) wait(ctx context.Context) error {
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	at := p.next
+	p.next = p.next.Add(p.interval)
+	p.mu.Unlock()
+	if d := time.Until(at); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
