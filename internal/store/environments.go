@@ -49,14 +49,27 @@ func (s *Store) GetEnvironment(ctx context.Context, env Env) (*Environment, erro
 }
 
 // PutEnvironment stores a key (sealed under the master key) and its account.
-func (s *Store) PutEnvironment(ctx context.Context, env Env, secretKey, keyKind, accountID, accountName string, masked string) error {
+// With resetMirror, the objects mirrored from the previous account and its
+// sync runs are removed in the same transaction: they belong to another
+// account and would mislead.
+func (s *Store) PutEnvironment(ctx context.Context, env Env, secretKey, keyKind, accountID, accountName, masked string, resetMirror bool) error {
 	sealed := s.key.Seal(secretKey, purposeSecretKey(env))
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO payments.environments (env, secret_key_enc, key_masked, key_kind, account_id, account_name)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (env) DO UPDATE SET secret_key_enc = EXCLUDED.secret_key_enc, key_masked = EXCLUDED.key_masked,
-			key_kind = EXCLUDED.key_kind, account_id = EXCLUDED.account_id, account_name = EXCLUDED.account_name,
-			updated_at = now()`, env, sealed, masked, keyKind, accountID, accountName)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if resetMirror {
+			for _, t := range []string{"subscription_items", "subscriptions", "customers", "prices", "products", "sync_runs"} {
+				if _, err := tx.Exec(ctx, `DELETE FROM payments.`+t+` WHERE env = $1`, env); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO payments.environments (env, secret_key_enc, key_masked, key_kind, account_id, account_name)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (env) DO UPDATE SET secret_key_enc = EXCLUDED.secret_key_enc, key_masked = EXCLUDED.key_masked,
+				key_kind = EXCLUDED.key_kind, account_id = EXCLUDED.account_id, account_name = EXCLUDED.account_name,
+				updated_at = now()`, env, sealed, masked, keyKind, accountID, accountName)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store %s key: %w", env, err)
 	}

@@ -84,7 +84,7 @@ func TestEnvironmentKeyIsSealed(t *testing.T) {
 	s := storetest.New(t)
 	ctx := context.Background()
 	const key = "sk_test_51SecretValueNobodySees4242"
-	if err := s.PutEnvironment(ctx, store.Test, key, "secret", "acct_1", "Acme", "sk_test_…4242"); err != nil {
+	if err := s.PutEnvironment(ctx, store.Test, key, "secret", "acct_1", "Acme", "sk_test_…4242", false); err != nil {
 		t.Fatal(err)
 	}
 	e, err := s.GetEnvironment(ctx, store.Test)

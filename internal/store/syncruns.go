@@ -53,7 +53,7 @@ func (s *Store) StartSyncRun(ctx context.Context, env Env, accountID string, obj
 
 // SaveSyncProgress records how far a run has got, so a failure can resume there.
 func (s *Store) SaveSyncProgress(ctx context.Context, r *SyncRun) error {
-	_, err := s.pool.Exec(ctx, `UPDATE payments.sync_runs SET counts = $2, cursors = $3, done = $4 WHERE id = $1`,
+	_, err := s.pool.Exec(ctx, `UPDATE payments.sync_runs SET counts = $2, cursors = $3, done = $4, heartbeat_at = now() WHERE id = $1`,
 		r.ID, r.Counts, r.Cursors, r.Done)
 	if err != nil {
 		return fmt.Errorf("save sync progress: %w", err)
@@ -88,11 +88,11 @@ func (s *Store) LastSyncRun(ctx context.Context, env Env) (*SyncRun, error) {
 		WHERE env = $1 ORDER BY id DESC LIMIT 1`, env))
 }
 
-// AbandonStaleRuns marks runs still "running" after maxAge as failed: their
-// process died. They stay resumable.
+// AbandonStaleRuns marks runs that have made no progress for maxAge as
+// failed: their process died. They stay resumable.
 func (s *Store) AbandonStaleRuns(ctx context.Context, env Env, maxAge time.Duration) error {
 	_, err := s.pool.Exec(ctx, `UPDATE payments.sync_runs SET status = 'failed', finished_at = now(),
 		error = 'the process running this sync stopped before it finished'
-		WHERE env = $1 AND status = 'running' AND started_at < now() - make_interval(secs => $2)`, env, maxAge.Seconds())
+		WHERE env = $1 AND status = 'running' AND heartbeat_at < now() - make_interval(secs => $2)`, env, maxAge.Seconds())
 	return err
 }

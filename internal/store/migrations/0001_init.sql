@@ -123,6 +123,7 @@ CREATE TABLE payments.sync_runs (
     error        text,
     resumed_from bigint REFERENCES payments.sync_runs (id),
     started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
     finished_at  timestamptz
 );
 CREATE INDEX sync_runs_env ON payments.sync_runs (env, id DESC);

@@ -1,0 +1,364 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stripe/stripe-go/v79"
+
+	"github.com/billwire/billwire/internal/money"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
+)
+
+// ProductInput is what create_product takes.
+type ProductInput struct {
+	Name        string
+	Description string
+	Metadata    map[string]string
+}
+
+// PriceInput is what create_price takes.
+type PriceInput struct {
+	ProductID     string
+	UnitAmount    int64
+	Currency      string
+	Interval      string
+	IntervalCount int64
+	LookupKey     string
+	Nickname      string
+}
+
+// ProductResult is a created product as stored.
+type ProductResult struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Active      bool              `json:"active"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+// PriceResult is a created price as stored, with its human form.
+type PriceResult struct {
+	ID            string `json:"id"`
+	ProductID     string `json:"product_id"`
+	UnitAmount    int64  `json:"unit_amount"`
+	Currency      string `json:"currency"`
+	Interval      string `json:"interval,omitempty"`
+	IntervalCount int64  `json:"interval_count,omitempty"`
+	LookupKey     string `json:"lookup_key,omitempty"`
+	Nickname      string `json:"nickname,omitempty"`
+	// Display is the amount for a human, e.g. "20.00 USD / month": check it.
+	Display string `json:"display"`
+}
+
+func (in *ProductInput) validate() error {
+	in.Name = strings.TrimSpace(in.Name)
+	switch {
+	case in.Name == "":
+		return inputErr("name is required: the product name customers see, e.g. \"Pro\"")
+	case utf8.RuneCountInString(in.Name) > 250:
+		return inputErr("name is %d characters; Stripe allows at most 250", utf8.RuneCountInString(in.Name))
+	case len(in.Metadata) > 50:
+		return inputErr("metadata has %d keys; Stripe allows at most 50", len(in.Metadata))
+	}
+	for k, v := range in.Metadata {
+		if k == "" || utf8.RuneCountInString(k) > 40 || strings.ContainsAny(k, "[]") {
+			return inputErr("metadata key %q is not allowed: keys are 1 to 40 characters without square brackets", k)
+		}
+		if utf8.RuneCountInString(v) > 500 {
+			return inputErr("metadata value for %q is longer than Stripe's 500 characters", k)
+		}
+	}
+	return nil
+}
+
+var maxIntervalCount = map[string]int64{"day": 1095, "week": 156, "month": 36, "year": 3}
+
+func (in *PriceInput) validate() error {
+	in.ProductID = strings.TrimSpace(in.ProductID)
+	in.Currency = strings.ToLower(strings.TrimSpace(in.Currency))
+	in.Interval = strings.ToLower(strings.TrimSpace(in.Interval))
+	if in.ProductID == "" {
+		return inputErr("product_id is required: a prod_… id from create_product or list_catalog")
+	}
+	if err := money.ValidateAmount(in.UnitAmount, in.Currency); err != nil {
+		return &InputError{msg: err.Error()}
+	}
+	if in.Interval == "" {
+		if in.IntervalCount != 0 {
+			return inputErr("interval_count needs an interval: set interval to day, week, month or year, or drop interval_count for a one-time price")
+		}
+	} else {
+		if !money.ValidInterval(in.Interval) {
+			return inputErr("unknown interval %q: use day, week, month or year, or omit it for a one-time price", in.Interval)
+		}
+		if in.IntervalCount == 0 {
+			in.IntervalCount = 1
+		}
+		if in.IntervalCount < 1 || in.IntervalCount > maxIntervalCount[in.Interval] {
+			return inputErr("interval_count %d is out of range for %s: Stripe allows 1 to %d (at most three years)", in.IntervalCount, in.Interval, maxIntervalCount[in.Interval])
+		}
+	}
+	if utf8.RuneCountInString(in.LookupKey) > 200 {
+		return inputErr("lookup_key is longer than Stripe's 200 characters")
+	}
+	return nil
+}
+
+// CreateProduct creates a product in Stripe and stores it. A retry with the
+// same arguments sends the same idempotency key, so Stripe creates one.
+func (s *Service) CreateProduct(ctx context.Context, env store.Env, in ProductInput) (*ProductResult, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, e, err := s.client(ctx, st, env)
+	if err != nil {
+		return nil, err
+	}
+	return s.createProduct(ctx, st, c, e, in)
+}
+
+func (s *Service) createProduct(ctx context.Context, st *store.Store, c *stripeapi.Client, e *store.Environment, in ProductInput) (*ProductResult, error) {
+	p := &stripe.ProductParams{Name: stripe.String(in.Name)}
+	if in.Description != "" {
+		p.Description = stripe.String(in.Description)
+	}
+	for k, v := range in.Metadata {
+		p.AddMetadata(k, v)
+	}
+	fetched := time.Now()
+	prod, raw, err := c.CreateProduct(ctx, p, stripeapi.IdempotencyKey("create_product", e.Env, e.AccountID, in))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Upsert(ctx, e.Env, store.Products, []json.RawMessage{raw}, fetched); err != nil {
+		return nil, fmt.Errorf("product %s was created in Stripe but not stored (%w); retry the same call: Stripe will return the same product", prod.ID, err)
+	}
+	s.log.Info().Str("env", string(e.Env)).Str("product", prod.ID).Msg("product created")
+	return &ProductResult{ID: prod.ID, Name: prod.Name, Description: prod.Description, Active: prod.Active, Metadata: prod.Metadata}, nil
+}
+
+// CreatePrice creates a price for a product, storing the product first when
+// billwire has not seen it yet, so a price is never stored without it.
+func (s *Service) CreatePrice(ctx context.Context, env store.Env, in PriceInput) (*PriceResult, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, e, err := s.client(ctx, st, env)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := st.MissingProducts(ctx, env, []string{in.ProductID})
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		if err := s.fetchProducts(ctx, st, c, env, missing); err != nil {
+			if stripeapi.IsNotFound(err) {
+				return nil, inputErr("product %q does not exist in this Stripe account's %s mode: create it with create_product (or use create_plan for product and price in one call), or find the id with list_catalog", in.ProductID, env)
+			}
+			return nil, err
+		}
+	}
+	return s.createPrice(ctx, st, c, e, in)
+}
+
+func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi.Client, e *store.Environment, in PriceInput) (*PriceResult, error) {
+	p := &stripe.PriceParams{
+		Product:    stripe.String(in.ProductID),
+		UnitAmount: stripe.Int64(in.UnitAmount),
+		Currency:   stripe.String(in.Currency),
+	}
+	if in.Interval != "" {
+		p.Recurring = &stripe.PriceRecurringParams{Interval: stripe.String(in.Interval), IntervalCount: stripe.Int64(in.IntervalCount)}
+	}
+	if in.LookupKey != "" {
+		p.LookupKey = stripe.String(in.LookupKey)
+	}
+	if in.Nickname != "" {
+		p.Nickname = stripe.String(in.Nickname)
+	}
+	fetched := time.Now()
+	price, raw, err := c.CreatePrice(ctx, p, stripeapi.IdempotencyKey("create_price", e.Env, e.AccountID, in))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Upsert(ctx, e.Env, store.Prices, []json.RawMessage{raw}, fetched); err != nil {
+		return nil, fmt.Errorf("price %s was created in Stripe but not stored (%w); retry the same call: Stripe will return the same price", price.ID, err)
+	}
+	s.log.Info().Str("env", string(e.Env)).Str("price", price.ID).Msg("price created")
+	out := &PriceResult{ID: price.ID, ProductID: in.ProductID, UnitAmount: price.UnitAmount, Currency: string(price.Currency),
+		LookupKey: price.LookupKey, Nickname: price.Nickname}
+	if price.Recurring != nil {
+		out.Interval, out.IntervalCount = string(price.Recurring.Interval), price.Recurring.IntervalCount
+	}
+	out.Display = money.FormatPrice(out.UnitAmount, out.Currency, out.Interval, out.IntervalCount)
+	return out, nil
+}
+
+// PlanInput is what create_plan takes: a product and its price in one call.
+type PlanInput struct {
+	Name       string
+	UnitAmount int64
+	Currency   string
+	Interval   string
+	LookupKey  string
+}
+
+// PlanResult is a created product with its price.
+type PlanResult struct {
+	Product ProductResult `json:"product"`
+	Price   PriceResult   `json:"price"`
+}
+
+// CreatePlan creates a product and its price. Both inputs are checked before
+// Stripe is called; a retry after a failure finishes the job without
+// creating anything twice.
+func (s *Service) CreatePlan(ctx context.Context, env store.Env, in PlanInput) (*PlanResult, error) {
+	prodIn := ProductInput{Name: in.Name}
+	priceIn := PriceInput{ProductID: "(new)", UnitAmount: in.UnitAmount, Currency: in.Currency, Interval: in.Interval, LookupKey: in.LookupKey}
+	if err := prodIn.validate(); err != nil {
+		return nil, err
+	}
+	if err := priceIn.validate(); err != nil {
+		return nil, err
+	}
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, e, err := s.client(ctx, st, env)
+	if err != nil {
+		return nil, err
+	}
+	prod, err := s.createProduct(ctx, st, c, e, prodIn)
+	if err != nil {
+		return nil, err
+	}
+	priceIn.ProductID = prod.ID
+	price, err := s.createPrice(ctx, st, c, e, priceIn)
+	if err != nil {
+		return nil, fmt.Errorf("product %s was created, but its price was not: %w; retry the same create_plan call to finish (nothing is created twice)", prod.ID, err)
+	}
+	return &PlanResult{Product: *prod, Price: *price}, nil
+}
+
+// fetchProducts retrieves products from Stripe and stores them.
+func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env, ids []string) error {
+	objs := make([]json.RawMessage, 0, len(ids))
+	fetched := time.Now()
+	for _, id := range ids {
+		raw, err := c.Retrieve(ctx, "/v1/products/"+id)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, raw)
+	}
+	_, err := st.Upsert(ctx, env, store.Products, objs, fetched)
+	return err
+}
+
+// Catalog is a page of products with their prices.
+type Catalog struct {
+	Env        store.Env       `json:"env"`
+	Products   []store.Product `json:"products"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+// ListCatalog reads a page of the mirrored catalog.
+func (s *Service) ListCatalog(ctx context.Context, env store.Env, p store.Page) (*Catalog, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prods, cursor, err := st.ListCatalog(ctx, env, p)
+	if err != nil {
+		return nil, pageErr(err)
+	}
+	for i := range prods {
+		for j := range prods[i].Prices {
+			pr := &prods[i].Prices[j]
+			if pr.UnitAmount != nil {
+				interval, count := "", int64(0)
+				if pr.Interval != nil {
+					interval = *pr.Interval
+				}
+				if pr.IntervalCount != nil {
+					count = int64(*pr.IntervalCount)
+				}
+				pr.Display = money.FormatPrice(*pr.UnitAmount, pr.Currency, interval, count)
+			}
+		}
+	}
+	if prods == nil {
+		prods = []store.Product{}
+	}
+	return &Catalog{Env: env, Products: prods, NextCursor: cursor}, nil
+}
+
+// Customers is a page of customers.
+type Customers struct {
+	Env        store.Env        `json:"env"`
+	Customers  []store.Customer `json:"customers"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+// ListCustomers reads a page of mirrored customers.
+func (s *Service) ListCustomers(ctx context.Context, env store.Env, p store.Page) (*Customers, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cs, cursor, err := st.ListCustomers(ctx, env, p)
+	if err != nil {
+		return nil, pageErr(err)
+	}
+	if cs == nil {
+		cs = []store.Customer{}
+	}
+	return &Customers{Env: env, Customers: cs, NextCursor: cursor}, nil
+}
+
+// Subscriptions is a page of subscriptions.
+type Subscriptions struct {
+	Env           store.Env            `json:"env"`
+	Subscriptions []store.Subscription `json:"subscriptions"`
+	NextCursor    string               `json:"next_cursor,omitempty"`
+}
+
+// ListSubscriptions reads a page of mirrored subscriptions.
+func (s *Service) ListSubscriptions(ctx context.Context, env store.Env, p store.Page) (*Subscriptions, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	subs, cursor, err := st.ListSubscriptions(ctx, env, p)
+	if err != nil {
+		return nil, pageErr(err)
+	}
+	if subs == nil {
+		subs = []store.Subscription{}
+	}
+	return &Subscriptions{Env: env, Subscriptions: subs, NextCursor: cursor}, nil
+}
+
+func pageErr(err error) error {
+	if errors.Is(err, store.ErrBadCursor) {
+		return &InputError{msg: err.Error()}
+	}
+	return err
+}

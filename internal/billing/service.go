@@ -1,0 +1,158 @@
+// Package billing is billwire's core: configuring Stripe keys, creating
+// catalog objects, syncing Stripe into PostgreSQL and reading it back. The
+// CLI, the MCP tools and the HTTP runtime all call it.
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billwire/billwire/internal/secrets"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
+)
+
+// StoreSource hands out the store, opening it on first use.
+type StoreSource interface {
+	Get(ctx context.Context) (*store.Store, error)
+}
+
+// Service is the core every face of billwire calls.
+type Service struct {
+	stores StoreSource
+	stripe stripeapi.Options
+	log    zerolog.Logger
+
+	mu      sync.Mutex
+	clients map[store.Env]cachedClient
+}
+
+type cachedClient struct {
+	masked string
+	c      *stripeapi.Client
+}
+
+// New returns a service over stores, calling Stripe with opts.
+func New(stores StoreSource, opts stripeapi.Options, log zerolog.Logger) *Service {
+	return &Service{stores: stores, stripe: opts, log: log, clients: map[store.Env]cachedClient{}}
+}
+
+// InputError is a mistake in the caller's arguments; its text says how to fix it.
+type InputError struct{ msg string }
+
+func (e *InputError) Error() string { return e.msg }
+
+func inputErr(format string, args ...any) error { return &InputError{msg: fmt.Sprintf(format, args...)} }
+
+// IsInputError reports whether err is the caller's to fix.
+func IsInputError(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
+
+// ErrNotConfigured means an environment has no Stripe key yet.
+var ErrNotConfigured = errors.New("no Stripe key configured")
+
+func notConfigured(env store.Env) error {
+	how := "call configure_stripe_keys with env \"test\" and an sk_test_… key (or run `billwire keys set --env test`)"
+	if env == store.Live {
+		how = "ask a human to run `billwire keys set --env live` in a terminal"
+	}
+	return fmt.Errorf("%w for %s: %s", ErrNotConfigured, env, how)
+}
+
+// Store returns the open store.
+func (s *Service) Store(ctx context.Context) (*store.Store, error) { return s.stores.Get(ctx) }
+
+// client returns the Stripe client for env from the stored key, reusing it
+// (and its rate-limit pacing) while the key stays the same.
+func (s *Service) client(ctx context.Context, st *store.Store, env store.Env) (*stripeapi.Client, *store.Environment, error) {
+	e, err := st.GetEnvironment(ctx, env)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, notConfigured(env)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc, ok := s.clients[env]; ok && cc.masked == e.KeyMasked+"/"+e.UpdatedAt.String() {
+		return cc.c, e, nil
+	}
+	key, err := st.SecretKey(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := stripeapi.New(env, key, s.stripe)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.clients[env] = cachedClient{masked: e.KeyMasked + "/" + e.UpdatedAt.String(), c: c}
+	return c, e, nil
+}
+
+// KeyResult reports a configured key.
+type KeyResult struct {
+	Env            store.Env `json:"env"`
+	Key            string    `json:"key"`
+	KeyKind        string    `json:"key_kind"`
+	AccountID      string    `json:"account_id"`
+	AccountName    string    `json:"account_name,omitempty"`
+	AccountChanged bool      `json:"account_changed"`
+	PreviousAcct   string    `json:"previous_account_id,omitempty"`
+	NextStep       string    `json:"next_step"`
+}
+
+// ConfigureKey checks key with Stripe and stores it for env. A key of
+// another account than the stored one needs confirmAccountChange, and then
+// clears what was mirrored from the old account.
+func (s *Service) ConfigureKey(ctx context.Context, env store.Env, key string, confirmAccountChange bool) (*KeyResult, error) {
+	kind, err := stripeapi.KeyKind(env, key)
+	if err != nil {
+		return nil, &InputError{msg: err.Error()}
+	}
+	c, err := stripeapi.New(env, key, s.stripe)
+	if err != nil {
+		return nil, &InputError{msg: err.Error()}
+	}
+	acct, err := c.Account(ctx)
+	if err != nil {
+		var se *stripeapi.Error
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+			return nil, inputErr("Stripe did not accept key %s: copy the whole key again from the Stripe Dashboard (Developers → API keys) and retry", secrets.Mask(key))
+		}
+		if errors.As(err, &se) && se.Status == http.StatusForbidden {
+			return nil, inputErr("restricted key %s cannot read its account (Stripe answered 403): give it read access to \"Account\" in the Stripe Dashboard, or use a secret key", secrets.Mask(key))
+		}
+		return nil, err
+	}
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &KeyResult{Env: env, Key: secrets.Mask(key), KeyKind: kind, AccountID: acct.ID, AccountName: acct.Name}
+	prev, err := st.GetEnvironment(ctx, env)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	case prev.AccountID != acct.ID:
+		if !confirmAccountChange {
+			return nil, inputErr("this key belongs to Stripe account %s, but billwire's %s environment is set up for account %s; "+
+				"its products, prices and customers would no longer match. If switching accounts is intended, call again with "+
+				"confirm_account_change: true (billwire then clears what it mirrored from %s)", acct.ID, env, prev.AccountID, prev.AccountID)
+		}
+		res.AccountChanged, res.PreviousAcct = true, prev.AccountID
+	}
+	if err := st.PutEnvironment(ctx, env, key, kind, acct.ID, acct.Name, secrets.Mask(key), res.AccountChanged); err != nil {
+		return nil, err
+	}
+	s.log.Info().Str("env", string(env)).Str("key", res.Key).Str("account", acct.ID).Msg("stripe key configured")
+	res.NextStep = "run sync_catalog to mirror the account's products, prices, customers and subscriptions, then create_plan for new plans"
+	return res, nil
+}

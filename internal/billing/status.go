@@ -1,0 +1,84 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/billwire/billwire/internal/store"
+)
+
+// EnvStatus is what get_payments_status reports for one environment.
+type EnvStatus struct {
+	Env          store.Env        `json:"env"`
+	Configured   bool             `json:"configured"`
+	Key          string           `json:"key,omitempty"`
+	KeyKind      string           `json:"key_kind,omitempty"`
+	AccountID    string           `json:"account_id,omitempty"`
+	AccountName  string           `json:"account_name,omitempty"`
+	ConfiguredAt *time.Time       `json:"configured_at,omitempty"`
+	LastSync     *store.SyncRun   `json:"last_sync,omitempty"`
+	Counts       map[string]int64 `json:"counts,omitempty"`
+	Webhook      WebhookStatus    `json:"webhook"`
+	NextStep     string           `json:"next_step"`
+}
+
+// WebhookStatus is the state of the managed webhook endpoint.
+type WebhookStatus struct {
+	State string `json:"state"`
+}
+
+// Status reports each of envs: key (masked), account, last sync, counts,
+// webhook state and the next step to take.
+func (s *Service) Status(ctx context.Context, envs []store.Env) ([]EnvStatus, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EnvStatus, 0, len(envs))
+	for _, env := range envs {
+		es := EnvStatus{Env: env, Webhook: WebhookStatus{State: "not_configured"}}
+		e, err := st.GetEnvironment(ctx, env)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			es.NextStep = notConfigured(env).Error()
+			out = append(out, es)
+			continue
+		case err != nil:
+			return nil, err
+		}
+		es.Configured, es.Key, es.KeyKind, es.AccountID, es.AccountName = true, e.KeyMasked, e.KeyKind, e.AccountID, e.AccountName
+		es.ConfiguredAt = &e.UpdatedAt
+		if run, err := st.LastSyncRun(ctx, env); err == nil {
+			es.LastSync = run
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		counts, err := st.Counts(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		es.Counts = map[string]int64{}
+		for k, n := range counts {
+			es.Counts[string(k)] = n
+		}
+		es.NextStep = nextStep(es)
+		out = append(out, es)
+	}
+	return out, nil
+}
+
+func nextStep(es EnvStatus) string {
+	switch {
+	case es.LastSync == nil:
+		return "run sync_catalog to mirror this account's products, prices, customers and subscriptions"
+	case es.LastSync.Status == "failed":
+		return "the last sync failed (see last_sync.error); run sync_catalog again to resume where it stopped"
+	case es.LastSync.Status == "running":
+		return "a sync is running; check again shortly"
+	case es.Counts["prices"] == 0:
+		return "no prices yet: create one with create_plan (e.g. name \"Pro\", unit_amount 2000, currency \"usd\", interval \"month\")"
+	default:
+		return "catalog is mirrored: read it with list_catalog and use its price ids or lookup keys; webhooks are not set up yet, so new Stripe changes arrive only through sync_catalog"
+	}
+}
