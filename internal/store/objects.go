@@ -99,16 +99,16 @@ var upsertSQL = map[Kind]string{
 // items in their payloads.
 const upsertItemsSQL = `
 	WITH subs AS (
-		SELECT data FROM payments.subscriptions WHERE env = $1 AND id = ANY($2)
+		SELECT id, data FROM payments.subscriptions WHERE env = $1 AND id = ANY($2)
 	), items AS (
-		SELECT i FROM subs, jsonb_array_elements(subs.data->'items'->'data') i
+		SELECT subs.id AS sid, i FROM subs, jsonb_array_elements(subs.data->'items'->'data') i
 	), del AS (
 		DELETE FROM payments.subscription_items si
 		WHERE si.env = $1 AND si.subscription_id = ANY($2)
 		  AND si.id NOT IN (SELECT i->>'id' FROM items)
 	)
 	INSERT INTO payments.subscription_items AS t (env, id, subscription_id, price_id, quantity)
-	SELECT $1, i->>'id', i->>'subscription',
+	SELECT $1, i->>'id', sid,
 		CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END,
 		coalesce((i->>'quantity')::bigint, 1)
 	FROM items

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/client"
+	"github.com/stripe/stripe-go/v79/form"
 
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
@@ -227,10 +228,12 @@ func (c *Client) ListPage(ctx context.Context, path, startingAfter string, limit
 	for k, v := range filters {
 		lp.Filters.AddFilter(k, "", v)
 	}
+	body := &form.Values{}
+	form.AppendTo(body, lp)
 	var page Page
 	err := c.call(ctx, func() error {
 		page = Page{}
-		return c.backend.Call(http.MethodGet, path, c.key, lp, &page)
+		return c.backend.CallRaw(http.MethodGet, path, c.key, body, lp.GetParams(), &page)
 	})
 	if err != nil {
 		return nil, c.wrap("list "+path, err)

@@ -1,0 +1,210 @@
+// Command billwire wires Stripe billing into an app: an MCP server for
+// coding agents (billwire mcp) and a CLI over the same core.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/secrets"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+const usage = `billwire wires Stripe billing into your app, for coding agents and humans.
+
+Usage:
+  billwire mcp [--allow-live-writes]          MCP server over stdio (for Claude Code, Cursor, …)
+  billwire migrate                            apply database migrations
+  billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
+  billwire keys show                          show the configured keys, masked
+  billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
+  billwire version                            print the version
+
+Every command takes --database-url (default $DATABASE_URL, else libpq defaults)
+and --stripe-api-base (default $BILLWIRE_STRIPE_API_BASE). The master key comes
+from $BILLWIRE_MASTER_KEY, else a 0600 key file under the user's config directory.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit code for usage mistakes.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+// run executes one command; it is main without the process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var err error
+	switch args[0] {
+	case "mcp":
+		err = cmdMCP(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "sync":
+		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
+	case "version":
+		fmt.Fprintln(stdout, "billwire", buildVersion())
+	default:
+		err = usageErr("unknown command %q\n\n%s", args[0], usage)
+	}
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "billwire:", secrets.Redact(err.Error()))
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// common are the settings every command shares.
+type common struct {
+	databaseURL string
+	apiBase     string
+	logLevel    string
+}
+
+func newFlags(name string, stderr io.Writer, getenv func(string) string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("billwire "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &common{}
+	fs.StringVar(&c.databaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (default $DATABASE_URL; empty means libpq defaults)")
+	fs.StringVar(&c.apiBase, "stripe-api-base", getenv(stripeapi.APIBaseEnv), "Stripe API base URL override (default $"+stripeapi.APIBaseEnv+")")
+	lvl := getenv("BILLWIRE_LOG_LEVEL")
+	if lvl == "" {
+		lvl = "info"
+	}
+	fs.StringVar(&c.logLevel, "log-level", lvl, "log level on stderr: debug, info, warn, error (default $BILLWIRE_LOG_LEVEL or info)")
+	return fs, c
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageErr("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func (c *common) logger(stderr io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(c.logLevel)
+	if err != nil || c.logLevel == "" {
+		return zerolog.Nop(), usageErr("unknown log level %q: use debug, info, warn or error", c.logLevel)
+	}
+	return zerolog.New(stderr).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// core builds the lazily connected store and the billing service.
+func (c *common) core(getenv func(string) string, log zerolog.Logger) (*store.Lazy, *billing.Service, error) {
+	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile())
+	if err != nil {
+		return nil, nil, err
+	}
+	lazy := &store.Lazy{DSN: c.databaseURL, Key: key}
+	svc := billing.New(lazy, stripeapi.Options{BaseURL: c.apiBase}, log)
+	return lazy, svc, nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, c := newFlags("migrate", stderr, getenv)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile())
+	if err != nil {
+		return err
+	}
+	pool, err := store.Connect(ctx, c.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	applied, err := store.MigrateReport(ctx, pool)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, c.databaseURL, key) // records or checks the master key fingerprint
+	if err != nil {
+		return err
+	}
+	st.Close()
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "database is current (schema version %d)\n", store.LatestVersion())
+		return nil
+	}
+	for _, m := range applied {
+		fmt.Fprintln(stdout, "applied", m)
+	}
+	return nil
+}
+
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && (isatty.IsTerminal(file.Fd()) || isatty.IsCygwinTerminal(file.Fd()))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

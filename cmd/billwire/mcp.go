@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/billwire/billwire/internal/mcpserver"
+)
+
+// cmdMCP serves MCP over stdio. stdout carries MCP frames only; logs go to
+// stderr. The database is opened on the first call that needs it.
+func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, c := newFlags("mcp", stderr, getenv)
+	allowLive := fs.Bool("allow-live-writes", false, "allow tools to write to live Stripe (each call still needs confirm_live: true)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	lazy, svc, err := c.core(getenv, log)
+	if err != nil {
+		return err
+	}
+	defer lazy.Close()
+	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: svc, AllowLiveWrites: *allowLive, Log: log})
+	log.Debug().Bool("allow_live_writes", *allowLive).Msg("billwire mcp serving on stdio")
+	return server.NewStdioServer(s).Listen(ctx, stdin, stdout)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+)
+
+func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, c := newFlags("sync", stderr, getenv)
+	envName := fs.String("env", "test", "environment: test or live")
+	objects := fs.String("objects", "", "comma-separated object types (products,prices,customers,subscriptions); all when empty")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	env, err := store.ParseEnv(*envName)
+	if err != nil {
+		return usageErr("sync: --env: %v", err)
+	}
+	var kinds []store.Kind
+	for _, o := range splitList(*objects) {
+		k, err := store.ParseKind(o)
+		if err != nil {
+			return usageErr("sync: --objects: %v", err)
+		}
+		kinds = append(kinds, k)
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	lazy, svc, err := c.core(getenv, log)
+	if err != nil {
+		return err
+	}
+	defer lazy.Close()
+	tty := isTerminal(stderr)
+	var last time.Time
+	progress := func(p billing.Progress) {
+		switch {
+		case tty:
+			fmt.Fprintf(stderr, "\r\033[Ksyncing %s: %d objects (%s %d)", env, p.Total, p.Kind, p.Count)
+		case time.Since(last) >= time.Second:
+			last = time.Now()
+			fmt.Fprintf(stderr, "synced %d objects (%s %d)\n", p.Total, p.Kind, p.Count)
+		}
+	}
+	res, err := svc.Sync(ctx, env, kinds, progress)
+	if tty {
+		fmt.Fprintln(stderr)
+	}
+	if res != nil {
+		var parts []string
+		for _, k := range store.Kinds {
+			if n, ok := res.Counts[string(k)]; ok {
+				parts = append(parts, fmt.Sprintf("%s %d", k, n))
+			}
+		}
+		resumed := ""
+		if res.ResumedFrom != nil {
+			resumed = fmt.Sprintf(", resumed run %d", *res.ResumedFrom)
+		}
+		fmt.Fprintf(stdout, "sync %d %s in %.1fs%s: %s\n", res.RunID, res.Status, res.Seconds, resumed, strings.Join(parts, ", "))
+	}
+	return err
+}

@@ -1,0 +1,75 @@
+// Package resources holds billwire's MCP resources: read-only JSON views of
+// the settings and of what billwire mirrors from Stripe, per environment.
+package resources
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+)
+
+// pagination is how every list resource pages, said in its description.
+const pagination = " Paginated: 50 per page; the JSON carries next_cursor when more remain — read the same URI with ?cursor=<next_cursor> for the next page (and ?query=<text> to search)."
+
+// Register adds the resources to s.
+func Register(s *server.MCPServer, b *billing.Service) {
+	s.AddResource(mcp.NewResource("billwire://settings", "settings",
+		mcp.WithResourceDescription("Both environments: masked Stripe key, account, last sync and counts, webhook state, next step. Never shows a full secret."),
+		mcp.WithMIMEType("application/json")),
+		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			st, err := b.Status(ctx, store.Envs)
+			if err != nil {
+				return nil, err
+			}
+			return contents(req.Params.URI, map[string]any{"environments": st})
+		})
+	list := func(name, what string, fn func(context.Context, store.Env, store.Page) (any, error)) {
+		s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/"+name+"{?cursor,query}", name,
+			mcp.WithTemplateDescription(what+pagination),
+			mcp.WithTemplateMIMEType("application/json")),
+			func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+				env, err := store.ParseEnv(arg(req, "env"))
+				if err != nil {
+					return nil, err
+				}
+				v, err := fn(ctx, env, store.Page{Cursor: arg(req, "cursor"), Query: arg(req, "query")})
+				if err != nil {
+					return nil, err
+				}
+				return contents(req.Params.URI, v)
+			})
+	}
+	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys) mirrored from Stripe.",
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListCatalog(ctx, env, p) })
+	list("customers", "Stripe customers mirrored by billwire.",
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListCustomers(ctx, env, p) })
+	list("subscriptions", "Stripe subscriptions with their items, mirrored by billwire.",
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListSubscriptions(ctx, env, p) })
+}
+
+// arg reads a template variable; mcp-go hands them over as []string.
+func arg(req mcp.ReadResourceRequest, name string) string {
+	switch v := req.Params.Arguments[name].(type) {
+	case []string:
+		if len(v) > 0 {
+			return v[0]
+		}
+	case string:
+		return v
+	}
+	return ""
+}
+
+func contents(uri string, v any) ([]mcp.ResourceContents, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", uri, err)
+	}
+	return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: "application/json", Text: string(b)}}, nil
+}
