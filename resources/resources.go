@@ -48,9 +48,13 @@ func Register(s *server.MCPServer, b *billing.Service) {
 	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys) mirrored from Stripe.",
 		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListCatalog(ctx, env, p) })
 	list("customers", "Stripe customers mirrored by billwire.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListCustomers(ctx, env, p) })
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+			return b.ListCustomers(ctx, env, p)
+		})
 	list("subscriptions", "Stripe subscriptions with their items, mirrored by billwire.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListSubscriptions(ctx, env, p) })
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+			return b.ListSubscriptions(ctx, env, p)
+		})
 }
 
 // arg reads a template variable; mcp-go hands them over as []string.

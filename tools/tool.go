@@ -36,7 +36,9 @@ type Tool struct {
 }
 
 // ServerTool is the registration value mcp-go takes.
-func (t Tool) ServerTool() server.ServerTool { return server.ServerTool{Tool: t.Def, Handler: t.Handler} }
+func (t Tool) ServerTool() server.ServerTool {
+	return server.ServerTool{Tool: t.Def, Handler: t.Handler}
+}
 
 var reflector = &jsonschema.Reflector{
 	DoNotReference:             true,
@@ -58,12 +60,13 @@ func Schema[P any]() json.RawMessage {
 	return b
 }
 
-// hints are the four MCP annotation hints, all set on every tool.
-type hints struct{ readOnly, destructive, idempotent, openWorld bool }
+// hints are the four MCP annotation hints, all set on every tool, and
+// whether the tool writes to Stripe (the live-safety rules apply).
+type hints struct{ readOnly, destructive, idempotent, openWorld, writesStripe bool }
 
 var (
 	readLocal   = hints{readOnly: true, destructive: false, idempotent: true, openWorld: false}
-	writeStripe = hints{readOnly: false, destructive: false, idempotent: true, openWorld: true}
+	writeStripe = hints{readOnly: false, destructive: false, idempotent: true, openWorld: true, writesStripe: true}
 )
 
 // define builds a tool from a params struct and a function of it. Errors the
@@ -99,7 +102,7 @@ func define[P any](name, title, description string, h hints, fn func(context.Con
 		}
 		return result(out)
 	}
-	return Tool{Def: def, Handler: handler, WritesStripe: h == writeStripe}
+	return Tool{Def: def, Handler: handler, WritesStripe: h.writesStripe}
 }
 
 // result returns v as structured content, with the same JSON as text for

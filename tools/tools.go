@@ -35,9 +35,9 @@ func All(d Deps) []Tool {
 
 // ConfigureStripeKeysParams are configure_stripe_keys' arguments.
 type ConfigureStripeKeysParams struct {
-	Env                  string `json:"env" jsonschema:"required,enum=test,enum=live,description=Environment. Only test keys are accepted through MCP; a live key is set by a human with the CLI."`
-	SecretKey            string `json:"secret_key" jsonschema:"required,description=A Stripe test secret key (sk_test_…) or restricted key (rk_test_…)."`
-	ConfirmAccountChange bool   `json:"confirm_account_change,omitempty" jsonschema:"description=Set true only when the key intentionally belongs to a different Stripe account than the one already configured; billwire then clears what it mirrored from the old account."`
+	Env                  string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment. Only test keys are accepted through MCP; a live key is set by a human with the CLI."`
+	SecretKey            string `json:"secret_key" jsonschema:"required" jsonschema_description:"A Stripe test secret key (sk_test_…) or restricted key (rk_test_…)."`
+	ConfirmAccountChange bool   `json:"confirm_account_change,omitempty" jsonschema_description:"Set true only when the key intentionally belongs to a different Stripe account than the one already configured; billwire then clears what it mirrored from the old account."`
 }
 
 func configureStripeKeys(d Deps) Tool {
@@ -59,7 +59,7 @@ func configureStripeKeys(d Deps) Tool {
 
 // GetPaymentsStatusParams are get_payments_status' arguments.
 type GetPaymentsStatusParams struct {
-	Env string `json:"env,omitempty" jsonschema:"enum=test,enum=live,description=Environment to report; both when omitted."`
+	Env string `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment to report; both when omitted."`
 }
 
 func getPaymentsStatus(d Deps) Tool {
@@ -85,11 +85,11 @@ func getPaymentsStatus(d Deps) Tool {
 
 // CreateProductParams are create_product's arguments.
 type CreateProductParams struct {
-	Env         string            `json:"env" jsonschema:"required,enum=test,enum=live,description=Environment to create the product in."`
-	Name        string            `json:"name" jsonschema:"required,description=Product name customers see, e.g. Pro."`
-	Description string            `json:"description,omitempty" jsonschema:"description=Optional description customers see."`
-	Metadata    map[string]string `json:"metadata,omitempty" jsonschema:"description=Optional key-value metadata (at most 50 keys)."`
-	ConfirmLive bool              `json:"confirm_live,omitempty" jsonschema:"description=Required true for env live, after the human confirmed."`
+	Env         string            `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to create the product in."`
+	Name        string            `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
+	Description string            `json:"description,omitempty" jsonschema_description:"Optional description customers see."`
+	Metadata    map[string]string `json:"metadata,omitempty" jsonschema_description:"Optional key-value metadata (at most 50 keys)."`
+	ConfirmLive bool              `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 func createProduct(d Deps) Tool {
@@ -114,15 +114,15 @@ func createProduct(d Deps) Tool {
 
 // CreatePriceParams are create_price's arguments.
 type CreatePriceParams struct {
-	Env           string `json:"env" jsonschema:"required,enum=test,enum=live,description=Environment of the product."`
-	ProductID     string `json:"product_id" jsonschema:"required,description=The product's id (prod_…)."`
-	UnitAmount    int64  `json:"unit_amount" jsonschema:"required,description=Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
-	Currency      string `json:"currency" jsonschema:"required,description=Three-letter ISO currency code, e.g. usd."`
-	Interval      string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year,description=Billing interval for a recurring price; omit for a one-time price."`
-	IntervalCount int64  `json:"interval_count,omitempty" jsonschema:"description=Intervals between bills (default 1), e.g. 3 with month for quarterly."`
-	LookupKey     string `json:"lookup_key,omitempty" jsonschema:"description=Stable name the app can use instead of the price id, e.g. pro_monthly."`
-	Nickname      string `json:"nickname,omitempty" jsonschema:"description=Internal name for the price."`
-	ConfirmLive   bool   `json:"confirm_live,omitempty" jsonschema:"description=Required true for env live, after the human confirmed."`
+	Env           string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
+	ProductID     string `json:"product_id" jsonschema:"required" jsonschema_description:"The product's id (prod_…)."`
+	UnitAmount    int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
+	Currency      string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
+	Interval      string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval for a recurring price; omit for a one-time price."`
+	IntervalCount int64  `json:"interval_count,omitempty" jsonschema_description:"Intervals between bills (default 1), e.g. 3 with month for quarterly."`
+	LookupKey     string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app can use instead of the price id, e.g. pro_monthly."`
+	Nickname      string `json:"nickname,omitempty" jsonschema_description:"Internal name for the price."`
+	ConfirmLive   bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 func createPrice(d Deps) Tool {
@@ -149,13 +149,13 @@ func createPrice(d Deps) Tool {
 
 // CreatePlanParams are create_plan's arguments.
 type CreatePlanParams struct {
-	Env         string `json:"env" jsonschema:"required,enum=test,enum=live,description=Environment to create the plan in."`
-	Name        string `json:"name" jsonschema:"required,description=Product name customers see, e.g. Pro."`
-	UnitAmount  int64  `json:"unit_amount" jsonschema:"required,description=Amount in the currency's minor units: 2000 is 20.00 USD."`
-	Currency    string `json:"currency" jsonschema:"required,description=Three-letter ISO currency code, e.g. usd."`
-	Interval    string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year,description=Billing interval; omit for a one-time price."`
-	LookupKey   string `json:"lookup_key,omitempty" jsonschema:"description=Stable name for the price, e.g. pro_monthly."`
-	ConfirmLive bool   `json:"confirm_live,omitempty" jsonschema:"description=Required true for env live, after the human confirmed."`
+	Env         string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to create the plan in."`
+	Name        string `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
+	UnitAmount  int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD."`
+	Currency    string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
+	Interval    string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval; omit for a one-time price."`
+	LookupKey   string `json:"lookup_key,omitempty" jsonschema_description:"Stable name for the price, e.g. pro_monthly."`
+	ConfirmLive bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 func createPlan(d Deps) Tool {
@@ -182,8 +182,8 @@ func createPlan(d Deps) Tool {
 
 // SyncCatalogParams are sync_catalog's arguments.
 type SyncCatalogParams struct {
-	Env     string   `json:"env" jsonschema:"required,enum=test,enum=live,description=Environment to sync."`
-	Objects []string `json:"objects,omitempty" jsonschema:"description=Object types to sync: products, prices, customers, subscriptions; all when omitted."`
+	Env     string   `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to sync."`
+	Objects []string `json:"objects,omitempty" jsonschema_description:"Object types to sync: products, prices, customers, subscriptions; all when omitted."`
 }
 
 func syncCatalog(d Deps) Tool {
@@ -241,9 +241,9 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(billing
 
 // ListParams are the arguments of the read-only list tools.
 type ListParams struct {
-	Env    string `json:"env" jsonschema:"required,enum=test,enum=live,description=Environment to read."`
-	Cursor string `json:"cursor,omitempty" jsonschema:"description=next_cursor from the previous page; omit for the first page."`
-	Query  string `json:"query,omitempty" jsonschema:"description=Optional search text (names, emails, ids, lookup keys)."`
+	Env    string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to read."`
+	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor from the previous page; omit for the first page."`
+	Query  string `json:"query,omitempty" jsonschema_description:"Optional search text (names, emails, ids, lookup keys)."`
 }
 
 func (p ListParams) page() (store.Env, store.Page, error) {

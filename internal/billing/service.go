@@ -47,7 +47,9 @@ type InputError struct{ msg string }
 
 func (e *InputError) Error() string { return e.msg }
 
-func inputErr(format string, args ...any) error { return &InputError{msg: fmt.Sprintf(format, args...)} }
+func inputErr(format string, args ...any) error {
+	return &InputError{msg: fmt.Sprintf(format, args...)}
+}
 
 // IsInputError reports whether err is the caller's to fix.
 func IsInputError(err error) bool {

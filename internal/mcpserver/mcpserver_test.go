@@ -1,0 +1,629 @@
+package mcpserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/rs/zerolog"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/mcpserver"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/stripetest"
+)
+
+const testKey = "sk_test_51BillwireTestKey000000000004242"
+
+// harness is a billwire MCP server on its own database, talking to baseURL,
+// with an in-process client. Logs are kept to check that no secret leaks.
+type harness struct {
+	t      *testing.T
+	c      *client.Client
+	store  *store.Store
+	logs   *syncBuffer
+	notify *notifications
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type notifications struct {
+	mu   sync.Mutex
+	list []mcp.JSONRPCNotification
+}
+
+func (n *notifications) add(x mcp.JSONRPCNotification) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.list = append(n.list, x)
+}
+
+func (n *notifications) progress() []map[string]any {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []map[string]any
+	for _, x := range n.list {
+		if x.Method == "notifications/progress" {
+			out = append(out, x.Params.AdditionalFields)
+		}
+	}
+	return out
+}
+
+type harnessOpts struct {
+	base            string
+	allowLiveWrites bool
+	rateLimit       float64
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	dsn := storetest.DSN(t)
+	key := storetest.MasterKey(t)
+	logs := &syncBuffer{}
+	log := zerolog.New(logs)
+	lazy := &store.Lazy{DSN: dsn, Key: key}
+	t.Cleanup(lazy.Close)
+	svc := billing.New(lazy, stripeapi.Options{BaseURL: o.base, RateLimit: o.rateLimit}, log)
+	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, AllowLiveWrites: o.allowLiveWrites, Log: log})
+	c, err := client.NewInProcessClient(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	n := &notifications{}
+	c.OnNotification(n.add)
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "billwire-test", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	st, err := lazy.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, c: c, store: st, logs: logs, notify: n}
+}
+
+// call invokes a tool and returns its text and whether it is an error result.
+func (h *harness) call(name string, args map[string]any) (string, bool) {
+	h.t.Helper()
+	return h.callMeta(name, args, nil)
+}
+
+func (h *harness) callMeta(name string, args map[string]any, meta *mcp.Meta) (string, bool) {
+	h.t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	req.Params.Meta = meta
+	res, err := h.c.CallTool(context.Background(), req)
+	if err != nil {
+		h.t.Fatalf("%s: protocol error: %v", name, err)
+	}
+	var sb strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			sb.WriteString(tc.Text)
+		}
+	}
+	return sb.String(), res.IsError
+}
+
+// ok calls a tool that must succeed and decodes its JSON result.
+func (h *harness) ok(name string, args map[string]any) map[string]any {
+	h.t.Helper()
+	text, isErr := h.call(name, args)
+	if isErr {
+		h.t.Fatalf("%s failed: %s", name, text)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		h.t.Fatalf("%s: result is not JSON: %v\n%s", name, err, text)
+	}
+	return v
+}
+
+// fails calls a tool that must fail and checks that its message names each want.
+func (h *harness) fails(name string, args map[string]any, want ...string) string {
+	h.t.Helper()
+	text, isErr := h.call(name, args)
+	if !isErr {
+		h.t.Fatalf("%s succeeded, want an error containing %q: %s", name, want, text)
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			h.t.Errorf("%s error %q does not mention %q", name, text, w)
+		}
+	}
+	return text
+}
+
+func (h *harness) readResource(uri string) map[string]any {
+	h.t.Helper()
+	req := mcp.ReadResourceRequest{}
+	req.Params.URI = uri
+	res, err := h.c.ReadResource(context.Background(), req)
+	if err != nil {
+		h.t.Fatalf("read %s: %v", uri, err)
+	}
+	if len(res.Contents) != 1 {
+		h.t.Fatalf("read %s: %d contents", uri, len(res.Contents))
+	}
+	tc, ok := res.Contents[0].(mcp.TextResourceContents)
+	if !ok || tc.MIMEType != "application/json" {
+		h.t.Fatalf("read %s: not JSON text: %#v", uri, res.Contents[0])
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(tc.Text), &v); err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+func get(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			a, _ := v.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
+
+// The journey from the issue: configure a test key, create "Pro, 20 USD
+// monthly", sync, read it back — against stripe-mock.
+func TestCatalogLoopAgainstStripeMock(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{base: stripetest.Mock(t)})
+
+	st := h.ok("get_payments_status", nil)
+	if get(st, "environments", 0, "configured") != false || !strings.Contains(get(st, "environments", 0, "next_step").(string), "configure_stripe_keys") {
+		t.Fatalf("fresh status = %v", st)
+	}
+	k := h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	if k["key"] != "sk_test_…4242" || !strings.HasPrefix(k["account_id"].(string), "acct_") {
+		t.Fatalf("configure = %v", k)
+	}
+	plan := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month", "lookup_key": "pro_monthly"})
+	if get(plan, "price", "display") != "20.00 USD / month" {
+		t.Fatalf("plan = %v", plan)
+	}
+	productID := get(plan, "product", "id").(string)
+	priceID := get(plan, "price", "id").(string)
+	// The rows are in PostgreSQL when the tool returns.
+	var n int
+	if err := h.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM payments.prices p JOIN payments.products pr
+		ON pr.env = p.env AND pr.id = p.product_id WHERE p.env = 'test' AND p.id = $1 AND pr.id = $2`, priceID, productID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("price %s of %s stored %d times (%v)", priceID, productID, n, err)
+	}
+	sync := h.ok("sync_catalog", map[string]any{"env": "test"})
+	if sync["status"] != "succeeded" {
+		t.Fatalf("sync = %v", sync)
+	}
+	for _, kind := range []string{"products", "prices", "customers", "subscriptions"} {
+		if c, _ := get(sync, "counts", kind).(float64); c < 1 {
+			t.Errorf("sync counted %v %s", get(sync, "counts", kind), kind)
+		}
+	}
+	cat := h.ok("list_catalog", map[string]any{"env": "test"})
+	if prods, _ := cat["products"].([]any); len(prods) == 0 {
+		t.Fatalf("catalog empty: %v", cat)
+	}
+	if subs := h.ok("list_subscriptions", map[string]any{"env": "test"}); len(subs["subscriptions"].([]any)) == 0 {
+		t.Fatalf("no subscriptions: %v", subs)
+	}
+	if cus := h.ok("list_customers", map[string]any{"env": "test"}); len(cus["customers"].([]any)) == 0 {
+		t.Fatalf("no customers: %v", cus)
+	}
+	status := h.ok("get_payments_status", map[string]any{"env": "test"})
+	if get(status, "environments", 0, "last_sync", "status") != "succeeded" || get(status, "environments", 0, "key") != "sk_test_…4242" {
+		t.Fatalf("status = %v", status)
+	}
+	// Resources mirror the tools.
+	if r := h.readResource("billwire://test/catalog"); len(r["products"].([]any)) == 0 {
+		t.Fatalf("catalog resource = %v", r)
+	}
+	if r := h.readResource("billwire://settings"); get(r, "environments", 0, "key") != "sk_test_…4242" {
+		t.Fatalf("settings = %v", r)
+	}
+	h.assertNoSecret(testKey)
+}
+
+// assertNoSecret checks logs, resources, tool results and database bytes.
+func (h *harness) assertNoSecret(secret string) {
+	h.t.Helper()
+	if strings.Contains(h.logs.String(), secret) {
+		h.t.Error("the raw key is in the logs")
+	}
+	for _, uri := range []string{"billwire://settings", "billwire://test/catalog", "billwire://test/customers", "billwire://test/subscriptions"} {
+		if b, _ := json.Marshal(h.readResource(uri)); strings.Contains(string(b), secret) {
+			h.t.Errorf("the raw key is in %s", uri)
+		}
+	}
+	for _, tool := range []string{"get_payments_status", "list_catalog"} {
+		if text, _ := h.call(tool, map[string]any{"env": "test"}); strings.Contains(text, secret) {
+			h.t.Errorf("the raw key is in %s", tool)
+		}
+	}
+	var found bool
+	err := h.store.Pool().QueryRow(context.Background(), `
+		SELECT EXISTS (SELECT 1 FROM payments.environments e WHERE position($1::bytea in e.secret_key_enc) > 0
+			OR position($1::text in e::text) > 0)
+		OR EXISTS (SELECT 1 FROM payments.sync_runs r WHERE position($1::text in r::text) > 0)`, secret).Scan(&found)
+	if err != nil || found {
+		h.t.Errorf("the raw key is stored in the database (%v)", err)
+	}
+}
+
+func TestBadInputIsExplained(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{base: stripetest.Mock(t)})
+	h.fails("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd"}, "configure_stripe_keys")
+	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "hello"}, "malformed", "sk_test_")
+	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "sk_live_51LiveKeyLiveKeyLive0000009999"}, "live-mode key", "sk_test_")
+	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "pk_test_51Publishable00000000001111"}, "publishable")
+	text := h.fails("configure_stripe_keys", map[string]any{"env": "live", "secret_key": "sk_live_51LiveKeyLiveKeyLive0000009999"}, "billwire keys set --env live")
+	if strings.Contains(text, "51LiveKey") {
+		t.Fatal("the live key was echoed")
+	}
+	h.fails("configure_stripe_keys", map[string]any{"env": "staging", "secret_key": testKey}, "env")
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	cases := []struct {
+		args map[string]any
+		want []string
+	}{
+		{map[string]any{"env": "test", "name": "Pro", "unit_amount": -5, "currency": "usd"}, []string{"positive"}},
+		{map[string]any{"env": "test", "name": "Pro", "unit_amount": 20, "currency": "usd", "interval": "month"}, []string{"0.20 USD", "minimum", "2000"}},
+		{map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usdd"}, []string{"unknown currency"}},
+		{map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "fortnight"}, []string{"interval"}},
+		{map[string]any{"env": "test", "name": "", "unit_amount": 2000, "currency": "usd"}, []string{"name is required"}},
+		{map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "colour": "red"}, []string{"colour"}},
+		{map[string]any{"name": "Pro", "unit_amount": 2000, "currency": "usd"}, []string{"env"}},
+	}
+	for _, c := range cases {
+		h.fails("create_plan", c.args, c.want...)
+	}
+	h.fails("create_price", map[string]any{"env": "test", "product_id": "prod_x", "unit_amount": 2000, "currency": "usd", "interval_count": 3}, "interval_count needs an interval")
+	h.fails("list_catalog", map[string]any{"env": "test", "cursor": "###"}, "next_cursor")
+	h.fails("sync_catalog", map[string]any{"env": "test", "objects": []string{"invoices"}}, "unknown object type")
+	// Nothing was written by the refused calls.
+	if n := count(t, h.store, "products"); n != 0 {
+		t.Fatalf("%d products stored by refused calls", n)
+	}
+}
+
+func count(t *testing.T, s *store.Store, table string) int {
+	t.Helper()
+	var n int
+	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM payments.`+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestLiveWritesNeedFlagAndConfirmation(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	const liveKey = "sk_live_51BillwireLiveKey0000000000007777"
+	for _, allow := range []bool{false, true} {
+		h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: allow})
+		// A human sets the live key through the CLI path (the core, not MCP).
+		if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, liveKey, false); err != nil {
+			t.Fatal(err)
+		}
+		args := map[string]any{"env": "live", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"}
+		if !allow {
+			h.fails("create_plan", args, "--allow-live-writes", "confirm_live")
+			continue
+		}
+		h.fails("create_plan", args, "confirm_live: true")
+		if fake.CountCreated("product") != 0 {
+			t.Fatal("an unconfirmed live write reached Stripe")
+		}
+		args["confirm_live"] = true
+		res := h.ok("create_plan", args)
+		if get(res, "price", "display") != "20.00 USD / month" {
+			t.Fatalf("live plan = %v", res)
+		}
+		// sync reads Stripe only; it needs no confirmation.
+		h.ok("sync_catalog", map[string]any{"env": "live", "objects": []string{"products"}})
+	}
+}
+
+// billingFor is the core over the harness's database, as the CLI would build it.
+func billingFor(t *testing.T, h *harness, base string) *billing.Service {
+	return billing.New(storeSource{h.store}, stripeapi.Options{BaseURL: base}, zerolog.Nop())
+}
+
+type storeSource struct{ s *store.Store }
+
+func (s storeSource) Get(context.Context) (*store.Store, error) { return s.s, nil }
+
+func TestAccountChangeNeedsConfirmation(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 2, Prices: 2})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	fake.SetAccount(testKey, "acct_first")
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.ok("sync_catalog", map[string]any{"env": "test"})
+	other := "sk_test_51AnotherAccountKey00000000005555"
+	fake.SetAccount(other, "acct_second")
+	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": other}, "acct_second", "acct_first", "confirm_account_change: true")
+	if st := h.ok("get_payments_status", map[string]any{"env": "test"}); get(st, "environments", 0, "account_id") != "acct_first" {
+		t.Fatalf("refused change was stored: %v", st)
+	}
+	res := h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": other, "confirm_account_change": true})
+	if res["account_changed"] != true || res["account_id"] != "acct_second" {
+		t.Fatalf("change = %v", res)
+	}
+	if n := count(t, h.store, "products"); n != 0 {
+		t.Fatalf("%d products of the old account remain", n)
+	}
+	// Same account again: no confirmation needed.
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": other})
+	h.assertNoSecret(other)
+}
+
+func TestRetriedCreateSendsSameIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	args := map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"}
+	first := h.ok("create_plan", args)
+	second := h.ok("create_plan", args)
+	if get(first, "price", "id") != get(second, "price", "id") || get(first, "product", "id") != get(second, "product", "id") {
+		t.Fatalf("retry made new objects: %v vs %v", first, second)
+	}
+	if fake.CountCreated("product") != 1 || fake.CountCreated("price") != 1 {
+		t.Fatalf("created %d products, %d prices", fake.CountCreated("product"), fake.CountCreated("price"))
+	}
+	keys := map[string][]string{}
+	for _, r := range fake.Requests() {
+		if r.Method == "POST" {
+			if r.IdempotencyKey == "" {
+				t.Fatalf("POST %s without Idempotency-Key", r.Path)
+			}
+			keys[r.Path] = append(keys[r.Path], r.IdempotencyKey)
+		}
+	}
+	for path, ks := range keys {
+		if len(ks) != 2 || ks[0] != ks[1] {
+			t.Fatalf("%s idempotency keys = %v, want the same key twice", path, ks)
+		}
+	}
+	// A different plan is a different request.
+	args["unit_amount"] = 3000
+	h.ok("create_plan", args)
+	if fake.CountCreated("price") != 2 {
+		t.Fatalf("a different price was deduplicated")
+	}
+}
+
+func TestCreatePriceForUnknownProduct(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 1})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.fails("create_price", map[string]any{"env": "test", "product_id": "prod_nope", "unit_amount": 2000, "currency": "usd"},
+		"prod_nope", "create_product")
+	if n := count(t, h.store, "prices"); n != 0 {
+		t.Fatalf("%d prices stored", n)
+	}
+	// A product that exists in Stripe but was never synced is fetched first.
+	prods, _, err := h.store.ListCatalog(context.Background(), store.Test, store.Page{})
+	if err != nil || len(prods) != 0 {
+		t.Fatalf("catalog before: %v %v", prods, err)
+	}
+	page, err := stripeClient(t, fake.URL()).ListPage(context.Background(), "/v1/products", "", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ ID string }
+	json.Unmarshal(page.Data[0], &p)
+	res := h.ok("create_price", map[string]any{"env": "test", "product_id": p.ID, "unit_amount": 900, "currency": "eur"})
+	if get(res, "price", "display") != "9.00 EUR" {
+		t.Fatalf("price = %v", res)
+	}
+	if n := count(t, h.store, "products"); n != 1 {
+		t.Fatalf("product not stored with its price: %d", n)
+	}
+}
+
+func stripeClient(t *testing.T, base string) *stripeapi.Client {
+	c, err := stripeapi.New(store.Test, testKey, stripeapi.Options{BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSyncPagesResumesAndReportsProgress(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 30, Prices: 250, Customers: 450, Subscriptions: 320})
+	h := newHarness(t, harnessOpts{base: fake.URL(), rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	// The third page of customers fails for good: the sync stops, keeps what it stored, and says how to resume.
+	fake.FailAfter("/v1/customers", 2, 500)
+	text := h.fails("sync_catalog", map[string]any{"env": "test"}, "customers", "resume")
+	if strings.Contains(text, testKey) {
+		t.Fatal("key in error")
+	}
+	if n := count(t, h.store, "customers"); n != 200 {
+		t.Fatalf("customers kept after failure = %d, want 200", n)
+	}
+	st := h.ok("get_payments_status", map[string]any{"env": "test"})
+	if get(st, "environments", 0, "last_sync", "status") != "failed" || get(st, "environments", 0, "last_sync", "error") == nil {
+		t.Fatalf("status after failure = %v", st)
+	}
+	fake.FailAfter("/v1/customers", -1, 0)
+	before := len(fake.Requests())
+	res := h.callWithProgress(t, "sync_catalog", map[string]any{"env": "test"})
+	if res["status"] != "succeeded" || res["resumed_from"] == nil {
+		t.Fatalf("resume = %v", res)
+	}
+	for kind, want := range map[string]float64{"products": 30, "prices": 250, "customers": 450, "subscriptions": 320} {
+		if got := get(res, "counts", kind); got != want {
+			t.Errorf("%s counted %v, want %v", kind, got, want)
+		}
+		if n := count(t, h.store, kind); float64(n) != want {
+			t.Errorf("%s stored %d, want %v", kind, n, want)
+		}
+	}
+	// The resumed run did not fetch the finished kinds again.
+	for _, r := range fake.Requests()[before:] {
+		if r.Path == "/v1/products" || r.Path == "/v1/prices" {
+			t.Fatalf("resumed sync listed %s again", r.Path)
+		}
+		if r.Path == "/v1/customers" && r.Form.Get("starting_after") == "" && r.Query.Get("starting_after") == "" {
+			t.Fatal("resumed sync restarted customers from the beginning")
+		}
+	}
+	if n := count(t, h.store, "subscription_items"); n != 320 {
+		t.Fatalf("subscription items = %d", n)
+	}
+	// Paging through the mirrored customers via the list tool.
+	seen := map[string]bool{}
+	cursor := ""
+	for range 20 {
+		args := map[string]any{"env": "test"}
+		if cursor != "" {
+			args["cursor"] = cursor
+		}
+		page := h.ok("list_customers", args)
+		for _, c := range page["customers"].([]any) {
+			seen[get(c, "id").(string)] = true
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 450 {
+		t.Fatalf("paged through %d customers, want 450", len(seen))
+	}
+	// The resource pages the same way.
+	r := h.readResource("billwire://test/customers")
+	if len(r["customers"].([]any)) != 50 || r["next_cursor"] == nil {
+		t.Fatalf("resource page = %d customers", len(r["customers"].([]any)))
+	}
+	r2 := h.readResource("billwire://test/customers?cursor=" + r["next_cursor"].(string))
+	if get(r2, "customers", 0, "id") == get(r, "customers", 0, "id") {
+		t.Fatal("resource cursor did not advance")
+	}
+}
+
+// callWithProgress calls a tool with a progress token and waits for the
+// (asynchronous) progress notifications.
+func (h *harness) callWithProgress(t *testing.T, name string, args map[string]any) map[string]any {
+	t.Helper()
+	text, isErr := h.callMeta(name, args, &mcp.Meta{ProgressToken: "sync-1"})
+	if isErr {
+		t.Fatalf("%s: %s", name, text)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.notify.progress()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ps := h.notify.progress()
+	if len(ps) == 0 {
+		t.Fatal("no progress notification")
+	}
+	if ps[0]["progressToken"] != "sync-1" {
+		t.Fatalf("progress = %v", ps[0])
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestStripeErrorsAreActionable(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	fake.FailNext(10, 500)
+	h.fails("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd"}, "retry the same call")
+	fake.FailNext(0, 0)
+	if n := count(t, h.store, "products"); n != 0 {
+		t.Fatalf("half-written: %d products", n)
+	}
+	fake.RevokeKey(testKey)
+	h.fails("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd"}, "configure_stripe_keys")
+	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey}, "did not accept")
+	h.assertNoSecret(testKey)
+}
+
+func TestUnreachableDatabaseIsATollResultNotACrash(t *testing.T) {
+	t.Parallel()
+	lazy := &store.Lazy{DSN: "postgres://nobody@127.0.0.1:1/none?connect_timeout=2", Key: storetest.MasterKey(t)}
+	svc := billing.New(lazy, stripeapi.Options{}, zerolog.Nop())
+	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, Log: zerolog.New(io.Discard)})
+	c, err := client.NewInProcessClient(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	c.Start(ctx)
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	// Listing tools does not need the database.
+	if tl, err := c.ListTools(ctx, mcp.ListToolsRequest{}); err != nil || len(tl.Tools) < 9 {
+		t.Fatalf("tools/list = %v, %v", tl, err)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "get_payments_status"
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(fmt.Sprint(res.Content), "cannot reach PostgreSQL") {
+		t.Fatalf("result = %+v", res)
+	}
+	_ = errors.New
+}
