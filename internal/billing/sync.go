@@ -173,19 +173,21 @@ func (j *syncJob) syncKind(ctx context.Context, kind store.Kind) error {
 		for {
 			at := time.Now()
 			p, err := j.c.ListPage(ctx, listPath[kind], after, pageSize, listFilters[kind])
+			more := err == nil && p.HasMore && len(p.Data) > 0
+			if more { // read the cursor before the page is handed over
+				var last struct{ ID string }
+				if err = json.Unmarshal(p.Data[len(p.Data)-1], &last); err == nil {
+					after = last.ID
+				}
+			}
 			select {
 			case pages <- fetched{page: p, at: at, err: err}:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || !p.HasMore || len(p.Data) == 0 {
+			if err != nil || !more {
 				return
 			}
-			var last struct{ ID string }
-			if err := json.Unmarshal(p.Data[len(p.Data)-1], &last); err != nil {
-				return
-			}
-			after = last.ID
 		}
 	}()
 	for f := range pages {

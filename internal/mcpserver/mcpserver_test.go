@@ -3,7 +3,6 @@ package mcpserver_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -494,7 +493,7 @@ func TestSyncPagesResumesAndReportsProgress(t *testing.T) {
 	if get(st, "environments", 0, "last_sync", "status") != "failed" || get(st, "environments", 0, "last_sync", "error") == nil {
 		t.Fatalf("status after failure = %v", st)
 	}
-	fake.FailAfter("/v1/customers", -1, 0)
+	fake.ClearFaults()
 	before := len(fake.Requests())
 	res := h.callWithProgress(t, "sync_catalog", map[string]any{"env": "test"})
 	if res["status"] != "succeeded" || res["resumed_from"] == nil {
@@ -585,7 +584,7 @@ func TestStripeErrorsAreActionable(t *testing.T) {
 	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
 	fake.FailNext(10, 500)
 	h.fails("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd"}, "retry the same call")
-	fake.FailNext(0, 0)
+	fake.ClearFaults()
 	if n := count(t, h.store, "products"); n != 0 {
 		t.Fatalf("half-written: %d products", n)
 	}
@@ -595,7 +594,7 @@ func TestStripeErrorsAreActionable(t *testing.T) {
 	h.assertNoSecret(testKey)
 }
 
-func TestUnreachableDatabaseIsATollResultNotACrash(t *testing.T) {
+func TestUnreachableDatabaseIsAToolResultNotACrash(t *testing.T) {
 	t.Parallel()
 	lazy := &store.Lazy{DSN: "postgres://nobody@127.0.0.1:1/none?connect_timeout=2", Key: storetest.MasterKey(t)}
 	svc := billing.New(lazy, stripeapi.Options{}, zerolog.Nop())
@@ -625,5 +624,4 @@ func TestUnreachableDatabaseIsATollResultNotACrash(t *testing.T) {
 	if !res.IsError || !strings.Contains(fmt.Sprint(res.Content), "cannot reach PostgreSQL") {
 		t.Fatalf("result = %+v", res)
 	}
-	_ = errors.New
 }
