@@ -152,7 +152,7 @@ func (c *common) logger(stderr io.Writer) (zerolog.Logger, error) {
 
 // core builds the lazily connected store and the billing service.
 func (c *common) core(getenv func(string) string, log zerolog.Logger) (*store.Lazy, *billing.Service, error) {
-	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile())
+	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile(getenv))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,7 +166,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile())
+	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile(getenv))
 	if err != nil {
 		return err
 	}

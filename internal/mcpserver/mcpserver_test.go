@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,13 @@ type harnessOpts struct {
 	base            string
 	allowLiveWrites bool
 	rateLimit       float64
+	elicit          client.ElicitationHandler
+}
+
+type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+
+func (f elicitFunc) Elicit(ctx context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	return f(ctx, r)
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -90,7 +98,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Cleanup(lazy.Close)
 	svc := billing.New(lazy, stripeapi.Options{BaseURL: o.base, RateLimit: o.rateLimit}, log)
 	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, AllowLiveWrites: o.allowLiveWrites, Log: log})
-	c, err := client.NewInProcessClient(srv)
+	var copts []client.ClientOption
+	if o.elicit != nil {
+		copts = append(copts, client.WithElicitationHandler(o.elicit))
+	}
+	c, err := client.NewInProcessClientWithOptions(srv, copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +376,43 @@ func TestLiveWritesNeedFlagAndConfirmation(t *testing.T) {
 		}
 		// sync reads Stripe only; it needs no confirmation.
 		h.ok("sync_catalog", map[string]any{"env": "live", "objects": []string{"products"}})
+	}
+}
+
+func TestLiveWriteAsksTheHumanWhenTheClientCan(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	const liveKey = "sk_live_51BillwireLiveKey0000000000008888"
+	var answer atomic.Value
+	var asked atomic.Int32
+	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true, elicit: elicitFunc(
+		func(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+			asked.Add(1)
+			if !strings.Contains(r.Params.Message, "LIVE") {
+				t.Errorf("elicitation message %q does not say LIVE", r.Params.Message)
+			}
+			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+				Action: answer.Load().(mcp.ElicitationResponseAction), Content: map[string]any{"confirm": true}}}, nil
+		})})
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, liveKey, false); err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{"env": "live", "name": "Pro", "confirm_live": true}
+	answer.Store(mcp.ElicitationResponseActionDecline)
+	h.fails("create_product", args, "declined")
+	if asked.Load() != 1 || fake.CountCreated("product") != 0 {
+		t.Fatalf("asked %d times, created %d", asked.Load(), fake.CountCreated("product"))
+	}
+	answer.Store(mcp.ElicitationResponseActionAccept)
+	h.ok("create_product", args)
+	if asked.Load() != 2 || fake.CountCreated("product") != 1 {
+		t.Fatalf("asked %d times, created %d", asked.Load(), fake.CountCreated("product"))
+	}
+	// Test-mode writes never ask.
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.ok("create_product", map[string]any{"env": "test", "name": "Pro"})
+	if asked.Load() != 2 {
+		t.Fatal("a test-mode write asked the human")
 	}
 }
 

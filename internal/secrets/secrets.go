@@ -89,11 +89,15 @@ func LoadMasterKey(getenv func(string) string, keyFile string) (*MasterKey, erro
 	return ParseMasterKey(string(b), "master key file "+keyFile)
 }
 
-// DefaultKeyFile is the key file under the user's config directory.
-func DefaultKeyFile() string {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return ""
+// DefaultKeyFile is the key file under the user's config directory
+// ($XDG_CONFIG_HOME, else the platform's, e.g. ~/.config on Linux).
+func DefaultKeyFile(getenv func(string) string) string {
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		var err error
+		if dir, err = os.UserConfigDir(); err != nil {
+			return ""
+		}
 	}
 	return filepath.Join(dir, "billwire", "master.key")
 }

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/stripetest"
+)
+
+const testKey = "sk_test_51BillwireCliTestKey00000000004242"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/billwire once per test process.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "billwire-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "billwire")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stripetest.StopMock()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func masterKeyB64(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+
+// env is a process environment for one test: its own database, master key,
+// Stripe base and config dir.
+func env(t *testing.T, base string) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":             storetest.DSN(t),
+		"BILLWIRE_MASTER_KEY":      masterKeyB64(9),
+		"BILLWIRE_STRIPE_API_BASE": base,
+		"XDG_CONFIG_HOME":          t.TempDir(),
+		"HOME":                     t.TempDir(),
+	}
+}
+
+func (e envMap) get(k string) string { return e[k] }
+
+type envMap map[string]string
+
+// cli runs a command in-process and returns exit code, stdout and stderr.
+func cli(t *testing.T, e map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, envMap(e).get)
+	return code, out.String(), errb.String()
+}
+
+// The whole journey through the built binary over stdio, with a real handshake.
+func TestStdioServer(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	e := env(t, stripetest.Mock(t))
+	var envList []string
+	for k, v := range e {
+		envList = append(envList, k+"="+v)
+	}
+	c, err := client.NewStdioMCPClient(bin, envList, "mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stderr, _ := client.GetStderr(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "stdio-test", Version: "1"}
+	ir, err := c.Initialize(ctx, init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ir.ServerInfo.Name != "billwire" || !strings.Contains(ir.Instructions, "configure_stripe_keys") {
+		t.Fatalf("initialize = %+v", ir)
+	}
+	tl, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil || len(tl.Tools) != 9 {
+		t.Fatalf("tools/list = %d tools, %v", len(tl.Tools), err)
+	}
+	for _, tool := range tl.Tools {
+		if len(tool.InputSchema.Properties) == 0 && tool.Name != "get_payments_status" {
+			t.Errorf("%s published an empty input schema", tool.Name)
+		}
+	}
+	call := func(name string, args map[string]any) (string, bool) {
+		req := mcp.CallToolRequest{}
+		req.Params.Name, req.Params.Arguments = name, args
+		res, err := c.CallTool(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := json.Marshal(res.Content)
+		return string(b), res.IsError
+	}
+	if text, isErr := call("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey}); isErr || !strings.Contains(text, "sk_test_…4242") {
+		t.Fatalf("configure: %s", text)
+	}
+	if text, isErr := call("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"}); isErr || !strings.Contains(text, "20.00 USD / month") {
+		t.Fatalf("create_plan: %s", text)
+	}
+	if text, isErr := call("sync_catalog", map[string]any{"env": "test"}); isErr || !strings.Contains(text, "succeeded") {
+		t.Fatalf("sync: %s", text)
+	}
+	if text, isErr := call("create_plan", map[string]any{"env": "live", "name": "Pro", "unit_amount": 2000, "currency": "usd"}); !isErr || !strings.Contains(text, "--allow-live-writes") {
+		t.Fatalf("live write: %s", text)
+	}
+	c.Close()
+	logs, _ := io.ReadAll(stderr)
+	if strings.Contains(string(logs), testKey) {
+		t.Fatal("the key is in the server's stderr")
+	}
+}
+
+func TestCLIKeysSyncAndMigrate(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 3, Prices: 5, Customers: 7, Subscriptions: 4})
+	e := env(t, fake.URL())
+	if code, out, errs := cli(t, e, "", "migrate"); code != 0 || !strings.Contains(out, "applied") && !strings.Contains(out, "current") {
+		t.Fatalf("migrate = %d %q %q", code, out, errs)
+	}
+	code, out, errs := cli(t, e, testKey+"\n", "keys", "set", "--env", "test")
+	if code != 0 || !strings.Contains(out, "sk_test_…4242") || strings.Contains(out+errs, testKey) {
+		t.Fatalf("keys set = %d %q %q", code, out, errs)
+	}
+	// The only way to set a live key, from the environment variable.
+	const liveKey = "sk_live_51BillwireCliLiveKey0000000007777"
+	e2 := map[string]string{"BILLWIRE_STRIPE_SECRET_KEY": liveKey}
+	for k, v := range e {
+		e2[k] = v
+	}
+	if code, out, errs := cli(t, e2, "", "keys", "set", "--env", "live"); code != 0 || !strings.Contains(out, "sk_live_…7777") {
+		t.Fatalf("live keys set = %d %q %q", code, out, errs)
+	}
+	code, out, errs = cli(t, e, "", "keys", "show")
+	if code != 0 || !strings.Contains(out, "sk_test_…4242") || !strings.Contains(out, "sk_live_…7777") || strings.Contains(out, testKey) || strings.Contains(out, liveKey) {
+		t.Fatalf("keys show = %d %q %q", code, out, errs)
+	}
+	code, out, errs = cli(t, e, "", "sync", "--env", "test")
+	if code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "customers 7") || !strings.Contains(out, "subscriptions 4") {
+		t.Fatalf("sync = %d %q %q", code, out, errs)
+	}
+	if code, _, errs := cli(t, e, "", "sync", "--env", "staging"); code != 2 || !strings.Contains(errs, `"test" or "live"`) {
+		t.Fatalf("bad env = %d %q", code, errs)
+	}
+	if code, _, errs := cli(t, e, "", "sync", "--objects", "invoices"); code != 2 || !strings.Contains(errs, "unknown object type") {
+		t.Fatalf("bad objects = %d %q", code, errs)
+	}
+	if code, out, _ := cli(t, e, "", "version"); code != 0 || !strings.HasPrefix(out, "billwire ") {
+		t.Fatalf("version = %d %q", code, out)
+	}
+	// Another master key refuses the shared database.
+	e3 := map[string]string{"BILLWIRE_MASTER_KEY": masterKeyB64(3)}
+	for k, v := range e {
+		if k != "BILLWIRE_MASTER_KEY" {
+			e3[k] = v
+		}
+	}
+	if code, _, errs := cli(t, e3, "", "keys", "show"); code != 1 || !strings.Contains(errs, "different master key") || !strings.Contains(errs, "BILLWIRE_MASTER_KEY") {
+		t.Fatalf("wrong master key = %d %q", code, errs)
+	}
+	// A live key never goes to a plain-HTTP API base on another machine.
+	e4 := map[string]string{"BILLWIRE_STRIPE_API_BASE": "http://stripe-proxy.internal:8080"}
+	for k, v := range e2 {
+		if k != "BILLWIRE_STRIPE_API_BASE" {
+			e4[k] = v
+		}
+	}
+	if code, _, errs := cli(t, e4, "", "keys", "set", "--env", "live"); code != 1 || !strings.Contains(errs, "https") || strings.Contains(errs, liveKey) {
+		t.Fatalf("live key over http = %d %q", code, errs)
+	}
+	// No key at all.
+	if code, _, errs := cli(t, e, "", "keys", "set", "--env", "test"); code != 2 || !strings.Contains(errs, "standard input") {
+		t.Fatalf("no key = %d %q", code, errs)
+	}
+}
+
+func TestMasterKeyFileMode(t *testing.T) {
+	t.Parallel()
+	e := env(t, "")
+	delete(e, "BILLWIRE_MASTER_KEY")
+	cfg := e["XDG_CONFIG_HOME"]
+	if code, _, errs := cli(t, e, "", "migrate"); code != 0 {
+		t.Fatalf("migrate with a new key file = %d %q", code, errs)
+	}
+	path := filepath.Join(cfg, "billwire", "master.key")
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %v %v", st, err)
+	}
+	os.Chmod(path, 0o644)
+	if code, _, errs := cli(t, e, "", "migrate"); code != 1 || !strings.Contains(errs, "chmod 600") {
+		t.Fatalf("loose key file = %d %q", code, errs)
+	}
+}
