@@ -66,7 +66,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func masterKeyB64(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+func masterKeyB64(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
+}
 
 // env is a process environment for one test: its own database, master key,
 // Stripe base and config dir.
@@ -238,3 +240,5 @@ func TestMasterKeyFileMode(t *testing.T) {
 		t.Fatalf("loose key file = %d %q", code, errs)
 	}
 }
+
+func benchDSN(b *testing.B) string { return storetest.DSN(b) }

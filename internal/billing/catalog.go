@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -257,19 +259,31 @@ func (s *Service) CreatePlan(ctx context.Context, env store.Env, in PlanInput) (
 	return &PlanResult{Product: *prod, Price: *price}, nil
 }
 
-// fetchProducts retrieves products from Stripe and stores them.
+// fetchProducts retrieves products from Stripe and stores them: one by id,
+// more a hundred at a time with the list endpoint's ids filter.
 func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env, ids []string) error {
-	objs := make([]json.RawMessage, 0, len(ids))
 	fetched := time.Now()
-	for _, id := range ids {
-		raw, err := c.Retrieve(ctx, "/v1/products/"+id)
+	if len(ids) == 1 {
+		raw, err := c.Retrieve(ctx, "/v1/products/"+ids[0])
 		if err != nil {
 			return err
 		}
-		objs = append(objs, raw)
+		_, err = st.Upsert(ctx, env, store.Products, []json.RawMessage{raw}, fetched)
+		return err
 	}
-	_, err := st.Upsert(ctx, env, store.Products, objs, fetched)
-	return err
+	for chunk := range slices.Chunk(ids, 100) {
+		page, err := c.ListPage(ctx, "/v1/products", "", len(chunk), url.Values{"ids[]": chunk})
+		if err != nil {
+			return err
+		}
+		if len(page.Data) < len(chunk) {
+			return fmt.Errorf("stripe returned %d of the %d products that prices refer to", len(page.Data), len(chunk))
+		}
+		if _, err := st.Upsert(ctx, env, store.Products, page.Data, fetched); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Catalog is a page of products with their prices.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -27,8 +28,8 @@ var listPath = map[store.Kind]string{
 	store.Subscriptions: "/v1/subscriptions",
 }
 
-var listFilters = map[store.Kind]map[string]string{
-	store.Subscriptions: {"status": "all"}, // Stripe omits canceled subscriptions otherwise
+var listFilters = map[store.Kind]url.Values{
+	store.Subscriptions: {"status": {"all"}}, // Stripe omits canceled subscriptions otherwise
 }
 
 // Progress reports a sync under way.
@@ -272,7 +273,7 @@ func (j *syncJob) completeItems(ctx context.Context, sub json.RawMessage) (json.
 		after = last.ID
 	}
 	for {
-		p, err := j.c.ListPage(ctx, "/v1/subscription_items", after, pageSize, map[string]string{"subscription": head.ID})
+		p, err := j.c.ListPage(ctx, "/v1/subscription_items", after, pageSize, url.Values{"subscription": {head.ID}})
 		if err != nil {
 			return nil, err
 		}

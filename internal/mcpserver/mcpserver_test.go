@@ -674,3 +674,34 @@ func TestUnreachableDatabaseIsAToolResultNotACrash(t *testing.T) {
 		t.Fatalf("result = %+v", res)
 	}
 }
+
+// Prices whose products billwire has not seen bring their products along,
+// fetched a hundred at a time, so a price is never stored without its product.
+func TestSyncPricesFetchesTheirProducts(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 7, Prices: 40})
+	h := newHarness(t, harnessOpts{base: fake.URL(), rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"prices"}})
+	if get(res, "counts", "prices") != float64(40) || get(res, "counts", "products") != nil {
+		t.Fatalf("sync = %v", res)
+	}
+	if n := count(t, h.store, "products"); n != 7 {
+		t.Fatalf("products stored = %d, want 7", n)
+	}
+	lists := 0
+	for _, r := range fake.Requests() {
+		if r.Path == "/v1/products" {
+			lists++
+			if len(r.Query["ids[]"]) == 0 {
+				t.Fatalf("products listed without ids: %v", r.Query)
+			}
+		}
+		if strings.HasPrefix(r.Path, "/v1/products/") {
+			t.Fatalf("product fetched one by one: %s", r.Path)
+		}
+	}
+	if lists != 1 {
+		t.Fatalf("%d product list calls, want 1", lists)
+	}
+}

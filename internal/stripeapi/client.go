@@ -219,14 +219,16 @@ type Page struct {
 }
 
 // ListPage fetches one page of a list endpoint (e.g. "/v1/prices") after
-// startingAfter, with extra filters.
-func (c *Client) ListPage(ctx context.Context, path, startingAfter string, limit int, filters map[string]string) (*Page, error) {
+// startingAfter, with extra filters (repeat a key ending in [] for an array).
+func (c *Client) ListPage(ctx context.Context, path, startingAfter string, limit int, filters url.Values) (*Page, error) {
 	lp := &stripe.ListParams{Context: ctx, Limit: stripe.Int64(int64(limit))}
 	if startingAfter != "" {
 		lp.StartingAfter = stripe.String(startingAfter)
 	}
-	for k, v := range filters {
-		lp.Filters.AddFilter(k, "", v)
+	for k, vs := range filters {
+		for _, v := range vs {
+			lp.Filters.AddFilter(k, "", v)
+		}
 	}
 	body := &form.Values{}
 	form.AppendTo(body, lp)
