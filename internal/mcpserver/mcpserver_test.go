@@ -705,3 +705,18 @@ func TestSyncPricesFetchesTheirProducts(t *testing.T) {
 		t.Fatalf("%d product list calls, want 1", lists)
 	}
 }
+
+func TestRestrictedKeys(t *testing.T) {
+	t.Parallel()
+	const rk = "rk_test_51BillwireRestrictedKey00000003333"
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	res := h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": rk})
+	if res["key_kind"] != "restricted" || res["key"] != "rk_test_…3333" {
+		t.Fatalf("restricted key = %v", res)
+	}
+	blocked := stripetest.StartFake(t, stripetest.FakeOptions{RestrictedNoAccount: true})
+	h2 := newHarness(t, harnessOpts{base: blocked.URL()})
+	h2.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": rk}, "read access", "Account")
+	h2.assertNoSecret(rk)
+}
