@@ -38,10 +38,6 @@ func cmdKeysSet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return usageErr("keys set: --env: %v", err)
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
 	key := strings.TrimSpace(getenv("BILLWIRE_STRIPE_SECRET_KEY"))
 	if key == "" {
 		if key, err = readSecret(stdin, stderr, env); err != nil {
@@ -51,12 +47,12 @@ func cmdKeysSet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if key == "" {
 		return usageErr("keys set: no key given: pipe it on standard input or set BILLWIRE_STRIPE_SECRET_KEY")
 	}
-	lazy, svc, err := c.core(getenv, log)
+	a, err := c.open(getenv, stderr)
 	if err != nil {
 		return err
 	}
-	defer lazy.Close()
-	res, err := svc.ConfigureKey(ctx, env, key, *confirm)
+	defer a.Close()
+	res, err := a.svc.ConfigureKey(ctx, env, key, *confirm)
 	if err != nil {
 		if strings.Contains(err.Error(), "confirm_account_change") {
 			return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "call again with confirm_account_change: true", "run again with --confirm-account-change"))
@@ -93,16 +89,12 @@ func cmdKeysShow(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
+	a, err := c.open(getenv, stderr)
 	if err != nil {
 		return err
 	}
-	lazy, svc, err := c.core(getenv, log)
-	if err != nil {
-		return err
-	}
-	defer lazy.Close()
-	sts, err := svc.Status(ctx, store.Envs)
+	defer a.Close()
+	sts, err := a.svc.Status(ctx, store.Envs)
 	if err != nil {
 		return err
 	}

@@ -142,23 +142,30 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func (c *common) logger(stderr io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(c.logLevel)
-	if err != nil || c.logLevel == "" {
-		return zerolog.Nop(), usageErr("unknown log level %q: use debug, info, warn or error", c.logLevel)
-	}
-	return zerolog.New(stderr).Level(lvl).With().Timestamp().Logger(), nil
+// app is the core a command runs on: the lazily connected store and the
+// billing service, logging to stderr.
+type app struct {
+	svc  *billing.Service
+	log  zerolog.Logger
+	lazy *store.Lazy
 }
 
-// core builds the lazily connected store and the billing service.
-func (c *common) core(getenv func(string) string, log zerolog.Logger) (*store.Lazy, *billing.Service, error) {
+// Close releases the database connection, if one was opened.
+func (a *app) Close() { a.lazy.Close() }
+
+// open builds the app from the common settings.
+func (c *common) open(getenv func(string) string, stderr io.Writer) (*app, error) {
+	lvl, err := zerolog.ParseLevel(c.logLevel)
+	if err != nil || c.logLevel == "" {
+		return nil, usageErr("unknown log level %q: use debug, info, warn or error", c.logLevel)
+	}
+	log := zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
 	key, err := secrets.LoadMasterKey(getenv, secrets.DefaultKeyFile(getenv))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lazy := &store.Lazy{DSN: c.databaseURL, Key: key}
-	svc := billing.New(lazy, stripeapi.Options{BaseURL: c.apiBase}, log)
-	return lazy, svc, nil
+	return &app{svc: billing.New(lazy, stripeapi.Options{BaseURL: c.apiBase}, log), log: log, lazy: lazy}, nil
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

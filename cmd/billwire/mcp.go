@@ -17,16 +17,12 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
+	a, err := c.open(getenv, stderr)
 	if err != nil {
 		return err
 	}
-	lazy, svc, err := c.core(getenv, log)
-	if err != nil {
-		return err
-	}
-	defer lazy.Close()
-	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: svc, AllowLiveWrites: *allowLive, Log: log})
-	log.Debug().Bool("allow_live_writes", *allowLive).Msg("billwire mcp serving on stdio")
+	defer a.Close()
+	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive, Log: a.log})
+	a.log.Debug().Bool("allow_live_writes", *allowLive).Msg("billwire mcp serving on stdio")
 	return server.NewStdioServer(s).Listen(ctx, stdin, stdout)
 }

@@ -30,15 +30,11 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		}
 		kinds = append(kinds, k)
 	}
-	log, err := c.logger(stderr)
+	a, err := c.open(getenv, stderr)
 	if err != nil {
 		return err
 	}
-	lazy, svc, err := c.core(getenv, log)
-	if err != nil {
-		return err
-	}
-	defer lazy.Close()
+	defer a.Close()
 	tty := isTerminal(stderr)
 	var last time.Time
 	progress := func(p billing.Progress) {
@@ -50,7 +46,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 			fmt.Fprintf(stderr, "synced %d objects (%s %d)\n", p.Total, p.Kind, p.Count)
 		}
 	}
-	res, err := svc.Sync(ctx, env, kinds, progress)
+	res, err := a.svc.Sync(ctx, env, kinds, progress)
 	if tty {
 		fmt.Fprintln(stderr)
 	}

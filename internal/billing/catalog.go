@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -119,11 +118,7 @@ func (s *Service) CreateProduct(ctx context.Context, env store.Env, in ProductIn
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, e, err := s.client(ctx, st, env)
+	st, c, e, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -156,11 +151,7 @@ func (s *Service) CreatePrice(ctx context.Context, env store.Env, in PriceInput)
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, e, err := s.client(ctx, st, env)
+	st, c, e, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +230,7 @@ func (s *Service) CreatePlan(ctx context.Context, env store.Env, in PlanInput) (
 	if err := priceIn.validate(); err != nil {
 		return nil, err
 	}
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, e, err := s.client(ctx, st, env)
+	st, c, e, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -284,95 +271,4 @@ func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripea
 		}
 	}
 	return nil
-}
-
-// Catalog is a page of products with their prices.
-type Catalog struct {
-	Env        store.Env       `json:"env"`
-	Products   []store.Product `json:"products"`
-	NextCursor string          `json:"next_cursor,omitempty"`
-}
-
-// ListCatalog reads a page of the mirrored catalog.
-func (s *Service) ListCatalog(ctx context.Context, env store.Env, p store.Page) (*Catalog, error) {
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prods, cursor, err := st.ListCatalog(ctx, env, p)
-	if err != nil {
-		return nil, pageErr(err)
-	}
-	for i := range prods {
-		for j := range prods[i].Prices {
-			pr := &prods[i].Prices[j]
-			if pr.UnitAmount != nil {
-				interval, count := "", int64(0)
-				if pr.Interval != nil {
-					interval = *pr.Interval
-				}
-				if pr.IntervalCount != nil {
-					count = int64(*pr.IntervalCount)
-				}
-				pr.Display = money.FormatPrice(*pr.UnitAmount, pr.Currency, interval, count)
-			}
-		}
-	}
-	if prods == nil {
-		prods = []store.Product{}
-	}
-	return &Catalog{Env: env, Products: prods, NextCursor: cursor}, nil
-}
-
-// Customers is a page of customers.
-type Customers struct {
-	Env        store.Env        `json:"env"`
-	Customers  []store.Customer `json:"customers"`
-	NextCursor string           `json:"next_cursor,omitempty"`
-}
-
-// ListCustomers reads a page of mirrored customers.
-func (s *Service) ListCustomers(ctx context.Context, env store.Env, p store.Page) (*Customers, error) {
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cs, cursor, err := st.ListCustomers(ctx, env, p)
-	if err != nil {
-		return nil, pageErr(err)
-	}
-	if cs == nil {
-		cs = []store.Customer{}
-	}
-	return &Customers{Env: env, Customers: cs, NextCursor: cursor}, nil
-}
-
-// Subscriptions is a page of subscriptions.
-type Subscriptions struct {
-	Env           store.Env            `json:"env"`
-	Subscriptions []store.Subscription `json:"subscriptions"`
-	NextCursor    string               `json:"next_cursor,omitempty"`
-}
-
-// ListSubscriptions reads a page of mirrored subscriptions.
-func (s *Service) ListSubscriptions(ctx context.Context, env store.Env, p store.Page) (*Subscriptions, error) {
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	subs, cursor, err := st.ListSubscriptions(ctx, env, p)
-	if err != nil {
-		return nil, pageErr(err)
-	}
-	if subs == nil {
-		subs = []store.Subscription{}
-	}
-	return &Subscriptions{Env: env, Subscriptions: subs, NextCursor: cursor}, nil
-}
-
-func pageErr(err error) error {
-	if errors.Is(err, store.ErrBadCursor) {
-		return &InputError{msg: err.Error()}
-	}
-	return err
 }

@@ -33,8 +33,8 @@ type Service struct {
 }
 
 type cachedClient struct {
-	masked string
-	c      *stripeapi.Client
+	version string // the stored key's mask and update time
+	c       *stripeapi.Client
 }
 
 // New returns a service over stores, calling Stripe with opts.
@@ -71,31 +71,37 @@ func notConfigured(env store.Env) error {
 // Store returns the open store.
 func (s *Service) Store(ctx context.Context) (*store.Store, error) { return s.stores.Get(ctx) }
 
-// client returns the Stripe client for env from the stored key, reusing it
-// (and its rate-limit pacing) while the key stays the same.
-func (s *Service) client(ctx context.Context, st *store.Store, env store.Env) (*stripeapi.Client, *store.Environment, error) {
+// stripeFor returns the store, the Stripe client for env from the stored
+// key, and env's configuration. The client (and its rate-limit pacing) is
+// reused while the stored key stays the same.
+func (s *Service) stripeFor(ctx context.Context, env store.Env) (*store.Store, *stripeapi.Client, *store.Environment, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	e, err := st.GetEnvironment(ctx, env)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, notConfigured(env)
+		return nil, nil, nil, notConfigured(env)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	version := e.KeyMasked + "/" + e.UpdatedAt.String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cc, ok := s.clients[env]; ok && cc.masked == e.KeyMasked+"/"+e.UpdatedAt.String() {
-		return cc.c, e, nil
+	if cc, ok := s.clients[env]; ok && cc.version == version {
+		return st, cc.c, e, nil
 	}
 	key, err := st.SecretKey(e)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	c, err := stripeapi.New(env, key, s.stripe)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	s.clients[env] = cachedClient{masked: e.KeyMasked + "/" + e.UpdatedAt.String(), c: c}
-	return c, e, nil
+	s.clients[env] = cachedClient{version: version, c: c}
+	return st, c, e, nil
 }
 
 // KeyResult reports a configured key.

@@ -63,11 +63,7 @@ func (s *Service) Sync(ctx context.Context, env store.Env, kinds []store.Kind, p
 			objects = append(objects, string(k))
 		}
 	}
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, e, err := s.client(ctx, st, env)
+	st, c, e, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,94 @@
+package billing
+
+import (
+	"context"
+	"errors"
+
+	"github.com/billwire/billwire/internal/money"
+	"github.com/billwire/billwire/internal/store"
+)
+
+// Catalog is a page of products with their prices.
+type Catalog struct {
+	Env        store.Env       `json:"env"`
+	Products   []store.Product `json:"products"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+// Customers is a page of customers.
+type Customers struct {
+	Env        store.Env        `json:"env"`
+	Customers  []store.Customer `json:"customers"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+// Subscriptions is a page of subscriptions.
+type Subscriptions struct {
+	Env           store.Env            `json:"env"`
+	Subscriptions []store.Subscription `json:"subscriptions"`
+	NextCursor    string               `json:"next_cursor,omitempty"`
+}
+
+// ListCatalog reads a page of the mirrored catalog, each price with its human form.
+func (s *Service) ListCatalog(ctx context.Context, env store.Env, p store.Page) (*Catalog, error) {
+	prods, cursor, err := list(ctx, s, env, p, (*store.Store).ListCatalog)
+	if err != nil {
+		return nil, err
+	}
+	for i := range prods {
+		for j := range prods[i].Prices {
+			pr := &prods[i].Prices[j]
+			if pr.UnitAmount == nil {
+				continue
+			}
+			interval, count := "", int64(0)
+			if pr.Interval != nil {
+				interval = *pr.Interval
+			}
+			if pr.IntervalCount != nil {
+				count = int64(*pr.IntervalCount)
+			}
+			pr.Display = money.FormatPrice(*pr.UnitAmount, pr.Currency, interval, count)
+		}
+	}
+	return &Catalog{Env: env, Products: prods, NextCursor: cursor}, nil
+}
+
+// ListCustomers reads a page of mirrored customers.
+func (s *Service) ListCustomers(ctx context.Context, env store.Env, p store.Page) (*Customers, error) {
+	cs, cursor, err := list(ctx, s, env, p, (*store.Store).ListCustomers)
+	if err != nil {
+		return nil, err
+	}
+	return &Customers{Env: env, Customers: cs, NextCursor: cursor}, nil
+}
+
+// ListSubscriptions reads a page of mirrored subscriptions.
+func (s *Service) ListSubscriptions(ctx context.Context, env store.Env, p store.Page) (*Subscriptions, error) {
+	subs, cursor, err := list(ctx, s, env, p, (*store.Store).ListSubscriptions)
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriptions{Env: env, Subscriptions: subs, NextCursor: cursor}, nil
+}
+
+// list runs one store list query; a bad cursor is the caller's to fix, and
+// an empty page is an empty JSON array, not null.
+func list[T any](ctx context.Context, s *Service, env store.Env, p store.Page,
+	query func(*store.Store, context.Context, store.Env, store.Page) ([]T, string, error)) ([]T, string, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, cursor, err := query(st, ctx, env, p)
+	if errors.Is(err, store.ErrBadCursor) {
+		return nil, "", &InputError{msg: err.Error()}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if rows == nil {
+		rows = []T{}
+	}
+	return rows, cursor, nil
+}
