@@ -30,6 +30,7 @@ const usage = `billwire wires Stripe billing into your app, for coding agents an
 
 Usage:
   billwire mcp [--allow-live-writes]          MCP server over stdio (for Claude Code, Cursor, …)
+  billwire serve [--addr 127.0.0.1:8787]      HTTP runtime: Stripe webhooks, health checks
   billwire migrate                            apply database migrations
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "mcp":
 		err = cmdMCP(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":

@@ -5,6 +5,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -163,4 +164,14 @@ func (s *Service) ConfigureKey(ctx context.Context, env store.Env, key string, c
 	s.log.Info().Str("env", string(env)).Str("key", res.Key).Str("account", acct.ID).Msg("stripe key configured")
 	res.NextStep = "run sync_catalog to mirror the account's products, prices, customers and subscriptions, then create_plan for new plans"
 	return res, nil
+}
+
+// FetchObject retrieves one object from Stripe for env (a path such as
+// /v1/subscriptions/sub_123).
+func (s *Service) FetchObject(ctx context.Context, env store.Env, path string) (json.RawMessage, error) {
+	_, c, _, err := s.stripeFor(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return c.Retrieve(ctx, path)
 }

@@ -78,14 +78,20 @@ var upsertSQL = map[Kind]string{
 		WHERE t.source_at <= EXCLUDED.source_at`,
 	Subscriptions: `
 		INSERT INTO payments.subscriptions AS t (env, id, customer_id, status, currency, current_period_start,
-			current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, metadata, livemode, created, data, source_at)
-		SELECT $1, o->>'id', CASE jsonb_typeof(o->'customer') WHEN 'object' THEN o->'customer'->>'id' ELSE o->>'customer' END,
-			o->>'status', o->>'currency', ` + tsf("current_period_start") + `, ` + tsf("current_period_end") + `,
+			current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, metadata, livemode, created, data, source_at,
+			subject_type, subject_id)
+		SELECT $1, o->>'id', c.id, o->>'status', o->>'currency',
+			to_timestamp(coalesce(o->>'current_period_start', o->'items'->'data'->0->>'current_period_start')::bigint),
+			to_timestamp(coalesce(o->>'current_period_end', o->'items'->'data'->0->>'current_period_end')::bigint),
 			coalesce((o->>'cancel_at_period_end')::boolean, false), ` + tsf("canceled_at") + `, ` + tsf("ended_at") + `,
 			` + tsf("trial_end") + `, coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false),
-			` + tsf("created") + `, o, $3
+			` + tsf("created") + `, o, $3,
+			coalesce(o->'metadata'->>'billwire_subject_type', m.subject_type), coalesce(o->'metadata'->>'billwire_subject_id', m.subject_id)
 		FROM jsonb_array_elements($2::jsonb) o
+		CROSS JOIN LATERAL (SELECT CASE jsonb_typeof(o->'customer') WHEN 'object' THEN o->'customer'->>'id' ELSE o->>'customer' END AS id) c
+		LEFT JOIN payments.customer_mappings m ON m.env = $1 AND m.customer_id = c.id
 		ON CONFLICT (env, id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
+			subject_type = coalesce(EXCLUDED.subject_type, t.subject_type), subject_id = coalesce(EXCLUDED.subject_id, t.subject_id),
 			currency = EXCLUDED.currency, current_period_start = EXCLUDED.current_period_start,
 			current_period_end = EXCLUDED.current_period_end, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
 			canceled_at = EXCLUDED.canceled_at, ended_at = EXCLUDED.ended_at, trial_end = EXCLUDED.trial_end,
@@ -122,30 +128,32 @@ func (s *Store) Upsert(ctx context.Context, env Env, kind Kind, objects []json.R
 	if len(objects) == 0 {
 		return 0, nil
 	}
-	arr := joinJSON(objects)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if kind != Subscriptions {
-			_, err := tx.Exec(ctx, upsertSQL[kind], env, arr, sourceAt)
-			return err
-		}
-		rows, err := tx.Query(ctx, upsertSQL[kind], env, arr, sourceAt)
-		if err != nil {
-			return err
-		}
-		changed, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		if len(changed) == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, upsertItemsSQL, env, changed)
-		return err
+		return UpsertTx(ctx, tx, env, kind, objects, sourceAt)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store %d %s: %w", len(objects), kind, err)
 	}
 	return len(objects), nil
+}
+
+// UpsertTx is Upsert inside the caller's transaction.
+func UpsertTx(ctx context.Context, tx pgx.Tx, env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) error {
+	arr := joinJSON(objects)
+	if kind != Subscriptions {
+		_, err := tx.Exec(ctx, upsertSQL[kind], env, arr, sourceAt)
+		return err
+	}
+	rows, err := tx.Query(ctx, upsertSQL[kind], env, arr, sourceAt)
+	if err != nil {
+		return err
+	}
+	changed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	_, err = tx.Exec(ctx, upsertItemsSQL, env, changed)
+	return err
 }
 
 func joinJSON(objects []json.RawMessage) string {

@@ -313,3 +313,38 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CreateWebhookEndpoint creates an endpoint; the result carries its signing secret.
+func (c *Client) CreateWebhookEndpoint(ctx context.Context, p *stripe.WebhookEndpointParams, idempotencyKey string) (*stripe.WebhookEndpoint, error) {
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	var out *stripe.WebhookEndpoint
+	err := c.call(ctx, func() (err error) { out, err = c.api.WebhookEndpoints.New(p); return err })
+	if err != nil {
+		return nil, c.wrap("create webhook endpoint", err)
+	}
+	return out, nil
+}
+
+// UpdateWebhookEndpoint changes an endpoint's URL, events or disabled state.
+func (c *Client) UpdateWebhookEndpoint(ctx context.Context, id string, p *stripe.WebhookEndpointParams) (*stripe.WebhookEndpoint, error) {
+	p.Context = ctx
+	var out *stripe.WebhookEndpoint
+	err := c.call(ctx, func() (err error) { out, err = c.api.WebhookEndpoints.Update(id, p); return err })
+	if err != nil {
+		return nil, c.wrap("update webhook endpoint", err)
+	}
+	return out, nil
+}
+
+// DeleteWebhookEndpoint deletes an endpoint.
+func (c *Client) DeleteWebhookEndpoint(ctx context.Context, id string) error {
+	err := c.call(ctx, func() error {
+		_, err := c.api.WebhookEndpoints.Del(id, &stripe.WebhookEndpointParams{Params: stripe.Params{Context: ctx}})
+		return err
+	})
+	if err != nil {
+		return c.wrap("delete webhook endpoint", err)
+	}
+	return nil
+}

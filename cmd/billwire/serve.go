@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+
+	"github.com/billwire/billwire/internal/runtime"
+	"github.com/billwire/billwire/internal/webhooks"
+)
+
+// cmdServe runs the HTTP runtime. Unlike mcp it opens the database at start:
+// a wrong master key or an unreachable database stops it at once.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, c := newFlags("serve", stderr, getenv)
+	addr := fs.String("addr", runtime.DefaultAddr, "address to listen on")
+	writers := fs.Int("webhook-writers", 2, "webhook transactions running at once")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := c.open(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	st, err := a.lazy.Get(ctx)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := runtime.New(st, a.svc, a.log, webhooks.Options{Writers: *writers})
+	return srv.Serve(ctx, ln)
+}

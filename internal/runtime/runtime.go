@@ -1,0 +1,99 @@
+// Package runtime is billwire's long-running HTTP server: the webhook
+// receiver and health checks (and, later, the session API and dashboard).
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/webhooks"
+)
+
+// DefaultAddr is where billwire serve listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:8787"
+
+// Server is the HTTP runtime over one store.
+type Server struct {
+	store *store.Store
+	proc  *webhooks.Processor
+	log   zerolog.Logger
+	mux   *http.ServeMux
+}
+
+// New builds the runtime; Close stops its webhook writers.
+func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts webhooks.Options) *Server {
+	proc := webhooks.NewProcessor(st.Pool(), svc, log, opts)
+	s := &Server{store: st, proc: proc, log: log, mux: http.NewServeMux()}
+	s.mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	return s
+}
+
+// Processor is the webhook processor, shared with reconcile and replay.
+func (s *Server) Processor() *webhooks.Processor { return s.proc }
+
+// Handler is the root handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	v, err := s.store.SchemaVersion(ctx)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": "database unreachable"})
+	case v != store.LatestVersion():
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": "migrations not current", "schema": v, "want": store.LatestVersion()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "schema": v})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck
+}
+
+// Serve answers on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets in-flight deliveries finish (their events commit), and
+// stops the webhook writers.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      35 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("billwire serving")
+	select {
+	case err := <-errc:
+		s.proc.Close()
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	s.proc.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.log.Info().Msg("billwire stopped")
+	return err
+}

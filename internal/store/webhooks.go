@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func purposeWebhookSecret(env Env) string { return "webhook_secret/" + string(env) }
+
+// PreviousSecretGrace is how long a replaced signing secret is still accepted,
+// so deliveries signed before a rotation still verify.
+const PreviousSecretGrace = 24 * time.Hour
+
+// WebhookSecrets are the signing secrets a receiver accepts for one environment.
+type WebhookSecrets struct {
+	Current       string
+	Previous      string // accepted until PreviousUntil
+	PreviousUntil time.Time
+}
+
+// WebhookSecrets decrypts env's signing secrets; ErrNotFound when none is set.
+func (s *Store) WebhookSecrets(ctx context.Context, env Env) (WebhookSecrets, error) {
+	var cur, prev []byte
+	var until *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT webhook_secret_enc, webhook_prev_secret_enc, webhook_prev_secret_until
+		FROM payments.environments WHERE env = $1`, env).Scan(&cur, &prev, &until)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && cur == nil) {
+		return WebhookSecrets{}, ErrNotFound
+	}
+	if err != nil {
+		return WebhookSecrets{}, err
+	}
+	var out WebhookSecrets
+	if out.Current, err = s.key.Open(cur, purposeWebhookSecret(env)); err != nil {
+		return WebhookSecrets{}, fmt.Errorf("decrypt the %s webhook signing secret: %w", env, err)
+	}
+	if prev != nil && until != nil && until.After(time.Now()) {
+		if out.Previous, err = s.key.Open(prev, purposeWebhookSecret(env)); err != nil {
+			return WebhookSecrets{}, fmt.Errorf("decrypt the previous %s webhook signing secret: %w", env, err)
+		}
+		out.PreviousUntil = *until
+	}
+	return out, nil
+}
+
+// WebhookEndpoint is the managed endpoint's state as billwire last saw it.
+type WebhookEndpoint struct {
+	Source        string     `json:"source"` // managed (billwire's endpoint in Stripe) or cli (stripe listen)
+	EndpointID    string     `json:"endpoint_id,omitempty"`
+	URL           string     `json:"url,omitempty"`
+	Events        []string   `json:"enabled_events,omitempty"`
+	Status        string     `json:"status,omitempty"`
+	SecretMasked  string     `json:"signing_secret,omitempty"`
+	PreviousUntil *time.Time `json:"previous_secret_accepted_until,omitempty"`
+	UpdatedAt     *time.Time `json:"updated_at,omitempty"`
+}
+
+// SetWebhook stores the endpoint and, when secret is not empty, its signing
+// secret; a different previous secret stays accepted for PreviousSecretGrace.
+func (s *Store) SetWebhook(ctx context.Context, env Env, ep WebhookEndpoint, secret string) error {
+	var sealed []byte
+	if secret != "" {
+		sealed = s.key.Seal(secret, purposeWebhookSecret(env))
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE payments.environments SET
+			webhook_prev_secret_enc = CASE WHEN $2::bytea IS NOT NULL AND webhook_secret_enc IS NOT NULL
+				AND webhook_secret_masked IS DISTINCT FROM $3 THEN webhook_secret_enc ELSE webhook_prev_secret_enc END,
+			webhook_prev_secret_until = CASE WHEN $2::bytea IS NOT NULL AND webhook_secret_enc IS NOT NULL
+				AND webhook_secret_masked IS DISTINCT FROM $3 THEN now() + make_interval(secs => $9) ELSE webhook_prev_secret_until END,
+			webhook_secret_enc = coalesce($2, webhook_secret_enc),
+			webhook_secret_masked = CASE WHEN $2::bytea IS NOT NULL THEN $3 ELSE webhook_secret_masked END,
+			webhook_source = $4, webhook_endpoint_id = $5, webhook_url = $6, webhook_events = $7, webhook_status = $8,
+			webhook_updated_at = now()
+		WHERE env = $1`, env, sealed, ep.SecretMasked, ep.Source, nilIfEmpty(ep.EndpointID), nilIfEmpty(ep.URL), ep.Events,
+		nilIfEmpty(ep.Status), PreviousSecretGrace.Seconds())
+	if err != nil {
+		return fmt.Errorf("store %s webhook: %w", env, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Webhook returns env's endpoint state; ErrNotFound when none is set up.
+func (s *Store) Webhook(ctx context.Context, env Env) (*WebhookEndpoint, error) {
+	var ep WebhookEndpoint
+	var source, id, url, status, masked *string
+	err := s.pool.QueryRow(ctx, `SELECT webhook_source, webhook_endpoint_id, webhook_url, webhook_events, webhook_status,
+			webhook_secret_masked, CASE WHEN webhook_prev_secret_until > now() THEN webhook_prev_secret_until END, webhook_updated_at
+		FROM payments.environments WHERE env = $1`, env).
+		Scan(&source, &id, &url, &ep.Events, &status, &masked, &ep.PreviousUntil, &ep.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && source == nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	for dst, src := range map[*string]*string{&ep.Source: source, &ep.EndpointID: id, &ep.URL: url, &ep.Status: status, &ep.SecretMasked: masked} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	return &ep, nil
+}
+
+// WebhookHealth summarizes the ledger of one environment.
+type WebhookHealth struct {
+	LastEventAt   *time.Time       `json:"last_event_received_at,omitempty"`
+	LastEventType string           `json:"last_event_type,omitempty"`
+	Counts24h     map[string]int64 `json:"events_24h"`
+	Failing       int64            `json:"failing"`
+	Parked        int64            `json:"parked"`
+}
+
+// WebhookHealth reads the ledger's health for env.
+func (s *Store) WebhookHealth(ctx context.Context, env Env) (*WebhookHealth, error) {
+	h := &WebhookHealth{Counts24h: map[string]int64{}}
+	var lastType *string
+	err := s.pool.QueryRow(ctx, `SELECT
+			(SELECT received_at FROM payments.webhook_events WHERE env = $1 ORDER BY received_at DESC LIMIT 1),
+			(SELECT type FROM payments.webhook_events WHERE env = $1 ORDER BY received_at DESC LIMIT 1),
+			(SELECT count(*) FROM payments.webhook_events WHERE env = $1 AND status = 'failed'),
+			(SELECT count(*) FROM payments.webhook_events WHERE env = $1 AND status = 'parked')`, env).
+		Scan(&h.LastEventAt, &lastType, &h.Failing, &h.Parked)
+	if err != nil {
+		return nil, err
+	}
+	if lastType != nil {
+		h.LastEventType = *lastType
+	}
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM payments.webhook_events
+		WHERE env = $1 AND received_at > now() - interval '24 hours' GROUP BY status`, env)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		h.Counts24h[st] = n
+	}
+	return h, rows.Err()
+}
+
+// WebhookEvent is one ledger row.
+type WebhookEvent struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Created     time.Time       `json:"created"`
+	ObjectID    *string         `json:"object_id,omitempty"`
+	Status      string          `json:"status"`
+	Attempts    int             `json:"attempts"`
+	LastError   *string         `json:"last_error,omitempty"`
+	Source      string          `json:"source"`
+	ReceivedAt  time.Time       `json:"received_at"`
+	ProcessedAt *time.Time      `json:"processed_at,omitempty"`
+	Payload     json.RawMessage `json:"-"`
+}
+
+// ListWebhookEvents returns a page of the ledger, newest first. Query matches
+// the event id, type, status or object id.
+func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]WebhookEvent, string, error) {
+	after, like, limit, err := p.norm()
+	if err != nil {
+		return nil, "", err
+	}
+	var afterAt time.Time
+	var afterID string
+	if after != "" {
+		if err := json.Unmarshal([]byte(after), &[]any{&afterAt, &afterID}); err != nil {
+			return nil, "", ErrBadCursor
+		}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, type, created, object_id, status, attempts, last_error, source, received_at, processed_at
+		FROM payments.webhook_events
+		WHERE env = $1 AND ($2 = '' OR (received_at, id) < ($3, $2))
+		  AND ($4 = '' OR id ILIKE $4 OR type ILIKE $4 OR status ILIKE $4 OR object_id ILIKE $4)
+		ORDER BY received_at DESC, id DESC LIMIT $5`, env, afterID, afterAt, like, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list webhook events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookEvent, error) {
+		var e WebhookEvent
+		err := r.Scan(&e.ID, &e.Type, &e.Created, &e.ObjectID, &e.Status, &e.Attempts, &e.LastError, &e.Source, &e.ReceivedAt, &e.ProcessedAt)
+		return e, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list webhook events: %w", err)
+	}
+	out, nextCursor := next(out, limit, func(e WebhookEvent) string {
+		b, _ := json.Marshal([]any{e.ReceivedAt, e.ID})
+		return string(b)
+	})
+	return out, nextCursor, nil
+}
+
+// WebhookEventPayload returns a recorded event's payload; ErrNotFound when unknown.
+func (s *Store) WebhookEventPayload(ctx context.Context, env Env, id string) (json.RawMessage, string, error) {
+	var payload []byte
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT payload, status FROM payments.webhook_events WHERE env = $1 AND id = $2`, env, id).
+		Scan(&payload, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", ErrNotFound
+	}
+	return payload, status, err
+}
+
+// KnownEvents returns which of ids are in env's ledger as processed or ignored.
+func (s *Store) KnownEvents(ctx context.Context, env Env, ids []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM payments.webhook_events
+		WHERE env = $1 AND id = ANY($2) AND status IN ('processed', 'ignored', 'parked')`, env, ids)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]bool, len(got))
+	for _, id := range got {
+		m[id] = true
+	}
+	return m, nil
+}
+
+// PaymentRecord is one row of payment history: a payment (with its failures
+// and refunded amount), a refund or a dispute.
+type PaymentRecord struct {
+	Key               string    `json:"key"`
+	Kind              string    `json:"kind"`
+	Status            string    `json:"status"`
+	Amount            int64     `json:"amount"`
+	AmountRefunded    int64     `json:"amount_refunded"`
+	Currency          *string   `json:"currency,omitempty"`
+	CustomerID        *string   `json:"customer_id,omitempty"`
+	SubjectType       *string   `json:"subject_type,omitempty"`
+	SubjectID         *string   `json:"subject_id,omitempty"`
+	InvoiceID         *string   `json:"invoice_id,omitempty"`
+	SubscriptionID    *string   `json:"subscription_id,omitempty"`
+	PaymentIntentID   *string   `json:"payment_intent_id,omitempty"`
+	ChargeID          *string   `json:"charge_id,omitempty"`
+	CheckoutSessionID *string   `json:"checkout_session_id,omitempty"`
+	FailureCode       *string   `json:"failure_code,omitempty"`
+	FailureMessage    *string   `json:"failure_message,omitempty"`
+	Failures          int       `json:"failures"`
+	Reason            *string   `json:"reason,omitempty"`
+	OccurredAt        time.Time `json:"occurred_at"`
+	// Display is the amount for a human; filled by the caller.
+	Display string `json:"display,omitempty" db:"-"`
+}
+
+// ListPaymentHistory returns a page of payment history, newest first. Query
+// matches key, status, kind, customer, subject id, invoice or subscription.
+func (s *Store) ListPaymentHistory(ctx context.Context, env Env, p Page) ([]PaymentRecord, string, error) {
+	after, like, limit, err := p.norm()
+	if err != nil {
+		return nil, "", err
+	}
+	var afterAt time.Time
+	var afterKey string
+	if after != "" {
+		if err := json.Unmarshal([]byte(after), &[]any{&afterAt, &afterKey}); err != nil {
+			return nil, "", ErrBadCursor
+		}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT key, kind, status, amount, amount_refunded, currency, customer_id, subject_type, subject_id, invoice_id,
+			subscription_id, payment_intent_id, charge_id, checkout_session_id, failure_code, failure_message, failures, reason, occurred_at
+		FROM payments.payment_history
+		WHERE env = $1 AND ($2 = '' OR (occurred_at, key) < ($3, $2))
+		  AND ($4 = '' OR key ILIKE $4 OR status ILIKE $4 OR kind ILIKE $4 OR customer_id ILIKE $4 OR subject_id ILIKE $4
+			OR invoice_id ILIKE $4 OR subscription_id ILIKE $4)
+		ORDER BY occurred_at DESC, key DESC LIMIT $5`, env, afterKey, afterAt, like, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list payment history: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PaymentRecord])
+	if err != nil {
+		return nil, "", fmt.Errorf("list payment history: %w", err)
+	}
+	out, nextCursor := next(out, limit, func(r PaymentRecord) string {
+		b, _ := json.Marshal([]any{r.OccurredAt, r.Key})
+		return string(b)
+	})
+	return out, nextCursor, nil
+}

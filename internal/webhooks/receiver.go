@@ -1,0 +1,181 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stripe/stripe-go/v79/webhook"
+
+	"github.com/billwire/billwire/internal/store"
+)
+
+// MaxBodyBytes bounds a delivery; Stripe's events are far smaller.
+const MaxBodyBytes = 1 << 20
+
+// Tolerance is how old a signature's timestamp may be (Stripe's default).
+const Tolerance = 5 * time.Minute
+
+// SecretSource gives the signing secrets of an environment.
+type SecretSource interface {
+	WebhookSecrets(ctx context.Context, env store.Env) (store.WebhookSecrets, error)
+}
+
+// Receiver is the HTTP handler for POST /webhooks/stripe/{env}.
+type Receiver struct {
+	proc    *Processor
+	secrets SecretSource
+	log     zerolog.Logger
+
+	mu    sync.Mutex
+	cache map[store.Env]cachedSecrets
+}
+
+type cachedSecrets struct {
+	s    store.WebhookSecrets
+	err  error
+	at   time.Time
+	list []string
+}
+
+// secretTTL bounds how long a secret is cached; a signature that fails with
+// an older cache entry reloads first, so a rotation takes effect at once.
+const secretTTL = 10 * time.Second
+
+// NewReceiver returns the handler.
+func NewReceiver(proc *Processor, secrets SecretSource, log zerolog.Logger) *Receiver {
+	return &Receiver{proc: proc, secrets: secrets, log: log, cache: map[store.Env]cachedSecrets{}}
+}
+
+func (r *Receiver) secretsFor(ctx context.Context, env store.Env, reload bool) cachedSecrets {
+	r.mu.Lock()
+	c, ok := r.cache[env]
+	r.mu.Unlock()
+	if ok && !reload && time.Since(c.at) < secretTTL {
+		return c
+	}
+	s, err := r.secrets.WebhookSecrets(ctx, env)
+	c = cachedSecrets{s: s, err: err, at: time.Now()}
+	if err == nil {
+		c.list = []string{s.Current}
+		if s.Previous != "" {
+			c.list = append(c.list, s.Previous)
+		}
+	}
+	r.mu.Lock()
+	r.cache[env] = c
+	r.mu.Unlock()
+	return c
+}
+
+func (r *Receiver) verify(ctx context.Context, env store.Env, body []byte, header string) (bool, error) {
+	c := r.secretsFor(ctx, env, false)
+	for try := 0; try < 2; try++ {
+		if c.err != nil {
+			return false, c.err
+		}
+		now := time.Now()
+		for i, secret := range c.list {
+			if i == 1 && now.After(c.s.PreviousUntil) {
+				break
+			}
+			if webhook.ValidatePayloadWithTolerance(body, header, secret, Tolerance) == nil {
+				return true, nil
+			}
+		}
+		if time.Since(c.at) < time.Second {
+			break
+		}
+		c = r.secretsFor(ctx, env, true)
+	}
+	return false, nil
+}
+
+type answer struct {
+	Received bool   `json:"received"`
+	Status   Status `json:"status,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(a) //nolint:errcheck
+}
+
+// ServeHTTP verifies, records and projects one delivery. Invalid deliveries
+// get 400, our own failures 5xx (Stripe retries both, so both are logged).
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	env, err := store.ParseEnv(req.PathValue("env"))
+	if err != nil {
+		r.refuse(w, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
+		return
+	}
+	log := r.log.With().Str("env", string(env)).Logger()
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			r.refuseLog(w, log, http.StatusBadRequest, "", "body larger than 1 MiB")
+			return
+		}
+		r.refuseLog(w, log, http.StatusBadRequest, "", "could not read body")
+		return
+	}
+	header := req.Header.Get("Stripe-Signature")
+	if header == "" {
+		r.refuseLog(w, log, http.StatusBadRequest, "", "missing Stripe-Signature header")
+		return
+	}
+	ok, err := r.verify(req.Context(), env, body, header)
+	if errors.Is(err, store.ErrNotFound) {
+		r.refuseLog(w, log, http.StatusServiceUnavailable, "",
+			"no signing secret configured for "+string(env)+": run setup_webhook or `billwire webhook setup`")
+		return
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("webhook: cannot read signing secrets")
+		r.reply(w, http.StatusServiceUnavailable, answer{Error: "signing secrets unavailable; retry later"})
+		return
+	}
+	if !ok {
+		r.refuseLog(w, log, http.StatusBadRequest, "", "signature does not verify (wrong secret, altered body, or timestamp outside 5 minutes)")
+		return
+	}
+	e, err := ParseEvent(body)
+	if err != nil {
+		r.refuseLog(w, log, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	if e.Livemode != (env == store.Live) {
+		r.refuseLog(w, log, http.StatusBadRequest, e.ID, "event livemode does not match the "+string(env)+" route")
+		return
+	}
+	status, err := r.proc.Process(req.Context(), env, e, "webhook", false)
+	switch {
+	case errors.Is(err, ErrClosed):
+		r.reply(w, http.StatusServiceUnavailable, answer{Error: "shutting down; retry"})
+	case err != nil:
+		log.Error().Str("event", e.ID).Str("type", e.Type).Err(err).Msg("webhook: event not recorded; Stripe will retry")
+		r.reply(w, http.StatusInternalServerError, answer{Error: "not recorded; retry"})
+	case status == Failed:
+		r.reply(w, http.StatusInternalServerError, answer{Status: status, Error: "projection failed; retry"})
+	default:
+		log.Debug().Str("event", e.ID).Str("type", e.Type).Str("status", string(status)).Msg("webhook")
+		r.reply(w, http.StatusOK, answer{Received: true, Status: status})
+	}
+}
+
+func (r *Receiver) refuse(w http.ResponseWriter, code int, _ string, msg string) {
+	r.reply(w, code, answer{Error: msg})
+}
+
+func (r *Receiver) refuseLog(w http.ResponseWriter, log zerolog.Logger, code int, eventID, msg string) {
+	log.Warn().Int("status", code).Str("event", eventID).Str("reason", msg).Msg("webhook refused")
+	r.reply(w, code, answer{Error: msg})
+}
