@@ -24,6 +24,9 @@ type Deps struct {
 	Billing *billing.Service
 	// AllowLiveWrites is set by a human with `billwire mcp --allow-live-writes`.
 	AllowLiveWrites bool
+	// PublicURL is billwire serve's public base URL (BILLWIRE_PUBLIC_URL), the
+	// default for setup_webhook.
+	PublicURL string
 }
 
 // Tool is one MCP tool: its definition, its handler, and whether it writes

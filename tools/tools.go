@@ -28,6 +28,11 @@ func All(d Deps) []Tool {
 		listCatalog(d),
 		listCustomers(d),
 		listSubscriptions(d),
+		setupWebhook(d),
+		reconcileEvents(d),
+		replayWebhookEvent(d),
+		listPaymentHistory(d),
+		listWebhookEvents(d),
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts

@@ -31,6 +31,8 @@ const usage = `billwire wires Stripe billing into your app, for coding agents an
 Usage:
   billwire mcp [--allow-live-writes]          MCP server over stdio (for Claude Code, Cursor, …)
   billwire serve [--addr 127.0.0.1:8787]      HTTP runtime: Stripe webhooks, health checks
+  billwire webhook setup --env test [--url …] point Stripe's events at billwire serve (or --signing-secret-stdin)
+  billwire reconcile --env test [--since 72h]  project events Stripe sent while billwire was down
   billwire migrate                            apply database migrations
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
@@ -76,6 +78,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMCP(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr, getenv)
+	case "webhook":
+		err = cmdWebhook(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "reconcile":
+		err = cmdReconcile(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":

@@ -122,7 +122,7 @@ func TestStdioServer(t *testing.T) {
 		t.Fatalf("initialize = %+v", ir)
 	}
 	tl, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil || len(tl.Tools) != 9 {
+	if err != nil || len(tl.Tools) != 14 {
 		t.Fatalf("tools/list = %d tools, %v", len(tl.Tools), err)
 	}
 	for _, tool := range tl.Tools {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/mcpserver"
 )
 
@@ -22,7 +23,7 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer a.Close()
-	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive, Log: a.log})
+	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive, PublicURL: getenv(billing.PublicURLEnv), Log: a.log})
 	a.log.Debug().Bool("allow_live_writes", *allowLive).Msg("billwire mcp serving on stdio")
 	return server.NewStdioServer(s).Listen(ctx, stdin, stdout)
 }

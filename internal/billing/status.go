@@ -23,9 +23,12 @@ type EnvStatus struct {
 	NextStep     string           `json:"next_step"`
 }
 
-// WebhookStatus is the state of the managed webhook endpoint.
+// WebhookStatus is the state of the webhook endpoint and of the ledger.
 type WebhookStatus struct {
-	State string `json:"state"`
+	// State is not_configured, managed (billwire's endpoint in Stripe) or cli (a `stripe listen` secret).
+	State    string                 `json:"state"`
+	Endpoint *store.WebhookEndpoint `json:"endpoint,omitempty"`
+	Health   *store.WebhookHealth   `json:"health,omitempty"`
 }
 
 // Status reports each of envs: key (masked), account, last sync, counts,
@@ -54,6 +57,14 @@ func (s *Service) Status(ctx context.Context, envs []store.Env) ([]EnvStatus, er
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
+		if ep, err := st.Webhook(ctx, env); err == nil {
+			es.Webhook = WebhookStatus{State: ep.Source, Endpoint: ep}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if es.Webhook.Health, err = st.WebhookHealth(ctx, env); err != nil {
+			return nil, err
+		}
 		counts, err := st.Counts(ctx, env)
 		if err != nil {
 			return nil, err
@@ -78,7 +89,13 @@ func nextStep(es EnvStatus) string {
 		return "a sync is running; check again shortly"
 	case es.Counts["prices"] == 0:
 		return "no prices yet: create one with create_plan (e.g. name \"Pro\", unit_amount 2000, currency \"usd\", interval \"month\")"
+	case es.Webhook.State == "not_configured":
+		return "set up webhooks with setup_webhook (a public url for billwire serve, or signing_secret from `stripe listen` for local development), then run billwire serve"
+	case es.Webhook.Health != nil && es.Webhook.Health.Parked > 0:
+		return "some webhook events are parked after repeated failures: list_webhook_events with query \"parked\" shows their errors; replay_webhook_event retries one after a fix"
+	case es.Webhook.Health != nil && es.Webhook.Health.LastEventAt == nil:
+		return "webhooks are set up but no event has arrived yet: make sure billwire serve is running where the endpoint points; reconcile_events fills gaps from Stripe's event list"
 	default:
-		return "catalog is mirrored: read it with list_catalog and use its price ids or lookup keys; webhooks are not set up yet, so new Stripe changes arrive only through sync_catalog"
+		return "catalog is mirrored and webhooks arrive: read list_catalog for price ids or lookup keys, list_payment_history for payments"
 	}
 }

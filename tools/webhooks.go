@@ -1,0 +1,103 @@
+package tools
+
+import (
+	"context"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+)
+
+// SetupWebhookParams are setup_webhook's arguments.
+type SetupWebhookParams struct {
+	Env           string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment whose events to receive."`
+	URL           string `json:"url,omitempty" jsonschema_description:"Public URL of billwire serve's receiver, e.g. https://billing.example.com/webhooks/stripe/test. Default: BILLWIRE_PUBLIC_URL + /webhooks/stripe/{env}."`
+	SigningSecret string `json:"signing_secret,omitempty" jsonschema_description:"For local development only: the whsec_… secret printed by stripe listen --forward-to; stored instead of managing an endpoint."`
+	ConfirmLive   bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+}
+
+func setupWebhook(d Deps) Tool {
+	return define("setup_webhook", "Set up webhooks",
+		"Make Stripe deliver the events billwire projects to billwire serve: finds billwire's endpoint in Stripe (or creates it, API version 2024-06-20, exactly billwire's event types), repairs a disabled one or one with other events, and stores the signing secret encrypted. With signing_secret only (from `stripe listen`), stores that for local development.",
+		writeStripe,
+		func(ctx context.Context, _ mcp.CallToolRequest, p SetupWebhookParams) (any, error) {
+			env, err := store.ParseEnv(p.Env)
+			if err != nil {
+				return nil, err
+			}
+			if err := d.guardLive(ctx, env, p.ConfirmLive, "set up the live webhook endpoint"); err != nil {
+				return nil, err
+			}
+			return d.Billing.SetupWebhook(ctx, env, p.URL, p.SigningSecret, d.PublicURL)
+		})
+}
+
+// ReconcileEventsParams are reconcile_events' arguments.
+type ReconcileEventsParams struct {
+	Env   string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to reconcile."`
+	Since string `json:"since,omitempty" jsonschema_description:"Start of the window: a duration back from now (72h, 3d), a date (2026-11-20) or an RFC 3339 time; default 3 days, at most 30."`
+}
+
+func reconcileEvents(d Deps) Tool {
+	return define("reconcile_events", "Reconcile events",
+		"Fill gaps after downtime: list Stripe's events over a window and run the ones billwire has not recorded through the webhook receiver's own path. Events already recorded are skipped, so it is safe to repeat. Reads Stripe, changes nothing there.",
+		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
+		func(ctx context.Context, _ mcp.CallToolRequest, p ReconcileEventsParams) (any, error) {
+			env, err := store.ParseEnv(p.Env)
+			if err != nil {
+				return nil, err
+			}
+			since, err := billing.ParseSince(p.Since, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			return d.Billing.Reconcile(ctx, env, since)
+		})
+}
+
+// ReplayWebhookEventParams are replay_webhook_event's arguments.
+type ReplayWebhookEventParams struct {
+	Env     string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the event."`
+	EventID string `json:"event_id" jsonschema:"required" jsonschema_description:"The evt_… id of a recorded event (list_webhook_events shows them)."`
+}
+
+func replayWebhookEvent(d Deps) Tool {
+	return define("replay_webhook_event", "Replay webhook event",
+		"Project one recorded event again, e.g. a parked one after the cause of its failure was fixed. Newer state is never overwritten by it.",
+		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
+		func(ctx context.Context, _ mcp.CallToolRequest, p ReplayWebhookEventParams) (any, error) {
+			env, err := store.ParseEnv(p.Env)
+			if err != nil {
+				return nil, err
+			}
+			return d.Billing.Replay(ctx, env, p.EventID)
+		})
+}
+
+func listPaymentHistory(d Deps) Tool {
+	return define("list_payment_history", "List payment history",
+		"Read projected payment history, newest first: payments (with failures and refunded amounts), refunds and disputes, each with customer and subject. 50 per page; pass next_cursor as cursor for the next; query matches status, kind, ids. Same data as resource billwire://{env}/payment-history.",
+		readLocal,
+		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
+			env, page, err := p.page()
+			if err != nil {
+				return nil, err
+			}
+			return d.Billing.ListPaymentHistory(ctx, env, page)
+		})
+}
+
+func listWebhookEvents(d Deps) Tool {
+	return define("list_webhook_events", "List webhook events",
+		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts and last error. 50 per page; pass next_cursor as cursor for the next; query matches id, type, status or object id. Same data as resource billwire://{env}/webhook-events.",
+		readLocal,
+		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
+			env, page, err := p.page()
+			if err != nil {
+				return nil, err
+			}
+			return d.Billing.ListWebhookEvents(ctx, env, page)
+		})
+}
