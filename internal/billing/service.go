@@ -175,3 +175,10 @@ func (s *Service) FetchObject(ctx context.Context, env store.Env, path string) (
 	}
 	return c.Retrieve(ctx, path)
 }
+
+// Static is a StoreSource over an already open store.
+func Static(st *store.Store) StoreSource { return staticStore{st} }
+
+type staticStore struct{ st *store.Store }
+
+func (s staticStore) Get(context.Context) (*store.Store, error) { return s.st, nil }

@@ -418,12 +418,8 @@ func TestLiveWriteAsksTheHumanWhenTheClientCan(t *testing.T) {
 
 // billingFor is the core over the harness's database, as the CLI would build it.
 func billingFor(t *testing.T, h *harness, base string) *billing.Service {
-	return billing.New(storeSource{h.store}, stripeapi.Options{BaseURL: base}, zerolog.Nop())
+	return billing.New(billing.Static(h.store), stripeapi.Options{BaseURL: base}, zerolog.Nop())
 }
-
-type storeSource struct{ s *store.Store }
-
-func (s storeSource) Get(context.Context) (*store.Store, error) { return s.s, nil }
 
 func TestAccountChangeNeedsConfirmation(t *testing.T) {
 	t.Parallel()
