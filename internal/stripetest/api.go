@@ -22,7 +22,8 @@ type collection struct {
 	// filters and arrayFilters are the list parameters besides pagination.
 	filters, arrayFilters []string
 
-	// The functions below except seed are called with f.mu held.
+	// The functions below except seed, create, update and remove are
+	// called with f.mu held.
 	createdCount func(sc *scope) int
 	createdIndex func(sc *scope, id string) (int, bool)
 	// created returns a copy of created object j, safe to encode
@@ -33,6 +34,10 @@ type collection struct {
 
 	seed   func(i int, live bool) any
 	create func(q *apiRequest) response // nil if the kind cannot be created
+
+	// update and remove serve POST and DELETE /v1/<kind>/<id>; nil if the
+	// kind cannot be updated or deleted.
+	update, remove func(q *apiRequest, id string) response
 }
 
 // position returns the list position of the object with the given id.
@@ -90,6 +95,17 @@ func (f *Fake) collection(name string) *collection {
 			matcher:      f.subscriptionMatcher,
 			seed:         func(i int, live bool) any { return seedSubscription(s, i, live) },
 		}
+	case "webhook_endpoints":
+		return &collection{
+			noun: "webhook endpoint", path: "/v1/webhook_endpoints", prefix: "we_",
+			createdCount: func(sc *scope) int { return len(sc.endpoints) },
+			createdIndex: func(sc *scope, id string) (int, bool) { j, ok := sc.endpointIdx[id]; return j, ok },
+			created:      func(sc *scope, j int) any { e := *sc.endpoints[j]; return &e },
+			matcher:      func(*scope, url.Values) (func(int) bool, *response) { return func(int) bool { return true }, nil },
+			create:       f.createWebhookEndpoint,
+			update:       f.updateWebhookEndpoint,
+			remove:       f.deleteWebhookEndpoint,
+		}
 	}
 	return nil
 }
@@ -100,17 +116,36 @@ func (f *Fake) route(q *apiRequest) func(*apiRequest) response {
 	if !ok {
 		return nil
 	}
-	name, id, hasID := strings.Cut(rest, "/")
+	// Checkout sessions are the one kind nested a level deeper.
+	var name, id string
+	var hasID bool
+	if s, ok := strings.CutPrefix(rest, "checkout/sessions"); ok && (s == "" || s[0] == '/') {
+		name, id, hasID = "checkout/sessions", strings.TrimPrefix(s, "/"), s != ""
+	} else {
+		name, id, hasID = strings.Cut(rest, "/")
+	}
 	if hasID && (id == "" || strings.Contains(id, "/")) {
 		return nil
 	}
-	if name == "account" {
+	switch name {
+	case "account":
 		if !hasID && q.method == http.MethodGet {
 			return f.getAccount
 		}
 		return nil
+	case "events":
+		switch {
+		case q.method != http.MethodGet:
+			return nil
+		case hasID:
+			return func(q *apiRequest) response { return f.retrieveEvent(q, id) }
+		}
+		return f.listEvents
 	}
 	c := f.collection(name)
+	if object, ok := storedKinds[name]; ok && q.method == http.MethodGet && hasID {
+		return func(q *apiRequest) response { return f.retrieveStored(object, c, q, id) }
+	}
 	switch {
 	case c == nil:
 		return nil
@@ -120,6 +155,10 @@ func (f *Fake) route(q *apiRequest) func(*apiRequest) response {
 		return func(q *apiRequest) response { return f.list(c, q) }
 	case q.method == http.MethodPost && !hasID && c.create != nil:
 		return c.create
+	case q.method == http.MethodPost && hasID && c.update != nil:
+		return func(q *apiRequest) response { return c.update(q, id) }
+	case q.method == http.MethodDelete && hasID && c.remove != nil:
+		return func(q *apiRequest) response { return c.remove(q, id) }
 	}
 	return nil
 }
@@ -236,14 +275,9 @@ func (f *Fake) list(c *collection, q *apiRequest) response {
 	if r := checkParams(q.params, append(slices.Clone(pageParams), c.filters...), c.arrayFilters, nil); r != nil {
 		return *r
 	}
-	limit, r := parseLimit(q.params)
+	limit, after, before, r := parsePage(q.params)
 	if r != nil {
 		return *r
-	}
-	after, before := q.params.Get("starting_after"), q.params.Get("ending_before")
-	if after != "" && before != "" {
-		return invalidRequest(http.StatusBadRequest, "parameters_exclusive", "ending_before",
-			"You may only specify one of these parameters: ending_before, starting_after.")
 	}
 
 	f.mu.Lock()
@@ -254,45 +288,16 @@ func (f *Fake) list(c *collection, q *apiRequest) response {
 		return *r
 	}
 	total := c.seeds + c.createdCount(sc)
-	var positions []int
-	hasMore := false
-	switch {
-	case before != "":
-		start, ok := c.position(sc, before)
+	cursor := -1
+	if id, param := cursorParam(after, before); id != "" {
+		p, ok := c.position(sc, id)
 		if !ok {
 			f.mu.Unlock()
-			return noSuch(c.noun, before, "ending_before")
+			return noSuch(c.noun, id, param)
 		}
-		for p := start - 1; p >= 0; p-- {
-			if match(p) {
-				if len(positions) == limit {
-					hasMore = true
-					break
-				}
-				positions = append(positions, p)
-			}
-		}
-		slices.Reverse(positions)
-	default:
-		start := 0
-		if after != "" {
-			p, ok := c.position(sc, after)
-			if !ok {
-				f.mu.Unlock()
-				return noSuch(c.noun, after, "starting_after")
-			}
-			start = p + 1
-		}
-		for p := start; p < total; p++ {
-			if match(p) {
-				if len(positions) == limit {
-					hasMore = true
-					break
-				}
-				positions = append(positions, p)
-			}
-		}
+		cursor = p
 	}
+	positions, hasMore := paginate(total, limit, cursor, before != "", match)
 	data := make([]any, len(positions))
 	for i, p := range positions {
 		if p >= c.seeds {
@@ -331,6 +336,64 @@ func (f *Fake) retrieve(c *collection, q *apiRequest, id string) response {
 		obj = c.seed(p, q.live)
 	}
 	return jsonResponse(http.StatusOK, obj)
+}
+
+// parsePage returns the page size and the cursors of a list request.
+func parsePage(params url.Values) (limit int, after, before string, r *response) {
+	limit, r = parseLimit(params)
+	if r != nil {
+		return 0, "", "", r
+	}
+	after, before = params.Get("starting_after"), params.Get("ending_before")
+	if after != "" && before != "" {
+		e := invalidRequest(http.StatusBadRequest, "parameters_exclusive", "ending_before",
+			"You may only specify one of these parameters: ending_before, starting_after.")
+		return 0, "", "", &e
+	}
+	return limit, after, before, nil
+}
+
+// cursorParam returns the pagination cursor and the parameter that gave it
+// (none if both are empty; the caller has refused both together).
+func cursorParam(after, before string) (id, param string) {
+	if before != "" {
+		return before, "ending_before"
+	}
+	if after != "" {
+		return after, "starting_after"
+	}
+	return "", ""
+}
+
+// paginate returns a page of at most limit positions in 0..total-1 that
+// match, in list order, and whether more matching positions lie beyond the
+// page. Without a cursor (cursor < 0) the page starts at the top of the
+// list; otherwise it holds the matching positions just after the cursor
+// (starting_after) or, if backward, just before it (ending_before).
+func paginate(total, limit, cursor int, backward bool, match func(int) bool) (positions []int, hasMore bool) {
+	if backward {
+		for p := cursor - 1; p >= 0; p-- {
+			if match(p) {
+				if len(positions) == limit {
+					hasMore = true
+					break
+				}
+				positions = append(positions, p)
+			}
+		}
+		slices.Reverse(positions)
+		return positions, hasMore
+	}
+	for p := cursor + 1; p < total; p++ {
+		if match(p) {
+			if len(positions) == limit {
+				hasMore = true
+				break
+			}
+			positions = append(positions, p)
+		}
+	}
+	return positions, hasMore
 }
 
 func noSuch(noun, id, param string) response {

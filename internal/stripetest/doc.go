@@ -7,7 +7,8 @@
 //     Stripe's OpenAPI spec and answers with canned fixtures; it keeps no
 //     state.
 //   - [Fake] is a small stateful in-process fake of a handful of Stripe
-//     endpoints (account, products, prices, customers, subscriptions) that
+//     endpoints (account, products, prices, customers, subscriptions,
+//     webhook endpoints, events, and the objects events are about) that
 //     remembers what was created, honours idempotency keys, serves large
 //     deterministic seeded catalogues in constant memory, records every
 //     request and can inject latency, rate limiting and failures.

@@ -81,27 +81,43 @@ type RecordedRequest struct {
 // Fake is a stateful fake of a small part of the Stripe API, served by an
 // httptest.Server. It implements:
 //
-//	GET  /v1/account
-//	GET  /v1/products, /v1/prices, /v1/customers, /v1/subscriptions (lists)
-//	GET  /v1/products/{id}, /v1/prices/{id}, /v1/customers/{id}, /v1/subscriptions/{id}
-//	POST /v1/products, /v1/prices (creates)
+//	GET    /v1/account
+//	GET    /v1/products, /v1/prices, /v1/customers, /v1/subscriptions (lists)
+//	GET    /v1/products/{id}, /v1/prices/{id}, /v1/customers/{id}, /v1/subscriptions/{id}
+//	POST   /v1/products, /v1/prices (creates)
+//	GET    /v1/checkout/sessions/{id}, /v1/invoices/{id}, /v1/payment_intents/{id},
+//	       /v1/charges/{id}, /v1/refunds/{id}, /v1/disputes/{id} (objects from PutObject)
+//	POST   /v1/webhook_endpoints, GET /v1/webhook_endpoints (create, list)
+//	GET    /v1/webhook_endpoints/{id}, POST (update), DELETE
+//	GET    /v1/events, /v1/events/{id} (events from AddEvent)
 //
 // Lists return seeded objects in index order, then created objects in
-// creation order (real Stripe lists newest first). They accept limit
-// (1-100, default 10), starting_after and ending_before, plus these filters:
-// products active and ids[]; prices active, product, type, currency and
+// creation order (real Stripe lists newest first); events are the exception,
+// listed newest first as Stripe does. They accept limit (1-100, default
+// 10), starting_after and ending_before, plus these filters: products
+// active and ids[]; prices active, product, type, currency and
 // lookup_keys[]; customers email; subscriptions status (default: all but
-// canceled; every seeded subscription is active), customer and price. Any
-// other parameter, expand included, is refused with Stripe's
-// parameter_unknown error, so an unsupported feature fails loudly.
+// canceled; every seeded subscription is active), customer and price;
+// events type (* is a wildcard), types[], created (an integer, or gt, gte,
+// lt and lte bounds) and delivery_success. Any other parameter, expand
+// included, is refused with Stripe's parameter_unknown error, so an
+// unsupported feature fails loudly.
 //
 // Objects created through the fake belong to the account and mode (test or
 // live) of the key that created them; a Stripe-Account header selects
-// another account, as Connect platforms do. A price's lookup_key must be
-// unique among the account's prices, inactive ones included, unless
-// transfer_lookup_key=true moves it. Successful POSTs are remembered by
-// Idempotency-Key per account and mode and replayed byte for byte; failed
-// ones are not stored, as with Stripe's validation failures.
+// another account, as Connect platforms do. The helpers that take a key
+// (WebhookEndpoints, DisableWebhookEndpoint, AddEvent, PutObject) act on the
+// key's own account and mode. A price's lookup_key must be unique among the
+// account's prices, inactive ones included, unless transfer_lookup_key=true
+// moves it. Successful POSTs are remembered by Idempotency-Key per account
+// and mode and replayed byte for byte; failed ones are not stored, as with
+// Stripe's validation failures. As with Stripe, DELETE ignores
+// Idempotency-Key.
+//
+// A webhook endpoint's signing secret is in the answer to its create only,
+// as with Stripe; WebhookEndpoints reports it too. The fake sends no
+// webhooks: a test that plays Stripe signs events with that secret and
+// delivers them itself.
 //
 // A Fake is safe for concurrent use.
 type Fake struct {
@@ -142,6 +158,17 @@ type scope struct {
 	priceIdx   map[string]int
 	idem       map[string]*idemEntry
 	bucket     bucket
+
+	endpoints   []*webhookEndpoint
+	endpointIdx map[string]int
+
+	// events are in the order they were added; eventIdx maps an id to its
+	// index. A stored event is never modified, only replaced.
+	events   []*storedEvent
+	eventIdx map[string]int
+
+	// stored holds the objects given to PutObject, compact JSON.
+	stored map[storedKey][]byte
 }
 
 type idemEntry struct {
@@ -578,24 +605,39 @@ func (f *Fake) authenticate(r *http.Request, q *apiRequest) (response, bool) {
 	if connected := strings.TrimSpace(r.Header.Get("Stripe-Account")); connected != "" {
 		acct = connected
 	}
-	q.key, q.account, q.live = key, acct, strings.Contains(key, "_live_")
+	q.key, q.account, q.live = key, acct, isLiveKey(key)
 	return response{}, false
 }
 
 // scopeLocked returns the state of q's account and mode, creating it.
 func (f *Fake) scopeLocked(q *apiRequest) *scope {
-	k := scopeKey{q.account, q.live}
+	return f.scopeOfLocked(scopeKey{q.account, q.live})
+}
+
+// keyScopeLocked returns the state of the account and mode key acts on
+// (without a Stripe-Account header), creating it.
+func (f *Fake) keyScopeLocked(key string) *scope {
+	return f.scopeOfLocked(scopeKey{f.accountLocked(key), isLiveKey(key)})
+}
+
+func (f *Fake) scopeOfLocked(k scopeKey) *scope {
 	s := f.scopes[k]
 	if s == nil {
 		s = &scope{
-			productIdx: make(map[string]int),
-			priceIdx:   make(map[string]int),
-			idem:       make(map[string]*idemEntry),
+			productIdx:  make(map[string]int),
+			priceIdx:    make(map[string]int),
+			idem:        make(map[string]*idemEntry),
+			endpointIdx: make(map[string]int),
+			eventIdx:    make(map[string]int),
+			stored:      make(map[storedKey][]byte),
 		}
 		f.scopes[k] = s
 	}
 	return s
 }
+
+// isLiveKey reports whether key is a live-mode key.
+func isLiveKey(key string) bool { return strings.Contains(key, "_live_") }
 
 // bucket is a token bucket.
 type bucket struct {

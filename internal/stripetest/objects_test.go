@@ -128,12 +128,19 @@ func TestObjectShapesMatchStripeMock(t *testing.T) {
 	}
 	// The fake's account has no external accounts; stripe-mock makes one up.
 	ignored := "external_accounts.data[]."
+	endpoint, err := newClient(f.URL(), testKey).WebhookEndpoints.New(&stripe.WebhookEndpointParams{
+		URL: stripe.String("https://example.com/hook"), EnabledEvents: stripe.StringSlice([]string{"*"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ kind, mockPath, fakePath string }{
 		{"product", "/v1/products/prod_x", "/v1/products/" + SeedID(KindProduct, 0)},
 		{"price", "/v1/prices/price_x", "/v1/prices/" + SeedID(KindPrice, 0)},
 		{"customer", "/v1/customers/cus_x", "/v1/customers/" + SeedID(KindCustomer, 0)},
 		{"subscription", "/v1/subscriptions/sub_x", "/v1/subscriptions/" + SeedID(KindSubscription, 0)},
 		{"account", "/v1/account", "/v1/account"},
+		{"webhook_endpoint", "/v1/webhook_endpoints/we_x", "/v1/webhook_endpoints/" + endpoint.ID},
 	} {
 		want := fieldPaths(t, getJSON(t, mockURL, tc.mockPath, "sk_test_123"))
 		got := fieldPaths(t, getJSON(t, f.URL(), tc.fakePath, testKey))

@@ -2,6 +2,7 @@ package stripetest
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -162,6 +163,38 @@ func mapParam(params url.Values, name string) map[string]string {
 		if ok && strings.HasSuffix(key, "]") && len(key) > 1 && vs[0] != "" {
 			m[strings.TrimSuffix(key, "]")] = vs[0]
 		}
+	}
+	return m
+}
+
+// updateMetadata applies the name parameters of an update to m, as Stripe
+// does: name[key]=value sets a key, name[key]= unsets it and name= unsets
+// them all. It returns m itself when nothing changes, else a new map.
+func updateMetadata(m map[string]string, params url.Values, name string) map[string]string {
+	_, clearAll := params[name]
+	var out map[string]string
+	for k, vs := range params {
+		key, ok := strings.CutPrefix(k, name+"[")
+		if !ok || !strings.HasSuffix(key, "]") || len(key) < 2 {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(m)
+			if clearAll {
+				out = map[string]string{}
+			}
+		}
+		if key = strings.TrimSuffix(key, "]"); vs[0] == "" {
+			delete(out, key)
+		} else {
+			out[key] = vs[0]
+		}
+	}
+	switch {
+	case out != nil:
+		return out
+	case clearAll:
+		return map[string]string{}
 	}
 	return m
 }
