@@ -81,6 +81,8 @@ func (s *Service) Status(ctx context.Context, envs []store.Env) ([]EnvStatus, er
 
 func nextStep(es EnvStatus) string {
 	switch {
+	case es.Webhook.Health != nil && es.Webhook.Health.Parked > 0:
+		return "some webhook events are parked after repeated failures: list_webhook_events with query \"parked\" shows their errors; replay_webhook_event retries one after a fix"
 	case es.LastSync == nil:
 		return "run sync_catalog to mirror this account's products, prices, customers and subscriptions"
 	case es.LastSync.Status == "failed":
@@ -91,8 +93,6 @@ func nextStep(es EnvStatus) string {
 		return "no prices yet: create one with create_plan (e.g. name \"Pro\", unit_amount 2000, currency \"usd\", interval \"month\")"
 	case es.Webhook.State == "not_configured":
 		return "set up webhooks with setup_webhook (a public url for billwire serve, or signing_secret from `stripe listen` for local development), then run billwire serve"
-	case es.Webhook.Health != nil && es.Webhook.Health.Parked > 0:
-		return "some webhook events are parked after repeated failures: list_webhook_events with query \"parked\" shows their errors; replay_webhook_event retries one after a fix"
 	case es.Webhook.Health != nil && es.Webhook.Health.LastEventAt == nil:
 		return "webhooks are set up but no event has arrived yet: make sure billwire serve is running where the endpoint points; reconcile_events fills gaps from Stripe's event list"
 	default:

@@ -16,11 +16,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/mcpserver"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/webhooks"
 )
 
 const testKey = "sk_test_51BillwireTestKey000000000004242"
@@ -715,4 +717,93 @@ func TestRestrictedKeys(t *testing.T) {
 	h2 := newHarness(t, harnessOpts{base: blocked.URL()})
 	h2.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": rk}, "read access", "Account")
 	h2.assertNoSecret(rk)
+}
+
+func TestSetupWebhookManagesOneEndpoint(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	h.fails("setup_webhook", map[string]any{"env": "test", "url": "https://billing.example.com/webhooks/stripe/test"}, "configure_stripe_keys")
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.fails("setup_webhook", map[string]any{"env": "test"}, "BILLWIRE_PUBLIC_URL")
+	h.fails("setup_webhook", map[string]any{"env": "test", "signing_secret": "not-a-secret"}, "whsec_")
+	const url = "https://billing.example.com/webhooks/stripe/test"
+	res := h.ok("setup_webhook", map[string]any{"env": "test", "url": url})
+	if res["action"] != "created" || get(res, "endpoint", "url") != url {
+		t.Fatalf("setup = %v", res)
+	}
+	eps := fake.WebhookEndpoints(testKey)
+	if len(eps) != 1 || eps[0]["api_version"] != "2024-06-20" || len(eps[0]["enabled_events"].([]string)) != len(webhooks.Types()) {
+		t.Fatalf("endpoints = %v", eps)
+	}
+	whsec := eps[0]["secret"].(string)
+	if masked := get(res, "endpoint", "signing_secret").(string); !strings.HasSuffix(masked, whsec[len(whsec)-4:]) || strings.Contains(masked, whsec) {
+		t.Fatalf("secret shown as %q", masked)
+	}
+	// Again: nothing to do.
+	if res := h.ok("setup_webhook", map[string]any{"env": "test", "url": url}); res["action"] != "unchanged" {
+		t.Fatalf("second setup = %v", res)
+	}
+	// Disabled in Stripe: repaired in place, same secret.
+	fake.DisableWebhookEndpoint(testKey, eps[0]["id"].(string))
+	if res := h.ok("setup_webhook", map[string]any{"env": "test", "url": url}); res["action"] != "updated" || get(res, "endpoint", "status") != "enabled" {
+		t.Fatalf("repair = %v", res)
+	}
+	if eps := fake.WebhookEndpoints(testKey); len(eps) != 1 || eps[0]["status"] != "enabled" {
+		t.Fatalf("after repair: %v", eps)
+	}
+	st := h.ok("get_payments_status", map[string]any{"env": "test"})
+	if get(st, "environments", 0, "webhook", "state") != "managed" || get(st, "environments", 0, "webhook", "endpoint", "endpoint_id") != eps[0]["id"] {
+		t.Fatalf("status = %v", get(st, "environments", 0, "webhook"))
+	}
+	h.assertNoSecret(whsec)
+	// Local development: a stripe listen secret.
+	if res := h.ok("setup_webhook", map[string]any{"env": "test", "signing_secret": "whsec_fromStripeListen00000000001"}); res["action"] != "stored_cli_secret" {
+		t.Fatalf("cli secret = %v", res)
+	}
+	h.assertNoSecret("whsec_fromStripeListen00000000001")
+}
+
+func TestReconcileFillsGaps(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	h := newHarness(t, harnessOpts{base: fake.URL(), rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	now := time.Now().Unix()
+	for i := range 5 {
+		fake.AddEvent(testKey, eventfixtures.MustEvent(t, "payment_intent.succeeded", eventfixtures.Options{
+			ID: fmt.Sprintf("evt_rec_%d", i), Created: now - int64(3600*(i+1)),
+			Object: map[string]any{"id": fmt.Sprintf("pi_rec_%d", i)}}))
+	}
+	// Older than the window: left alone.
+	fake.AddEvent(testKey, eventfixtures.MustEvent(t, "payment_intent.succeeded", eventfixtures.Options{
+		ID: "evt_rec_old", Created: now - 5*24*3600, Object: map[string]any{"id": "pi_rec_old"}}))
+	res := h.ok("reconcile_events", map[string]any{"env": "test", "since": "2d"})
+	if res["listed"] != float64(5) || get(res, "outcomes", "processed") != float64(5) {
+		t.Fatalf("reconcile = %v", res)
+	}
+	again := h.ok("reconcile_events", map[string]any{"env": "test"})
+	if again["already_recorded"] != float64(5) || len(again["outcomes"].(map[string]any)) != 0 {
+		t.Fatalf("second reconcile = %v", again)
+	}
+	hist := h.ok("list_payment_history", map[string]any{"env": "test"})
+	if n := len(hist["payments"].([]any)); n != 5 {
+		t.Fatalf("payment history has %d rows", n)
+	}
+	events := h.ok("list_webhook_events", map[string]any{"env": "test", "query": "processed"})
+	if n := len(events["events"].([]any)); n != 5 || get(events, "events", 0, "source") != "reconcile" {
+		t.Fatalf("ledger = %v", events)
+	}
+	if r := h.readResource("billwire://test/payment-history"); len(r["payments"].([]any)) != 5 {
+		t.Fatalf("payment-history resource = %v", r)
+	}
+	if r := h.readResource("billwire://test/webhook-events"); len(r["events"].([]any)) != 5 {
+		t.Fatalf("webhook-events resource = %v", r)
+	}
+	h.fails("reconcile_events", map[string]any{"env": "test", "since": "45d"}, "30 days")
+	h.fails("reconcile_events", map[string]any{"env": "test", "since": "yesterday-ish"}, "duration")
+	h.fails("replay_webhook_event", map[string]any{"env": "test", "event_id": "evt_nope"}, "list_webhook_events")
+	if res := h.ok("replay_webhook_event", map[string]any{"env": "test", "event_id": "evt_rec_0"}); res["status"] != "processed" || res["was"] != "processed" {
+		t.Fatalf("replay = %v", res)
+	}
 }

@@ -316,7 +316,8 @@ func (p *Processor) claimAndProject(ctx context.Context, tx pgx.Tx, it *item) (r
 }
 
 // recordFailure counts a failed attempt in the ledger (the projection itself
-// was rolled back) and parks the event after MaxAttempts.
+// was rolled back) and parks the event after MaxAttempts. A parked event
+// that fails again on replay stays parked.
 func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, cause error) (Status, error) {
 	e := it.e
 	msg := secrets.Redact(cause.Error())
@@ -326,7 +327,7 @@ func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, caus
 		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, last_error, source, payload)
 		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $10 <= 1 THEN 'parked' ELSE 'failed' END, 1, $7, $8, $9)
 		ON CONFLICT (env, id) DO UPDATE SET attempts = w.attempts + 1, last_error = EXCLUDED.last_error,
-			status = CASE WHEN w.attempts + 1 >= $10 THEN 'parked' ELSE 'failed' END
+			status = CASE WHEN w.attempts + 1 >= $10 OR ($11 AND w.status = 'parked') THEN 'parked' ELSE 'failed' END
 		WHERE w.status = 'failed' OR $11
 		RETURNING w.status, w.attempts`,
 		it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), msg, it.source, e.Raw,
