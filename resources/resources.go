@@ -56,9 +56,13 @@ func Register(s *server.MCPServer, b *billing.Service) {
 			return b.ListSubscriptions(ctx, env, p)
 		})
 	list("payment-history", "Payments (with failures and refunded amounts), refunds and disputes projected from Stripe events, newest first.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListPaymentHistory(ctx, env, p) })
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+			return b.ListPaymentHistory(ctx, env, p)
+		})
 	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts and last error.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListWebhookEvents(ctx, env, p) })
+		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+			return b.ListWebhookEvents(ctx, env, p)
+		})
 }
 
 // arg reads a template variable; mcp-go hands them over as []string.
