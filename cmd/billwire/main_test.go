@@ -6,17 +6,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripetest"
 )
@@ -242,3 +246,84 @@ func TestMasterKeyFileMode(t *testing.T) {
 }
 
 func benchDSN(b *testing.B) string { return storetest.DSN(b) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// billwire serve as a process: health, readiness, a signed delivery, and a
+// graceful stop on SIGTERM.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	e := env(t, fake.URL())
+	if code, out, errs := cli(t, e, testKey+"\n", "keys", "set", "--env", "test"); code != 0 {
+		t.Fatalf("keys set: %s %s", out, errs)
+	}
+	const whsec = "whsec_billwireServeTestSecret0001"
+	if code, out, errs := cli(t, e, whsec+"\n", "webhook", "setup", "--env", "test", "--signing-secret-stdin"); code != 0 || !strings.Contains(out, "whsec_…0001") {
+		t.Fatalf("webhook setup: %d %s %s", code, out, errs)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--addr", addr)
+	for k, v := range e {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://" + addr
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get(base + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v\n%s", resp, err, stderr.String())
+	}
+	resp.Body.Close()
+	if resp, err = http.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	payload := eventfixtures.MustEvent(t, "customer.created", eventfixtures.Options{ID: "evt_serve_1"})
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe/test", bytes.NewReader(payload))
+	req.Header.Set("Stripe-Signature", eventfixtures.Sign(payload, whsec, time.Now()))
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("delivery: %v %v\n%s", resp, err, stderr.String())
+	}
+	resp.Body.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "billwire stopped") || strings.Contains(stderr.String(), whsec) || strings.Contains(stderr.String(), testKey) {
+		t.Fatalf("serve logs:\n%s", stderr.String())
+	}
+	code, out, _ := cli(t, e, "", "keys", "show")
+	if code != 0 || !strings.Contains(out, "sk_test_…4242") {
+		t.Fatalf("keys show after serve: %s", out)
+	}
+}
