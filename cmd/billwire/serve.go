@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/webhooks"
@@ -15,6 +17,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs, c := newFlags("serve", stderr, getenv)
 	addr := fs.String("addr", runtime.DefaultAddr, "address to listen on")
 	writers := fs.Int("webhook-writers", 2, "webhook transactions running at once")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -30,6 +33,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		pl, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go http.Serve(pl, mux) //nolint:errcheck
+		defer pl.Close()
 	}
 	srv := runtime.New(st, a.svc, a.log, webhooks.Options{Writers: *writers})
 	return srv.Serve(ctx, ln)

@@ -39,7 +39,9 @@ const ts = `to_timestamp(nullif(o->>'%s', '')::bigint)`
 func tsf(field string) string { return fmt.Sprintf(ts, field) }
 
 // The upserts take a jsonb array of full Stripe objects ($2) for env $1,
-// fetched or announced at $3, and skip rows already holding newer data.
+// fetched or announced at $3, and skip rows already holding newer data. The
+// subscriptions upsert also replaces the items of the subscriptions it
+// changed with the items in their payloads, in the same statement.
 var upsertSQL = map[Kind]string{
 	Products: `
 		INSERT INTO payments.products AS t (env, id, name, description, active, metadata, livemode, created, data, source_at)
@@ -77,6 +79,8 @@ var upsertSQL = map[Kind]string{
 			source_at = EXCLUDED.source_at, synced_at = now()
 		WHERE t.source_at <= EXCLUDED.source_at`,
 	Subscriptions: `
+		WITH input AS (SELECT o FROM jsonb_array_elements($2::jsonb) o),
+		up AS (
 		INSERT INTO payments.subscriptions AS t (env, id, customer_id, status, currency, current_period_start,
 			current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, metadata, livemode, created, data, source_at,
 			subject_type, subject_id)
@@ -86,10 +90,12 @@ var upsertSQL = map[Kind]string{
 			coalesce((o->>'cancel_at_period_end')::boolean, false), ` + tsf("canceled_at") + `, ` + tsf("ended_at") + `,
 			` + tsf("trial_end") + `, coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false),
 			` + tsf("created") + `, o, $3,
-			coalesce(o->'metadata'->>'billwire_subject_type', m.subject_type), coalesce(o->'metadata'->>'billwire_subject_id', m.subject_id)
-		FROM jsonb_array_elements($2::jsonb) o
+			coalesce(o->'metadata'->>'billwire_subject_type',
+				(SELECT m.subject_type FROM payments.customer_mappings m WHERE m.env = $1 AND m.customer_id = c.id)),
+			coalesce(o->'metadata'->>'billwire_subject_id',
+				(SELECT m.subject_id FROM payments.customer_mappings m WHERE m.env = $1 AND m.customer_id = c.id))
+		FROM input
 		CROSS JOIN LATERAL (SELECT CASE jsonb_typeof(o->'customer') WHEN 'object' THEN o->'customer'->>'id' ELSE o->>'customer' END AS id) c
-		LEFT JOIN payments.customer_mappings m ON m.env = $1 AND m.customer_id = c.id
 		ON CONFLICT (env, id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
 			subject_type = coalesce(EXCLUDED.subject_type, t.subject_type), subject_id = coalesce(EXCLUDED.subject_id, t.subject_id),
 			currency = EXCLUDED.currency, current_period_start = EXCLUDED.current_period_start,
@@ -98,28 +104,24 @@ var upsertSQL = map[Kind]string{
 			metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode, created = EXCLUDED.created,
 			data = EXCLUDED.data, source_at = EXCLUDED.source_at, synced_at = now()
 		WHERE t.source_at <= EXCLUDED.source_at
-		RETURNING t.id`,
+		RETURNING t.id),
+		items AS (
+			SELECT input.o->>'id' AS sid, i
+			FROM input, jsonb_array_elements(input.o->'items'->'data') i
+			WHERE input.o->>'id' IN (SELECT id FROM up)
+		), del AS (
+			DELETE FROM payments.subscription_items si
+			WHERE si.env = $1 AND si.subscription_id IN (SELECT id FROM up)
+			  AND si.id NOT IN (SELECT i->>'id' FROM items)
+		)
+		INSERT INTO payments.subscription_items AS t (env, id, subscription_id, price_id, quantity)
+		SELECT $1, i->>'id', sid,
+			CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END,
+			coalesce((i->>'quantity')::bigint, 1)
+		FROM items
+		ON CONFLICT (env, id) DO UPDATE SET subscription_id = EXCLUDED.subscription_id,
+			price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity`,
 }
-
-// The items of the subscriptions an upsert changed ($2) are replaced by the
-// items in their payloads.
-const upsertItemsSQL = `
-	WITH subs AS (
-		SELECT id, data FROM payments.subscriptions WHERE env = $1 AND id = ANY($2)
-	), items AS (
-		SELECT subs.id AS sid, i FROM subs, jsonb_array_elements(subs.data->'items'->'data') i
-	), del AS (
-		DELETE FROM payments.subscription_items si
-		WHERE si.env = $1 AND si.subscription_id = ANY($2)
-		  AND si.id NOT IN (SELECT i->>'id' FROM items)
-	)
-	INSERT INTO payments.subscription_items AS t (env, id, subscription_id, price_id, quantity)
-	SELECT $1, i->>'id', sid,
-		CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END,
-		coalesce((i->>'quantity')::bigint, 1)
-	FROM items
-	ON CONFLICT (env, id) DO UPDATE SET subscription_id = EXCLUDED.subscription_id,
-		price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity`
 
 // Upsert stores full Stripe objects of one kind, as of sourceAt, in one
 // transaction. Rows holding data newer than sourceAt are left alone. It
@@ -139,21 +141,14 @@ func (s *Store) Upsert(ctx context.Context, env Env, kind Kind, objects []json.R
 
 // UpsertTx is Upsert inside the caller's transaction.
 func UpsertTx(ctx context.Context, tx pgx.Tx, env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) error {
-	arr := joinJSON(objects)
-	if kind != Subscriptions {
-		_, err := tx.Exec(ctx, upsertSQL[kind], env, arr, sourceAt)
-		return err
-	}
-	rows, err := tx.Query(ctx, upsertSQL[kind], env, arr, sourceAt)
-	if err != nil {
-		return err
-	}
-	changed, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(changed) == 0 {
-		return err
-	}
-	_, err = tx.Exec(ctx, upsertItemsSQL, env, changed)
+	sql, args := UpsertStatement(env, kind, objects, sourceAt)
+	_, err := tx.Exec(ctx, sql, args...)
 	return err
+}
+
+// UpsertStatement is the statement Upsert runs, for callers that batch statements.
+func UpsertStatement(env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) (string, []any) {
+	return upsertSQL[kind], []any{env, joinJSON(objects), sourceAt}
 }
 
 func joinJSON(objects []json.RawMessage) string {

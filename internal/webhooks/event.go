@@ -29,6 +29,8 @@ type Event struct {
 	// ObjectID and ObjectType are data.object's id and object fields.
 	ObjectID   string `json:"-"`
 	ObjectType string `json:"-"`
+	// Customer is the customer the object belongs to (its id for a customer).
+	Customer string `json:"-"`
 }
 
 // ErrMalformed means a body is not a Stripe event billwire can read.
@@ -47,13 +49,17 @@ func ParseEvent(body []byte) (*Event, error) {
 		return nil, fmt.Errorf("%w: data.object is not an object", ErrMalformed)
 	}
 	var head struct {
-		ID     string `json:"id"`
-		Object string `json:"object"`
+		ID       string `json:"id"`
+		Object   string `json:"object"`
+		Customer ref    `json:"customer"`
 	}
 	if err := json.Unmarshal(e.Data.Object, &head); err != nil {
 		return nil, fmt.Errorf("%w: data.object: %v", ErrMalformed, err)
 	}
-	e.ObjectID, e.ObjectType = head.ID, head.Object
+	e.ObjectID, e.ObjectType, e.Customer = head.ID, head.Object, string(head.Customer)
+	if head.Object == "customer" {
+		e.Customer = head.ID
+	}
 	e.Raw = body
 	return &e, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -55,8 +56,8 @@ type Processor struct {
 	log   zerolog.Logger
 	opts  Options
 
-	queue  chan *item
-	mu     sync.RWMutex // guards closed against sends on a closed queue
+	queues []chan *item // one per writer; an event goes to its customer's writer
+	mu     sync.RWMutex // guards closed against sends on closed queues
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -89,10 +90,12 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 64
 	}
-	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o, queue: make(chan *item, 4*o.MaxBatch)}
+	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o}
 	for range o.Writers {
+		q := make(chan *item, 4*o.MaxBatch)
+		p.queues = append(p.queues, q)
 		p.wg.Add(1)
-		go p.writer()
+		go p.writer(q)
 	}
 	return p
 }
@@ -102,7 +105,9 @@ func (p *Processor) Close() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		close(p.queue)
+		for _, q := range p.queues {
+			close(q)
+		}
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
@@ -150,7 +155,7 @@ func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
 		return result{}, ErrClosed
 	}
 	select {
-	case p.queue <- it:
+	case p.queues[p.shard(it.e)] <- it:
 	case <-ctx.Done():
 		p.mu.RUnlock()
 		return result{}, ctx.Err()
@@ -164,6 +169,23 @@ func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
 	case <-ctx.Done():
 		return result{}, ctx.Err()
 	}
+}
+
+// shard picks the writer for an event: all events about one customer (or,
+// without a customer, one object) go to the same writer, so writers of one
+// process never wait on each other's row locks. Across processes, lock
+// conflicts are retried.
+func (p *Processor) shard(e *Event) int {
+	if len(p.queues) == 1 {
+		return 0
+	}
+	key := e.Customer
+	if key == "" {
+		key = e.ObjectID
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(len(p.queues)))
 }
 
 func (r result) batchErr() error {
@@ -187,15 +209,15 @@ func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source st
 	return st, nil
 }
 
-func (p *Processor) writer() {
+func (p *Processor) writer(queue chan *item) {
 	defer p.wg.Done()
 	batch := make([]*item, 0, p.opts.MaxBatch)
-	for first := range p.queue {
+	for first := range queue {
 		batch = append(batch[:0], first)
 	drain:
 		for len(batch) < p.opts.MaxBatch {
 			select {
-			case it, ok := <-p.queue:
+			case it, ok := <-queue:
 				if !ok {
 					break drain
 				}
@@ -211,108 +233,175 @@ func (p *Processor) writer() {
 	}
 }
 
-// runBatch projects a batch in one transaction. If the transaction itself
-// fails (the database went away), every event in it gets the error.
+// runBatch projects a batch in one transaction and two round trips: the
+// claims, then the projections with the commit. If that transaction fails
+// (a bad event, a lock conflict with another process, the database going
+// away), each event is retried in a transaction of its own, so a bad event
+// fails alone and its failure is recorded on its own.
 func (p *Processor) runBatch(batch []*item) []result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	results := make([]result, len(batch))
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		for i, it := range batch {
-			r, err := p.projectOne(ctx, tx, it)
-			if err != nil {
-				return err
-			}
-			results[i] = r
-		}
-		return nil
-	})
-	if err != nil {
-		p.log.Error().Err(err).Int("events", len(batch)).Msg("webhook batch failed; senders will retry")
-		for i := range results {
-			results[i] = result{err: fmt.Errorf("record event: %w", err)}
-		}
+	results, err := p.fastBatch(ctx, batch)
+	if err == nil {
+		return results
+	}
+	if len(batch) > 1 || !isProjectionError(err) {
+		p.log.Debug().Err(err).Int("events", len(batch)).Msg("webhook batch failed; retrying its events one by one")
+	}
+	for i, it := range batch {
+		results[i] = p.slowOne(ctx, it)
 	}
 	return results
 }
 
-// retryable errors are another transaction's doing: try the event again.
-func retryable(err error) bool {
+func isProjectionError(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "55P03")
+	return errors.As(err, &pe)
 }
 
-// projectOne claims and projects one event under a savepoint. A projection
-// error rolls back to the savepoint and is recorded as a failed attempt; an
-// error it returns breaks the whole transaction.
-func (p *Processor) projectOne(ctx context.Context, tx pgx.Tx, it *item) (result, error) {
-	for attempt := 0; ; attempt++ {
-		if _, err := tx.Exec(ctx, "SAVEPOINT ev"); err != nil {
-			return result{}, err
+// claimArgs are the arguments of claimSQL for an item.
+func claimArgs(it *item, status Status) []any {
+	e := it.e
+	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, e.Raw, it.force}
+	if _, ok := stateTables[e.ObjectType]; ok {
+		args = append(args, it.checkTie, it.at, it.obj)
+	}
+	return args
+}
+
+func statusFor(e *Event) Status {
+	if Projects(e.Type) {
+		return Processed
+	}
+	return Ignored
+}
+
+// project returns the statements that apply an item.
+func project(it *item) (*stmts, error) {
+	q := &stmts{}
+	proj, ok := projectors[it.e.Type]
+	if !ok {
+		return q, nil
+	}
+	return q, proj(q, it.env, it.e, it.obj, it.at)
+}
+
+func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []result, err error) {
+	results = make([]result, len(batch))
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return results, err
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil && !conn.Conn().IsClosed() {
+			conn.Exec(context.Background(), "ROLLBACK") //nolint:errcheck // the connection is reset if this fails
 		}
-		r, perr := p.claimAndProject(ctx, tx, it)
-		if perr == nil {
-			if r.needFetch {
-				if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT ev"); err != nil {
-					return result{}, err
-				}
-			}
-			_, err := tx.Exec(ctx, "RELEASE SAVEPOINT ev")
-			return r, err
+	}()
+	// Round trip 1: begin and claim every event.
+	claims := &pgx.Batch{}
+	claims.Queue("BEGIN")
+	for _, it := range batch {
+		claims.Queue(claimSQL(it.e.ObjectType), claimArgs(it, statusFor(it.e))...)
+	}
+	br := conn.SendBatch(ctx, claims)
+	if _, err = br.Exec(); err != nil {
+		br.Close()
+		return results, err
+	}
+	claimed := make([]bool, len(batch))
+	for i := range batch {
+		var tie bool
+		if err = br.QueryRow().Scan(&tie, &claimed[i]); err != nil {
+			br.Close()
+			return results, err
 		}
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT ev"); err != nil {
-			return result{}, err
+		switch {
+		case tie:
+			results[i] = result{needFetch: true}
+		case !claimed[i]:
+			results[i] = result{status: Duplicate}
+		default:
+			results[i] = result{status: statusFor(batch[i].e)}
 		}
-		if retryable(perr) && attempt < 3 {
+	}
+	if err = br.Close(); err != nil {
+		return results, err
+	}
+	// Round trip 2: project the claimed events and commit.
+	work := &pgx.Batch{}
+	for i, it := range batch {
+		if !claimed[i] {
 			continue
 		}
-		st, err := p.recordFailure(ctx, tx, it, perr)
-		if err != nil {
-			return result{}, err
+		q, perr := project(it)
+		if perr != nil {
+			return results, perr
 		}
-		return result{status: st, err: perr}, nil
+		for _, s := range q.list {
+			work.Queue(s.sql, s.args...)
+		}
 	}
+	work.Queue("COMMIT")
+	err = conn.SendBatch(ctx, work).Close()
+	return results, err
 }
 
-const claimSQL = `
-	INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, now(), $9)
-	ON CONFLICT (env, id) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
-		processed_at = now(), source = EXCLUDED.source
-	WHERE w.status = 'failed' OR $10
-	RETURNING w.attempts`
-
-func (p *Processor) claimAndProject(ctx context.Context, tx pgx.Tx, it *item) (result, error) {
-	e := it.e
-	proj, projects := projectors[e.Type]
-	status := Processed
-	if !projects {
-		status = Ignored
-	}
-	var tie bool
-	if q, ok := tieSQL(e.ObjectType); ok && it.checkTie && projects {
-		if err := tx.QueryRow(ctx, q, it.env, e.ObjectID, it.at, it.obj).Scan(&tie); err != nil {
-			return result{}, err
+// slowOne claims and projects one event in its own transaction. A
+// projection error is recorded as a failed attempt in a separate small
+// transaction; lock conflicts with other transactions are retried.
+func (p *Processor) slowOne(ctx context.Context, it *item) result {
+	for attempt := 0; ; attempt++ {
+		var r result
+		var projErr error
+		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+			var tie, claimed bool
+			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType), claimArgs(it, statusFor(it.e))...).Scan(&tie, &claimed); err != nil {
+				return err
+			}
+			switch {
+			case tie:
+				r = result{needFetch: true}
+				return nil
+			case !claimed:
+				r = result{status: Duplicate}
+				return nil
+			}
+			q, err := project(it)
+			if err != nil {
+				projErr = err
+				return err
+			}
+			for _, s := range q.list {
+				if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+					projErr = err
+					return err
+				}
+			}
+			r = result{status: statusFor(it.e)}
+			return nil
+		})
+		if err == nil {
+			return r
 		}
-	}
-	var attempts int
-	err := tx.QueryRow(ctx, claimSQL, it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID),
-		string(status), it.source, e.Raw, it.force).Scan(&attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return result{status: Duplicate}, nil
-	}
-	if err != nil {
-		return result{}, err
-	}
-	if tie {
-		return result{needFetch: true}, nil
-	}
-	if projects {
-		if err := proj(ctx, tx, it.env, e, it.obj, it.at); err != nil {
-			return result{}, err
+		if retryable(err) && attempt < 3 {
+			continue
 		}
+		if projErr == nil {
+			p.log.Error().Err(err).Str("event", it.e.ID).Msg("webhook event not recorded; the sender will retry")
+			return result{err: fmt.Errorf("record event: %w", err)}
+		}
+		var st Status
+		ferr := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+			var err error
+			st, err = p.recordFailure(ctx, tx, it, projErr)
+			return err
+		})
+		if ferr != nil {
+			return result{err: fmt.Errorf("record failure: %w", ferr)}
+		}
+		return result{status: st, err: projErr}
 	}
-	return result{status: status}, nil
 }
 
 // recordFailure counts a failed attempt in the ledger (the projection itself
@@ -345,4 +434,10 @@ func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, caus
 	ev.Str("env", string(it.env)).Str("event", e.ID).Str("type", e.Type).Int("attempts", attempts).Str("error", msg).
 		Msg("webhook event " + status)
 	return Status(status), nil
+}
+
+// retryable errors are another transaction's doing: try the event again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "55P03" || pe.Code == "23505")
 }

@@ -1,21 +1,36 @@
 package webhooks
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/billwire/billwire/internal/store"
 )
 
-// projector applies one event to the payment tables inside tx. obj is the
-// object to apply (the event's, or a fresh fetch), as of at.
-type projector func(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error
+// projector turns one event into the statements that apply it to the
+// payment tables. obj is the object to apply (the event's, or a fresh
+// fetch), as of at. It reads nothing: every statement stands on its own, so
+// a batch of events goes to PostgreSQL in one round trip. Its error means
+// the payload cannot be projected.
+type projector func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error
+
+// stmts collects statements to run in order.
+type stmts struct{ list []stmt }
+
+type stmt struct {
+	sql  string
+	args []any
+}
+
+func (q *stmts) add(sql string, args ...any) { q.list = append(q.list, stmt{sql, args}) }
+
+func (q *stmts) upsert(env store.Env, kind store.Kind, obj json.RawMessage, at time.Time) {
+	sql, args := store.UpsertStatement(env, kind, []json.RawMessage{obj}, at)
+	q.add(sql, args...)
+}
 
 var projectors = map[string]projector{}
 
@@ -78,14 +93,29 @@ var stateTables = map[string]struct{ table, key, path string }{
 	"checkout.session": {"payments.checkout_sessions", "stripe_id", "/v1/checkout/sessions/"},
 }
 
-// tieSQL asks whether the stored object holds other data from the same second.
-func tieSQL(objectType string) (string, bool) {
-	st, ok := stateTables[objectType]
-	if !ok {
-		return "", false
+// claimSQL records an event in the ledger unless it is there already (a
+// failed one is claimed again; force, for replays, claims any). For objects
+// whose state an event replaces whole, it first asks whether the stored
+// object holds other data from the same second: then nothing is claimed and
+// the caller fetches the object from Stripe. It returns (tie, claimed). The
+// CASE keeps the planner from comparing whole documents before the cheap
+// time test, which it otherwise does for every event.
+func claimSQL(objectType string) string {
+	tie := "false"
+	if st, ok := stateTables[objectType]; ok {
+		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE env = $1 AND id = $2 AND status <> 'failed' AND NOT $10)
+			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE env = $1 AND ` + st.key + ` = $6
+				AND CASE WHEN source_at = $12 THEN data IS DISTINCT FROM $13::jsonb ELSE false END)`
 	}
-	return `SELECT EXISTS (SELECT 1 FROM ` + st.table + ` WHERE env = $1 AND ` + st.key + ` = $2
-		AND source_at = $3 AND data IS DISTINCT FROM $4::jsonb)`, true
+	return `WITH tie AS (SELECT ` + tie + ` AS t),
+		ins AS (
+			INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
+			SELECT $1, $2, $3, $4, $5, $6, $7, 1, $8, now(), $9 WHERE NOT (SELECT t FROM tie)
+			ON CONFLICT (env, id) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
+				processed_at = now(), source = EXCLUDED.source
+			WHERE w.status = 'failed' OR $10
+			RETURNING 1)
+		SELECT (SELECT t FROM tie), EXISTS (SELECT 1 FROM ins)`
 }
 
 // FetchPath is the Stripe API path that returns the event's object, for
@@ -99,16 +129,14 @@ func (e *Event) FetchPath() (string, bool) {
 }
 
 func mirror(kind store.Kind, mark string) projector {
-	return func(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	return func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 		switch mark {
 		case "deleted":
 			obj = withField(obj, "deleted", true)
 		case "inactive":
 			obj = withField(obj, "active", false)
 		}
-		if err := store.UpsertTx(ctx, tx, env, kind, []json.RawMessage{obj}, at); err != nil {
-			return err
-		}
+		q.upsert(env, kind, obj, at)
 		if kind == store.Customers {
 			var c struct {
 				ID       string            `json:"id"`
@@ -117,7 +145,7 @@ func mirror(kind store.Kind, mark string) projector {
 			if err := json.Unmarshal(obj, &c); err != nil {
 				return err
 			}
-			return mapSubject(ctx, tx, env, subjectOf(c.Metadata, ""), c.ID)
+			mapSubject(q, env, subjectOf(c.Metadata, ""), c.ID)
 		}
 		return nil
 	}
@@ -127,7 +155,7 @@ func mirror(kind store.Kind, mark string) projector {
 // (its product event may still be on the way); the product's own event or a
 // sync fills it in.
 func projectPrice(mark string) projector {
-	return func(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	return func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 		var p struct {
 			Product  ref  `json:"product"`
 			Livemode bool `json:"livemode"`
@@ -138,19 +166,18 @@ func projectPrice(mark string) projector {
 		if p.Product == "" {
 			return fmt.Errorf("price %s has no product", e.ObjectID)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO payments.products (env, id, name, active, livemode, created, data, source_at)
+		q.add(`INSERT INTO payments.products (env, id, name, active, livemode, created, data, source_at)
 			VALUES ($1, $2, '', true, $3, $4, '{}', '-infinity') ON CONFLICT (env, id) DO NOTHING`,
-			env, string(p.Product), p.Livemode, at); err != nil {
-			return err
-		}
+			env, string(p.Product), p.Livemode, at)
 		if mark == "inactive" {
 			obj = withField(obj, "active", false)
 		}
-		return store.UpsertTx(ctx, tx, env, store.Prices, []json.RawMessage{obj}, at)
+		q.upsert(env, store.Prices, obj, at)
+		return nil
 	}
 }
 
-func projectSubscription(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectSubscription(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var s struct {
 		ID       string            `json:"id"`
 		Customer ref               `json:"customer"`
@@ -160,10 +187,9 @@ func projectSubscription(ctx context.Context, tx pgx.Tx, env store.Env, e *Event
 		return err
 	}
 	// The mapping first, so a subscription without subject metadata still finds its subject.
-	if err := mapSubject(ctx, tx, env, subjectOf(s.Metadata, ""), string(s.Customer)); err != nil {
-		return err
-	}
-	return store.UpsertTx(ctx, tx, env, store.Subscriptions, []json.RawMessage{obj}, at)
+	mapSubject(q, env, subjectOf(s.Metadata, ""), string(s.Customer))
+	q.upsert(env, store.Subscriptions, obj, at)
+	return nil
 }
 
 // subject is who pays: a user or a team of the app.
@@ -186,23 +212,24 @@ func subjectOf(meta map[string]string, clientRef string) subject {
 	return subject{}
 }
 
-// mapSubject records (or confirms) that customer pays for sub. A customer
-// already mapped to another subject keeps its mapping.
-func mapSubject(ctx context.Context, tx pgx.Tx, env store.Env, sub subject, customer string) error {
+// mapSubject records (or confirms) that customer pays for sub. A subject or
+// customer already mapped elsewhere keeps its mapping. Neither statement
+// writes, or locks, a mapping that is already confirmed.
+func mapSubject(q *stmts, env store.Env, sub subject, customer string) {
 	if sub.typ == "" || customer == "" {
-		return nil
+		return
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO payments.customer_mappings AS m (env, subject_type, subject_id, customer_id, confirmed, confirmed_at)
+	q.add(`INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed, confirmed_at)
 		SELECT $1, $2, $3, $4, true, now()
-		WHERE NOT EXISTS (SELECT 1 FROM payments.customer_mappings x
-			WHERE x.env = $1 AND x.customer_id = $4 AND (x.subject_type, x.subject_id) <> ($2, $3))
-		ON CONFLICT (env, subject_type, subject_id) DO UPDATE SET confirmed = true, confirmed_at = coalesce(m.confirmed_at, now())
-		WHERE m.customer_id = EXCLUDED.customer_id`, env, sub.typ, sub.id, customer)
-	return err
+		WHERE NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE env = $1 AND subject_type = $2 AND subject_id = $3)
+		  AND NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE env = $1 AND customer_id = $4)
+		ON CONFLICT DO NOTHING`, env, sub.typ, sub.id, customer)
+	q.add(`UPDATE payments.customer_mappings SET confirmed = true, confirmed_at = now()
+		WHERE env = $1 AND subject_type = $2 AND subject_id = $3 AND customer_id = $4 AND NOT confirmed`,
+		env, sub.typ, sub.id, customer)
 }
 
-func projectCheckout(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectCheckout(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var cs struct {
 		ID                string            `json:"id"`
 		Mode              string            `json:"mode"`
@@ -221,10 +248,8 @@ func projectCheckout(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, ob
 		return err
 	}
 	sub := subjectOf(cs.Metadata, cs.ClientReferenceID)
-	if err := mapSubject(ctx, tx, env, sub, string(cs.Customer)); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `
+	mapSubject(q, env, sub, string(cs.Customer))
+	q.add(`
 		INSERT INTO payments.checkout_sessions AS t (env, stripe_id, mode, status, payment_status, customer_id, subscription_id,
 			payment_intent_id, client_reference_id, subject_type, subject_id, amount_total, currency, metadata, data, source_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, coalesce($14::jsonb, '{}'), $15, $16)
@@ -239,8 +264,8 @@ func projectCheckout(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, ob
 		WHERE t.source_at <= EXCLUDED.source_at`,
 		env, cs.ID, str(cs.Mode), cs.Status, str(cs.PaymentStatus), cs.Customer.ptr(), cs.Subscription.ptr(), cs.PaymentIntent.ptr(),
 		str(cs.ClientReferenceID), str(sub.typ), str(sub.id), cs.AmountTotal, str(cs.Currency), cs.Metadata, obj, at)
-	if err != nil || cs.Mode != "payment" {
-		return err // subscription payments arrive as invoices
+	if cs.Mode != "payment" {
+		return nil // subscription payments arrive as invoices
 	}
 	p := payment{key: string(cs.PaymentIntent), kind: "payment", amount: cs.AmountTotal, currency: cs.Currency,
 		customer: string(cs.Customer), sub: sub, paymentIntent: string(cs.PaymentIntent), checkoutSession: cs.ID,
@@ -257,7 +282,8 @@ func projectCheckout(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, ob
 	default:
 		return nil // unpaid (an async method still pending) or expired: no money moved
 	}
-	return p.upsert(ctx, tx, env)
+	p.upsert(q, env)
+	return nil
 }
 
 // payment is one row of payment history.
@@ -277,20 +303,33 @@ type payment struct {
 // upsert merges the row with what other events said of the same money: the
 // newer event sets the status (a success is never undone by a failure),
 // references accumulate, refunds only grow. The subject comes from the
-// payload, else from the customer's mapping.
-func (p payment) upsert(ctx context.Context, tx pgx.Tx, env store.Env) error {
+// payload, else from the customer's mapping; a refund or dispute inherits
+// customer, subject, invoice and subscription from its payment.
+func (p payment) upsert(q *stmts, env store.Env) {
 	failures := 0
 	if p.failure {
 		failures = 1
 	}
-	_, err := tx.Exec(ctx, `
+	q.add(`
 		INSERT INTO payments.payment_history AS t (env, key, kind, status, amount, amount_refunded, currency, customer_id,
 			subject_type, subject_id, invoice_id, subscription_id, payment_intent_id, charge_id, checkout_session_id,
 			failure_code, failure_message, failures, reason, occurred_at, source_at, last_event_id)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8,
-			coalesce($9, m.subject_type), coalesce($10, m.subject_id), $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22
+		SELECT $1, $2, $3, $4, $5, $6, $7, c.customer_id,
+			coalesce($9, parent.subject_type, (SELECT mm.subject_type FROM payments.customer_mappings mm
+				WHERE mm.env = $1 AND mm.customer_id = c.customer_id)),
+			coalesce($10, parent.subject_id, (SELECT mm.subject_id FROM payments.customer_mappings mm
+				WHERE mm.env = $1 AND mm.customer_id = c.customer_id)),
+			coalesce($11, parent.invoice_id), coalesce($12, parent.subscription_id),
+			$13, $14, $15, $16, $17, $18, $19, $20, $21, $22
 		FROM (SELECT 1) one
-		LEFT JOIN payments.customer_mappings m ON m.env = $1 AND m.customer_id = $8
+		LEFT JOIN LATERAL (
+			(SELECT x.customer_id, x.subject_type, x.subject_id, x.invoice_id, x.subscription_id
+			 FROM payments.payment_history x WHERE $3 <> 'payment' AND x.env = $1 AND x.key = $13 AND x.kind = 'payment')
+			UNION ALL
+			(SELECT x.customer_id, x.subject_type, x.subject_id, x.invoice_id, x.subscription_id
+			 FROM payments.payment_history x WHERE $3 <> 'payment' AND x.charge_id = $14 AND x.env = $1 AND x.kind = 'payment')
+			LIMIT 1) parent ON true
+		CROSS JOIN LATERAL (SELECT coalesce($8, parent.customer_id) AS customer_id) c
 		ON CONFLICT (env, key) DO UPDATE SET
 			status = CASE
 				WHEN t.status IN ('succeeded', 'refunded', 'partially_refunded') AND EXCLUDED.status IN ('failed', 'requires_action') THEN t.status
@@ -318,10 +357,9 @@ func (p payment) upsert(ctx context.Context, tx pgx.Tx, env store.Env) error {
 		env, p.key, p.kind, p.status, p.amount, p.amountRefunded, str(p.currency), str(p.customer),
 		str(p.sub.typ), str(p.sub.id), str(p.invoice), str(p.subscription), str(p.paymentIntent), str(p.charge), str(p.checkoutSession),
 		str(p.failureCode), str(p.failureMessage), failures, str(p.reason), p.occurred, p.at, p.eventID)
-	return err
 }
 
-func projectInvoice(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectInvoice(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var in struct {
 		ID                  string            `json:"id"`
 		AmountPaid          int64             `json:"amount_paid"`
@@ -361,9 +399,7 @@ func projectInvoice(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj
 	if sub.typ == "" {
 		sub = subjectOf(in.Metadata, "")
 	}
-	if err := mapSubject(ctx, tx, env, sub, string(in.Customer)); err != nil {
-		return err
-	}
+	mapSubject(q, env, sub, string(in.Customer))
 	p := payment{key: string(in.PaymentIntent), kind: "payment", currency: in.Currency, customer: string(in.Customer), sub: sub,
 		invoice: in.ID, subscription: string(in.Subscription), paymentIntent: string(in.PaymentIntent), charge: string(in.Charge),
 		occurred: time.Unix(in.Created, 0), at: at, eventID: e.ID}
@@ -385,10 +421,11 @@ func projectInvoice(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj
 	case "invoice.payment_action_required":
 		p.status, p.amount = "requires_action", in.AmountDue
 	}
-	return p.upsert(ctx, tx, env)
+	p.upsert(q, env)
+	return nil
 }
 
-func projectPaymentIntent(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectPaymentIntent(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var pi struct {
 		ID               string            `json:"id"`
 		Amount           int64             `json:"amount"`
@@ -409,9 +446,7 @@ func projectPaymentIntent(ctx context.Context, tx pgx.Tx, env store.Env, e *Even
 		return err
 	}
 	sub := subjectOf(pi.Metadata, "")
-	if err := mapSubject(ctx, tx, env, sub, string(pi.Customer)); err != nil {
-		return err
-	}
+	mapSubject(q, env, sub, string(pi.Customer))
 	p := payment{key: pi.ID, kind: "payment", currency: pi.Currency, customer: string(pi.Customer), sub: sub,
 		invoice: string(pi.Invoice), paymentIntent: pi.ID, charge: string(pi.LatestCharge),
 		occurred: time.Unix(pi.Created, 0), at: at, eventID: e.ID}
@@ -430,10 +465,11 @@ func projectPaymentIntent(ctx context.Context, tx pgx.Tx, env store.Env, e *Even
 			}
 		}
 	}
-	return p.upsert(ctx, tx, env)
+	p.upsert(q, env)
+	return nil
 }
 
-func projectChargeRefunded(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectChargeRefunded(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var ch struct {
 		ID             string `json:"id"`
 		Amount         int64  `json:"amount"`
@@ -456,10 +492,11 @@ func projectChargeRefunded(ctx context.Context, tx pgx.Tx, env store.Env, e *Eve
 	if ch.AmountRefunded >= ch.Amount {
 		p.status = "refunded"
 	}
-	return p.upsert(ctx, tx, env)
+	p.upsert(q, env)
+	return nil
 }
 
-func projectRefund(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectRefund(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var re struct {
 		ID            string `json:"id"`
 		Amount        int64  `json:"amount"`
@@ -474,12 +511,13 @@ func projectRefund(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj 
 	if err := json.Unmarshal(obj, &re); err != nil {
 		return err
 	}
-	return related(payment{key: re.ID, kind: "refund", status: re.Status, amount: re.Amount, currency: re.Currency,
+	payment{key: re.ID, kind: "refund", status: re.Status, amount: re.Amount, currency: re.Currency,
 		paymentIntent: string(re.PaymentIntent), charge: string(re.Charge), reason: re.Reason, failureMessage: re.FailureReason,
-		occurred: time.Unix(re.Created, 0), at: at, eventID: e.ID}).upsertRelated(ctx, tx, env)
+		occurred: time.Unix(re.Created, 0), at: at, eventID: e.ID}.upsert(q, env)
+	return nil
 }
 
-func projectDispute(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectDispute(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var dp struct {
 		ID            string `json:"id"`
 		Amount        int64  `json:"amount"`
@@ -493,23 +531,8 @@ func projectDispute(ctx context.Context, tx pgx.Tx, env store.Env, e *Event, obj
 	if err := json.Unmarshal(obj, &dp); err != nil {
 		return err
 	}
-	return related(payment{key: dp.ID, kind: "dispute", status: dp.Status, amount: dp.Amount, currency: dp.Currency,
+	payment{key: dp.ID, kind: "dispute", status: dp.Status, amount: dp.Amount, currency: dp.Currency,
 		paymentIntent: string(dp.PaymentIntent), charge: string(dp.Charge), reason: dp.Reason,
-		occurred: time.Unix(dp.Created, 0), at: at, eventID: e.ID}).upsertRelated(ctx, tx, env)
-}
-
-// related is a refund or dispute: it inherits customer, subject, invoice and
-// subscription from the payment it belongs to, when that is known.
-type related payment
-
-func (r related) upsertRelated(ctx context.Context, tx pgx.Tx, env store.Env) error {
-	p := payment(r)
-	err := tx.QueryRow(ctx, `SELECT coalesce(customer_id, ''), coalesce(subject_type, ''), coalesce(subject_id, ''),
-			coalesce(invoice_id, ''), coalesce(subscription_id, '')
-		FROM payments.payment_history WHERE env = $1 AND kind = 'payment' AND (key = $2 OR charge_id = $3) LIMIT 1`,
-		env, p.paymentIntent, p.charge).Scan(&p.customer, &p.sub.typ, &p.sub.id, &p.invoice, &p.subscription)
-	if err != nil && err != pgx.ErrNoRows {
-		return err
-	}
-	return p.upsert(ctx, tx, env)
+		occurred: time.Unix(dp.Created, 0), at: at, eventID: e.ID}.upsert(q, env)
+	return nil
 }

@@ -108,7 +108,9 @@ func (r *rig) mustSend(payload []byte) string {
 	r.t.Helper()
 	code, body := r.send(payload)
 	if code != http.StatusOK {
-		r.t.Fatalf("delivery answered %d: %s", code, body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.t.Fatalf("delivery answered %d: %s\nreceiver log:\n%s", code, body, r.logs.String())
 	}
 	return body
 }

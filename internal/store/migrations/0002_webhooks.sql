@@ -105,6 +105,7 @@ CREATE TABLE payments.payment_history (
 CREATE INDEX payment_history_recent ON payments.payment_history (env, occurred_at DESC, key);
 CREATE INDEX payment_history_subject ON payments.payment_history (env, subject_type, subject_id);
 CREATE INDEX payment_history_customer ON payments.payment_history (env, customer_id);
+CREATE INDEX payment_history_charge ON payments.payment_history (charge_id);
 
 ALTER TABLE payments.subscriptions
     ADD COLUMN subject_type text,
