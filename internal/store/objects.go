@@ -111,7 +111,7 @@ var upsertSQL = map[Kind]string{
 			WHERE input.o->>'id' IN (SELECT id FROM up)
 		), del AS (
 			DELETE FROM payments.subscription_items si
-			WHERE si.env = $1 AND si.subscription_id IN (SELECT id FROM up)
+			WHERE si.subscription_id = ANY (ARRAY(SELECT id FROM up)) AND si.env = $1
 			  AND si.id NOT IN (SELECT i->>'id' FROM items)
 		)
 		INSERT INTO payments.subscription_items AS t (env, id, subscription_id, price_id, quantity)

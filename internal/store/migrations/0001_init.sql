@@ -19,6 +19,11 @@ CREATE TABLE payments.environments (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- No index leads with env (keys end with it): a lookup by key then has
+-- exactly one index that fits, whatever plan PostgreSQL caches while the
+-- tables are still small. An index entered on env alone would be scanned
+-- whole, and grow with the table.
+
 -- Catalog and billing objects mirrored from Stripe. Columns hold what the app
 -- and the agent need; data holds the full Stripe object. source_at is the time
 -- of the newest Stripe fetch or event applied: older data never overwrites it.
@@ -34,7 +39,7 @@ CREATE TABLE payments.products (
     data        jsonb NOT NULL,
     source_at   timestamptz NOT NULL,
     synced_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (env, id)
+    PRIMARY KEY (id, env)
 );
 
 CREATE TABLE payments.prices (
@@ -55,11 +60,11 @@ CREATE TABLE payments.prices (
     data                     jsonb NOT NULL,
     source_at                timestamptz NOT NULL,
     synced_at                timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (env, id),
+    PRIMARY KEY (id, env),
     FOREIGN KEY (env, product_id) REFERENCES payments.products (env, id)
 );
-CREATE INDEX prices_product ON payments.prices (env, product_id);
-CREATE INDEX prices_lookup_key ON payments.prices (env, lookup_key) WHERE lookup_key IS NOT NULL;
+CREATE INDEX prices_product ON payments.prices (product_id);
+CREATE INDEX prices_lookup_key ON payments.prices (lookup_key);
 
 CREATE TABLE payments.customers (
     env         text NOT NULL CHECK (env IN ('test', 'live')),
@@ -74,7 +79,7 @@ CREATE TABLE payments.customers (
     data        jsonb NOT NULL,
     source_at   timestamptz NOT NULL,
     synced_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (env, id)
+    PRIMARY KEY (id, env)
 );
 
 CREATE TABLE payments.subscriptions (
@@ -95,9 +100,9 @@ CREATE TABLE payments.subscriptions (
     data                 jsonb NOT NULL,
     source_at            timestamptz NOT NULL,
     synced_at            timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (env, id)
+    PRIMARY KEY (id, env)
 );
-CREATE INDEX subscriptions_customer ON payments.subscriptions (env, customer_id);
+CREATE INDEX subscriptions_customer ON payments.subscriptions (customer_id);
 
 CREATE TABLE payments.subscription_items (
     env             text NOT NULL,
@@ -105,10 +110,10 @@ CREATE TABLE payments.subscription_items (
     subscription_id text NOT NULL,
     price_id        text NOT NULL,
     quantity        bigint NOT NULL DEFAULT 1,
-    PRIMARY KEY (env, id),
+    PRIMARY KEY (id, env),
     FOREIGN KEY (env, subscription_id) REFERENCES payments.subscriptions (env, id) ON DELETE CASCADE
 );
-CREATE INDEX subscription_items_subscription ON payments.subscription_items (env, subscription_id);
+CREATE INDEX subscription_items_subscription ON payments.subscription_items (subscription_id);
 
 -- One row per sync: its progress (cursors per object type) makes a failed sync resumable.
 CREATE TABLE payments.sync_runs (

@@ -30,10 +30,10 @@ CREATE TABLE payments.webhook_events (
     received_at  timestamptz NOT NULL DEFAULT now(),
     processed_at timestamptz,
     payload      jsonb NOT NULL,
-    PRIMARY KEY (env, id)
+    PRIMARY KEY (id, env)
 );
-CREATE INDEX webhook_events_recent ON payments.webhook_events (env, received_at DESC);
-CREATE INDEX webhook_events_failing ON payments.webhook_events (env, status) WHERE status IN ('failed', 'parked');
+CREATE INDEX webhook_events_recent ON payments.webhook_events (received_at DESC, id DESC);
+CREATE INDEX webhook_events_failing ON payments.webhook_events (status) WHERE status IN ('failed', 'parked');
 
 -- Which Stripe customer pays for a subject (a user or a team): unique both ways.
 CREATE TABLE payments.customer_mappings (
@@ -44,8 +44,8 @@ CREATE TABLE payments.customer_mappings (
     confirmed    boolean NOT NULL DEFAULT false,
     created_at   timestamptz NOT NULL DEFAULT now(),
     confirmed_at timestamptz,
-    PRIMARY KEY (env, subject_type, subject_id),
-    UNIQUE (env, customer_id)
+    PRIMARY KEY (subject_id, subject_type, env),
+    UNIQUE (customer_id, env)
 );
 
 -- Checkout sessions: written locally before Stripe is called (runtime sessions)
@@ -71,7 +71,7 @@ CREATE TABLE payments.checkout_sessions (
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
-CREATE UNIQUE INDEX checkout_sessions_stripe_id ON payments.checkout_sessions (env, stripe_id);
+CREATE UNIQUE INDEX checkout_sessions_stripe_id ON payments.checkout_sessions (stripe_id, env);
 
 -- Payment history: one row per money movement, keyed canonically so that the
 -- several events describing the same money update one row: a payment by its
@@ -100,11 +100,11 @@ CREATE TABLE payments.payment_history (
     source_at           timestamptz NOT NULL,
     last_event_id       text,
     updated_at          timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (env, key)
+    PRIMARY KEY (key, env)
 );
-CREATE INDEX payment_history_recent ON payments.payment_history (env, occurred_at DESC, key);
-CREATE INDEX payment_history_subject ON payments.payment_history (env, subject_type, subject_id);
-CREATE INDEX payment_history_customer ON payments.payment_history (env, customer_id);
+CREATE INDEX payment_history_recent ON payments.payment_history (occurred_at DESC, key DESC);
+CREATE INDEX payment_history_subject ON payments.payment_history (subject_id, subject_type);
+CREATE INDEX payment_history_customer ON payments.payment_history (customer_id);
 CREATE INDEX payment_history_charge ON payments.payment_history (charge_id);
 
 ALTER TABLE payments.subscriptions
