@@ -120,7 +120,8 @@ var upsertSQL = map[Kind]string{
 			coalesce((i->>'quantity')::bigint, 1)
 		FROM items
 		ON CONFLICT (env, id) DO UPDATE SET subscription_id = EXCLUDED.subscription_id,
-			price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity`,
+			price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity
+		WHERE (t.subscription_id, t.price_id, t.quantity) IS DISTINCT FROM (EXCLUDED.subscription_id, EXCLUDED.price_id, EXCLUDED.quantity)`,
 }
 
 // Upsert stores full Stripe objects of one kind, as of sourceAt, in one

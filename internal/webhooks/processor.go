@@ -245,6 +245,7 @@ func (p *Processor) runBatch(batch []*item) []result {
 	if err == nil {
 		return results
 	}
+	results = make([]result, len(batch))
 	if len(batch) > 1 || !isProjectionError(err) {
 		p.log.Debug().Err(err).Int("events", len(batch)).Msg("webhook batch failed; retrying its events one by one")
 	}
@@ -260,11 +261,14 @@ func isProjectionError(err error) bool {
 }
 
 // claimArgs are the arguments of claimSQL for an item.
-func claimArgs(it *item, status Status) []any {
+func claimArgs(it *item, status Status, precise bool) []any {
 	e := it.e
 	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, e.Raw, it.force}
 	if _, ok := stateTables[e.ObjectType]; ok {
-		args = append(args, it.checkTie, it.at, it.obj)
+		args = append(args, it.checkTie, it.at)
+		if precise {
+			args = append(args, it.obj)
+		}
 	}
 	return args
 }
@@ -302,7 +306,7 @@ func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []res
 	claims := &pgx.Batch{}
 	claims.Queue("BEGIN")
 	for _, it := range batch {
-		claims.Queue(claimSQL(it.e.ObjectType), claimArgs(it, statusFor(it.e))...)
+		claims.Queue(claimSQL(it.e.ObjectType, false), claimArgs(it, statusFor(it.e), false)...)
 	}
 	br := conn.SendBatch(ctx, claims)
 	if _, err = br.Exec(); err != nil {
@@ -310,6 +314,7 @@ func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []res
 		return results, err
 	}
 	claimed := make([]bool, len(batch))
+	var maybeTies []int
 	for i := range batch {
 		var tie bool
 		if err = br.QueryRow().Scan(&tie, &claimed[i]); err != nil {
@@ -318,7 +323,7 @@ func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []res
 		}
 		switch {
 		case tie:
-			results[i] = result{needFetch: true}
+			maybeTies = append(maybeTies, i) // decided precisely after this batch
 		case !claimed[i]:
 			results[i] = result{status: Duplicate}
 		default:
@@ -343,8 +348,13 @@ func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []res
 		}
 	}
 	work.Queue("COMMIT")
-	err = conn.SendBatch(ctx, work).Close()
-	return results, err
+	if err = conn.SendBatch(ctx, work).Close(); err != nil {
+		return results, err
+	}
+	for _, i := range maybeTies {
+		results[i] = p.slowOne(ctx, batch[i])
+	}
+	return results, nil
 }
 
 // slowOne claims and projects one event in its own transaction. A
@@ -356,7 +366,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 		var projErr error
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 			var tie, claimed bool
-			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType), claimArgs(it, statusFor(it.e))...).Scan(&tie, &claimed); err != nil {
+			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).Scan(&tie, &claimed); err != nil {
 				return err
 			}
 			switch {

@@ -96,22 +96,29 @@ var stateTables = map[string]struct{ table, key, path string }{
 // claimSQL records an event in the ledger unless it is there already (a
 // failed one is claimed again; force, for replays, claims any). For objects
 // whose state an event replaces whole, it first asks whether the stored
-// object holds other data from the same second: then nothing is claimed and
-// the caller fetches the object from Stripe. It returns (tie, claimed). The
-// CASE keeps the planner from comparing whole documents before the cheap
-// time test, which it otherwise does for every event.
-func claimSQL(objectType string) string {
+// object is from the same second: then nothing is claimed. It returns (tie,
+// claimed). With precise, a tie also needs the stored data to differ from
+// the event's ($13): the caller then fetches the object from Stripe.
+// Without it (the batch path) a possible tie is handed to the one-event
+// path, which asks precisely: comparing needs the object parsed as jsonb,
+// which a batch should not pay for every event. The CASE keeps the planner
+// from comparing whole documents before the cheap time test.
+func claimSQL(objectType string, precise bool) string {
 	tie := "false"
 	if st, ok := stateTables[objectType]; ok {
-		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE env = $1 AND id = $2 AND status <> 'failed' AND NOT $10)
-			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE env = $1 AND ` + st.key + ` = $6
-				AND CASE WHEN source_at = $12 THEN data IS DISTINCT FROM $13::jsonb ELSE false END)`
+		same := "true"
+		if precise {
+			same = "data IS DISTINCT FROM $13::jsonb"
+		}
+		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE id = $2 AND env = $1 AND status <> 'failed' AND NOT $10)
+			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1
+				AND CASE WHEN source_at = $12 THEN ` + same + ` ELSE false END)`
 	}
 	return `WITH tie AS (SELECT ` + tie + ` AS t),
 		ins AS (
 			INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
 			SELECT $1, $2, $3, $4, $5, $6, $7, 1, $8, now(), $9 WHERE NOT (SELECT t FROM tie)
-			ON CONFLICT (env, id) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
+			ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
 				processed_at = now(), source = EXCLUDED.source
 			WHERE w.status = 'failed' OR $10
 			RETURNING 1)
