@@ -61,10 +61,10 @@ func init() {
 	}
 	projectors["charge.refunded"] = projectChargeRefunded
 	for _, t := range []string{"refund.created", "refund.updated"} {
-		projectors[t] = projectRefund
+		projectors[t] = projectRelated("refund")
 	}
 	for _, t := range []string{"charge.dispute.created", "charge.dispute.closed"} {
-		projectors[t] = projectDispute
+		projectors[t] = projectRelated("dispute")
 	}
 }
 
@@ -503,43 +503,27 @@ func projectChargeRefunded(q *stmts, env store.Env, e *Event, obj json.RawMessag
 	return nil
 }
 
-func projectRefund(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var re struct {
-		ID            string `json:"id"`
-		Amount        int64  `json:"amount"`
-		Currency      string `json:"currency"`
-		Status        string `json:"status"`
-		Reason        string `json:"reason"`
-		Charge        ref    `json:"charge"`
-		PaymentIntent ref    `json:"payment_intent"`
-		Created       int64  `json:"created"`
-		FailureReason string `json:"failure_reason"`
+// projectRelated stores a refund or dispute: a row of its own, keyed by its
+// id, tied to the payment it belongs to.
+func projectRelated(kind string) projector {
+	return func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+		var o struct {
+			ID            string `json:"id"`
+			Amount        int64  `json:"amount"`
+			Currency      string `json:"currency"`
+			Status        string `json:"status"`
+			Reason        string `json:"reason"`
+			Charge        ref    `json:"charge"`
+			PaymentIntent ref    `json:"payment_intent"`
+			Created       int64  `json:"created"`
+			FailureReason string `json:"failure_reason"` // refunds only
+		}
+		if err := json.Unmarshal(obj, &o); err != nil {
+			return err
+		}
+		payment{key: o.ID, kind: kind, status: o.Status, amount: o.Amount, currency: o.Currency,
+			paymentIntent: string(o.PaymentIntent), charge: string(o.Charge), reason: o.Reason, failureMessage: o.FailureReason,
+			occurred: time.Unix(o.Created, 0), at: at, eventID: e.ID}.upsert(q, env)
+		return nil
 	}
-	if err := json.Unmarshal(obj, &re); err != nil {
-		return err
-	}
-	payment{key: re.ID, kind: "refund", status: re.Status, amount: re.Amount, currency: re.Currency,
-		paymentIntent: string(re.PaymentIntent), charge: string(re.Charge), reason: re.Reason, failureMessage: re.FailureReason,
-		occurred: time.Unix(re.Created, 0), at: at, eventID: e.ID}.upsert(q, env)
-	return nil
-}
-
-func projectDispute(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var dp struct {
-		ID            string `json:"id"`
-		Amount        int64  `json:"amount"`
-		Currency      string `json:"currency"`
-		Status        string `json:"status"`
-		Reason        string `json:"reason"`
-		Charge        ref    `json:"charge"`
-		PaymentIntent ref    `json:"payment_intent"`
-		Created       int64  `json:"created"`
-	}
-	if err := json.Unmarshal(obj, &dp); err != nil {
-		return err
-	}
-	payment{key: dp.ID, kind: "dispute", status: dp.Status, amount: dp.Amount, currency: dp.Currency,
-		paymentIntent: string(dp.PaymentIntent), charge: string(dp.Charge), reason: dp.Reason,
-		occurred: time.Unix(dp.Created, 0), at: at, eventID: e.ID}.upsert(q, env)
-	return nil
 }
