@@ -29,7 +29,7 @@ CREATE TABLE payments.webhook_events (
     source       text NOT NULL DEFAULT 'webhook',
     received_at  timestamptz NOT NULL DEFAULT now(),
     processed_at timestamptz,
-    payload      jsonb NOT NULL,
+    payload      json NOT NULL, -- kept as delivered; never queried inside, so not parsed into jsonb
     PRIMARY KEY (id, env)
 );
 CREATE INDEX webhook_events_recent ON payments.webhook_events (received_at DESC, id DESC);
