@@ -57,9 +57,15 @@ type Processor struct {
 	opts  Options
 
 	queues []chan *item // one per writer; an event goes to its customer's writer
-	mu     sync.RWMutex // guards closed against sends on closed queues
-	closed bool
-	wg     sync.WaitGroup
+
+	// settled holds subject-customer pairs whose mapping a committed
+	// transaction confirmed (or found decided otherwise). A confirmed mapping
+	// never changes, so later events of the pair skip the mapping statement.
+	settledMu sync.RWMutex
+	settled   map[mappingKey]struct{}
+	mu        sync.RWMutex // guards closed against sends on closed queues
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 type item struct {
@@ -90,7 +96,7 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 64
 	}
-	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o}
+	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{}}
 	for range o.Writers {
 		q := make(chan *item, 4*o.MaxBatch)
 		p.queues = append(p.queues, q)
@@ -280,9 +286,34 @@ func statusFor(e *Event) Status {
 	return Ignored
 }
 
+// maxSettled bounds the settled-mappings cache; it starts over when full.
+const maxSettled = 200_000
+
+func (p *Processor) isSettled(k mappingKey) bool {
+	p.settledMu.RLock()
+	defer p.settledMu.RUnlock()
+	_, ok := p.settled[k]
+	return ok
+}
+
+// settle records mappings a committed transaction settled.
+func (p *Processor) settle(keys []mappingKey) {
+	if len(keys) == 0 {
+		return
+	}
+	p.settledMu.Lock()
+	defer p.settledMu.Unlock()
+	if len(p.settled)+len(keys) > maxSettled {
+		clear(p.settled)
+	}
+	for _, k := range keys {
+		p.settled[k] = struct{}{}
+	}
+}
+
 // project returns the statements that apply an item.
-func project(it *item) (*stmts, error) {
-	q := &stmts{}
+func (p *Processor) project(it *item) (*stmts, error) {
+	q := &stmts{settled: p.isSettled}
 	proj, ok := projectors[it.e.Type]
 	if !ok {
 		return q, nil
@@ -335,22 +366,25 @@ func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []res
 	}
 	// Round trip 2: project the claimed events and commit.
 	work := &pgx.Batch{}
+	var mapped []mappingKey
 	for i, it := range batch {
 		if !claimed[i] {
 			continue
 		}
-		q, perr := project(it)
+		q, perr := p.project(it)
 		if perr != nil {
 			return results, perr
 		}
 		for _, s := range q.list {
 			work.Queue(s.sql, s.args...)
 		}
+		mapped = append(mapped, q.mapped...)
 	}
 	work.Queue("COMMIT")
 	if err = conn.SendBatch(ctx, work).Close(); err != nil {
 		return results, err
 	}
+	p.settle(mapped)
 	for _, i := range maybeTies {
 		results[i] = p.slowOne(ctx, batch[i])
 	}
@@ -364,6 +398,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 	for attempt := 0; ; attempt++ {
 		var r result
 		var projErr error
+		var mapped []mappingKey
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 			var tie, claimed bool
 			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).Scan(&tie, &claimed); err != nil {
@@ -377,7 +412,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 				r = result{status: Duplicate}
 				return nil
 			}
-			q, err := project(it)
+			q, err := p.project(it)
 			if err != nil {
 				projErr = err
 				return err
@@ -388,10 +423,12 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 					return err
 				}
 			}
+			mapped = q.mapped
 			r = result{status: statusFor(it.e)}
 			return nil
 		})
 		if err == nil {
+			p.settle(mapped)
 			return r
 		}
 		if retryable(err) && attempt < 3 {

@@ -18,7 +18,20 @@ import (
 type projector func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error
 
 // stmts collects statements to run in order.
-type stmts struct{ list []stmt }
+type stmts struct {
+	list []stmt
+	// settled tells which subject-customer pairs need no mapping work
+	// (nil: all do); mapped collects the pairs these statements settle.
+	settled func(mappingKey) bool
+	mapped  []mappingKey
+}
+
+// mappingKey is a subject paid for by a customer, in one environment.
+type mappingKey struct {
+	env                  store.Env
+	subjectType, subject string
+	customer             string
+}
 
 type stmt struct {
 	sql  string
@@ -220,20 +233,28 @@ func subjectOf(meta map[string]string, clientRef string) subject {
 }
 
 // mapSubject records (or confirms) that customer pays for sub. A subject or
-// customer already mapped elsewhere keeps its mapping. Neither statement
-// writes, or locks, a mapping that is already confirmed.
+// customer already mapped elsewhere keeps its mapping. A pair this process
+// has settled before costs nothing; otherwise one statement that neither
+// writes nor locks a mapping already confirmed.
 func mapSubject(q *stmts, env store.Env, sub subject, customer string) {
 	if sub.typ == "" || customer == "" {
 		return
 	}
-	q.add(`INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed, confirmed_at)
-		SELECT $1, $2, $3, $4, true, now()
-		WHERE NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE env = $1 AND subject_type = $2 AND subject_id = $3)
-		  AND NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE env = $1 AND customer_id = $4)
-		ON CONFLICT DO NOTHING`, env, sub.typ, sub.id, customer)
-	q.add(`UPDATE payments.customer_mappings SET confirmed = true, confirmed_at = now()
-		WHERE env = $1 AND subject_type = $2 AND subject_id = $3 AND customer_id = $4 AND NOT confirmed`,
-		env, sub.typ, sub.id, customer)
+	key := mappingKey{env, sub.typ, sub.id, customer}
+	if q.settled != nil && q.settled(key) {
+		return
+	}
+	q.mapped = append(q.mapped, key)
+	q.add(`WITH ins AS (
+			INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed, confirmed_at)
+			SELECT $1, $2, $3, $4, true, now()
+			WHERE NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE subject_id = $3 AND subject_type = $2 AND env = $1)
+			  AND NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE customer_id = $4 AND env = $1)
+			ON CONFLICT DO NOTHING
+			RETURNING 1)
+		UPDATE payments.customer_mappings SET confirmed = true, confirmed_at = now()
+		WHERE subject_id = $3 AND subject_type = $2 AND env = $1 AND customer_id = $4 AND NOT confirmed
+		  AND NOT EXISTS (SELECT 1 FROM ins)`, env, sub.typ, sub.id, customer)
 }
 
 func projectCheckout(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
