@@ -5,6 +5,7 @@
 # the same server in the same run. Loopback only; bounded; stops by itself.
 #
 #   cmd/billwire-loadgen/bench.sh [EVENTS]        (default 20000)
+#   SERVE_FLAGS="--webhook-writers 4" cmd/billwire-loadgen/bench.sh   (extra serve flags)
 #
 # PGHOST/PGPORT/PGUSER select the server (default 127.0.0.1:5432, postgres).
 # Both sides connect without TLS (sslmode=disable), as local deployments do.
@@ -39,7 +40,7 @@ secret=whsec_bench$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 echo sk_test_4eC39HqLyjWDarjtT1zdp7dc | "$bin/billwire" keys set --env test >/dev/null
 echo "$secret" | "$bin/billwire" webhook setup --env test --signing-secret-stdin >/dev/null
 addr=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/billwire" serve --addr "$addr" &
+"$bin/billwire" serve --addr "$addr" ${SERVE_FLAGS:-} &
 serve_pid=$!
 for _ in $(seq 50); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
 
