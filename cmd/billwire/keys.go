@@ -34,9 +34,9 @@ func cmdKeysSet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	env, err := store.ParseEnv(*envName)
+	env, err := parseEnvFlag("keys set", *envName)
 	if err != nil {
-		return usageErr("keys set: --env: %v", err)
+		return err
 	}
 	key := strings.TrimSpace(getenv("BILLWIRE_STRIPE_SECRET_KEY"))
 	if key == "" {

@@ -215,6 +215,15 @@ func isTerminal(f any) bool {
 	return ok && (isatty.IsTerminal(file.Fd()) || isatty.IsCygwinTerminal(file.Fd()))
 }
 
+// parseEnvFlag reads a command's --env value; a bad one is a usage error.
+func parseEnvFlag(cmd, value string) (store.Env, error) {
+	env, err := store.ParseEnv(value)
+	if err != nil {
+		return "", usageErr("%s: --env: %v", cmd, err)
+	}
+	return env, nil
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {

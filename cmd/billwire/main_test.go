@@ -175,7 +175,7 @@ func TestCLIKeysSyncAndMigrate(t *testing.T) {
 		t.Fatalf("keys set = %d %q %q", code, out, errs)
 	}
 	// The only way to set a live key, from the environment variable.
-	const liveKey = "sk_live_51BillwireCliLiveKey0000000007777"
+	const liveKey = "sk_live_FAKEcliFixture7777"
 	e2 := map[string]string{"BILLWIRE_STRIPE_SECRET_KEY": liveKey}
 	for k, v := range e {
 		e2[k] = v

@@ -18,9 +18,9 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	env, err := store.ParseEnv(*envName)
+	env, err := parseEnvFlag("sync", *envName)
 	if err != nil {
-		return usageErr("sync: --env: %v", err)
+		return err
 	}
 	var kinds []store.Kind
 	for _, o := range splitList(*objects) {

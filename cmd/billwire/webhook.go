@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/billing"
-	"github.com/billwire/billwire/internal/store"
 )
 
 func cmdWebhook(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -22,9 +21,9 @@ func cmdWebhook(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	env, err := store.ParseEnv(*envName)
+	env, err := parseEnvFlag("webhook setup", *envName)
 	if err != nil {
-		return usageErr("webhook setup: --env: %v", err)
+		return err
 	}
 	secret := ""
 	if *fromStdin {
@@ -61,9 +60,9 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	env, err := store.ParseEnv(*envName)
+	env, err := parseEnvFlag("reconcile", *envName)
 	if err != nil {
-		return usageErr("reconcile: --env: %v", err)
+		return err
 	}
 	since, err := billing.ParseSince(*sinceFlag, time.Now())
 	if err != nil {

@@ -311,10 +311,10 @@ func TestBadInputIsExplained(t *testing.T) {
 	h := newHarness(t, harnessOpts{base: stripetest.Mock(t)})
 	h.fails("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd"}, "configure_stripe_keys")
 	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "hello"}, "malformed", "sk_test_")
-	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "sk_live_51LiveKeyLiveKeyLive0000009999"}, "live-mode key", "sk_test_")
+	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "sk_live_FAKEliveFixture9999"}, "live-mode key", "sk_test_")
 	h.fails("configure_stripe_keys", map[string]any{"env": "test", "secret_key": "pk_test_51Publishable00000000001111"}, "publishable")
-	text := h.fails("configure_stripe_keys", map[string]any{"env": "live", "secret_key": "sk_live_51LiveKeyLiveKeyLive0000009999"}, "billwire keys set --env live")
-	if strings.Contains(text, "51LiveKey") {
+	text := h.fails("configure_stripe_keys", map[string]any{"env": "live", "secret_key": "sk_live_FAKEliveFixture9999"}, "billwire keys set --env live")
+	if strings.Contains(text, "FAKEliveFixture") {
 		t.Fatal("the live key was echoed")
 	}
 	h.fails("configure_stripe_keys", map[string]any{"env": "staging", "secret_key": testKey}, "env")
@@ -355,7 +355,7 @@ func count(t *testing.T, s *store.Store, table string) int {
 func TestLiveWritesNeedFlagAndConfirmation(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
-	const liveKey = "sk_live_51BillwireLiveKey0000000000007777"
+	const liveKey = "sk_live_FAKEmcpFixture7777"
 	for _, allow := range []bool{false, true} {
 		h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: allow})
 		// A human sets the live key through the CLI path (the core, not MCP).
@@ -384,7 +384,7 @@ func TestLiveWritesNeedFlagAndConfirmation(t *testing.T) {
 func TestLiveWriteAsksTheHumanWhenTheClientCan(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
-	const liveKey = "sk_live_51BillwireLiveKey0000000000008888"
+	const liveKey = "sk_live_FAKEmcpFixture8888"
 	var answer atomic.Value
 	var asked atomic.Int32
 	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true, elicit: elicitFunc(

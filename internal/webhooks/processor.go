@@ -150,9 +150,6 @@ func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source
 	return r.status, r.err
 }
 
-// LastError of a failed or parked event is logged by the writer; callers
-// read it from the ledger.
-
 func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
 	it.done = make(chan result, 1)
 	p.mu.RLock()

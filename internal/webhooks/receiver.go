@@ -113,7 +113,7 @@ func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	env, err := store.ParseEnv(req.PathValue("env"))
 	if err != nil {
-		r.refuse(w, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
+		r.refuseLog(w, r.log, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
 		return
 	}
 	log := r.log.With().Str("env", string(env)).Logger()
@@ -169,10 +169,6 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		log.Debug().Str("event", e.ID).Str("type", e.Type).Str("status", string(status)).Msg("webhook")
 		r.reply(w, http.StatusOK, answer{Received: true, Status: status})
 	}
-}
-
-func (r *Receiver) refuse(w http.ResponseWriter, code int, _ string, msg string) {
-	r.reply(w, code, answer{Error: msg})
 }
 
 func (r *Receiver) refuseLog(w http.ResponseWriter, log zerolog.Logger, code int, eventID, msg string) {
