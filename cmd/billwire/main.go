@@ -30,12 +30,13 @@ const usage = `billwire wires Stripe billing into your app, for coding agents an
 
 Usage:
   billwire mcp [--allow-live-writes]          MCP server over stdio (for Claude Code, Cursor, …)
-  billwire serve [--addr 127.0.0.1:8787]      HTTP runtime: Stripe webhooks, health checks
+  billwire serve [--addr 127.0.0.1:8787]      HTTP runtime: Stripe webhooks, session API, health checks
   billwire webhook setup --env test [--url …] point Stripe's events at billwire serve (or --signing-secret-stdin)
   billwire reconcile --env test [--since 72h]  project events Stripe sent while billwire was down
   billwire migrate                            apply database migrations
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
+  billwire apikeys create --env test --name N  create a session-API key (printed once); also list, revoke
   billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
   billwire version                            print the version
 
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "apikeys":
+		err = cmdAPIKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "sync":
 		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
 	case "version":

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/webhooks"
 )
@@ -45,6 +46,39 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		go http.Serve(pl, mux) //nolint:errcheck
 		defer pl.Close()
 	}
-	srv := runtime.New(st, a.svc, a.log, webhooks.Options{Writers: *writers})
+	apiCfg, err := apiConfig(getenv)
+	if err != nil {
+		return err
+	}
+	srv, err := runtime.New(st, a.svc, a.log, runtime.Options{Webhooks: webhooks.Options{Writers: *writers}, API: apiCfg})
+	if err != nil {
+		return err
+	}
+	if !apiCfg.JWT.Enabled() {
+		a.log.Info().Msg("session API: user tokens off (set BILLWIRE_JWT_HS256_SECRET or BILLWIRE_JWKS_URL); API keys only")
+	}
+	if apiCfg.Origins.Empty() {
+		a.log.Warn().Msg("session API: BILLWIRE_ALLOWED_ORIGINS is empty, so no redirect URL or browser origin is allowed")
+	}
 	return srv.Serve(ctx, ln)
+}
+
+// apiConfig reads the session API's settings from the environment.
+func apiConfig(getenv func(string) string) (runtime.APIConfig, error) {
+	origins, err := auth.ParseOrigins(getenv("BILLWIRE_ALLOWED_ORIGINS"))
+	if err != nil {
+		return runtime.APIConfig{}, err
+	}
+	return runtime.APIConfig{
+		JWT: auth.JWTConfig{
+			HS256Secret:      getenv("BILLWIRE_JWT_HS256_SECRET"),
+			JWKSURL:          getenv("BILLWIRE_JWKS_URL"),
+			Issuer:           getenv("BILLWIRE_JWT_ISSUER"),
+			Audience:         getenv("BILLWIRE_JWT_AUDIENCE"),
+			TeamsClaim:       getenv("BILLWIRE_JWT_TEAMS_CLAIM"),
+			BillingRoleClaim: getenv("BILLWIRE_JWT_BILLING_ROLE_CLAIM"),
+		},
+		Origins:   origins,
+		PublicURL: getenv("BILLWIRE_PUBLIC_URL"),
+	}, nil
 }

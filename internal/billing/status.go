@@ -20,7 +20,10 @@ type EnvStatus struct {
 	LastSync     *store.SyncRun   `json:"last_sync,omitempty"`
 	Counts       map[string]int64 `json:"counts,omitempty"`
 	Webhook      WebhookStatus    `json:"webhook"`
-	NextStep     string           `json:"next_step"`
+	// Portal is the Billing Portal configuration billwire manages (made on
+	// the first portal session).
+	Portal   *store.PortalConfig `json:"portal_configuration,omitempty"`
+	NextStep string              `json:"next_step"`
 }
 
 // WebhookStatus is the state of the webhook endpoint and of the ledger.
@@ -61,6 +64,11 @@ func (s *Service) Status(ctx context.Context, envs []store.Env) ([]EnvStatus, er
 			es.Webhook = WebhookStatus{State: ep.Source, Endpoint: ep}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
+		}
+		if pc, err := st.PortalConfiguration(ctx, env); err != nil {
+			return nil, err
+		} else if pc.ID != "" {
+			es.Portal = &pc
 		}
 		if es.Webhook.Health, err = st.WebhookHealth(ctx, env); err != nil {
 			return nil, err

@@ -1,11 +1,13 @@
 // Package runtime is billwire's long-running HTTP server: the webhook
-// receiver and health checks (and, later, the session API and dashboard).
+// receiver, the session API (Checkout and Billing Portal for a subject) and
+// health checks.
 package runtime
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -28,16 +30,37 @@ type Server struct {
 	mux   *http.ServeMux
 }
 
-// New builds the runtime; Close stops its webhook writers.
-func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts webhooks.Options) *Server {
-	proc := webhooks.NewProcessor(st.Pool(), svc, log, opts)
+// Options configure the runtime.
+type Options struct {
+	Webhooks webhooks.Options
+	API      APIConfig
+}
+
+// New builds the runtime; Serve stops its webhook writers when it returns.
+func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options) (*Server, error) {
+	a, err := newAPI(svc, st, opts.API)
+	if err != nil {
+		return nil, err
+	}
+	proc := webhooks.NewProcessor(st.Pool(), svc, log, opts.Webhooks)
 	s := &Server{store: st, proc: proc, log: log, mux: http.NewServeMux()}
 	s.mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
+	a.mount(s.mux)
+	s.mux.HandleFunc("GET /checkout/done", checkoutDone)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
-	return s
+	return s, nil
+}
+
+// checkoutDone is the default success page of create_test_checkout_session.
+// It grants nothing: access follows from the webhook-projected state.
+func checkoutDone(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	io.WriteString(w, `<!doctype html><meta charset="utf-8"><title>Checkout finished</title>`+ //nolint:errcheck
+		`<p>Checkout finished. This page grants nothing: billwire projects the payment from Stripe's webhooks, `+
+		`and the app grants access from that state. Ask the agent to check get_subject_billing.</p>`)
 }
 
 // Processor is the webhook processor, shared with reconcile and replay.

@@ -1,0 +1,599 @@
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stripe/stripe-go/v79"
+
+	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
+)
+
+// Problem is a refusal of the session API with a stable code: the HTTP
+// routes answer it as {code, message} with Status, the MCP tools as text.
+type Problem struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (p *Problem) Error() string { return p.Message }
+
+func problem(status int, code, format string, args ...any) *Problem {
+	return &Problem{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(code, format string, args ...any) *Problem {
+	return problem(http.StatusBadRequest, code, format, args...)
+}
+
+// The metadata keys billwire stamps; callers cannot set them.
+const (
+	MetaSubjectType = "billwire_subject_type"
+	MetaSubjectID   = "billwire_subject_id"
+	MetaCheckoutID  = "billwire_checkout_id"
+	reservedPrefix  = "billwire_"
+)
+
+// LineItem is one price of a checkout, named by id or lookup key.
+type LineItem struct {
+	PriceID   string `json:"price_id,omitempty" jsonschema_description:"A price id (price_…) from billwire's catalog."`
+	LookupKey string `json:"lookup_key,omitempty" jsonschema_description:"Or the price's lookup key in this environment."`
+	Quantity  int64  `json:"quantity" jsonschema_description:"1 to 999."`
+}
+
+// CheckoutRequest is the body of POST /api/payments/{env}/checkout-sessions.
+type CheckoutRequest struct {
+	Mode                string            `json:"mode"`
+	LineItems           []LineItem        `json:"line_items"`
+	Subject             auth.Subject      `json:"subject"`
+	SuccessURL          string            `json:"success_url"`
+	CancelURL           string            `json:"cancel_url"`
+	IdempotencyKey      string            `json:"idempotency_key,omitempty"`
+	TrialPeriodDays     *int64            `json:"trial_period_days,omitempty"`
+	AllowPromotionCodes *bool             `json:"allow_promotion_codes,omitempty"`
+	AutomaticTax        *bool             `json:"automatic_tax,omitempty"`
+	Metadata            map[string]string `json:"metadata,omitempty"`
+}
+
+// CheckoutResult is what the app redirects the browser with.
+type CheckoutResult struct {
+	// ID is billwire's row.
+	ID              int64  `json:"id"`
+	StripeSessionID string `json:"stripe_session_id"`
+	URL             string `json:"url"`
+	// Replayed is set when an idempotency key returned an earlier session.
+	Replayed bool `json:"-"`
+}
+
+var idemKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+
+func (r *CheckoutRequest) validate(origins auth.Origins) error {
+	switch r.Mode {
+	case "subscription", "payment":
+	case "":
+		return badRequest("invalid_request", "mode is required: \"subscription\" or \"payment\"")
+	default:
+		return badRequest("invalid_request", "mode %q is not supported: use \"subscription\" or \"payment\"", r.Mode)
+	}
+	if err := r.Subject.Validate(); err != nil {
+		code := "invalid_subject"
+		if r.Subject == (auth.Subject{}) {
+			code = "subject_required"
+		}
+		return badRequest(code, "%s", err)
+	}
+	if len(r.LineItems) == 0 {
+		return badRequest("invalid_request", "line_items needs at least one item: [{\"price_id\": \"price_…\", \"quantity\": 1}]")
+	}
+	if len(r.LineItems) > 20 {
+		return badRequest("invalid_request", "at most 20 line_items per checkout")
+	}
+	for i, li := range r.LineItems {
+		if (li.PriceID == "") == (li.LookupKey == "") {
+			return badRequest("invalid_request", "line_items[%d] needs exactly one of price_id or lookup_key", i)
+		}
+		if li.Quantity < 1 || li.Quantity > 999 {
+			return badRequest("quantity_out_of_range", "line_items[%d].quantity is %d: it must be 1 to 999", i, li.Quantity)
+		}
+	}
+	for field, u := range map[string]string{"success_url": r.SuccessURL, "cancel_url": r.CancelURL} {
+		if u == "" {
+			return badRequest("invalid_request", "%s is required", field)
+		}
+		if err := origins.CheckRedirect(field, u); err != nil {
+			return badRequest("redirect_not_allowed", "%s", err)
+		}
+	}
+	if r.IdempotencyKey != "" && !idemKeyRE.MatchString(r.IdempotencyKey) {
+		return badRequest("invalid_request", "idempotency_key must be 1 to 255 printable ASCII characters without spaces")
+	}
+	if r.TrialPeriodDays != nil {
+		if r.Mode != "subscription" {
+			return badRequest("invalid_request", "trial_period_days applies to mode \"subscription\" only")
+		}
+		if *r.TrialPeriodDays < 1 || *r.TrialPeriodDays > 730 {
+			return badRequest("invalid_request", "trial_period_days must be 1 to 730")
+		}
+	}
+	if len(r.Metadata) > 40 {
+		return badRequest("invalid_request", "at most 40 metadata keys")
+	}
+	for k, v := range r.Metadata {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return badRequest("reserved_metadata", "metadata key %q is reserved: keys starting with %q are billwire's (it stamps the subject itself)", k, reservedPrefix)
+		}
+		if k == "" || len(k) > 40 || len(v) > 500 {
+			return badRequest("invalid_request", "metadata key %q: keys are 1 to 40 characters, values at most 500", k)
+		}
+	}
+	return nil
+}
+
+// hash is the request's fingerprint for idempotency: the same key with
+// another body is refused.
+func (r CheckoutRequest) hash() string {
+	r.IdempotencyKey = ""
+	b, _ := json.Marshal(r)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// resolvePrices checks the line items against billwire's catalog and
+// returns their price ids in order.
+func resolvePrices(ctx context.Context, st *store.Store, env store.Env, r *CheckoutRequest) ([]string, error) {
+	var ids, keys []string
+	for _, li := range r.LineItems {
+		if li.PriceID != "" {
+			ids = append(ids, li.PriceID)
+		} else {
+			keys = append(keys, li.LookupKey)
+		}
+	}
+	found, err := st.CheckoutPrices(ctx, env, ids, keys)
+	if err != nil {
+		return nil, err
+	}
+	byID, byKey := map[string]store.CheckoutPrice{}, map[string]store.CheckoutPrice{}
+	for _, p := range found {
+		byID[p.ID] = p
+		if p.LookupKey != "" && p.Active {
+			byKey[p.LookupKey] = p
+		}
+	}
+	out := make([]string, len(r.LineItems))
+	currency, recurring := "", 0
+	for i, li := range r.LineItems {
+		p, ok := byID[li.PriceID]
+		name := li.PriceID
+		if li.LookupKey != "" {
+			p, ok = byKey[li.LookupKey]
+			name = "lookup_key " + strconv.Quote(li.LookupKey)
+			if !ok {
+				for _, f := range found {
+					if f.LookupKey == li.LookupKey {
+						p, ok = f, true
+					}
+				}
+			}
+		}
+		switch {
+		case !ok:
+			return nil, badRequest("unknown_price", "line_items[%d]: %s is not in billwire's %s catalog; create it (create_plan / create_price) or run sync_catalog", i, name, env)
+		case !p.Active || !p.ProductActive:
+			return nil, badRequest("inactive_price", "line_items[%d]: price %s (or its product) is archived in Stripe; use an active price", i, p.ID)
+		case currency != "" && p.Currency != currency:
+			return nil, badRequest("mixed_currencies", "line_items[%d]: price %s is in %s but earlier items are in %s; one checkout takes one currency", i, p.ID, strings.ToUpper(p.Currency), strings.ToUpper(currency))
+		case r.Mode == "payment" && p.Type == "recurring":
+			return nil, badRequest("wrong_price_mode", "line_items[%d]: price %s is recurring; use mode \"subscription\" for it, or a one-time price for mode \"payment\"", i, p.ID)
+		}
+		currency = p.Currency
+		if p.Type == "recurring" {
+			recurring++
+		}
+		out[i] = p.ID
+	}
+	if r.Mode == "subscription" && recurring == 0 {
+		return nil, badRequest("wrong_price_mode", "mode \"subscription\" needs at least one recurring price; for one-time prices use mode \"payment\"")
+	}
+	return out, nil
+}
+
+// stripeProblem turns a failed Stripe call into a refusal for the caller.
+func stripeProblem(err error) *Problem {
+	var se *stripeapi.Error
+	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusTooManyRequests {
+		return problem(http.StatusBadGateway, "stripe_rejected", "%s", err)
+	}
+	return problem(http.StatusBadGateway, "stripe_unavailable", "%s", err)
+}
+
+func (s *Service) sessionClient(ctx context.Context, env store.Env) (*store.Store, *stripeapi.Client, error) {
+	st, c, _, err := s.stripeFor(ctx, env)
+	if errors.Is(err, ErrNotConfigured) {
+		return nil, nil, problem(http.StatusServiceUnavailable, "not_configured", "%s", err)
+	}
+	if err != nil {
+		return nil, nil, s.unavailable(err)
+	}
+	return st, c, nil
+}
+
+// unavailable turns a store failure into a refusal: a database that does
+// not answer is a 503 to retry; anything else is logged and answered 500,
+// without internals.
+func (s *Service) unavailable(err error) error {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
+		s.log.Error().Err(err).Msg("session API")
+		return &Problem{Status: http.StatusInternalServerError, Code: "internal_error", Message: "billwire could not record the request; the error is in billwire serve's log"}
+	}
+	s.log.Warn().Err(err).Msg("session API: database unavailable")
+	return &Problem{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "billwire's database is unavailable; retry shortly"}
+}
+
+// CreateCheckout creates a Checkout Session for the request's subject on
+// behalf of caller: the local row first, then the subject's customer (made
+// once per subject, under a lock), then the session in Stripe.
+func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *auth.Caller, origins auth.Origins, r CheckoutRequest) (*CheckoutResult, error) {
+	if err := r.validate(origins); err != nil {
+		return nil, err
+	}
+	if err := caller.Authorize(env, r.Subject, auth.Buy); err != nil {
+		return nil, err
+	}
+	st, c, err := s.sessionClient(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	prices, err := resolvePrices(ctx, st, env, &r)
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	hash := r.hash()
+	row, created, err := st.InsertCheckout(ctx, store.NewCheckout{
+		Env: env, Mode: r.Mode, Requester: caller.Requester(), IdempotencyKey: r.IdempotencyKey, RequestHash: hash,
+		Request: r, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata,
+	})
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	if !created {
+		switch {
+		case row.RequestHash != hash:
+			return nil, problem(http.StatusConflict, "idempotency_conflict", "idempotency_key %q was already used with a different request body; use a new key for a different checkout", r.IdempotencyKey)
+		case row.StripeID != "":
+			return &CheckoutResult{ID: row.ID, StripeSessionID: row.StripeID, URL: row.URL, Replayed: true}, nil
+		case row.Status == "initialized" && time.Since(row.CreatedAt) < time.Minute:
+			return nil, problem(http.StatusConflict, "request_in_progress", "a request with idempotency_key %q is still being processed; retry in a few seconds", r.IdempotencyKey)
+		}
+		// failed, or abandoned mid-way: try Stripe again under the same Stripe idempotency key
+	}
+	customer, err := st.SubjectCustomer(ctx, env, r.Subject.Type, r.Subject.ID, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
+		p := &stripe.CustomerParams{}
+		p.AddMetadata(MetaSubjectType, r.Subject.Type)
+		p.AddMetadata(MetaSubjectID, r.Subject.ID)
+		cust, err := c.CreateCustomer(ctx, p, stripeapi.IdempotencyKey("customer", env, r.Subject, replaced))
+		if err != nil {
+			return "", nil, err
+		}
+		return cust.ID, cust.LastResponse.RawJSON, nil
+	})
+	if err != nil {
+		return nil, s.checkoutFailed(ctx, st, row.ID, err)
+	}
+	p := &stripe.CheckoutSessionParams{
+		Mode:              stripe.String(r.Mode),
+		Customer:          stripe.String(customer),
+		ClientReferenceID: stripe.String(r.Subject.String()),
+		SuccessURL:        stripe.String(r.SuccessURL),
+		CancelURL:         stripe.String(r.CancelURL),
+	}
+	for i, id := range prices {
+		p.LineItems = append(p.LineItems, &stripe.CheckoutSessionLineItemParams{Price: stripe.String(id), Quantity: stripe.Int64(r.LineItems[i].Quantity)})
+	}
+	stamp := func(add func(k, v string)) {
+		for k, v := range r.Metadata {
+			add(k, v)
+		}
+		add(MetaSubjectType, r.Subject.Type)
+		add(MetaSubjectID, r.Subject.ID)
+	}
+	stamp(p.AddMetadata)
+	p.AddMetadata(MetaCheckoutID, strconv.FormatInt(row.ID, 10))
+	if r.Mode == "subscription" {
+		p.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{TrialPeriodDays: r.TrialPeriodDays}
+		stamp(p.SubscriptionData.AddMetadata)
+	} else {
+		p.PaymentIntentData = &stripe.CheckoutSessionPaymentIntentDataParams{}
+		stamp(p.PaymentIntentData.AddMetadata)
+	}
+	if r.AllowPromotionCodes != nil {
+		p.AllowPromotionCodes = r.AllowPromotionCodes
+	}
+	if r.AutomaticTax != nil && *r.AutomaticTax {
+		p.AutomaticTax = &stripe.CheckoutSessionAutomaticTaxParams{Enabled: stripe.Bool(true)}
+		p.CustomerUpdate = &stripe.CheckoutSessionCustomerUpdateParams{Address: stripe.String("auto")}
+	}
+	sess, err := c.CreateCheckoutSession(ctx, p, stripeapi.IdempotencyKey("checkout", env, row.ID, row.CreatedAt.UnixMicro(), hash))
+	if err != nil {
+		return nil, s.checkoutFailed(ctx, st, row.ID, err)
+	}
+	if err := st.CheckoutOpened(ctx, row.ID, sess.ID, sess.URL, customer, sess.LastResponse.RawJSON); err != nil {
+		return nil, s.unavailable(err)
+	}
+	return &CheckoutResult{ID: row.ID, StripeSessionID: sess.ID, URL: sess.URL}, nil
+}
+
+// checkoutFailed records a failure on the row and returns the refusal.
+func (s *Service) checkoutFailed(ctx context.Context, st *store.Store, id int64, err error) error {
+	var p *Problem
+	var se *stripeapi.Error
+	switch {
+	case errors.As(err, &se):
+		p = stripeProblem(err)
+	case errors.As(err, &p):
+	default:
+		p = s.unavailable(err).(*Problem)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := st.CheckoutFailed(ctx, id, p.Code, p.Message); rerr != nil {
+		s.log.Error().Err(rerr).Int64("checkout", id).Msg("record checkout failure")
+	}
+	return p
+}
+
+// PortalRequest is the body of POST /api/payments/{env}/portal-sessions.
+type PortalRequest struct {
+	Subject        auth.Subject `json:"subject"`
+	ReturnURL      string       `json:"return_url"`
+	Flow           string       `json:"flow,omitempty"`
+	SubscriptionID string       `json:"subscription_id,omitempty"`
+}
+
+// PortalResult is the portal session to redirect to.
+type PortalResult struct {
+	ID              string `json:"id"`
+	URL             string `json:"url"`
+	CustomerID      string `json:"customer_id"`
+	ConfigurationID string `json:"configuration_id"`
+	SubscriptionID  string `json:"subscription_id,omitempty"`
+}
+
+// billingStatuses are the subscription states a portal flow can act on.
+var billingStatuses = []string{"active", "trialing", "past_due"}
+
+// CreatePortal opens the Billing Portal for the subject's customer.
+func (s *Service) CreatePortal(ctx context.Context, env store.Env, caller *auth.Caller, origins auth.Origins, r PortalRequest) (*PortalResult, error) {
+	if err := r.Subject.Validate(); err != nil {
+		code := "invalid_subject"
+		if r.Subject == (auth.Subject{}) {
+			code = "subject_required"
+		}
+		return nil, badRequest(code, "%s", err)
+	}
+	if r.ReturnURL == "" {
+		return nil, badRequest("invalid_request", "return_url is required")
+	}
+	if err := origins.CheckRedirect("return_url", r.ReturnURL); err != nil {
+		return nil, badRequest("redirect_not_allowed", "%s", err)
+	}
+	switch r.Flow {
+	case "", "cancel", "update_plan", "payment_method":
+	default:
+		return nil, badRequest("invalid_request", "flow %q is not supported: use \"cancel\", \"update_plan\" or \"payment_method\" (or omit it for the portal's home)", r.Flow)
+	}
+	if err := caller.Authorize(env, r.Subject, auth.Manage); err != nil {
+		return nil, err
+	}
+	st, c, err := s.sessionClient(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.SubjectMapping(ctx, env, r.Subject.Type, r.Subject.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Deleted) {
+		return nil, problem(http.StatusNotFound, "no_billing_yet", "%s has no Stripe customer yet: the subject must complete a checkout first", r.Subject)
+	}
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	out := &PortalResult{CustomerID: m.CustomerID}
+	if r.Flow == "cancel" || r.Flow == "update_plan" {
+		subs, err := st.SubjectSubscriptions(ctx, env, m.CustomerID, r.Subject.Type, r.Subject.ID, nil)
+		if err != nil {
+			return nil, s.unavailable(err)
+		}
+		var active []store.SubjectSubscription
+		for _, x := range subs {
+			switch {
+			case x.CustomerID != m.CustomerID:
+			case r.SubscriptionID != "":
+				if x.ID == r.SubscriptionID {
+					active = append(active, x)
+				}
+			case contains(billingStatuses, x.Status):
+				active = append(active, x)
+			}
+		}
+		switch {
+		case r.SubscriptionID != "" && len(active) == 0:
+			return nil, problem(http.StatusNotFound, "unknown_subscription", "subscription %q does not belong to %s", r.SubscriptionID, r.Subject)
+		case len(active) == 0:
+			return nil, problem(http.StatusConflict, "no_active_subscription", "%s has no active subscription to %s", r.Subject, strings.ReplaceAll(r.Flow, "_", " "))
+		case len(active) > 1:
+			ids := make([]string, len(active))
+			for i, a := range active {
+				ids[i] = a.ID
+			}
+			return nil, problem(http.StatusConflict, "subscription_id_required", "%s has %d active subscriptions (%s): pass subscription_id", r.Subject, len(active), strings.Join(ids, ", "))
+		case !contains(billingStatuses, active[0].Status):
+			return nil, problem(http.StatusConflict, "no_active_subscription", "subscription %s is %s; only an active, trialing or past_due subscription can be changed", active[0].ID, active[0].Status)
+		}
+		out.SubscriptionID = active[0].ID
+	}
+	cfg, err := s.portalConfiguration(ctx, st, c, env)
+	if err != nil {
+		return nil, err
+	}
+	out.ConfigurationID = cfg
+	p := &stripe.BillingPortalSessionParams{
+		Customer:      stripe.String(m.CustomerID),
+		ReturnURL:     stripe.String(r.ReturnURL),
+		Configuration: stripe.String(cfg),
+	}
+	switch r.Flow {
+	case "cancel":
+		p.FlowData = &stripe.BillingPortalSessionFlowDataParams{Type: stripe.String("subscription_cancel"),
+			SubscriptionCancel: &stripe.BillingPortalSessionFlowDataSubscriptionCancelParams{Subscription: stripe.String(out.SubscriptionID)}}
+	case "update_plan":
+		p.FlowData = &stripe.BillingPortalSessionFlowDataParams{Type: stripe.String("subscription_update"),
+			SubscriptionUpdate: &stripe.BillingPortalSessionFlowDataSubscriptionUpdateParams{Subscription: stripe.String(out.SubscriptionID)}}
+	case "payment_method":
+		p.FlowData = &stripe.BillingPortalSessionFlowDataParams{Type: stripe.String("payment_method_update")}
+	}
+	sess, err := c.CreatePortalSession(ctx, p)
+	if err != nil {
+		return nil, stripeProblem(err)
+	}
+	out.ID, out.URL = sess.ID, sess.URL
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// portalConfiguration creates, updates or reuses the Billing Portal
+// configuration billwire manages: payment methods, invoices, cancellation at
+// period end, and switching between the catalog's active recurring prices.
+func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env) (string, error) {
+	products, err := st.PortalProducts(ctx, env)
+	if err != nil {
+		return "", s.unavailable(err)
+	}
+	if len(products) > 10 {
+		products = products[:10] // Stripe's limit for plan switching
+	}
+	p := &stripe.BillingPortalConfigurationParams{
+		BusinessProfile: &stripe.BillingPortalConfigurationBusinessProfileParams{Headline: stripe.String("Manage your billing")},
+		Features: &stripe.BillingPortalConfigurationFeaturesParams{
+			CustomerUpdate: &stripe.BillingPortalConfigurationFeaturesCustomerUpdateParams{
+				Enabled: stripe.Bool(true), AllowedUpdates: stripe.StringSlice([]string{"email", "address", "tax_id"})},
+			InvoiceHistory:      &stripe.BillingPortalConfigurationFeaturesInvoiceHistoryParams{Enabled: stripe.Bool(true)},
+			PaymentMethodUpdate: &stripe.BillingPortalConfigurationFeaturesPaymentMethodUpdateParams{Enabled: stripe.Bool(true)},
+			SubscriptionCancel: &stripe.BillingPortalConfigurationFeaturesSubscriptionCancelParams{
+				Enabled: stripe.Bool(true), Mode: stripe.String("at_period_end")},
+			SubscriptionUpdate: &stripe.BillingPortalConfigurationFeaturesSubscriptionUpdateParams{Enabled: stripe.Bool(len(products) > 0)},
+		},
+	}
+	if len(products) > 0 {
+		su := p.Features.SubscriptionUpdate
+		su.DefaultAllowedUpdates = stripe.StringSlice([]string{"price", "quantity", "promotion_code"})
+		su.ProrationBehavior = stripe.String("create_prorations")
+		for _, pp := range products {
+			su.Products = append(su.Products, &stripe.BillingPortalConfigurationFeaturesSubscriptionUpdateProductParams{
+				Product: stripe.String(pp.ID), Prices: stripe.StringSlice(pp.Prices)})
+		}
+	}
+	b, _ := json.Marshal(p)
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	cur, err := st.PortalConfiguration(ctx, env)
+	if err != nil {
+		return "", s.unavailable(err)
+	}
+	if cur.ID != "" && cur.Digest == digest {
+		return cur.ID, nil
+	}
+	var cfg *stripe.BillingPortalConfiguration
+	if cur.ID != "" {
+		cfg, err = c.UpdatePortalConfiguration(ctx, cur.ID, p)
+		if stripeapi.IsNotFound(err) {
+			cur.ID = ""
+		}
+	}
+	if cur.ID == "" {
+		p.AddMetadata("billwire", "managed")
+		cfg, err = c.CreatePortalConfiguration(ctx, p, stripeapi.IdempotencyKey("portal_configuration", env, digest))
+	}
+	if err != nil {
+		return "", stripeProblem(err)
+	}
+	if err := st.SetPortalConfiguration(ctx, env, cfg.ID, digest); err != nil {
+		return "", s.unavailable(err)
+	}
+	return cfg.ID, nil
+}
+
+// SubjectBilling is a subject's billing state from projected data.
+type SubjectBilling struct {
+	Env           store.Env                   `json:"env"`
+	Subject       auth.Subject                `json:"subject"`
+	HasBilling    bool                        `json:"has_billing"`
+	Customer      *store.SubjectCustomerInfo  `json:"customer"`
+	Subscriptions []store.SubjectSubscription `json:"subscriptions"`
+	Payments      []store.PaymentRecord       `json:"recent_payments"`
+}
+
+// GetSubjectBilling returns the subject's customer, its subscriptions that
+// still bill, and its recent payments.
+func (s *Service) GetSubjectBilling(ctx context.Context, env store.Env, caller *auth.Caller, sub auth.Subject) (*SubjectBilling, error) {
+	if err := sub.Validate(); err != nil {
+		return nil, badRequest("invalid_subject", "%s", err)
+	}
+	if err := caller.Authorize(env, sub, auth.Read); err != nil {
+		return nil, err
+	}
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	out := &SubjectBilling{Env: env, Subject: sub, Subscriptions: []store.SubjectSubscription{}, Payments: []store.PaymentRecord{}}
+	customer := ""
+	m, err := st.SubjectMapping(ctx, env, sub.Type, sub.ID)
+	switch {
+	case err == nil:
+		info, err := st.CustomerInfo(ctx, env, m.CustomerID)
+		if err != nil {
+			return nil, s.unavailable(err)
+		}
+		info.Confirmed = m.Confirmed
+		out.Customer, customer = &info, m.CustomerID
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, s.unavailable(err)
+	}
+	if out.Subscriptions, err = st.SubjectSubscriptions(ctx, env, customer, sub.Type, sub.ID, store.ActiveStatuses); err != nil {
+		return nil, s.unavailable(err)
+	}
+	if out.Payments, err = st.SubjectPayments(ctx, env, customer, sub.Type, sub.ID, 10); err != nil {
+		return nil, s.unavailable(err)
+	}
+	sort.SliceStable(out.Subscriptions, func(i, j int) bool {
+		return out.Subscriptions[i].Status == "active" && out.Subscriptions[j].Status != "active"
+	})
+	out.HasBilling = out.Customer != nil || len(out.Subscriptions) > 0 || len(out.Payments) > 0
+	return out, nil
+}

@@ -1,0 +1,197 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+)
+
+// APIConfig is who may call the session API and where it may send browsers.
+type APIConfig struct {
+	// JWT verifies end-user tokens; off when neither secret nor JWKS is set.
+	JWT auth.JWTConfig
+	// Origins bounds CORS and redirect URLs (BILLWIRE_ALLOWED_ORIGINS).
+	Origins auth.Origins
+	// PublicURL is billwire's own public base URL (BILLWIRE_PUBLIC_URL).
+	PublicURL string
+}
+
+// api serves /api/payments/{env}/….
+type api struct {
+	svc      *billing.Service
+	store    *store.Store
+	verifier *auth.Verifier
+	origins  auth.Origins
+}
+
+func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig) (*api, error) {
+	v, err := auth.NewVerifier(cfg.JWT)
+	if err != nil {
+		return nil, err
+	}
+	return &api{svc: svc, store: st, verifier: v, origins: cfg.Origins}, nil
+}
+
+func (a *api) mount(mux *http.ServeMux) {
+	mux.Handle("POST /api/payments/{env}/checkout-sessions", a.handle(a.checkout))
+	mux.Handle("POST /api/payments/{env}/portal-sessions", a.handle(a.portal))
+	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}", a.handle(a.subject))
+	mux.HandleFunc("OPTIONS /api/payments/", a.preflight)
+}
+
+// apiError is the JSON body of every refusal.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="billwire"`)
+	}
+	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+// handle authenticates the caller, checks the environment and maps errors
+// to {code, message}.
+func (a *api) handle(fn func(r *http.Request, env store.Env, c *auth.Caller) (int, any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" {
+			if !a.origins.AllowsOrigin(origin) {
+				writeError(w, http.StatusForbidden, "origin_not_allowed", fmt.Sprintf("origin %s is not in BILLWIRE_ALLOWED_ORIGINS", origin))
+				return
+			}
+			a.cors(w, origin)
+		}
+		env, err := store.ParseEnv(r.PathValue("env"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, "unknown_environment", err.Error())
+			return
+		}
+		caller, err := a.authenticate(r.Context(), r)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		status, out, err := fn(r, env, caller)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		writeJSON(w, status, out)
+	})
+}
+
+func (a *api) fail(w http.ResponseWriter, err error) {
+	var ae *auth.Error
+	var p *billing.Problem
+	switch {
+	case errors.As(err, &ae):
+		writeError(w, ae.Status, ae.Code, ae.Message)
+	case errors.As(err, &p):
+		writeError(w, p.Status, p.Code, p.Message)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "timeout", "the request was cancelled or timed out; retry it")
+	default:
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly")
+	}
+}
+
+// authenticate accepts an API key (bwk_…) or an end-user JWT as a bearer token.
+func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "missing credentials: send Authorization: Bearer <bwk_… API key or the user's token>"}
+	}
+	tok, ok := auth.BearerToken(h)
+	if !ok {
+		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "the Authorization header must be \"Bearer <token>\""}
+	}
+	if strings.HasPrefix(tok, auth.APIKeyPrefix) {
+		k, err := a.store.APIKeyByHash(ctx, auth.HashAPIKey(tok))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &auth.Error{Status: 401, Code: "invalid_api_key", Message: "API key " + auth.MaskAPIKey(tok) + " is unknown or revoked; create one with `billwire apikeys create`"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return auth.APIKeyCaller(k), nil
+	}
+	if a.verifier == nil {
+		return nil, &auth.Error{Status: 401, Code: "invalid_token", Message: "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set"}
+	}
+	return a.verifier.Verify(ctx, tok)
+}
+
+func (a *api) cors(w http.ResponseWriter, origin string) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+}
+
+// preflight answers CORS preflights for allowed origins only.
+func (a *api) preflight(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || !a.origins.AllowsOrigin(origin) {
+		writeError(w, http.StatusForbidden, "origin_not_allowed", fmt.Sprintf("origin %q is not in BILLWIRE_ALLOWED_ORIGINS", origin))
+		return
+	}
+	a.cors(w, origin)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// decode reads a JSON body strictly.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &billing.Problem{Status: http.StatusBadRequest, Code: "invalid_json", Message: "the body must be one JSON object of the documented shape: " + err.Error()}
+	}
+	return nil
+}
+
+func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	var req billing.CheckoutRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := a.svc.CreateCheckout(r.Context(), env, c, a.origins, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if res.Replayed {
+		return http.StatusOK, res, nil
+	}
+	return http.StatusCreated, res, nil
+}
+
+func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	var req billing.PortalRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := a.svc.CreatePortal(r.Context(), env, c, a.origins, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, res, nil
+}
+
+func (a *api) subject(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	res, err := a.svc.GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, res, nil
+}

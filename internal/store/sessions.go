@@ -1,0 +1,477 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// APIKey is a stored server-to-server key, without the key itself.
+type APIKey struct {
+	ID         int64      `json:"id"`
+	Env        Env        `json:"env"`
+	Name       string     `json:"name"`
+	Hint       string     `json:"key"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ErrNameTaken means an active API key of that name exists in the environment.
+var ErrNameTaken = errors.New("name taken")
+
+// CreateAPIKey stores the hash of a new key.
+func (s *Store) CreateAPIKey(ctx context.Context, env Env, name string, hash []byte, hint string) (*APIKey, error) {
+	k := APIKey{Env: env, Name: name, Hint: hint}
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO payments.api_keys (env, name, key_hash, key_hint) VALUES ($1, $2, $3, $4)
+		RETURNING id, created_at`, env, name, hash, hint).Scan(&k.ID, &k.CreatedAt)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return nil, ErrNameTaken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store api key: %w", err)
+	}
+	return &k, nil
+}
+
+// ListAPIKeys lists keys, newest first; revoked ones too when all is set.
+func (s *Store) ListAPIKeys(ctx context.Context, all bool) ([]APIKey, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, env, name, key_hint, created_at, last_used_at, revoked_at FROM payments.api_keys
+		WHERE $1 OR revoked_at IS NULL ORDER BY id DESC`, all)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
+		var k APIKey
+		err := r.Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+		return k, err
+	})
+}
+
+// RevokeAPIKey revokes the active key named name in env.
+func (s *Store) RevokeAPIKey(ctx context.Context, env Env, name string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE payments.api_keys SET revoked_at = now()
+		WHERE name = $1 AND env = $2 AND revoked_at IS NULL`, name, env)
+	if err != nil {
+		return fmt.Errorf("revoke api key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// APIKeyByHash finds an active key by its hash and notes its use (at most
+// once a minute, so that a busy caller does not write on every request).
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error) {
+	var k APIKey
+	err := s.pool.QueryRow(ctx, `
+		UPDATE payments.api_keys SET last_used_at = now()
+		WHERE key_hash = $1 AND revoked_at IS NULL
+		  AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+		RETURNING id, env, name, key_hint, created_at`, hash).Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = s.pool.QueryRow(ctx, `
+			SELECT id, env, name, key_hint, created_at FROM payments.api_keys
+			WHERE key_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up api key: %w", err)
+	}
+	return &k, nil
+}
+
+// CheckoutPrice is what a checkout needs to know of a price.
+type CheckoutPrice struct {
+	ID            string
+	LookupKey     string
+	ProductID     string
+	Active        bool
+	ProductActive bool
+	Currency      string
+	Type          string // one_time or recurring
+}
+
+// CheckoutPrices returns the prices of env named by ids or lookup keys.
+func (s *Store) CheckoutPrices(ctx context.Context, env Env, ids, lookupKeys []string) ([]CheckoutPrice, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.id, coalesce(p.lookup_key, ''), p.product_id, p.active, coalesce(pr.active, false), p.currency, p.type
+		FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
+		WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`, env, ids, lookupKeys)
+	if err != nil {
+		return nil, fmt.Errorf("read prices: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CheckoutPrice, error) {
+		var p CheckoutPrice
+		err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type)
+		return p, err
+	})
+}
+
+// Mapping is the Stripe customer that pays for a subject.
+type Mapping struct {
+	CustomerID string
+	Confirmed  bool
+	Deleted    bool // the customer was deleted in Stripe
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func mappingOf(ctx context.Context, q querier, env Env, subjectType, subjectID string) (*Mapping, error) {
+	var m Mapping
+	err := q.QueryRow(ctx, `
+		SELECT m.customer_id, m.confirmed, coalesce(c.deleted, false)
+		FROM payments.customer_mappings m
+		LEFT JOIN payments.customers c ON c.id = m.customer_id AND c.env = m.env
+		WHERE m.subject_id = $3 AND m.subject_type = $2 AND m.env = $1`, env, subjectType, subjectID).
+		Scan(&m.CustomerID, &m.Confirmed, &m.Deleted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read customer mapping: %w", err)
+	}
+	return &m, nil
+}
+
+// SubjectMapping returns the subject's customer, or ErrNotFound.
+func (s *Store) SubjectMapping(ctx context.Context, env Env, subjectType, subjectID string) (*Mapping, error) {
+	return mappingOf(ctx, s.pool, env, subjectType, subjectID)
+}
+
+// SubjectCustomer runs create under a lock on the subject, so that
+// concurrent first checkouts of one subject share one customer: a usable
+// mapped customer is returned as is; otherwise create makes one in Stripe and
+// the mapping (unconfirmed until a webhook confirms it) is written before
+// the lock is released.
+//
+// create gets the customer being replaced (a deleted one), if any, and returns
+// the new customer's id and full Stripe object, which is mirrored at once.
+func (s *Store) SubjectCustomer(ctx context.Context, env Env, subjectType, subjectID string, create func(ctx context.Context, replaced string) (string, json.RawMessage, error)) (string, error) {
+	if m, err := mappingOf(ctx, s.pool, env, subjectType, subjectID); err == nil && !m.Deleted {
+		return m.CustomerID, nil
+	}
+	var customer string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+			"billwire/subject/"+string(env)+"/"+subjectType+"/"+subjectID); err != nil {
+			return err
+		}
+		m, err := mappingOf(ctx, tx, env, subjectType, subjectID)
+		if err == nil && !m.Deleted {
+			customer = m.CustomerID
+			return nil
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		replaced := ""
+		if m != nil {
+			replaced = m.CustomerID
+		}
+		var obj json.RawMessage
+		if customer, obj, err = create(ctx, replaced); err != nil {
+			return err
+		}
+		if len(obj) > 0 {
+			if err := UpsertTx(ctx, tx, env, Customers, []json.RawMessage{obj}, time.Now()); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (subject_id, subject_type, env) DO UPDATE
+				SET customer_id = EXCLUDED.customer_id, confirmed = false, confirmed_at = NULL, created_at = now()`,
+			env, subjectType, subjectID, customer)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return customer, nil
+}
+
+// Checkout is billwire's row for a runtime Checkout Session.
+type Checkout struct {
+	ID          int64
+	Env         Env
+	StripeID    string
+	URL         string
+	Status      string
+	RequestHash string
+	ErrorCode   string
+	Error       string
+	CreatedAt   time.Time
+}
+
+// NewCheckout is the row written before Stripe is called.
+type NewCheckout struct {
+	Env            Env
+	Mode           string
+	Requester      string
+	IdempotencyKey string // optional, scoped to Requester
+	RequestHash    string
+	Request        any
+	SubjectType    string
+	SubjectID      string
+	Metadata       map[string]string
+}
+
+// InsertCheckout writes an initialized row. When the requester already used
+// the idempotency key, it writes nothing and returns the earlier row with
+// created false.
+func (s *Store) InsertCheckout(ctx context.Context, c NewCheckout) (*Checkout, bool, error) {
+	req, err := json.Marshal(c.Request)
+	if err != nil {
+		return nil, false, err
+	}
+	var idem *string
+	if c.IdempotencyKey != "" {
+		idem = &c.IdempotencyKey
+	}
+	out := Checkout{Env: c.Env, Status: "initialized", RequestHash: c.RequestHash}
+	err = s.pool.QueryRow(ctx, `
+		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
+			subject_type, subject_id, client_reference_id, metadata)
+		VALUES ($1, $2, 'initialized', $3, $4, $5, $6, $7, $8, $7 || ':' || $8, coalesce($9::jsonb, '{}'))
+		ON CONFLICT (idempotency_key, requester, env) WHERE idempotency_key IS NOT NULL DO NOTHING
+		RETURNING id, created_at`,
+		c.Env, c.Mode, c.Requester, idem, c.RequestHash, req, c.SubjectType, c.SubjectID, c.Metadata).Scan(&out.ID, &out.CreatedAt)
+	if err == nil {
+		return &out, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("record checkout session: %w", err)
+	}
+	prev, err := s.checkoutWhere(ctx, `idempotency_key = $1 AND requester = $2 AND env = $3`, c.IdempotencyKey, c.Requester, c.Env)
+	if err != nil {
+		return nil, false, err
+	}
+	return prev, false, nil
+}
+
+func (s *Store) checkoutWhere(ctx context.Context, where string, args ...any) (*Checkout, error) {
+	var c Checkout
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, env, coalesce(stripe_id, ''), coalesce(url, ''), status, coalesce(request_hash, ''),
+			coalesce(error_code, ''), coalesce(error, ''), created_at
+		FROM payments.checkout_sessions WHERE `+where, args...).
+		Scan(&c.ID, &c.Env, &c.StripeID, &c.URL, &c.Status, &c.RequestHash, &c.ErrorCode, &c.Error, &c.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkout session: %w", err)
+	}
+	return &c, nil
+}
+
+// GetCheckout returns billwire's checkout row id.
+func (s *Store) GetCheckout(ctx context.Context, id int64) (*Checkout, error) {
+	return s.checkoutWhere(ctx, `id = $1`, id)
+}
+
+// CheckoutOpened stores Stripe's session on the row. A webhook may have
+// projected the session already (into a row of its own, keyed by Stripe's
+// id): that row is folded into this one.
+func (s *Store) CheckoutOpened(ctx context.Context, id int64, stripeID, url, customer string, data json.RawMessage) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var env Env
+		if err := tx.QueryRow(ctx, `SELECT env FROM payments.checkout_sessions WHERE id = $1`, id).Scan(&env); err != nil {
+			return fmt.Errorf("read checkout session %d: %w", id, err)
+		}
+		var early struct {
+			status, paymentStatus, subscription, paymentIntent *string
+			data                                               []byte
+			sourceAt                                           time.Time
+		}
+		err := tx.QueryRow(ctx, `
+			DELETE FROM payments.checkout_sessions WHERE stripe_id = $1 AND env = $2 AND id <> $3 AND requester IS NULL
+			RETURNING status, payment_status, subscription_id, payment_intent_id, data, source_at`, stripeID, env, id).
+			Scan(&early.status, &early.paymentStatus, &early.subscription, &early.paymentIntent, &early.data, &early.sourceAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			_, err = tx.Exec(ctx, `
+				UPDATE payments.checkout_sessions SET stripe_id = $2, url = $3, status = 'open', customer_id = $4, data = $5,
+					error_code = NULL, error = NULL, updated_at = now()
+				WHERE id = $1`, id, stripeID, url, customer, data)
+		case err == nil:
+			_, err = tx.Exec(ctx, `
+				UPDATE payments.checkout_sessions SET stripe_id = $2, url = $3, status = $4, payment_status = $5,
+					subscription_id = $6, payment_intent_id = $7, customer_id = $8, data = $9, source_at = $10,
+					error_code = NULL, error = NULL, updated_at = now()
+				WHERE id = $1`, id, stripeID, url, early.status, early.paymentStatus, early.subscription, early.paymentIntent,
+				customer, early.data, early.sourceAt)
+		}
+		if err != nil {
+			return fmt.Errorf("store checkout session %s: %w", stripeID, err)
+		}
+		return nil
+	})
+}
+
+// CheckoutFailed records why Stripe did not create the session.
+func (s *Store) CheckoutFailed(ctx context.Context, id int64, code, msg string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE payments.checkout_sessions SET status = 'failed', error_code = $2, error = $3, updated_at = now()
+		WHERE id = $1 AND status IN ('initialized', 'failed')`, id, code, msg)
+	if err != nil {
+		return fmt.Errorf("record checkout failure: %w", err)
+	}
+	return nil
+}
+
+// PortalConfig is the Billing Portal configuration billwire manages in env.
+type PortalConfig struct {
+	ID           string     `json:"id"`
+	Digest       string     `json:"-"`
+	ConfiguredAt *time.Time `json:"configured_at,omitempty"`
+}
+
+// PortalConfiguration returns env's portal configuration (empty when none).
+func (s *Store) PortalConfiguration(ctx context.Context, env Env) (PortalConfig, error) {
+	var p PortalConfig
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce(portal_configuration_id, ''), coalesce(portal_configuration_digest, ''), portal_configured_at
+		FROM payments.environments WHERE env = $1`, env).Scan(&p.ID, &p.Digest, &p.ConfiguredAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read portal configuration: %w", err)
+	}
+	return p, nil
+}
+
+// SetPortalConfiguration records env's portal configuration.
+func (s *Store) SetPortalConfiguration(ctx context.Context, env Env, id, digest string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE payments.environments SET portal_configuration_id = $2, portal_configuration_digest = $3,
+			portal_configured_at = now() WHERE env = $1`, env, id, digest)
+	if err != nil {
+		return fmt.Errorf("store portal configuration: %w", err)
+	}
+	return nil
+}
+
+// PortalProduct is a product with the recurring prices a customer may switch between.
+type PortalProduct struct {
+	ID     string
+	Prices []string
+}
+
+// PortalProducts lists active products with their active recurring prices.
+func (s *Store) PortalProducts(ctx context.Context, env Env) ([]PortalProduct, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT pr.id, array_agg(p.id ORDER BY p.id)
+		FROM payments.prices p JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
+		WHERE p.env = $1 AND p.active AND pr.active AND p.type = 'recurring'
+		GROUP BY pr.id ORDER BY pr.id`, env)
+	if err != nil {
+		return nil, fmt.Errorf("read portal products: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PortalProduct, error) {
+		var p PortalProduct
+		err := r.Scan(&p.ID, &p.Prices)
+		return p, err
+	})
+}
+
+// SubjectSubscription is a subscription as the app shows it.
+type SubjectSubscription struct {
+	ID                string     `json:"id"`
+	Status            string     `json:"status"`
+	CustomerID        string     `json:"customer_id"`
+	PriceID           string     `json:"price_id,omitempty"`
+	LookupKey         string     `json:"lookup_key,omitempty"`
+	ProductID         string     `json:"product_id,omitempty"`
+	Plan              string     `json:"plan,omitempty"`
+	Quantity          int64      `json:"quantity,omitempty"`
+	CurrentPeriodEnd  *time.Time `json:"current_period_end,omitempty"`
+	CancelAtPeriodEnd bool       `json:"cancel_at_period_end"`
+	TrialEnd          *time.Time `json:"trial_end,omitempty"`
+}
+
+// ActiveStatuses are the subscription states that still bill (or will).
+var ActiveStatuses = []string{"active", "trialing", "past_due", "unpaid", "incomplete", "paused"}
+
+// SubjectSubscriptions returns the subscriptions of customer (or carrying
+// the subject) in the given statuses (all when none), newest first.
+func (s *Store) SubjectSubscriptions(ctx context.Context, env Env, customer, subjectType, subjectID string, statuses []string) ([]SubjectSubscription, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT s.id, s.status, s.customer_id, coalesce(i.price_id, ''), coalesce(p.lookup_key, ''), coalesce(p.product_id, ''),
+			coalesce(nullif(pr.name, ''), p.nickname, ''), coalesce(i.quantity, 0), s.current_period_end, s.cancel_at_period_end, s.trial_end
+		FROM payments.subscriptions s
+		LEFT JOIN LATERAL (SELECT price_id, quantity FROM payments.subscription_items si
+			WHERE si.subscription_id = s.id AND si.env = s.env ORDER BY si.id LIMIT 1) i ON true
+		LEFT JOIN payments.prices p ON p.id = i.price_id AND p.env = s.env
+		LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = s.env
+		WHERE s.id IN (SELECT id FROM payments.subscriptions WHERE customer_id = $2 AND env = $1
+		               UNION SELECT id FROM payments.subscriptions WHERE subject_id = $4 AND subject_type = $3 AND env = $1)
+		  AND s.env = $1 AND (coalesce(cardinality($5::text[]), 0) = 0 OR s.status = ANY($5))
+		ORDER BY s.created DESC, s.id LIMIT 50`, env, customer, subjectType, subjectID, statuses)
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectSubscription, error) {
+		var x SubjectSubscription
+		err := r.Scan(&x.ID, &x.Status, &x.CustomerID, &x.PriceID, &x.LookupKey, &x.ProductID, &x.Plan, &x.Quantity,
+			&x.CurrentPeriodEnd, &x.CancelAtPeriodEnd, &x.TrialEnd)
+		return x, err
+	})
+}
+
+// SubjectCustomerInfo is the customer shown for a subject.
+type SubjectCustomerInfo struct {
+	ID        string `json:"id"`
+	Email     string `json:"email,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Confirmed bool   `json:"mapping_confirmed"`
+	Deleted   bool   `json:"deleted,omitempty"`
+}
+
+// CustomerInfo returns what billwire has mirrored of customer (id only when nothing).
+func (s *Store) CustomerInfo(ctx context.Context, env Env, customer string) (SubjectCustomerInfo, error) {
+	c := SubjectCustomerInfo{ID: customer}
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(email, ''), coalesce(name, ''), deleted FROM payments.customers
+		WHERE id = $1 AND env = $2`, customer, env).Scan(&c.Email, &c.Name, &c.Deleted)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return c, fmt.Errorf("read customer: %w", err)
+	}
+	return c, nil
+}
+
+// SubjectPayments returns the newest payment history rows of customer or
+// the subject.
+func (s *Store) SubjectPayments(ctx context.Context, env Env, customer, subjectType, subjectID string, limit int) ([]PaymentRecord, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT key, kind, status, amount, amount_refunded, currency, customer_id, subject_type, subject_id, invoice_id,
+			subscription_id, payment_intent_id, charge_id, checkout_session_id, failure_code, failure_message, failures, reason, occurred_at
+		FROM payments.payment_history
+		WHERE key IN (SELECT key FROM payments.payment_history WHERE customer_id = $2 AND env = $1
+		              UNION SELECT key FROM payments.payment_history WHERE subject_id = $4 AND subject_type = $3 AND env = $1)
+		  AND env = $1
+		ORDER BY occurred_at DESC, key DESC LIMIT $5`, env, customer, subjectType, subjectID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read payments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PaymentRecord])
+	if err != nil {
+		return nil, fmt.Errorf("read payments: %w", err)
+	}
+	return out, nil
+}
