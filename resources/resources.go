@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/store"
 )
@@ -45,6 +46,7 @@ func Register(s *server.MCPServer, b *billing.Service) {
 				return contents(req.Params.URI, v)
 			})
 	}
+	subjects(s, b)
 	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys) mirrored from Stripe.",
 		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListCatalog(ctx, env, p) })
 	list("customers", "Stripe customers mirrored by billwire.",
@@ -62,6 +64,24 @@ func Register(s *server.MCPServer, b *billing.Service) {
 	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts and last error.",
 		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
 			return b.ListWebhookEvents(ctx, env, p)
+		})
+}
+
+// subjects adds billwire://{env}/subjects/{type}/{id}.
+func subjects(s *server.MCPServer, b *billing.Service) {
+	s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/subjects/{type}/{id}", "subject-billing",
+		mcp.WithTemplateDescription("A subject's (type user or team) billing state from webhook-projected data: its Stripe customer and whether the mapping is confirmed, subscriptions that still bill, recent payments. The same view as get_subject_billing."),
+		mcp.WithTemplateMIMEType("application/json")),
+		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			env, err := store.ParseEnv(arg(req, "env"))
+			if err != nil {
+				return nil, err
+			}
+			v, err := b.GetSubjectBilling(ctx, env, auth.MCPCaller, auth.Subject{Type: arg(req, "type"), ID: arg(req, "id")})
+			if err != nil {
+				return nil, err
+			}
+			return contents(req.Params.URI, v)
 		})
 }
 

@@ -93,7 +93,9 @@ func TestToolInventory(t *testing.T) {
 			t.Errorf("%s: input schema must refuse unknown arguments", d.Name)
 		}
 		props := schema["properties"].(map[string]any)
-		if tool.WritesStripe {
+		// A tool that writes to Stripe and takes an env (so may reach live)
+		// needs confirm_live; a test-only tool takes no env.
+		if _, hasEnv := props["env"]; tool.WritesStripe && hasEnv {
 			if _, ok := props["confirm_live"]; !ok {
 				t.Errorf("%s writes to Stripe but has no confirm_live argument", d.Name)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
@@ -27,6 +28,8 @@ type Deps struct {
 	// PublicURL is billwire serve's public base URL (BILLWIRE_PUBLIC_URL), the
 	// default for setup_webhook.
 	PublicURL string
+	// Origins bound redirect URLs (BILLWIRE_ALLOWED_ORIGINS).
+	Origins auth.Origins
 }
 
 // Tool is one MCP tool: its definition, its handler, and whether it writes

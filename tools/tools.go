@@ -33,6 +33,8 @@ func All(d Deps) []Tool {
 		replayWebhookEvent(d),
 		listPaymentHistory(d),
 		listWebhookEvents(d),
+		getSubjectBilling(d),
+		createTestCheckoutSession(d),
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/mcpserver"
 )
@@ -23,7 +24,12 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	defer a.Close()
-	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive, PublicURL: getenv(billing.PublicURLEnv), Log: a.log})
+	origins, err := auth.ParseOrigins(getenv("BILLWIRE_ALLOWED_ORIGINS"))
+	if err != nil {
+		return err
+	}
+	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive,
+		PublicURL: getenv(billing.PublicURLEnv), Origins: origins, Log: a.log})
 	a.log.Debug().Bool("allow_live_writes", *allowLive).Msg("billwire mcp serving on stdio")
 	return server.NewStdioServer(s).Listen(ctx, stdin, stdout)
 }

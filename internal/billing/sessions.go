@@ -597,3 +597,62 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env store.Env, caller *
 	out.HasBilling = out.Customer != nil || len(out.Subscriptions) > 0 || len(out.Payments) > 0
 	return out, nil
 }
+
+// TestCheckoutInput is create_test_checkout_session's request.
+type TestCheckoutInput struct {
+	PriceID    string
+	LookupKey  string
+	Subject    auth.Subject
+	SuccessURL string
+	// PublicURL is billwire serve's base URL, home of the default success page.
+	PublicURL string
+}
+
+// DefaultPublicURL is billwire serve's address when BILLWIRE_PUBLIC_URL is unset.
+const DefaultPublicURL = "http://127.0.0.1:8787"
+
+// CreateTestCheckout creates a test-mode Checkout Session for one price
+// through the same path as the HTTP route, so an agent can walk the
+// journey. The mode follows the price (recurring → subscription).
+func (s *Service) CreateTestCheckout(ctx context.Context, origins auth.Origins, in TestCheckoutInput) (*CheckoutResult, error) {
+	if (in.PriceID == "") == (in.LookupKey == "") {
+		return nil, badRequest("invalid_request", "give exactly one of price_id or lookup_key (list_catalog shows both)")
+	}
+	base := strings.TrimRight(in.PublicURL, "/")
+	if base == "" {
+		base = DefaultPublicURL
+	}
+	origins = origins.With(base)
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	mode := "payment"
+	found, err := st.CheckoutPrices(ctx, store.Test, nonEmpty(in.PriceID), nonEmpty(in.LookupKey))
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	for _, p := range found {
+		if p.Type == "recurring" {
+			mode = "subscription"
+		}
+	}
+	r := CheckoutRequest{
+		Mode:       mode,
+		LineItems:  []LineItem{{PriceID: in.PriceID, LookupKey: in.LookupKey, Quantity: 1}},
+		Subject:    in.Subject,
+		SuccessURL: in.SuccessURL,
+		CancelURL:  base + "/checkout/done?canceled=1",
+	}
+	if r.SuccessURL == "" {
+		r.SuccessURL = base + "/checkout/done?session_id={CHECKOUT_SESSION_ID}"
+	}
+	return s.CreateCheckout(ctx, store.Test, auth.MCPCaller, origins, r)
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

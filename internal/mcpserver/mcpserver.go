@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/resources"
 	"github.com/billwire/billwire/tools"
@@ -30,6 +31,7 @@ type Options struct {
 	Billing         *billing.Service
 	AllowLiveWrites bool
 	PublicURL       string
+	Origins         auth.Origins
 	Log             zerolog.Logger
 }
 
@@ -44,7 +46,7 @@ func New(o Options) *server.MCPServer {
 		server.WithResourceRecovery(),
 		server.WithLogger(slog.New(zerolog.NewSlogHandler(o.Log))),
 	)
-	for _, t := range tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL}) {
+	for _, t := range tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL, Origins: o.Origins}) {
 		s.AddTools(t.ServerTool())
 	}
 	resources.Register(s, o.Billing)

@@ -807,3 +807,36 @@ func TestReconcileFillsGaps(t *testing.T) {
 		t.Fatalf("replay = %v", res)
 	}
 }
+
+func TestTestCheckoutSessionAndSubjectBilling(t *testing.T) {
+	t.Parallel()
+	rec := stripetest.StartRecorder(t, stripetest.Mock(t))
+	h := newHarness(t, harnessOpts{base: rec.URL(), rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	plan := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"})
+	priceID := get(plan, "price", "id").(string)
+	subject := map[string]any{"type": "team", "id": "t_42"}
+
+	h.fails("create_test_checkout_session", map[string]any{"price_id": priceID, "subject": subject, "success_url": "https://elsewhere.example/x"},
+		"BILLWIRE_ALLOWED_ORIGINS")
+	h.fails("create_test_checkout_session", map[string]any{"subject": subject}, "exactly one of price_id or lookup_key")
+	h.fails("create_test_checkout_session", map[string]any{"price_id": "price_Unknown", "subject": subject}, "not in billwire's test catalog")
+
+	cs := h.ok("create_test_checkout_session", map[string]any{"price_id": priceID, "subject": subject})
+	if !strings.HasPrefix(cs["stripe_session_id"].(string), "cs_test_") || cs["url"] == "" {
+		t.Fatalf("session = %v", cs)
+	}
+	body := rec.Bodies("POST /v1/checkout/sessions")[0]
+	if body.Get("mode") != "subscription" || body.Get("client_reference_id") != "team:t_42" ||
+		!strings.HasPrefix(body.Get("success_url"), "http://127.0.0.1:8787/checkout/done") {
+		t.Fatalf("session body = %v", body)
+	}
+	state := h.ok("get_subject_billing", map[string]any{"env": "test", "subject": subject})
+	if get(state, "customer", "id") != body.Get("customer") || get(state, "customer", "mapping_confirmed") != false {
+		t.Fatalf("subject billing = %v", state)
+	}
+	res := h.readResource("billwire://test/subjects/team/t_42")
+	if get(res, "customer", "id") != body.Get("customer") {
+		t.Fatalf("resource = %v", res)
+	}
+}

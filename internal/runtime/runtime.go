@@ -58,8 +58,8 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options
 // It grants nothing: access follows from the webhook-projected state.
 func checkoutDone(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	io.WriteString(w, `<!doctype html><meta charset="utf-8"><title>Checkout finished</title>`+ //nolint:errcheck
-		`<p>Checkout finished. This page grants nothing: billwire projects the payment from Stripe's webhooks, `+
+	io.WriteString(w, `<!doctype html><meta charset="utf-8"><title>Back from Stripe Checkout</title>`+ //nolint:errcheck
+		`<p>Back from Stripe Checkout. This page grants nothing: billwire projects the payment from Stripe's webhooks, `+
 		`and the app grants access from that state. Ask the agent to check get_subject_billing.</p>`)
 }
 

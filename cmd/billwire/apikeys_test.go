@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/stripetest"
+)
+
+func TestAPIKeysCommand(t *testing.T) {
+	t.Parallel()
+	e := env(t, stripetest.Mock(t))
+	code, key, stderr := cli(t, e, "", "apikeys", "create", "--env", "test", "--name", "app-backend")
+	key = strings.TrimSpace(key)
+	if code != 0 || !strings.HasPrefix(key, "bwk_") || len(key) < 40 || strings.Contains(stderr, key) {
+		t.Fatalf("create: %d %q %q", code, key, stderr)
+	}
+	if code, _, stderr := cli(t, e, "", "apikeys", "create", "--env", "test", "--name", "app-backend"); code == 0 || !strings.Contains(stderr, "revoke it first") {
+		t.Fatalf("duplicate name: %d %q", code, stderr)
+	}
+	if code, _, stderr := cli(t, e, "", "apikeys", "create", "--env", "test"); code != 2 || !strings.Contains(stderr, "--name is required") {
+		t.Fatalf("no name: %d %q", code, stderr)
+	}
+	code, out, _ := cli(t, e, "", "apikeys", "list")
+	if code != 0 || !strings.Contains(out, "app-backend") || !strings.Contains(out, auth.MaskAPIKey(key)) || strings.Contains(out, key) {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	st, err := store.Open(context.Background(), e["DATABASE_URL"], storetest.KeyFromBytes(t, bytes.Repeat([]byte{9}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if k, err := st.APIKeyByHash(context.Background(), auth.HashAPIKey(key)); err != nil || k.Env != store.Test {
+		t.Fatalf("the printed key does not authenticate: %+v %v", k, err)
+	}
+	if code, _, stderr := cli(t, e, "", "apikeys", "revoke", "--env", "test", "--name", "app-backend"); code != 0 {
+		t.Fatalf("revoke: %d %q", code, stderr)
+	}
+	if _, err := st.APIKeyByHash(context.Background(), auth.HashAPIKey(key)); err == nil {
+		t.Fatal("a revoked key still authenticates")
+	}
+}
