@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -36,6 +37,7 @@ type Service struct {
 type cachedClient struct {
 	version string // the stored key's mask and update time
 	c       *stripeapi.Client
+	checked time.Time // when the stored key was last read
 }
 
 // New returns a service over stores, calling Stripe with opts.
@@ -91,6 +93,8 @@ func (s *Service) stripeFor(ctx context.Context, env store.Env) (*store.Store, *
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cc, ok := s.clients[env]; ok && cc.version == version {
+		cc.checked = time.Now()
+		s.clients[env] = cc
 		return st, cc.c, e, nil
 	}
 	key, err := st.SecretKey(e)
@@ -101,8 +105,19 @@ func (s *Service) stripeFor(ctx context.Context, env store.Env) (*store.Store, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	s.clients[env] = cachedClient{version: version, c: c}
+	s.clients[env] = cachedClient{version: version, c: c, checked: time.Now()}
 	return st, c, e, nil
+}
+
+// recentClient returns env's client when its key was read within maxAge:
+// the session API's hot path skips re-reading the key on every request.
+func (s *Service) recentClient(env store.Env, maxAge time.Duration) *stripeapi.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc, ok := s.clients[env]; ok && time.Since(cc.checked) < maxAge {
+		return cc.c
+	}
+	return nil
 }
 
 // KeyResult reports a configured key.

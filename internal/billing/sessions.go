@@ -222,6 +222,13 @@ func stripeProblem(err error) *Problem {
 }
 
 func (s *Service) sessionClient(ctx context.Context, env store.Env) (*store.Store, *stripeapi.Client, error) {
+	if c := s.recentClient(env, 2*time.Second); c != nil {
+		st, err := s.stores.Get(ctx)
+		if err != nil {
+			return nil, nil, s.unavailable(err)
+		}
+		return st, c, nil
+	}
 	st, c, _, err := s.stripeFor(ctx, env)
 	if errors.Is(err, ErrNotConfigured) {
 		return nil, nil, problem(http.StatusServiceUnavailable, "not_configured", "%s", err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
@@ -29,6 +31,18 @@ type api struct {
 	store    *store.Store
 	verifier *auth.Verifier
 	origins  auth.Origins
+
+	mu   sync.Mutex
+	keys map[string]cachedKey // by key hash
+}
+
+// apiKeyTTL is how long a verified API key is trusted without asking the
+// database again; a revoked key stops working within it.
+const apiKeyTTL = 5 * time.Second
+
+type cachedKey struct {
+	key   *store.APIKey
+	until time.Time
 }
 
 func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig) (*api, error) {
@@ -36,7 +50,7 @@ func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig) (*api, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &api{svc: svc, store: st, verifier: v, origins: cfg.Origins}, nil
+	return &api{svc: svc, store: st, verifier: v, origins: cfg.Origins, keys: map[string]cachedKey{}}, nil
 }
 
 func (a *api) mount(mux *http.ServeMux) {
@@ -115,7 +129,7 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, 
 		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "the Authorization header must be \"Bearer <token>\""}
 	}
 	if strings.HasPrefix(tok, auth.APIKeyPrefix) {
-		k, err := a.store.APIKeyByHash(ctx, auth.HashAPIKey(tok))
+		k, err := a.apiKey(ctx, auth.HashAPIKey(tok))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, &auth.Error{Status: 401, Code: "invalid_api_key", Message: "API key " + auth.MaskAPIKey(tok) + " is unknown or revoked; create one with `billwire apikeys create`"}
 		}
@@ -128,6 +142,28 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, 
 		return nil, &auth.Error{Status: 401, Code: "invalid_token", Message: "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set"}
 	}
 	return a.verifier.Verify(ctx, tok)
+}
+
+// apiKey looks a key up, trusting a recent answer for apiKeyTTL.
+func (a *api) apiKey(ctx context.Context, hash []byte) (*store.APIKey, error) {
+	now := time.Now()
+	a.mu.Lock()
+	c, ok := a.keys[string(hash)]
+	a.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.key, nil
+	}
+	k, err := a.store.APIKeyByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.keys) > 10000 {
+		clear(a.keys)
+	}
+	a.keys[string(hash)] = cachedKey{key: k, until: now.Add(apiKeyTTL)}
+	a.mu.Unlock()
+	return k, nil
 }
 
 func (a *api) cors(w http.ResponseWriter, origin string) {

@@ -78,7 +78,7 @@ func newRig(t *testing.T) *rig {
 	return &rig{t: t, st: st, svc: svc, rec: rec, url: hs.URL, apiKey: key}
 }
 
-func seedCatalog(t *testing.T, st *store.Store) {
+func seedCatalog(t testing.TB, st *store.Store) {
 	t.Helper()
 	obj := func(m map[string]any) json.RawMessage {
 		m["livemode"], m["created"] = false, 1718900000

@@ -73,21 +73,21 @@ func (s *Store) RevokeAPIKey(ctx context.Context, env Env, name string) error {
 // once a minute, so that a busy caller does not write on every request).
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error) {
 	var k APIKey
+	var stale bool
 	err := s.pool.QueryRow(ctx, `
-		UPDATE payments.api_keys SET last_used_at = now()
-		WHERE key_hash = $1 AND revoked_at IS NULL
-		  AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-		RETURNING id, env, name, key_hint, created_at`, hash).Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = s.pool.QueryRow(ctx, `
-			SELECT id, env, name, key_hint, created_at FROM payments.api_keys
-			WHERE key_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt)
-	}
+		SELECT id, env, name, key_hint, created_at, coalesce(last_used_at < now() - interval '1 minute', true)
+		FROM payments.api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, hash).
+		Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt, &stale)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up api key: %w", err)
+	}
+	if stale {
+		if _, err := s.pool.Exec(ctx, `UPDATE payments.api_keys SET last_used_at = now() WHERE id = $1`, k.ID); err != nil {
+			return nil, fmt.Errorf("note api key use: %w", err)
+		}
 	}
 	return &k, nil
 }
@@ -287,40 +287,41 @@ func (s *Store) GetCheckout(ctx context.Context, id int64) (*Checkout, error) {
 
 // CheckoutOpened stores Stripe's session on the row. A webhook may have
 // projected the session already (into a row of its own, keyed by Stripe's
-// id): that row is folded into this one.
+// id): that row is then folded into this one.
 func (s *Store) CheckoutOpened(ctx context.Context, id int64, stripeID, url, customer string, data json.RawMessage) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE payments.checkout_sessions SET stripe_id = $2, url = $3, status = 'open', customer_id = $4, data = $5,
+			error_code = NULL, error = NULL, updated_at = now()
+		WHERE id = $1`, id, stripeID, url, customer, data)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		err = s.foldCheckout(ctx, id, stripeID, url, customer)
+	}
+	if err != nil {
+		return fmt.Errorf("store checkout session %s: %w", stripeID, err)
+	}
+	return nil
+}
+
+// foldCheckout moves the state of a row a webhook created for stripeID onto
+// billwire's own row id.
+func (s *Store) foldCheckout(ctx context.Context, id int64, stripeID, url, customer string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var env Env
-		if err := tx.QueryRow(ctx, `SELECT env FROM payments.checkout_sessions WHERE id = $1`, id).Scan(&env); err != nil {
-			return fmt.Errorf("read checkout session %d: %w", id, err)
+		tag, err := tx.Exec(ctx, `
+			WITH early AS (
+				DELETE FROM payments.checkout_sessions e
+				WHERE e.stripe_id = $2 AND e.env = (SELECT env FROM payments.checkout_sessions WHERE id = $1)
+				  AND e.id <> $1 AND e.requester IS NULL
+				RETURNING e.*)
+			UPDATE payments.checkout_sessions t SET stripe_id = $2, url = $3, customer_id = coalesce(early.customer_id, $4),
+				status = early.status, payment_status = early.payment_status, subscription_id = early.subscription_id,
+				payment_intent_id = early.payment_intent_id, amount_total = early.amount_total, currency = early.currency,
+				data = early.data, source_at = early.source_at, error_code = NULL, error = NULL, updated_at = now()
+			FROM early WHERE t.id = $1`, id, stripeID, url, customer)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = fmt.Errorf("Stripe's session id %s is already recorded for another checkout", stripeID)
 		}
-		var early struct {
-			status, paymentStatus, subscription, paymentIntent *string
-			data                                               []byte
-			sourceAt                                           time.Time
-		}
-		err := tx.QueryRow(ctx, `
-			DELETE FROM payments.checkout_sessions WHERE stripe_id = $1 AND env = $2 AND id <> $3 AND requester IS NULL
-			RETURNING status, payment_status, subscription_id, payment_intent_id, data, source_at`, stripeID, env, id).
-			Scan(&early.status, &early.paymentStatus, &early.subscription, &early.paymentIntent, &early.data, &early.sourceAt)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			_, err = tx.Exec(ctx, `
-				UPDATE payments.checkout_sessions SET stripe_id = $2, url = $3, status = 'open', customer_id = $4, data = $5,
-					error_code = NULL, error = NULL, updated_at = now()
-				WHERE id = $1`, id, stripeID, url, customer, data)
-		case err == nil:
-			_, err = tx.Exec(ctx, `
-				UPDATE payments.checkout_sessions SET stripe_id = $2, url = $3, status = $4, payment_status = $5,
-					subscription_id = $6, payment_intent_id = $7, customer_id = $8, data = $9, source_at = $10,
-					error_code = NULL, error = NULL, updated_at = now()
-				WHERE id = $1`, id, stripeID, url, early.status, early.paymentStatus, early.subscription, early.paymentIntent,
-				customer, early.data, early.sourceAt)
-		}
-		if err != nil {
-			return fmt.Errorf("store checkout session %s: %w", stripeID, err)
-		}
-		return nil
+		return err
 	})
 }
 

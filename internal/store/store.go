@@ -85,6 +85,12 @@ func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL connection string: %s", redactDSNError(err))
 	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx defaults to max(4, CPUs): too few for billwire serve, where a
+		// session request may hold a connection across a Stripe call while
+		// webhook writers hold theirs.
+		cfg.MaxConns = 16
+	}
 	where := describeTarget(cfg.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

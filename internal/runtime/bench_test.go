@@ -1,0 +1,183 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/runtime"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/stripetest"
+)
+
+type stripeTimeKey struct{}
+
+// timedTransport adds the time of each Stripe round trip to the request's
+// accumulator, so the handler's own time can be told apart. It gives each
+// Checkout Session an id of its own (stripe-mock answers every create with
+// the same one), as part of the Stripe time.
+type timedTransport struct{ n *atomic.Int64 }
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if r.URL.Path == "/v1/checkout/sessions" && resp.StatusCode == http.StatusOK {
+			var obj map[string]any
+			if json.Unmarshal(b, &obj) == nil {
+				obj["id"] = fmt.Sprintf("cs_test_Bench%08d", t.n.Add(1))
+				b, _ = json.Marshal(obj)
+			}
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+	}
+	if acc, ok := r.Context().Value(stripeTimeKey{}).(*atomic.Int64); ok {
+		acc.Add(int64(time.Since(start)))
+	}
+	return resp, err
+}
+
+// BenchmarkCheckoutOverhead measures what billwire adds to a checkout-session
+// request beyond its Stripe calls (authentication, rows, mapping lookup,
+// session row), at concurrency 8, against stripe-mock: server time minus
+// the time spent waiting for Stripe. The 500 subjects already have their
+// customer (made through the recording proxy, since stripe-mock gives every
+// customer the same id), as for every checkout after a subject's first.
+// BENCH_CONCURRENCY changes the concurrency.
+//
+//	go test -run '^$' -bench CheckoutOverhead -benchtime 4000x ./internal/runtime/
+func BenchmarkCheckoutOverhead(b *testing.B) {
+	ctx := context.Background()
+	st := storetest.New(b)
+	mock := stripetest.Mock(b)
+	rec := stripetest.StartRecorder(b, mock)
+	log := zerolog.New(io.Discard)
+	origins, _ := auth.ParseOrigins(appOrigin)
+	seedCatalog(b, st)
+	setup := billing.New(billing.Static(st), stripeapi.Options{BaseURL: rec.URL(), RateLimit: 1e6}, log)
+	if _, err := setup.ConfigureKey(ctx, store.Test, testKey, false); err != nil {
+		b.Fatal(err)
+	}
+	const subjects = 500
+	for i := range subjects {
+		if _, err := setup.CreateCheckout(ctx, store.Test, auth.MCPCaller, origins, mustCheckout(checkoutBody(user(fmt.Sprintf("u_%d", i))))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: mock, RateLimit: 1e6,
+		HTTPClient: &http.Client{Transport: timedTransport{&atomic.Int64{}}, Timeout: 30 * time.Second}}, log)
+	srv, err := runtime.New(st, svc, log, runtime.Options{API: runtime.APIConfig{Origins: origins}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Processor().Close()
+	var mu sync.Mutex
+	var overhead, total []time.Duration
+	h := srv.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acc := &atomic.Int64{}
+		start := time.Now()
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stripeTimeKey{}, acc)))
+		d := time.Since(start)
+		mu.Lock()
+		overhead, total = append(overhead, d-time.Duration(acc.Load())), append(total, d)
+		mu.Unlock()
+	}))
+	defer hs.Close()
+	key, hash, hint := auth.NewAPIKey()
+	if _, err := st.CreateAPIKey(ctx, store.Test, "bench", hash, hint); err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	post := func(i int) error {
+		body, _ := json.Marshal(checkoutBody(user(fmt.Sprintf("u_%d", i%subjects))))
+		req, _ := http.NewRequest("POST", hs.URL+"/api/payments/test/checkout-sessions", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	for i := range 16 { // warm up connections and caches
+		if err := post(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mu.Lock()
+	overhead, total = nil, nil
+	mu.Unlock()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	conc := 8
+	if c, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil && c > 0 {
+		conc = c
+	}
+	errs := make(chan error, conc)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if err := post(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	pct := func(ds []time.Duration, p float64) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[int(p*float64(len(s)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(overhead, 0.50), "overhead-p50-ms")
+	b.ReportMetric(pct(overhead, 0.95), "overhead-p95-ms")
+	b.ReportMetric(pct(overhead, 0.99), "overhead-p99-ms")
+	b.ReportMetric(pct(total, 0.50), "total-p50-ms")
+}
+
+func mustCheckout(m map[string]any) billing.CheckoutRequest {
+	var r billing.CheckoutRequest
+	b, _ := json.Marshal(m)
+	if err := json.Unmarshal(b, &r); err != nil {
+		panic(err)
+	}
+	return r
+}
