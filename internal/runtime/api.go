@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/store"
@@ -27,6 +29,7 @@ type APIConfig struct {
 
 // api serves /api/payments/{env}/….
 type api struct {
+	log      zerolog.Logger
 	svc      *billing.Service
 	store    *store.Store
 	verifier *auth.Verifier
@@ -45,12 +48,12 @@ type cachedKey struct {
 	until time.Time
 }
 
-func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig) (*api, error) {
+func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig, log zerolog.Logger) (*api, error) {
 	v, err := auth.NewVerifier(cfg.JWT)
 	if err != nil {
 		return nil, err
 	}
-	return &api{svc: svc, store: st, verifier: v, origins: cfg.Origins, keys: map[string]cachedKey{}}, nil
+	return &api{log: log, svc: svc, store: st, verifier: v, origins: cfg.Origins, keys: map[string]cachedKey{}}, nil
 }
 
 func (a *api) mount(mux *http.ServeMux) {
@@ -91,31 +94,37 @@ func (a *api) handle(fn func(r *http.Request, env store.Env, c *auth.Caller) (in
 		}
 		caller, err := a.authenticate(r.Context(), r)
 		if err != nil {
-			a.fail(w, err)
+			a.fail(w, r, err)
 			return
 		}
 		status, out, err := fn(r, env, caller)
 		if err != nil {
-			a.fail(w, err)
+			a.fail(w, r, err)
 			return
 		}
+		a.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).Str("caller", caller.Requester()).Msg("session API")
 		writeJSON(w, status, out)
 	})
 }
 
-func (a *api) fail(w http.ResponseWriter, err error) {
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly"
 	var ae *auth.Error
 	var p *billing.Problem
 	switch {
 	case errors.As(err, &ae):
-		writeError(w, ae.Status, ae.Code, ae.Message)
+		status, code, msg = ae.Status, ae.Code, ae.Message
 	case errors.As(err, &p):
-		writeError(w, p.Status, p.Code, p.Message)
+		status, code, msg = p.Status, p.Code, p.Message
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusServiceUnavailable, "timeout", "the request was cancelled or timed out; retry it")
-	default:
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly")
+		code, msg = "timeout", "the request was cancelled or timed out; retry it"
 	}
+	ev := a.log.Info()
+	if status >= 500 {
+		ev = a.log.Warn()
+	}
+	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).Str("code", code).Msg("session API refused")
+	writeError(w, status, code, msg)
 }
 
 // authenticate accepts an API key (bwk_…) or an end-user JWT as a bearer token.

@@ -38,7 +38,7 @@ type Options struct {
 
 // New builds the runtime; Serve stops its webhook writers when it returns.
 func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options) (*Server, error) {
-	a, err := newAPI(svc, st, opts.API)
+	a, err := newAPI(svc, st, opts.API, log)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v) //nolint:errcheck
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v) //nolint:errcheck
 }
 
 // Serve answers on ln until ctx ends, then shuts down gracefully: it stops
