@@ -33,6 +33,9 @@ func All(d Deps) []Tool {
 		replayWebhookEvent(d),
 		listPaymentHistory(d),
 		listWebhookEvents(d),
+		promoteCatalog(d),
+		setEntitlements(d),
+		checkEntitlement(d),
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts
