@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/prompts"
 	"github.com/billwire/billwire/resources"
 	"github.com/billwire/billwire/tools"
 )
@@ -39,6 +40,7 @@ func New(o Options) *server.MCPServer {
 		server.WithInstructions(Instructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
 		server.WithInputSchemaValidation(),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
@@ -48,5 +50,8 @@ func New(o Options) *server.MCPServer {
 		s.AddTools(t.ServerTool())
 	}
 	resources.Register(s, o.Billing)
+	for _, p := range prompts.All() {
+		s.AddPrompts(p.ServerPrompt())
+	}
 	return s
 }
