@@ -23,6 +23,7 @@ import (
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/tools"
 )
 
 const testKey = "sk_test_51BillwireCliTestKey00000000004242"
@@ -126,8 +127,11 @@ func TestStdioServer(t *testing.T) {
 		t.Fatalf("initialize = %+v", ir)
 	}
 	tl, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil || len(tl.Tools) != 14 {
+	if err != nil || len(tl.Tools) != len(tools.All(tools.Deps{})) {
 		t.Fatalf("tools/list = %d tools, %v", len(tl.Tools), err)
+	}
+	if pl, err := c.ListPrompts(ctx, mcp.ListPromptsRequest{}); err != nil || len(pl.Prompts) != 5 {
+		t.Fatalf("prompts/list = %v, %v", pl, err)
 	}
 	for _, tool := range tl.Tools {
 		if len(tool.InputSchema.Properties) == 0 && tool.Name != "get_payments_status" {
