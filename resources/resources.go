@@ -30,6 +30,16 @@ func Register(s *server.MCPServer, b *billing.Service) {
 			}
 			return contents(req.Params.URI, map[string]any{"environments": st})
 		})
+	s.AddResource(mcp.NewResource("billwire://price-map", "price-map",
+		mcp.WithResourceDescription("The test→live price map promote_catalog keeps: for each test price, its live copy, both products and the lookup key (the same in both modes)."),
+		mcp.WithMIMEType("application/json")),
+		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			m, err := b.PriceMap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return contents(req.Params.URI, map[string]any{"prices": m})
+		})
 	list := func(name, what string, fn func(context.Context, store.Env, store.Page) (any, error)) {
 		s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/"+name+"{?cursor,query}", name,
 			mcp.WithTemplateDescription(what+pagination),

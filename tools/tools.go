@@ -35,6 +35,9 @@ func All(d Deps) []Tool {
 		listWebhookEvents(d),
 		getSubjectBilling(d),
 		createTestCheckoutSession(d),
+		promoteCatalog(d),
+		setEntitlements(d),
+		checkEntitlement(d),
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts

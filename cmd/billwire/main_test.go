@@ -130,6 +130,9 @@ func TestStdioServer(t *testing.T) {
 	if err != nil || len(tl.Tools) != len(tools.All(tools.Deps{})) {
 		t.Fatalf("tools/list = %d tools, %v", len(tl.Tools), err)
 	}
+	if pl, err := c.ListPrompts(ctx, mcp.ListPromptsRequest{}); err != nil || len(pl.Prompts) != 5 {
+		t.Fatalf("prompts/list = %v, %v", pl, err)
+	}
 	for _, tool := range tl.Tools {
 		if len(tool.InputSchema.Properties) == 0 && tool.Name != "get_payments_status" {
 			t.Errorf("%s published an empty input schema", tool.Name)

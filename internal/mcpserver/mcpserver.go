@@ -10,6 +10,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/prompts"
 	"github.com/billwire/billwire/resources"
 	"github.com/billwire/billwire/tools"
 )
@@ -41,6 +42,7 @@ func New(o Options) *server.MCPServer {
 		server.WithInstructions(Instructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
 		server.WithInputSchemaValidation(),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
@@ -50,5 +52,8 @@ func New(o Options) *server.MCPServer {
 		s.AddTools(t.ServerTool())
 	}
 	resources.Register(s, o.Billing)
+	for _, p := range prompts.All() {
+		s.AddPrompts(p.ServerPrompt())
+	}
 	return s
 }

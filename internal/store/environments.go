@@ -49,17 +49,22 @@ func (s *Store) GetEnvironment(ctx context.Context, env Env) (*Environment, erro
 }
 
 // PutEnvironment stores a key (sealed under the master key) and its account.
-// With resetMirror, the objects mirrored from the previous account and its
-// sync runs are removed in the same transaction: they belong to another
-// account and would mislead.
+// With resetMirror, the objects mirrored from the previous account, its
+// sync runs, entitlement summaries and the test→live price map are removed
+// in the same transaction: they belong to another account and would mislead.
 func (s *Store) PutEnvironment(ctx context.Context, env Env, secretKey, keyKind, accountID, accountName, masked string, resetMirror bool) error {
 	sealed := s.key.Seal(secretKey, purposeSecretKey(env))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if resetMirror {
-			for _, t := range []string{"subscription_items", "subscriptions", "customers", "prices", "products", "sync_runs"} {
+			for _, t := range []string{"subscription_items", "subscriptions", "customers", "prices", "products", "sync_runs", "entitlement_summaries"} {
 				if _, err := tx.Exec(ctx, `DELETE FROM payments.`+t+` WHERE env = $1`, env); err != nil {
 					return err
 				}
+			}
+			// The price map links the two environments' ids: with another
+			// account on either side it points nowhere.
+			if _, err := tx.Exec(ctx, `DELETE FROM payments.price_map`); err != nil {
+				return err
 			}
 		}
 		_, err := tx.Exec(ctx, `

@@ -44,8 +44,9 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 		}
 	}
 	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM payments.schema_migrations`).Scan(&n); err != nil || n != store.LatestVersion() {
-		t.Fatalf("applied migrations = %d (%v), want %d", n, err, store.LatestVersion())
+	// One row per migration file (versions may have gaps while branches land).
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM payments.schema_migrations`).Scan(&n); err != nil || n != len(store.MigrationFiles()) {
+		t.Fatalf("applied migrations = %d (%v), want %d", n, err, len(store.MigrationFiles()))
 	}
 }
 

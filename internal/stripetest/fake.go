@@ -90,6 +90,9 @@ type RecordedRequest struct {
 //	POST   /v1/webhook_endpoints, GET /v1/webhook_endpoints (create, list)
 //	GET    /v1/webhook_endpoints/{id}, POST (update), DELETE
 //	GET    /v1/events, /v1/events/{id} (events from AddEvent)
+//	GET    /v1/entitlements/features, /v1/entitlements/features/{id}, POST /v1/entitlements/features
+//	GET    /v1/products/{id}/features, POST (attach), DELETE /v1/products/{id}/features/{id}
+//	GET    /v1/entitlements/active_entitlements (from SetActiveEntitlements)
 //
 // Lists return seeded objects in index order, then created objects in
 // creation order (real Stripe lists newest first); events are the exception,
@@ -169,6 +172,8 @@ type scope struct {
 
 	// stored holds the objects given to PutObject, compact JSON.
 	stored map[storedKey][]byte
+
+	ent *entitlementState // see entitlements.go; nil until used
 }
 
 type idemEntry struct {

@@ -1,0 +1,621 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v79"
+
+	"github.com/billwire/billwire/internal/money"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
+)
+
+// TestIDMetadataKey is the metadata key promote_catalog stamps on the live
+// copy of a test product or price: the test object's id. A re-run finds
+// the copies by it, so nothing is copied twice.
+const TestIDMetadataKey = "billwire_test_id"
+
+// The actions promote_catalog reports for each product and price.
+const (
+	ActionWouldCreate = "would_create" // dry run: a live copy would be created
+	ActionCreated     = "created"      // a live copy was created
+	ActionExists      = "exists"       // a live copy exists (billwire_test_id or the price map)
+	ActionAdopt       = "would_adopt"  // dry run: a live price with the same lookup key and terms would be mapped
+	ActionAdopted     = "adopted"      // a live price with the same lookup key and terms was mapped
+	ActionConflict    = "conflict"     // a different live price holds the lookup key: nothing done
+	ActionUnsupported = "unsupported"  // a price billwire cannot copy faithfully: nothing done
+)
+
+// PromotedProduct is what promote_catalog did (or would do) with a test product.
+type PromotedProduct struct {
+	TestID string `json:"test_product_id"`
+	Name   string `json:"name"`
+	Action string `json:"action"`
+	LiveID string `json:"live_product_id,omitempty"`
+}
+
+// PromotedPrice is what promote_catalog did (or would do) with a test price.
+type PromotedPrice struct {
+	TestID        string `json:"test_price_id"`
+	TestProductID string `json:"test_product_id"`
+	LookupKey     string `json:"lookup_key,omitempty"`
+	Display       string `json:"display"`
+	Action        string `json:"action"`
+	LiveID        string `json:"live_price_id,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+}
+
+// PromoteResult reports a promote_catalog run.
+type PromoteResult struct {
+	DryRun        bool              `json:"dry_run"`
+	TestAccountID string            `json:"test_account_id"`
+	LiveAccountID string            `json:"live_account_id,omitempty"`
+	LiveKey       string            `json:"live_key"`
+	Products      []PromotedProduct `json:"products"`
+	Prices        []PromotedPrice   `json:"prices"`
+	Counts        map[string]int    `json:"counts"`
+	Warnings      []string          `json:"warnings,omitempty"`
+	NextStep      string            `json:"next_step"`
+}
+
+// liveKeyMissing is the instruction for a human when no live key is set.
+const liveKeyMissing = "no live Stripe key is set: live keys never pass through MCP; ask the human to run `billwire keys set --env live` in a terminal (it reads the key from standard input), then call promote_catalog again"
+
+// PromoteCatalog copies the active test products and their active prices
+// to live mode and records the test→live price map. It is idempotent: each
+// live copy carries billwire_test_id in its metadata and is created with an
+// idempotency key derived from the test id, so a re-run maps the copies it
+// finds instead of creating new ones. A live price that already holds a
+// test price's lookup key is adopted when its terms match and reported as a
+// conflict otherwise. With dryRun nothing is written anywhere; it reports
+// what would be created (without a live key, as if live mode were empty).
+func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResult, error) {
+	st, testC, testE, err := s.stripeFor(ctx, store.Test)
+	if err != nil {
+		return nil, fmt.Errorf("promote_catalog reads the test catalog from Stripe: %w", err)
+	}
+	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Counts: map[string]int{}}
+	_, liveC, liveE, err := s.stripeFor(ctx, store.Live)
+	switch {
+	case errors.Is(err, ErrNotConfigured) && dryRun:
+		res.LiveKey = "missing"
+		res.Warnings = append(res.Warnings, liveKeyMissing)
+	case errors.Is(err, ErrNotConfigured):
+		return nil, errors.New(liveKeyMissing)
+	case err != nil:
+		return nil, err
+	default:
+		res.LiveKey, res.LiveAccountID = liveE.KeyMasked, liveE.AccountID
+		if liveE.AccountID != testE.AccountID {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the test key belongs to account %s and the live key to %s: the catalog is copied across accounts (fine for a Stripe sandbox; otherwise check the keys)", testE.AccountID, liveE.AccountID))
+		}
+	}
+
+	testProducts, err := listAll[stripe.Product](ctx, testC, "/v1/products", url.Values{"active": {"true"}})
+	if err != nil {
+		return nil, err
+	}
+	testPrices, err := listAll[stripe.Price](ctx, testC, "/v1/prices", url.Values{"active": {"true"}})
+	if err != nil {
+		return nil, err
+	}
+	live := &liveCatalog{products: map[string]listed[stripe.Product]{}, prices: map[string]listed[stripe.Price]{},
+		byLookupKey: map[string]listed[stripe.Price]{}, byID: map[string]listed[stripe.Price]{}, productRaw: map[string]json.RawMessage{}}
+	if liveC != nil {
+		if err := live.load(ctx, liveC); err != nil {
+			return nil, err
+		}
+	}
+	mapped, err := st.PriceMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mappedLive := map[string]string{}
+	for _, m := range mapped {
+		mappedLive[m.TestPriceID] = m.LivePriceID
+	}
+
+	p := &promotion{s: s, st: st, c: liveC, e: liveE, res: res, dryRun: dryRun, liveRaw: live.productRaw}
+	sort.SliceStable(testProducts, func(i, j int) bool { return testProducts[i].v.Created < testProducts[j].v.Created })
+	adoptable := adoptableProducts(testPrices, live)
+	liveProduct := map[string]string{} // test product id → live product id ("" in a dry run before creation)
+	for _, tp := range testProducts {
+		id, err := p.product(ctx, tp, live, adoptable[tp.v.ID])
+		if err != nil {
+			return nil, err
+		}
+		liveProduct[tp.v.ID] = id
+	}
+	sort.SliceStable(testPrices, func(i, j int) bool { return testPrices[i].v.Created < testPrices[j].v.Created })
+	for _, tp := range testPrices {
+		productID := ""
+		if tp.v.Product != nil {
+			productID = tp.v.Product.ID
+		}
+		liveProd, ok := liveProduct[productID]
+		if !ok {
+			continue // its product is archived: not part of the active catalog
+		}
+		if err := p.price(ctx, tp, productID, liveProd, mappedLive[tp.v.ID], live); err != nil {
+			return nil, err
+		}
+	}
+	for _, pr := range res.Products {
+		res.Counts["products_"+pr.Action]++
+	}
+	for _, pr := range res.Prices {
+		res.Counts["prices_"+pr.Action]++
+	}
+	res.NextStep = p.nextStep()
+	if !dryRun {
+		s.log.Info().Int("products", len(res.Products)).Int("prices", len(res.Prices)).Msg("catalog promoted to live")
+	}
+	return res, nil
+}
+
+// listed is an object decoded for reading, with the JSON Stripe sent for storing.
+type listed[T any] struct {
+	v   *T
+	raw json.RawMessage
+}
+
+// listAll lists every page of a Stripe list endpoint.
+func listAll[T any](ctx context.Context, c *stripeapi.Client, path string, filters url.Values) ([]listed[T], error) {
+	var out []listed[T]
+	after := ""
+	for {
+		page, err := c.ListPage(ctx, path, after, 100, filters)
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range page.Data {
+			v := new(T)
+			if err := json.Unmarshal(raw, v); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", path, err)
+			}
+			out = append(out, listed[T]{v: v, raw: raw})
+		}
+		if !page.HasMore || len(page.Data) == 0 {
+			return out, nil
+		}
+		var last struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(page.Data[len(page.Data)-1], &last); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", path, err)
+		}
+		after = last.ID
+	}
+}
+
+// liveCatalog indexes what live mode holds.
+type liveCatalog struct {
+	products    map[string]listed[stripe.Product] // by billwire_test_id
+	prices      map[string]listed[stripe.Price]   // by billwire_test_id
+	byLookupKey map[string]listed[stripe.Price]   // active prices by lookup key
+	byID        map[string]listed[stripe.Price]
+	productRaw  map[string]json.RawMessage // every live product by id
+}
+
+func (l *liveCatalog) load(ctx context.Context, c *stripeapi.Client) error {
+	prods, err := listAll[stripe.Product](ctx, c, "/v1/products", nil)
+	if err != nil {
+		return err
+	}
+	for _, p := range prods {
+		l.productRaw[p.v.ID] = p.raw
+		if id := p.v.Metadata[TestIDMetadataKey]; id != "" {
+			if _, dup := l.products[id]; !dup || p.v.Active {
+				l.products[id] = p
+			}
+		}
+	}
+	prices, err := listAll[stripe.Price](ctx, c, "/v1/prices", nil)
+	if err != nil {
+		return err
+	}
+	for _, p := range prices {
+		l.byID[p.v.ID] = p
+		if id := p.v.Metadata[TestIDMetadataKey]; id != "" {
+			if _, dup := l.prices[id]; !dup || p.v.Active {
+				l.prices[id] = p
+			}
+		}
+		if p.v.LookupKey != "" && p.v.Active {
+			l.byLookupKey[p.v.LookupKey] = p
+		}
+	}
+	return nil
+}
+
+// promotion is one promote_catalog run.
+type promotion struct {
+	s       *Service
+	st      *store.Store
+	c       *stripeapi.Client // live; nil in a dry run without a live key
+	e       *store.Environment
+	res     *PromoteResult
+	dryRun  bool
+	stored  map[string]bool            // live products stored in the mirror by this run
+	liveRaw map[string]json.RawMessage // live products as listed
+}
+
+// adoptableProducts maps a test product to the live product that already
+// sells it: the one product holding, with the same terms, the lookup keys
+// of its prices (made by hand before go-live). A test product whose
+// lookup keys are held on several live products maps to none.
+func adoptableProducts(testPrices []listed[stripe.Price], live *liveCatalog) map[string]string {
+	candidates := map[string]map[string]bool{}
+	for _, tp := range testPrices {
+		t := tp.v
+		if t.Product == nil || t.LookupKey == "" {
+			continue
+		}
+		if _, copied := live.prices[t.ID]; copied {
+			continue
+		}
+		holder, ok := live.byLookupKey[t.LookupKey]
+		if !ok || holder.v.Product == nil || !sameTerms(t, holder.v, "") {
+			continue
+		}
+		if candidates[t.Product.ID] == nil {
+			candidates[t.Product.ID] = map[string]bool{}
+		}
+		candidates[t.Product.ID][holder.v.Product.ID] = true
+	}
+	out := map[string]string{}
+	for testID, lives := range candidates {
+		if len(lives) == 1 {
+			for id := range lives {
+				out[testID] = id
+			}
+		}
+	}
+	return out
+}
+
+// product finds, adopts or creates the live copy of a test product and
+// returns its id.
+func (p *promotion) product(ctx context.Context, tp listed[stripe.Product], live *liveCatalog, adoptable string) (string, error) {
+	t := tp.v
+	out := PromotedProduct{TestID: t.ID, Name: t.Name}
+	if lp, ok := live.products[t.ID]; ok {
+		out.Action, out.LiveID = ActionExists, lp.v.ID
+		p.res.Products = append(p.res.Products, out)
+		if !p.dryRun {
+			if err := p.storeLiveProduct(ctx, lp.v.ID, nil); err != nil {
+				return "", err
+			}
+		}
+		return lp.v.ID, nil
+	}
+	if adoptable != "" {
+		out.LiveID = adoptable
+		if p.dryRun {
+			out.Action = ActionAdopt
+			p.res.Products = append(p.res.Products, out)
+			return adoptable, nil
+		}
+		if err := p.storeLiveProduct(ctx, adoptable, nil); err != nil {
+			return "", err
+		}
+		out.Action = ActionAdopted
+		p.res.Products = append(p.res.Products, out)
+		return adoptable, nil
+	}
+	if p.dryRun {
+		out.Action = ActionWouldCreate
+		p.res.Products = append(p.res.Products, out)
+		return "", nil
+	}
+	params := &stripe.ProductParams{Name: stripe.String(t.Name)}
+	if t.Description != "" {
+		params.Description = stripe.String(t.Description)
+	}
+	if t.UnitLabel != "" {
+		params.UnitLabel = stripe.String(t.UnitLabel)
+	}
+	if t.StatementDescriptor != "" {
+		params.StatementDescriptor = stripe.String(t.StatementDescriptor)
+	}
+	if t.URL != "" {
+		params.URL = stripe.String(t.URL)
+	}
+	if t.TaxCode != nil && t.TaxCode.ID != "" {
+		params.TaxCode = stripe.String(t.TaxCode.ID)
+	}
+	for _, img := range t.Images {
+		params.Images = append(params.Images, stripe.String(img))
+	}
+	for k, v := range t.Metadata {
+		params.AddMetadata(k, v)
+	}
+	params.AddMetadata(TestIDMetadataKey, t.ID)
+	prod, raw, err := p.c.CreateProduct(ctx, params, stripeapi.IdempotencyKey("promote_product", p.e.AccountID, t.ID))
+	if err != nil {
+		return "", fmt.Errorf("copy product %s (%s) to live: %w; nothing after it was copied, call promote_catalog again to continue (nothing is created twice)", t.ID, t.Name, err)
+	}
+	if err := p.storeLiveProduct(ctx, prod.ID, raw); err != nil {
+		return "", err
+	}
+	out.Action, out.LiveID = ActionCreated, prod.ID
+	p.res.Products = append(p.res.Products, out)
+	return prod.ID, nil
+}
+
+// storeLiveProduct mirrors a live product: raw as Stripe sent it, or,
+// when raw is nil, as listed in live.
+func (p *promotion) storeLiveProduct(ctx context.Context, id string, raw json.RawMessage) error {
+	if p.stored == nil {
+		p.stored = map[string]bool{}
+	}
+	if p.stored[id] {
+		return nil
+	}
+	if raw == nil {
+		raw = p.liveRaw[id]
+	}
+	if _, err := p.st.Upsert(ctx, store.Live, store.Products, []json.RawMessage{raw}, time.Now()); err != nil {
+		return fmt.Errorf("live product %s is in Stripe but not stored (%w); call promote_catalog again", id, err)
+	}
+	p.stored[id] = true
+	return nil
+}
+
+// unsupported says why a price cannot be copied faithfully, or "".
+func unsupported(t *stripe.Price) string {
+	switch {
+	case t.BillingScheme == stripe.PriceBillingSchemeTiered:
+		return "tiered pricing is not copied: create this price in live mode in the Stripe Dashboard, then call promote_catalog again (it adopts a live price with the same lookup key and terms)"
+	case t.CustomUnitAmount != nil:
+		return "customer-chosen amounts are not copied: create this price in live mode in the Stripe Dashboard"
+	case t.TransformQuantity != nil:
+		return "transform_quantity is not copied: create this price in live mode in the Stripe Dashboard"
+	case t.Recurring != nil && t.Recurring.UsageType == stripe.PriceRecurringUsageTypeMetered:
+		return "metered prices need a live meter: create this price in live mode in the Stripe Dashboard"
+	case t.UnitAmount == 0 && t.UnitAmountDecimal != 0 && float64(int64(t.UnitAmountDecimal)) != t.UnitAmountDecimal:
+		return "fractional unit amounts are not copied: create this price in live mode in the Stripe Dashboard"
+	}
+	return ""
+}
+
+// sameTerms reports whether a live price charges what a test price does,
+// for the live copy of its product.
+func sameTerms(t, l *stripe.Price, liveProduct string) bool {
+	interval := func(p *stripe.Price) (string, int64) {
+		if p.Recurring == nil {
+			return "", 0
+		}
+		return string(p.Recurring.Interval), p.Recurring.IntervalCount
+	}
+	ti, tc := interval(t)
+	li, lc := interval(l)
+	lp := ""
+	if l.Product != nil {
+		lp = l.Product.ID
+	}
+	return t.Currency == l.Currency && t.UnitAmount == l.UnitAmount && t.Type == l.Type && ti == li && tc == lc &&
+		(liveProduct == "" || lp == liveProduct)
+}
+
+func display(t *stripe.Price) string {
+	interval, count := "", int64(0)
+	if t.Recurring != nil {
+		interval, count = string(t.Recurring.Interval), t.Recurring.IntervalCount
+	}
+	return money.FormatPrice(t.UnitAmount, string(t.Currency), interval, count)
+}
+
+// price finds, adopts or creates the live copy of a test price.
+func (p *promotion) price(ctx context.Context, tp listed[stripe.Price], testProduct, liveProduct, mappedLive string, live *liveCatalog) error {
+	t := tp.v
+	out := PromotedPrice{TestID: t.ID, TestProductID: testProduct, LookupKey: t.LookupKey, Display: display(t)}
+	add := func(action, liveID, reason string) {
+		out.Action, out.LiveID, out.Reason = action, liveID, reason
+		p.res.Prices = append(p.res.Prices, out)
+	}
+	// A copy made earlier: by the price map, else by its metadata.
+	existing, found := live.byID[mappedLive]
+	if !found || !existing.v.Active {
+		existing, found = live.prices[t.ID]
+	}
+	if found {
+		add(ActionExists, existing.v.ID, "")
+		return p.record(ctx, t, testProduct, liveProduct, existing)
+	}
+	if why := unsupported(t); why != "" {
+		add(ActionUnsupported, "", why)
+		return nil
+	}
+	if t.LookupKey != "" {
+		if holder, ok := live.byLookupKey[t.LookupKey]; ok {
+			if !sameTerms(t, holder.v, liveProduct) {
+				add(ActionConflict, holder.v.ID, fmt.Sprintf("live price %s already uses lookup key %q with other terms (%s): archive it or move its lookup key in the Stripe Dashboard, or change the test price's lookup key; then call promote_catalog again", holder.v.ID, t.LookupKey, display(holder.v)))
+				return nil
+			}
+			if p.dryRun {
+				add(ActionAdopt, holder.v.ID, "")
+				return nil
+			}
+			add(ActionAdopted, holder.v.ID, "")
+			return p.record(ctx, t, testProduct, liveProduct, holder)
+		}
+	}
+	if p.dryRun {
+		add(ActionWouldCreate, "", "")
+		return nil
+	}
+	params := &stripe.PriceParams{
+		Product:    stripe.String(liveProduct),
+		Currency:   stripe.String(string(t.Currency)),
+		UnitAmount: stripe.Int64(t.UnitAmount),
+	}
+	if t.Recurring != nil {
+		params.Recurring = &stripe.PriceRecurringParams{Interval: stripe.String(string(t.Recurring.Interval)), IntervalCount: stripe.Int64(t.Recurring.IntervalCount)}
+	}
+	if t.LookupKey != "" {
+		params.LookupKey = stripe.String(t.LookupKey)
+	}
+	if t.Nickname != "" {
+		params.Nickname = stripe.String(t.Nickname)
+	}
+	if t.TaxBehavior != "" && t.TaxBehavior != stripe.PriceTaxBehaviorUnspecified {
+		params.TaxBehavior = stripe.String(string(t.TaxBehavior))
+	}
+	for k, v := range t.Metadata {
+		params.AddMetadata(k, v)
+	}
+	params.AddMetadata(TestIDMetadataKey, t.ID)
+	price, raw, err := p.c.CreatePrice(ctx, params, stripeapi.IdempotencyKey("promote_price", p.e.AccountID, t.ID, liveProduct))
+	if err != nil {
+		return fmt.Errorf("copy price %s (%s) to live: %w; call promote_catalog again to continue (nothing is created twice)", t.ID, display(t), err)
+	}
+	add(ActionCreated, price.ID, "")
+	return p.record(ctx, t, testProduct, liveProduct, listed[stripe.Price]{v: price, raw: raw})
+}
+
+// record stores the live price in the mirror and the mapping (not in a dry run).
+func (p *promotion) record(ctx context.Context, t *stripe.Price, testProduct, liveProduct string, lp listed[stripe.Price]) error {
+	if p.dryRun {
+		return nil
+	}
+	if lp.v.Product != nil && lp.v.Product.ID != liveProduct {
+		// A copy moved to another live product by hand: store that product too.
+		liveProduct = lp.v.Product.ID
+		if _, listed := p.liveRaw[liveProduct]; listed {
+			if err := p.storeLiveProduct(ctx, liveProduct, nil); err != nil {
+				return err
+			}
+		} else if err := p.s.fetchProducts(ctx, p.st, p.c, store.Live, []string{liveProduct}); err != nil {
+			return err
+		}
+	}
+	if _, err := p.st.Upsert(ctx, store.Live, store.Prices, []json.RawMessage{lp.raw}, time.Now()); err != nil {
+		return fmt.Errorf("live price %s is in Stripe but not stored (%w); call promote_catalog again", lp.v.ID, err)
+	}
+	m := store.PriceMapping{TestPriceID: t.ID, LivePriceID: lp.v.ID, TestProductID: testProduct, LiveProductID: liveProduct}
+	if t.LookupKey != "" {
+		m.LookupKey = &t.LookupKey
+	}
+	return p.st.PutPriceMapping(ctx, m)
+}
+
+func (p *promotion) nextStep() string {
+	blocked := 0
+	for _, pr := range p.res.Prices {
+		if pr.Action == ActionConflict || pr.Action == ActionUnsupported {
+			blocked++
+		}
+	}
+	var b strings.Builder
+	switch {
+	case p.c == nil:
+		b.WriteString(liveKeyMissing)
+	case p.dryRun:
+		b.WriteString("review this list with the human; to copy, call promote_catalog with confirm_live: true (the server must run with --allow-live-writes)")
+	default:
+		b.WriteString("read billwire://price-map for the test→live ids; lookup keys resolve per environment, so the app keeps using them. Then set up live webhooks (setup_webhook with env live and confirm_live: true) and check_integration with env live")
+	}
+	if blocked > 0 {
+		fmt.Fprintf(&b, ". %d price(s) were not copied: see each one's reason", blocked)
+	}
+	return b.String()
+}
+
+// PriceMap returns the test→live price map promote_catalog keeps.
+func (s *Service) PriceMap(ctx context.Context) ([]store.PriceMapping, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.PriceMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = []store.PriceMapping{}
+	}
+	return m, nil
+}
+
+// ErrUnknownLookupKey means no active price of the environment has the lookup key.
+var ErrUnknownLookupKey = errors.New("unknown lookup key")
+
+// ResolveLookupKey returns the id of env's active price with lookupKey:
+// from billwire's mirror, else from Stripe (and then mirrored). Lookup keys
+// are the same in both environments while price ids differ, so an app that
+// names prices by lookup key works unchanged after go-live. An unknown key
+// is an error wrapping ErrUnknownLookupKey (and an InputError).
+func (s *Service) ResolveLookupKey(ctx context.Context, env store.Env, lookupKey string) (string, error) {
+	lookupKey = strings.TrimSpace(lookupKey)
+	if lookupKey == "" {
+		return "", inputErr("lookup_key is empty: give the price's lookup key, e.g. pro_monthly (list_catalog shows them)")
+	}
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return "", err
+	}
+	id, err := st.LookupKeyPrice(ctx, env, lookupKey)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	_, c, _, err := s.stripeFor(ctx, env)
+	if err != nil {
+		return "", err
+	}
+	page, err := c.ListPage(ctx, "/v1/prices", "", 1, url.Values{"lookup_keys[]": {lookupKey}, "active": {"true"}})
+	if err != nil {
+		return "", fmt.Errorf("resolve lookup key %q: %w", lookupKey, err)
+	}
+	if len(page.Data) == 0 {
+		how := "create it with create_plan or create_price (lookup_key), or check the spelling with list_catalog"
+		if env == store.Live {
+			how = "copy the test catalog with promote_catalog, or check the spelling with list_catalog {env: \"live\"}"
+		}
+		return "", &lookupKeyError{msg: fmt.Sprintf("no active %s price has lookup key %q: %s", env, lookupKey, how)}
+	}
+	var price struct {
+		ID      string          `json:"id"`
+		Product json.RawMessage `json:"product"`
+	}
+	if err := json.Unmarshal(page.Data[0], &price); err != nil {
+		return "", fmt.Errorf("decode price: %w", err)
+	}
+	productID := strings.Trim(string(price.Product), `"`)
+	if missing, err := st.MissingProducts(ctx, env, []string{productID}); err == nil && len(missing) > 0 {
+		if err := s.fetchProducts(ctx, st, c, env, missing); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	if _, err := st.Upsert(ctx, env, store.Prices, page.Data[:1], time.Now()); err != nil {
+		return "", err
+	}
+	return price.ID, nil
+}
+
+// lookupKeyError is an unknown lookup key: the caller's to fix.
+type lookupKeyError struct{ msg string }
+
+func (e *lookupKeyError) Error() string { return e.msg }
+func (e *lookupKeyError) Is(target error) bool {
+	return target == ErrUnknownLookupKey
+}
+func (e *lookupKeyError) As(target any) bool {
+	if ie, ok := target.(**InputError); ok {
+		*ie = &InputError{msg: e.msg}
+		return true
+	}
+	return false
+}

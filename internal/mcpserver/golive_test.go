@@ -1,0 +1,343 @@
+package mcpserver_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stripe/stripe-go/v79"
+	"github.com/stripe/stripe-go/v79/client"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripetest"
+)
+
+// stripeAPI is a stripe-go client of the fake, for arranging Stripe's side.
+func stripeAPI(base, key string) *client.API {
+	b := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{URL: stripe.String(base),
+		MaxNetworkRetries: stripe.Int64(0), LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}})
+	return client.New(key, &stripe.Backends{API: b, Connect: b, Uploads: b})
+}
+
+const goliveKey = "sk_live_FAKEgoliveFixture4242"
+
+// The go-live journey: refusals without a live key or permission, a dry
+// run, the copy (created, adopted, conflicting and unsupported prices), a
+// re-run that creates nothing, recovery after a failure part-way, and
+// lookup keys resolving per environment.
+func TestPromoteCatalog(t *testing.T) {
+	t.Parallel()
+	// Test and live keys of one Stripe account.
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{testKey: "acct_golive", goliveKey: "acct_golive"}})
+	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true, rateLimit: 1000})
+	ctx := context.Background()
+
+	h.fails("promote_catalog", map[string]any{"dry_run": true}, "configure_stripe_keys")
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	pro := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month", "lookup_key": "pro_monthly"})
+	team := h.ok("create_plan", map[string]any{"env": "test", "name": "Team", "unit_amount": 20000, "currency": "usd", "interval": "year", "lookup_key": "team_yearly"})
+	starter := h.ok("create_plan", map[string]any{"env": "test", "name": "Starter", "unit_amount": 500, "currency": "usd", "interval": "month", "lookup_key": "starter_monthly"})
+	lifetime := h.ok("create_plan", map[string]any{"env": "test", "name": "Lifetime", "unit_amount": 9900, "currency": "eur"})
+	testAPI := stripeAPI(fake.URL(), testKey)
+	metered, err := testAPI.Prices.New(&stripe.PriceParams{Product: stripe.String(get(pro, "product", "id").(string)), Currency: stripe.String("usd"),
+		UnitAmount: stripe.Int64(1), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month"), UsageType: stripe.String("metered")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An archived test product and an archived test price stay behind.
+	if _, err := testAPI.Products.New(&stripe.ProductParams{Name: stripe.String("Old"), Active: stripe.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testAPI.Prices.New(&stripe.PriceParams{Product: stripe.String(get(pro, "product", "id").(string)), Currency: stripe.String("usd"),
+		UnitAmount: stripe.Int64(1500), Active: stripe.Bool(false), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// No live key: the dry run says what to do; the copy is refused.
+	before := fake.CountCreated(stripetest.KindProduct) + fake.CountCreated(stripetest.KindPrice)
+	dry := h.ok("promote_catalog", map[string]any{"dry_run": true})
+	if dry["live_key"] != "missing" || !strings.Contains(dry["next_step"].(string), "billwire keys set --env live") || len(dry["products"].([]any)) != 4 {
+		t.Fatalf("dry run without a live key = %v", dry)
+	}
+	h.fails("promote_catalog", map[string]any{"confirm_live": true}, "billwire keys set --env live")
+	// Without permission or confirmation, refused before Stripe is asked.
+	h2 := newHarness(t, harnessOpts{base: fake.URL()})
+	h2.fails("promote_catalog", map[string]any{"confirm_live": true}, "--allow-live-writes")
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(ctx, store.Live, goliveKey, false); err != nil {
+		t.Fatal(err)
+	}
+	h.fails("promote_catalog", nil, "confirm_live: true")
+	if n := fake.CountCreated(stripetest.KindProduct) + fake.CountCreated(stripetest.KindPrice); n != before {
+		t.Fatalf("refused calls created %d objects", n-before)
+	}
+
+	// Live already holds a price with team_yearly (same terms) and one with
+	// starter_monthly (another amount).
+	liveAPI := stripeAPI(fake.URL(), goliveKey)
+	handmade, err := liveAPI.Products.New(&stripe.ProductParams{Name: stripe.String("Team (made by hand)")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adoptable, err := liveAPI.Prices.New(&stripe.PriceParams{Product: stripe.String(handmade.ID), Currency: stripe.String("usd"), UnitAmount: stripe.Int64(20000),
+		LookupKey: stripe.String("team_yearly"), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("year")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clash, err := liveAPI.Prices.New(&stripe.PriceParams{Product: stripe.String(handmade.ID), Currency: stripe.String("usd"), UnitAmount: stripe.Int64(900),
+		LookupKey: stripe.String("starter_monthly"), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	actions := func(res map[string]any) map[string]string {
+		out := map[string]string{}
+		for _, p := range res["prices"].([]any) {
+			out[get(p, "test_price_id").(string)] = get(p, "action").(string)
+		}
+		return out
+	}
+	priceID := func(res map[string]any) string { return get(res, "price", "id").(string) }
+	want := map[string]string{priceID(pro): "would_create", priceID(team): "would_adopt", priceID(starter): "conflict",
+		priceID(lifetime): "would_create", metered.ID: "unsupported"}
+	dry = h.ok("promote_catalog", map[string]any{"dry_run": true})
+	if got := actions(dry); !equalMaps(got, want) {
+		t.Fatalf("dry run actions = %v, want %v", got, want)
+	}
+	if dry["live_account_id"] != "acct_golive" || dry["warnings"] != nil {
+		t.Fatalf("dry run = %v", dry)
+	}
+	for _, p := range dry["products"].([]any) {
+		want := "would_create"
+		if get(p, "name") == "Team" {
+			want = "would_adopt"
+		}
+		if get(p, "action") != want {
+			t.Fatalf("dry run product %v, want %s", p, want)
+		}
+	}
+	before = fake.CountCreated(stripetest.KindProduct) + fake.CountCreated(stripetest.KindPrice)
+
+	// The copy stops at its second price create; the next call finishes.
+	fake.FailAfter("/v1/prices", 3, 400) // two lists and one create pass
+	h.fails("promote_catalog", map[string]any{"confirm_live": true}, "call promote_catalog again")
+	fake.ClearFaults()
+	res := h.ok("promote_catalog", map[string]any{"confirm_live": true})
+	// The failed call created the Pro price and adopted the Team one before
+	// it stopped: this one finds them.
+	want = map[string]string{priceID(pro): "exists", priceID(team): "exists", priceID(starter): "conflict",
+		priceID(lifetime): "created", metered.ID: "unsupported"}
+	if got := actions(res); !equalMaps(got, want) {
+		t.Fatalf("actions = %v, want %v", got, want)
+	}
+	if !strings.Contains(res["next_step"].(string), "2 price(s) were not copied") {
+		t.Fatalf("next step = %v", res["next_step"])
+	}
+	// 3 products (Team's is the hand-made one, adopted) and 2 prices were
+	// created in live, whatever the failure.
+	if n := fake.CountCreated(stripetest.KindProduct) + fake.CountCreated(stripetest.KindPrice) - before; n != 5 {
+		t.Fatalf("%d live objects created, want 5", n)
+	}
+	for _, p := range res["products"].([]any) {
+		want := "exists"
+		if get(p, "name") == "Team" {
+			want = "adopted"
+		}
+		if get(p, "action") != want {
+			t.Fatalf("product %v, want %s", p, want)
+		}
+	}
+
+	// Live objects carry billwire_test_id; they are mirrored; the map links them.
+	it := liveAPI.Products.List(&stripe.ProductListParams{})
+	copies := 0
+	for it.Next() {
+		if it.Product().Metadata["billwire_test_id"] != "" {
+			copies++
+		}
+	}
+	if copies != 3 {
+		t.Fatalf("%d live products carry billwire_test_id, want 3", copies)
+	}
+	m := h.readResource("billwire://price-map")
+	rows := m["prices"].([]any)
+	if len(rows) != 3 {
+		t.Fatalf("price map = %v", m)
+	}
+	byTest := map[string]map[string]any{}
+	for _, r := range rows {
+		byTest[get(r, "test_price_id").(string)] = r.(map[string]any)
+	}
+	if byTest[priceID(team)]["live_price_id"] != adoptable.ID || byTest[priceID(team)]["live_product_id"] != handmade.ID {
+		t.Fatalf("adopted mapping = %v", byTest[priceID(team)])
+	}
+	proLive := byTest[priceID(pro)]["live_price_id"].(string)
+	if byTest[priceID(pro)]["lookup_key"] != "pro_monthly" || !strings.HasPrefix(proLive, "price_") {
+		t.Fatalf("pro mapping = %v", byTest[priceID(pro)])
+	}
+	var liveProduct string
+	if err := h.store.Pool().QueryRow(ctx, `SELECT product_id FROM payments.prices WHERE env = 'live' AND id = $1`, proLive).Scan(&liveProduct); err != nil ||
+		liveProduct != byTest[priceID(pro)]["live_product_id"] {
+		t.Fatalf("live price not mirrored with its product: %q, %v", liveProduct, err)
+	}
+	if cat := h.ok("list_catalog", map[string]any{"env": "live", "query": "pro_monthly"}); get(cat, "products", 0, "prices", 0, "display") != "20.00 USD / month" {
+		t.Fatalf("live catalog = %v", cat)
+	}
+
+	// Again: nothing new, even with the map lost (found by metadata).
+	if _, err := h.store.Pool().Exec(ctx, `DELETE FROM payments.price_map`); err != nil {
+		t.Fatal(err)
+	}
+	before = fake.CountCreated(stripetest.KindProduct) + fake.CountCreated(stripetest.KindPrice)
+	again := h.ok("promote_catalog", map[string]any{"confirm_live": true})
+	if n := fake.CountCreated(stripetest.KindProduct) + fake.CountCreated(stripetest.KindPrice); n != before {
+		t.Fatalf("a re-run created %d objects", n-before)
+	}
+	if a := actions(again); a[priceID(pro)] != "exists" || a[priceID(lifetime)] != "exists" || a[priceID(team)] != "adopted" {
+		t.Fatalf("re-run actions = %v", a)
+	}
+	if rows := h.readResource("billwire://price-map")["prices"].([]any); len(rows) != 3 {
+		t.Fatalf("map after re-run = %v", rows)
+	}
+
+	// Lookup keys resolve per environment.
+	b := billingFor(t, h, fake.URL())
+	for _, c := range []struct {
+		env  store.Env
+		key  string
+		want string
+	}{
+		{store.Test, "pro_monthly", priceID(pro)},
+		{store.Live, "pro_monthly", proLive},
+		{store.Live, "team_yearly", adoptable.ID},
+		{store.Live, "starter_monthly", clash.ID}, // known to Stripe only: fetched and mirrored
+	} {
+		if id, err := b.ResolveLookupKey(ctx, c.env, c.key); err != nil || id != c.want {
+			t.Errorf("%s %s = %q, %v; want %s", c.env, c.key, id, err, c.want)
+		}
+	}
+	if n := count(t, h.store, "prices WHERE env = 'live' AND lookup_key = 'starter_monthly'"); n != 1 {
+		t.Fatalf("a price resolved from Stripe was not mirrored (%d rows)", n)
+	}
+	_, err = b.ResolveLookupKey(ctx, store.Live, "nope_monthly")
+	if !errors.Is(err, billing.ErrUnknownLookupKey) || !billing.IsInputError(err) || !strings.Contains(err.Error(), "promote_catalog") {
+		t.Fatalf("unknown lookup key: %v", err)
+	}
+	h.assertNoSecret(goliveKey)
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Test keys of a sandbox and live keys of the real account differ in
+// account: promote_catalog says so and copies anyway.
+func TestPromoteCatalogAcrossAccountsWarns(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{testKey: "acct_sandbox", goliveKey: "acct_live"}})
+	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, goliveKey, false); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"})
+	res := h.ok("promote_catalog", map[string]any{"dry_run": true})
+	if w, _ := res["warnings"].([]any); len(w) != 1 || !strings.Contains(w[0].(string), "acct_sandbox") {
+		t.Fatalf("warnings = %v", res["warnings"])
+	}
+}
+
+func TestSetAndCheckEntitlements(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
+	h := newHarness(t, harnessOpts{base: fake.URL()})
+	ctx := context.Background()
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	plan := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"})
+	product := get(plan, "product", "id").(string)
+	// A feature made earlier in the Dashboard is reused by its lookup key.
+	existing, err := stripeAPI(fake.URL(), testKey).EntitlementsFeatures.New(&stripe.EntitlementsFeatureParams{Name: stripe.String("SSO"), LookupKey: stripe.String("sso")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, bad := range []struct {
+		args map[string]any
+		want []string
+	}{
+		{map[string]any{"env": "test", "product_id": product, "features": []string{}}, []string{"features is empty"}},
+		{map[string]any{"env": "test", "product_id": product, "features": []string{"api access!"}}, []string{"not a valid lookup key"}},
+		{map[string]any{"env": "test", "product_id": "prod_nope", "features": []string{"api_access"}}, []string{"does not exist", "list_catalog"}},
+		{map[string]any{"env": "live", "product_id": product, "features": []string{"api_access"}}, []string{"--allow-live-writes"}},
+		{map[string]any{"env": "test", "product_id": product}, []string{"features"}},
+	} {
+		h.fails("set_entitlements", bad.args, bad.want...)
+	}
+	if n := fake.CountCreated(stripetest.KindFeature); n != 1 {
+		t.Fatalf("refused calls created %d features", n-1)
+	}
+
+	res := h.ok("set_entitlements", map[string]any{"env": "test", "product_id": product, "features": []string{"api_access", "sso", "api_access"}})
+	fs := res["features"].([]any)
+	if len(fs) != 2 || get(fs, 0, "feature") != "created" || get(fs, 0, "attachment") != "attached" ||
+		get(fs, 1, "feature") != "existing" || get(fs, 1, "feature_id") != existing.ID {
+		t.Fatalf("set = %v", res)
+	}
+	if got := fake.ProductFeatureKeys(testKey, product); strings.Join(got, ",") != "api_access,sso" {
+		t.Fatalf("attached = %v", got)
+	}
+	// Again, plus one more: nothing twice, the others stay.
+	res = h.ok("set_entitlements", map[string]any{"env": "test", "product_id": product, "features": []string{"priority_support", "sso"}})
+	if get(res, "features", 1, "attachment") != "already_attached" || get(res, "other_attached", 0) != "api_access" {
+		t.Fatalf("again = %v", res)
+	}
+	if n := fake.CountCreated(stripetest.KindFeature); n != 3 {
+		t.Fatalf("%d features exist, want 3", n)
+	}
+	if got := fake.ProductFeatureKeys(testKey, product); strings.Join(got, ",") != "api_access,sso,priority_support" {
+		t.Fatalf("attached = %v", got)
+	}
+
+	subject := map[string]any{"type": "team", "id": "t_1"}
+	c := h.ok("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": "api_access"})
+	if c["allowed"] != false || !strings.Contains(c["reason"].(string), "no Stripe customer") {
+		t.Fatalf("unmapped = %v", c)
+	}
+	if _, err := h.store.Pool().Exec(ctx, `INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed)
+		VALUES ('test', 'team', 't_1', 'cus_T1', true)`); err != nil {
+		t.Fatal(err)
+	}
+	c = h.ok("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": "api_access"})
+	if c["allowed"] != false || c["customer_id"] != "cus_T1" || !strings.Contains(c["reason"].(string), "no entitlement summary") {
+		t.Fatalf("no summary = %v", c)
+	}
+	// Stripe's view of the customer, fetched whole and stored.
+	fake.SetActiveEntitlements(testKey, "cus_T1", "api_access", "sso")
+	if err := billingFor(t, h, fake.URL()).RefreshEntitlementSummary(ctx, store.Test, "cus_T1"); err != nil {
+		t.Fatal(err)
+	}
+	c = h.ok("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": "api_access"})
+	if c["allowed"] != true || len(c["features"].([]any)) != 2 || c["source_at"] == nil {
+		t.Fatalf("entitled = %v", c)
+	}
+	c = h.ok("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": "priority_support"})
+	if c["allowed"] != false || !strings.Contains(c["reason"].(string), "not among") {
+		t.Fatalf("not entitled = %v", c)
+	}
+	// The same subject in live is another customer, with nothing.
+	if c := h.ok("check_entitlement", map[string]any{"env": "live", "subject": subject, "feature": "api_access"}); c["allowed"] != false {
+		t.Fatalf("live = %v", c)
+	}
+	h.fails("check_entitlement", map[string]any{"env": "test", "subject": map[string]any{"type": "team", "id": " "}, "feature": "api_access"}, "type and id")
+	h.fails("check_entitlement", map[string]any{"env": "test", "subject": map[string]any{"type": "team"}, "feature": "api_access"}, "id")
+	h.fails("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": ""}, "lookup key")
+}

@@ -1,0 +1,81 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+)
+
+// PromoteCatalogParams are promote_catalog's arguments.
+type PromoteCatalogParams struct {
+	DryRun      bool `json:"dry_run,omitempty" jsonschema_description:"List what would be copied to live mode and write nothing (needs no live-write permission). Do this first and show the human the list."`
+	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true to copy (a live-mode write), after the human confirmed the dry run's list."`
+}
+
+func promoteCatalog(d Deps) Tool {
+	return define("promote_catalog", "Promote catalog to live",
+		"Go-live: copy the active test products and their active prices to live Stripe, and keep a test→live price map (resource billwire://price-map). Each live copy carries metadata billwire_test_id, so calling again copies nothing twice; a live price that already holds a test price's lookup key is adopted if its terms match, else reported as a conflict. Lookup keys stay the same in both modes, so an app that names prices by lookup key needs no change. Live keys are set by a human with `billwire keys set --env live`. Start with dry_run: true.",
+		writeStripe,
+		func(ctx context.Context, _ mcp.CallToolRequest, p PromoteCatalogParams) (any, error) {
+			if !p.DryRun {
+				if err := d.guardLive(ctx, store.Live, p.ConfirmLive, "copy the test catalog (products and prices)"); err != nil {
+					return nil, err
+				}
+			}
+			return d.Billing.PromoteCatalog(ctx, p.DryRun)
+		})
+}
+
+// SetEntitlementsParams are set_entitlements' arguments.
+type SetEntitlementsParams struct {
+	Env         string   `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
+	ProductID   string   `json:"product_id" jsonschema:"required" jsonschema_description:"The product (prod_…) whose buyers get the features; for live, the live id from billwire://price-map."`
+	Features    []string `json:"features" jsonschema:"required" jsonschema_description:"Lookup keys of the features the product grants, e.g. [\"api_access\", \"priority_support\"]: letters, digits, _ . : -; the app checks these names."`
+	ConfirmLive bool     `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+}
+
+func setEntitlements(d Deps) Tool {
+	return define("set_entitlements", "Set product entitlements",
+		"Make a product grant features through Stripe Entitlements: each feature (by lookup key) is reused if it exists, else created, and attached to the product. Adds only; features already attached stay. Stripe then tracks which customers are entitled, and billwire answers from the summaries it sends (check_entitlement). Retrying the same call changes nothing more.",
+		writeStripe,
+		func(ctx context.Context, _ mcp.CallToolRequest, p SetEntitlementsParams) (any, error) {
+			env, err := store.ParseEnv(p.Env)
+			if err != nil {
+				return nil, err
+			}
+			if err := d.guardLive(ctx, env, p.ConfirmLive, "create entitlement features and attach them to a product"); err != nil {
+				return nil, err
+			}
+			return d.Billing.SetEntitlements(ctx, env, p.ProductID, p.Features)
+		})
+}
+
+// SubjectArg names a billed subject of the app.
+type SubjectArg struct {
+	Type string `json:"type" jsonschema:"required" jsonschema_description:"The app's kind of billed subject, e.g. user or team."`
+	ID   string `json:"id" jsonschema:"required" jsonschema_description:"The subject's id in the app."`
+}
+
+// CheckEntitlementParams are check_entitlement's arguments.
+type CheckEntitlementParams struct {
+	Env     string     `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to answer for."`
+	Subject SubjectArg `json:"subject" jsonschema:"required" jsonschema_description:"Who wants to use the feature."`
+	Feature string     `json:"feature" jsonschema:"required" jsonschema_description:"The feature's lookup key, e.g. api_access."`
+}
+
+func checkEntitlement(d Deps) Tool {
+	return define("check_entitlement", "Check entitlement",
+		"Answer whether a subject may use a feature: its Stripe customer (from the customer mapping) must have the feature among the active entitlements Stripe last reported (entitlements.active_entitlement_summary.updated). Reads billwire's database only; the answer says why.",
+		readLocal,
+		func(ctx context.Context, _ mcp.CallToolRequest, p CheckEntitlementParams) (any, error) {
+			env, err := store.ParseEnv(p.Env)
+			if err != nil {
+				return nil, err
+			}
+			_, detail, err := d.Billing.CheckEntitlement(ctx, env, billing.SubjectRef{Type: p.Subject.Type, ID: p.Subject.ID}, p.Feature)
+			return detail, err
+		})
+}
