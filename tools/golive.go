@@ -5,6 +5,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/store"
 )
@@ -53,17 +54,11 @@ func setEntitlements(d Deps) Tool {
 		})
 }
 
-// SubjectArg names a billed subject of the app.
-type SubjectArg struct {
-	Type string `json:"type" jsonschema:"required" jsonschema_description:"The app's kind of billed subject, e.g. user or team."`
-	ID   string `json:"id" jsonschema:"required" jsonschema_description:"The subject's id in the app."`
-}
-
 // CheckEntitlementParams are check_entitlement's arguments.
 type CheckEntitlementParams struct {
-	Env     string     `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to answer for."`
-	Subject SubjectArg `json:"subject" jsonschema:"required" jsonschema_description:"Who wants to use the feature."`
-	Feature string     `json:"feature" jsonschema:"required" jsonschema_description:"The feature's lookup key, e.g. api_access."`
+	Env     string       `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to answer for."`
+	Subject auth.Subject `json:"subject" jsonschema:"required" jsonschema_description:"Who wants to use the feature."`
+	Feature string       `json:"feature" jsonschema:"required" jsonschema_description:"The feature's lookup key, e.g. api_access."`
 }
 
 func checkEntitlement(d Deps) Tool {
