@@ -563,6 +563,9 @@ type SubjectBilling struct {
 	Customer      *store.SubjectCustomerInfo  `json:"customer"`
 	Subscriptions []store.SubjectSubscription `json:"subscriptions"`
 	Payments      []store.PaymentRecord       `json:"recent_payments"`
+	// Entitlements are the lookup keys of the features Stripe last reported
+	// active for the subject's customer.
+	Entitlements []string `json:"entitlements"`
 }
 
 // GetSubjectBilling returns the subject's customer, its subscriptions that
@@ -578,7 +581,7 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env store.Env, caller *
 	if err != nil {
 		return nil, s.unavailable(err)
 	}
-	out := &SubjectBilling{Env: env, Subject: sub, Subscriptions: []store.SubjectSubscription{}, Payments: []store.PaymentRecord{}}
+	out := &SubjectBilling{Env: env, Subject: sub, Subscriptions: []store.SubjectSubscription{}, Payments: []store.PaymentRecord{}, Entitlements: []string{}}
 	customer := ""
 	m, err := st.SubjectMapping(ctx, env, sub.Type, sub.ID)
 	switch {
@@ -597,6 +600,15 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env store.Env, caller *
 	}
 	if out.Payments, err = st.SubjectPayments(ctx, env, customer, sub.Type, sub.ID, 10); err != nil {
 		return nil, s.unavailable(err)
+	}
+	if customer != "" {
+		es, err := st.GetEntitlementSummary(ctx, env, customer)
+		switch {
+		case err == nil && es.Features != nil:
+			out.Entitlements = es.Features
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, s.unavailable(err)
+		}
 	}
 	sort.SliceStable(out.Subscriptions, func(i, j int) bool {
 		return out.Subscriptions[i].Status == "active" && out.Subscriptions[j].Status != "active"
@@ -662,4 +674,23 @@ func nonEmpty(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// SubjectEntitlement answers the app's entitlement route: may the subject
+// use feature, under the session API's ownership rules.
+func (s *Service) SubjectEntitlement(ctx context.Context, env store.Env, caller *auth.Caller, sub auth.Subject, feature string) (*EntitlementCheck, error) {
+	if err := sub.Validate(); err != nil {
+		return nil, badRequest("invalid_subject", "%s", err)
+	}
+	if err := caller.Authorize(env, sub, auth.Read); err != nil {
+		return nil, err
+	}
+	_, out, err := s.CheckEntitlement(ctx, env, SubjectRef{Type: sub.Type, ID: sub.ID}, feature)
+	if IsInputError(err) {
+		return nil, badRequest("invalid_request", "%s", err)
+	}
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	return out, nil
 }

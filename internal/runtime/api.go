@@ -60,6 +60,7 @@ func (a *api) mount(mux *http.ServeMux) {
 	mux.Handle("POST /api/payments/{env}/checkout-sessions", a.handle(a.checkout))
 	mux.Handle("POST /api/payments/{env}/portal-sessions", a.handle(a.portal))
 	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}", a.handle(a.subject))
+	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}/entitlements/{feature}", a.handle(a.entitlement))
 	mux.HandleFunc("OPTIONS /api/payments/", a.preflight)
 }
 
@@ -235,6 +236,14 @@ func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, 
 
 func (a *api) subject(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
 	res, err := a.svc.GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, res, nil
+}
+
+func (a *api) entitlement(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	res, err := a.svc.SubjectEntitlement(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")}, r.PathValue("feature"))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -561,3 +561,38 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("request from the app: %d %v", res.status, res.header)
 	}
 }
+
+func TestEntitlementRoute(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	u := token(t, jwt.MapClaims{"sub": "u_e"})
+	if res := r.do("POST", "/api/payments/test/checkout-sessions", u, checkoutBody(user("u_e"))); res.status != 201 {
+		t.Fatalf("checkout %d %v", res.status, res.body)
+	}
+	route := "/api/payments/test/subjects/user/u_e/entitlements/"
+	if res := r.do("GET", route+"api_access", u, nil); res.status != 200 || res.body["allowed"] != false {
+		t.Fatalf("before any summary: %d %v", res.status, res.body)
+	}
+	m, _ := r.st.SubjectMapping(context.Background(), store.Test, "user", "u_e")
+	summary := fmt.Sprintf(`{"object":"entitlements.active_entitlement_summary","customer":%q,"livemode":false,
+		"entitlements":{"object":"list","has_more":false,"data":[{"id":"ent_1","object":"entitlements.active_entitlement","feature":"feat_1","livemode":false,"lookup_key":"api_access"}]}}`, m.CustomerID)
+	if err := store.ProjectEntitlementSummary(context.Background(), r.st.Pool(), store.Test, []byte(summary), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.do("GET", route+"api_access", u, nil); res.status != 200 || res.body["allowed"] != true {
+		t.Fatalf("entitled: %d %v", res.status, res.body)
+	}
+	if res := r.do("GET", route+"sso", u, nil); res.status != 200 || res.body["allowed"] != false {
+		t.Fatalf("not entitled: %d %v", res.status, res.body)
+	}
+	if res := r.do("GET", route+"api_access", token(t, jwt.MapClaims{"sub": "u_other"}), nil); res.status != 403 {
+		t.Fatalf("another user: %d %v", res.status, res.body)
+	}
+	if res := r.do("GET", route+"api_access", "", nil); res.status != 401 {
+		t.Fatalf("no credentials: %d", res.status)
+	}
+	state := r.do("GET", "/api/payments/test/subjects/user/u_e", u, nil)
+	if ents, _ := state.body["entitlements"].([]any); len(ents) != 1 || ents[0] != "api_access" {
+		t.Fatalf("subject view: %v", state.body)
+	}
+}
