@@ -647,3 +647,15 @@ func TestWriteFileStaysInsideRoots(t *testing.T) {
 		t.Fatalf("roots: %v", got)
 	}
 }
+
+func TestCreditsInTheAppsSchemaForTeams(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, false)
+	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 0.5, SubjectType: "team", Table: "app.team_credits"})
+	session := creditSession("cs_test_Team1", "pi_Team1", 1099)
+	session["metadata"] = team
+	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: session}))
+	if v := r.row(`SELECT team_id, balance FROM app.team_credits_balances`); v == nil || v[0] != "t_1" || v[1] != int64(5) {
+		t.Fatalf("balance of the team after 10.99 USD at 0.5 credits per USD: %v, want 5", v)
+	}
+}
