@@ -38,53 +38,65 @@ CREATE TABLE payments.billing_changes (
 COMMENT ON TABLE payments.billing_changes IS
     'billwire outbox: one row per real change of a subscription, checkout session or payment, written in the projection''s transaction. See README, Fulfillment.';
 
--- The subject of a row that does not carry one: the customer's mapping.
-CREATE FUNCTION payments.billing_change_subject(p_env text, p_customer text, OUT subject_type text, OUT subject_id text)
-LANGUAGE sql STABLE AS $$
-    SELECT m.subject_type, m.subject_id FROM payments.customer_mappings m
-    WHERE m.customer_id = p_customer AND m.env = p_env
-$$;
+-- The triggers are PL/pgSQL throughout: PostgreSQL caches the plans of
+-- their statements per connection, where an SQL-language function called
+-- from a trigger would be planned again on every call.
 
--- The items of a subscription object, as the app needs them.
-CREATE FUNCTION payments.subscription_items_state(data jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
+-- The items of a subscription object, as the app needs them, and what
+-- they cost per period.
+CREATE FUNCTION payments.subscription_items_state(data jsonb, OUT items jsonb, OUT amount bigint)
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
     SELECT coalesce(jsonb_agg(jsonb_build_object(
-        'price_id', CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END,
-        'product_id', CASE jsonb_typeof(i->'price'->'product') WHEN 'object' THEN i->'price'->'product'->>'id'
-            ELSE i->'price'->>'product' END,
-        'lookup_key', i->'price'->>'lookup_key',
-        'unit_amount', (i->'price'->>'unit_amount')::bigint,
-        'quantity', coalesce((i->>'quantity')::bigint, 1)) ORDER BY n), '[]'::jsonb)
-    FROM jsonb_array_elements(CASE jsonb_typeof(data->'items'->'data') WHEN 'array' THEN data->'items'->'data' ELSE '[]' END)
-        WITH ORDINALITY AS x(i, n)
-$$;
+            'price_id', x.price_id, 'product_id', x.product_id, 'lookup_key', x.lookup_key,
+            'unit_amount', x.unit_amount, 'quantity', x.quantity) ORDER BY x.n), '[]'::jsonb),
+        sum(x.unit_amount * x.quantity)
+    INTO items, amount
+    FROM (SELECT n,
+            CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END AS price_id,
+            CASE jsonb_typeof(i->'price'->'product') WHEN 'object' THEN i->'price'->'product'->>'id'
+                ELSE i->'price'->>'product' END AS product_id,
+            i->'price'->>'lookup_key' AS lookup_key,
+            (i->'price'->>'unit_amount')::bigint AS unit_amount,
+            coalesce((i->>'quantity')::bigint, 1) AS quantity
+        FROM jsonb_array_elements(CASE jsonb_typeof(data->'items'->'data') WHEN 'array' THEN data->'items'->'data' ELSE '[]' END)
+            WITH ORDINALITY AS e(i, n)) x;
+END $$;
 
 -- The columns of a subscription the app needs; with the items, its state.
 CREATE FUNCTION payments.billing_change_subscription() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    items jsonb := payments.subscription_items_state(NEW.data);
+    items jsonb;
+    total bigint;
     s_type text := NEW.subject_type;
     s_id text := NEW.subject_id;
+    same_columns boolean := false;
 BEGIN
     -- The trigger's WHEN let an UPDATE through because a column or the
     -- object changed. Unchanged columns and items mean nothing the app
     -- needs changed. Items come from the object: the items table may be
     -- written after this row.
-    IF TG_OP = 'UPDATE'
-        AND (OLD.status, OLD.customer_id, OLD.subject_type, OLD.subject_id, OLD.currency, OLD.current_period_start,
+    IF TG_OP = 'UPDATE' THEN
+        same_columns := (OLD.status, OLD.customer_id, OLD.subject_type, OLD.subject_id, OLD.currency, OLD.current_period_start,
             OLD.current_period_end, OLD.cancel_at_period_end, OLD.canceled_at, OLD.ended_at, OLD.trial_end)
-        IS NOT DISTINCT FROM (NEW.status, NEW.customer_id, NEW.subject_type, NEW.subject_id, NEW.currency, NEW.current_period_start,
-            NEW.current_period_end, NEW.cancel_at_period_end, NEW.canceled_at, NEW.ended_at, NEW.trial_end)
-        AND items = payments.subscription_items_state(OLD.data) THEN
+            IS NOT DISTINCT FROM (NEW.status, NEW.customer_id, NEW.subject_type, NEW.subject_id, NEW.currency, NEW.current_period_start,
+            NEW.current_period_end, NEW.cancel_at_period_end, NEW.canceled_at, NEW.ended_at, NEW.trial_end);
+        IF same_columns AND OLD.data->'items' = NEW.data->'items' THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    SELECT x.items, x.amount INTO items, total FROM payments.subscription_items_state(NEW.data) x;
+    IF same_columns AND items = (SELECT x.items FROM payments.subscription_items_state(OLD.data) x) THEN
         RETURN NULL;
     END IF;
     IF s_id IS NULL THEN
-        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.billing_change_subject(NEW.env, NEW.customer_id) m;
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
     END IF;
     INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, currency, state)
     VALUES (NEW.env, 'subscription_state', NEW.id, s_type, s_id, NEW.customer_id, NEW.status,
-        (SELECT sum((e->>'unit_amount')::bigint * (e->>'quantity')::bigint) FROM jsonb_array_elements(items) e),
+        total,
         NEW.currency,
         jsonb_build_object('status', NEW.status,
             'price_id', items->0->>'price_id', 'product_id', items->0->>'product_id',
@@ -116,7 +128,8 @@ DECLARE
     s_id text := NEW.subject_id;
 BEGIN
     IF s_id IS NULL AND NEW.customer_id IS NOT NULL THEN
-        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.billing_change_subject(NEW.env, NEW.customer_id) m;
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
     END IF;
     INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, currency, state)
     VALUES (NEW.env, 'checkout_session', NEW.stripe_id, s_type, s_id, NEW.customer_id, NEW.status, NEW.amount_total, NEW.currency,
@@ -163,7 +176,8 @@ BEGIN
         RETURN NULL; -- a payment status billwire does not report
     END IF;
     IF s_id IS NULL AND NEW.customer_id IS NOT NULL THEN
-        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.billing_change_subject(NEW.env, NEW.customer_id) m;
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
     END IF;
     IF NEW.checkout_session_id IS NOT NULL THEN
         SELECT cs.mode, cs.metadata INTO cs_mode, cs_metadata FROM payments.checkout_sessions cs
