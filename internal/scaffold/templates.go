@@ -21,6 +21,7 @@ COMMENT ON TABLE {{.Qualified}} IS {{call .Lit .Marker}};
 
 const triggerSQL = `{{define "trigger"}}
 -- The trigger: one call per matching change, in the projection's transaction.
+-- (PL/pgSQL throughout: its statement plans are cached per connection.)
 CREATE OR REPLACE FUNCTION {{.OnChange}}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -62,7 +63,8 @@ var subscriptionAccessSQL = parse("subscription_access", `{{template "header" .}
 -- Applies one change. Another subscription of the same {{.SubjectType}} replaces the stored
 -- one only when it grants access or the stored one does not.
 CREATE OR REPLACE FUNCTION {{.Apply}}(c payments.billing_changes) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO {{.Qualified}} AS t ({{.SubjectCol}}, "env", "subscription_id", "customer_id", "plan", "price_id",
         "product_id", "quantity", "status", "has_access", "current_period_end", "cancel_at_period_end", "trial_end", "updated_at")
     SELECT c.subject_id, c.env, c.key, c.customer_id, coalesce(c.state->>'lookup_key', c.state->>'price_id'),
@@ -75,8 +77,8 @@ LANGUAGE sql AS $$
         "product_id" = EXCLUDED."product_id", "quantity" = EXCLUDED."quantity", "status" = EXCLUDED."status",
         "has_access" = EXCLUDED."has_access", "current_period_end" = EXCLUDED."current_period_end",
         "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now()
-    WHERE t."subscription_id" = EXCLUDED."subscription_id" OR EXCLUDED."has_access" OR NOT t."has_access"
-$$;
+    WHERE t."subscription_id" = EXCLUDED."subscription_id" OR EXCLUDED."has_access" OR NOT t."has_access";
+END $$;
 COMMENT ON FUNCTION {{.Apply}}(payments.billing_changes) IS {{call .Lit .Marker}};
 {{template "trigger" .}}
 -- Whether a {{.SubjectType}} has access now, in env {{.Env}}.
@@ -100,7 +102,8 @@ var ordersSQL = parse("one_time_orders", `{{template "header" .}}--
 
 -- Applies one change to the order named by order_id in the session's metadata.
 CREATE OR REPLACE FUNCTION {{.Apply}}(c payments.billing_changes) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE {{.Qualified}} o SET "status" = 'paid', "paid_at" = now(), "checkout_session_id" = c.key,
         "payment_key" = c.state->>'payment_intent_id', "amount_paid" = c.amount,
         "currency" = coalesce(o."currency", c.currency), "updated_at" = now()
@@ -117,7 +120,7 @@ LANGUAGE sql AS $$
         "status" = CASE WHEN c.status = 'refunded' THEN 'refunded' ELSE o."status" END, "updated_at" = now()
     WHERE c.env = {{call .Lit .Env}} AND c.kind = 'payment_refunded'
       AND o."id" = c.state->'metadata'->>'order_id' AND o."env" = c.env AND o."status" IN ('paid', 'refunded');
-$$;
+END $$;
 COMMENT ON FUNCTION {{.Apply}}(payments.billing_changes) IS {{call .Lit .Marker}};
 {{template "trigger" .}}
 {{- define "when"}}NEW.env = {{call .Lit .Env}} AND NEW.kind IN ('checkout_session', 'payment_failed', 'payment_refunded')
@@ -159,7 +162,8 @@ COMMENT ON FUNCTION {{.Credits}}(bigint, text) IS {{call .Lit .Marker}};
 
 -- Applies one change: a grant per payment, a revocation per refund.
 CREATE OR REPLACE FUNCTION {{.Apply}}(c payments.billing_changes) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO {{.Qualified}} ("env", {{.SubjectCol}}, "credits", "reason", "source_key", "amount", "currency")
     SELECT c.env, c.subject_id, {{.Credits}}(c.amount, c.currency), 'purchase', c.key, c.amount, c.currency
     WHERE c.env = {{call .Lit .Env}} AND c.kind = 'payment_succeeded' AND c.subject_type = {{call .Lit .SubjectType}}
@@ -172,7 +176,7 @@ LANGUAGE sql AS $$
     WHERE c.env = {{call .Lit .Env}} AND c.kind = 'refund' AND c.status = 'succeeded'
       AND g."source_key" = c.state->>'payment_intent_id' AND g."env" = c.env AND g."reason" = 'purchase'
     ON CONFLICT ("source_key", "env") DO NOTHING;
-$$;
+END $$;
 COMMENT ON FUNCTION {{.Apply}}(payments.billing_changes) IS {{call .Lit .Marker}};
 {{template "trigger" .}}
 -- Balances in env {{.Env}}.

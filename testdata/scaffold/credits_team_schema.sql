@@ -53,7 +53,8 @@ COMMENT ON FUNCTION "app"."team_credits_credits"(bigint, text) IS 'billwire scaf
 
 -- Applies one change: a grant per payment, a revocation per refund.
 CREATE OR REPLACE FUNCTION "app"."team_credits_apply"(c payments.billing_changes) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO "app"."team_credits" ("env", "team_id", "credits", "reason", "source_key", "amount", "currency")
     SELECT c.env, c.subject_id, "app"."team_credits_credits"(c.amount, c.currency), 'purchase', c.key, c.amount, c.currency
     WHERE c.env = 'test' AND c.kind = 'payment_succeeded' AND c.subject_type = 'team'
@@ -66,10 +67,11 @@ LANGUAGE sql AS $$
     WHERE c.env = 'test' AND c.kind = 'refund' AND c.status = 'succeeded'
       AND g."source_key" = c.state->>'payment_intent_id' AND g."env" = c.env AND g."reason" = 'purchase'
     ON CONFLICT ("source_key", "env") DO NOTHING;
-$$;
+END $$;
 COMMENT ON FUNCTION "app"."team_credits_apply"(payments.billing_changes) IS 'billwire scaffold_fulfillment pattern=credits env=test table=app.team_credits';
 
 -- The trigger: one call per matching change, in the projection's transaction.
+-- (PL/pgSQL throughout: its statement plans are cached per connection.)
 CREATE OR REPLACE FUNCTION "app"."team_credits_on_billing_change"() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -33,7 +33,8 @@ COMMENT ON TABLE "public"."orders" IS 'billwire scaffold_fulfillment pattern=one
 
 -- Applies one change to the order named by order_id in the session's metadata.
 CREATE OR REPLACE FUNCTION "public"."orders_apply"(c payments.billing_changes) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE "public"."orders" o SET "status" = 'paid', "paid_at" = now(), "checkout_session_id" = c.key,
         "payment_key" = c.state->>'payment_intent_id', "amount_paid" = c.amount,
         "currency" = coalesce(o."currency", c.currency), "updated_at" = now()
@@ -50,10 +51,11 @@ LANGUAGE sql AS $$
         "status" = CASE WHEN c.status = 'refunded' THEN 'refunded' ELSE o."status" END, "updated_at" = now()
     WHERE c.env = 'test' AND c.kind = 'payment_refunded'
       AND o."id" = c.state->'metadata'->>'order_id' AND o."env" = c.env AND o."status" IN ('paid', 'refunded');
-$$;
+END $$;
 COMMENT ON FUNCTION "public"."orders_apply"(payments.billing_changes) IS 'billwire scaffold_fulfillment pattern=one_time_orders env=test table=public.orders';
 
 -- The trigger: one call per matching change, in the projection's transaction.
+-- (PL/pgSQL throughout: its statement plans are cached per connection.)
 CREATE OR REPLACE FUNCTION "public"."orders_on_billing_change"() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

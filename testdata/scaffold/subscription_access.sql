@@ -34,7 +34,8 @@ COMMENT ON TABLE "public"."team_billing_status" IS 'billwire scaffold_fulfillmen
 -- Applies one change. Another subscription of the same team replaces the stored
 -- one only when it grants access or the stored one does not.
 CREATE OR REPLACE FUNCTION "public"."team_billing_status_apply"(c payments.billing_changes) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO "public"."team_billing_status" AS t ("team_id", "env", "subscription_id", "customer_id", "plan", "price_id",
         "product_id", "quantity", "status", "has_access", "current_period_end", "cancel_at_period_end", "trial_end", "updated_at")
     SELECT c.subject_id, c.env, c.key, c.customer_id, coalesce(c.state->>'lookup_key', c.state->>'price_id'),
@@ -47,11 +48,12 @@ LANGUAGE sql AS $$
         "product_id" = EXCLUDED."product_id", "quantity" = EXCLUDED."quantity", "status" = EXCLUDED."status",
         "has_access" = EXCLUDED."has_access", "current_period_end" = EXCLUDED."current_period_end",
         "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now()
-    WHERE t."subscription_id" = EXCLUDED."subscription_id" OR EXCLUDED."has_access" OR NOT t."has_access"
-$$;
+    WHERE t."subscription_id" = EXCLUDED."subscription_id" OR EXCLUDED."has_access" OR NOT t."has_access";
+END $$;
 COMMENT ON FUNCTION "public"."team_billing_status_apply"(payments.billing_changes) IS 'billwire scaffold_fulfillment pattern=subscription_access env=test table=public.team_billing_status';
 
 -- The trigger: one call per matching change, in the projection's transaction.
+-- (PL/pgSQL throughout: its statement plans are cached per connection.)
 CREATE OR REPLACE FUNCTION "public"."team_billing_status_on_billing_change"() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
