@@ -72,6 +72,12 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 				return err
 			}
 		}
+		// The outbox first: the SQL replaces a trigger on it, and webhook
+		// transactions take it before the app's tables, so taking it first
+		// makes them wait instead of deadlocking with this one.
+		if _, err := tx.Exec(ctx, `LOCK TABLE payments.billing_changes IN ACCESS EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("lock payments.billing_changes: %w", err)
+		}
 		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return fmt.Errorf("apply %s: %w", m.Name, err)
 		}

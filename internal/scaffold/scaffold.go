@@ -24,7 +24,8 @@ import (
 
 // The patterns the scaffold generates.
 const (
-	// SubscriptionAccess keeps a <subject>_billing_status table current.
+	// SubscriptionAccess keeps a <subject>_billing_status table current: a
+	// row per subscription of a subject.
 	SubscriptionAccess = "subscription_access"
 	// OneTimeOrders marks the app's pending orders paid.
 	OneTimeOrders = "one_time_orders"
@@ -368,7 +369,7 @@ func statusTable(table, subject string) tableSpec {
 		{Name: "cancel_at_period_end", Type: tBool, NotNull: true, Default: "false"},
 		{Name: "trial_end", Type: tTime},
 		{Name: "updated_at", Type: tTime, NotNull: true, Default: "now()"},
-	}, Extra: []string{"PRIMARY KEY (" + quoteIdent(sc) + `, "env")`}, Unique: [][]string{{sc, "env"}}}
+	}, Extra: []string{"PRIMARY KEY (" + quoteIdent(sc) + `, "env", "subscription_id")`}, Unique: [][]string{{sc, "env", "subscription_id"}}}
 }
 
 func ordersTable(table, subject string, env store.Env) tableSpec {

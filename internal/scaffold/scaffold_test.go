@@ -17,6 +17,7 @@ import (
 
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/loadgen"
 	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -277,23 +278,33 @@ func TestSubscriptionAccessFollowsTheSubscription(t *testing.T) {
 		t.Fatalf("after past_due: %v", v)
 	}
 	r.send(r.event("customer.subscription.deleted", eventfixtures.Options{Object: subscription("canceled")}))
-	if v := status(); v[0] != "canceled" || v[1] != false || v[5] != false {
+	if v := status(); v == nil || v[0] != "canceled" || v[1] != false || v[5] != false {
 		t.Fatalf("after canceled: %v", v)
 	}
-	// A new subscription of the team takes over; a late change of the old
-	// one (canceled, no access) does not take its access away.
-	newer := subscription("active")
-	newer["id"] = "sub_Second"
-	r.send(r.event("customer.subscription.created", eventfixtures.Options{Object: newer}))
-	r.send(r.event("customer.subscription.updated", eventfixtures.Options{Object: subscription("canceled")}))
-	if v := r.row(`SELECT subscription_id, status, has_access FROM public.team_billing_status WHERE team_id = 't_1'`); v[0] != "sub_Second" || v[2] != true {
-		t.Fatalf("second subscription: %v", v)
+	// A second subscription of the team: access while either grants it.
+	second := func(status string) eventfixtures.Options {
+		o := subscription(status)
+		o["id"] = "sub_Second"
+		return eventfixtures.Options{Object: o}
+	}
+	r.send(r.event("customer.subscription.created", second("active")))
+	r.send(r.event("customer.subscription.updated", eventfixtures.Options{Object: subscription("canceled")})) // a late change of the first
+	if v := r.row(`SELECT count(*), count(*) FILTER (WHERE has_access), public.team_has_access('t_1') FROM public.team_billing_status
+		WHERE team_id = 't_1'`); v[0] != int64(2) || v[1] != int64(1) || v[2] != true {
+		t.Fatalf("with a second subscription: %v", v)
+	}
+	third := subscription("trialing")
+	third["id"] = "sub_Third"
+	r.send(r.event("customer.subscription.created", eventfixtures.Options{Object: third}))
+	r.send(r.event("customer.subscription.deleted", second("canceled")))
+	if v := r.row(`SELECT public.team_has_access('t_1')`); v[0] != true {
+		t.Fatal("the team lost access while a trialing subscription remains")
 	}
 	// Users are another subject type: their subscriptions leave the table alone.
 	r.send(r.event("customer.subscription.created", eventfixtures.Options{Replace: map[string]string{"sub_Fixture1": "sub_User", "cus_Fixture1": "cus_User"},
 		Object: map[string]any{"status": "active"}}))
-	if n := r.one(`SELECT count(*) FROM public.team_billing_status`); n != int64(1) {
-		t.Fatalf("%d rows, want the team's only", n)
+	if n := r.one(`SELECT count(*) FROM public.team_billing_status WHERE team_id <> 't_1'`); n != int64(0) {
+		t.Fatalf("%d rows of others, want the team's only", n)
 	}
 }
 
@@ -657,5 +668,60 @@ func TestCreditsInTheAppsSchemaForTeams(t *testing.T) {
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: session}))
 	if v := r.row(`SELECT team_id, balance FROM app.team_credits_balances`); v == nil || v[0] != "t_1" || v[1] != int64(5) {
 		t.Fatalf("balance of the team after 10.99 USD at 0.5 credits per USD: %v, want 5", v)
+	}
+}
+
+// Applying while webhooks flow: every delivery succeeds, and the table ends
+// exactly as the traffic says, whether a change came before the apply
+// (backfill) or after it (trigger).
+func TestApplyDuringTraffic(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, false)
+	events, exp := loadgen.Generate(loadgen.Config{Events: 1500, Customers: 60, Seed: 11, Shuffle: true, Duplicates: 0.1})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan loadgen.Result, 1)
+	go func() {
+		res, err := loadgen.Run(ctx, loadgen.RunConfig{URL: r.url + "/webhooks/stripe/test", Secret: secret, Concurrency: 4,
+			Prelude: exp.Prelude, Timeout: 30 * time.Second}, events)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	for r.one(`SELECT count(*) FROM payments.webhook_events`).(int64) < 300 {
+		time.Sleep(10 * time.Millisecond) // wait for traffic to be under way; no timing is asserted
+	}
+	r.apply(scaffold.Options{Pattern: scaffold.SubscriptionAccess, SubjectType: "user"})
+	res := <-done
+	if res.NotOK != 0 || res.Errors != 0 || res.OK != exp.Sends {
+		t.Fatalf("deliveries: %+v\n%s", res, r.logs.String())
+	}
+	if n := r.one(`SELECT count(*) FROM payments.webhook_events WHERE status <> 'processed'`); n != int64(0) {
+		t.Fatalf("%d events not processed", n)
+	}
+	rows, err := r.st.Pool().Query(context.Background(), `SELECT subscription_id, user_id, status, has_access FROM public.user_billing_status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var sub, user, status string
+		var access bool
+		if err := rows.Scan(&sub, &user, &status, &access); err != nil {
+			t.Fatal(err)
+		}
+		if access != (status == "active" || status == "trialing") {
+			t.Errorf("%s: %s with has_access %v", sub, status, access)
+		}
+		got[sub] = user + " " + status
+	}
+	if len(got) != len(exp.Subscriptions) {
+		t.Errorf("%d rows, want one per subscription (%d)", len(got), len(exp.Subscriptions))
+	}
+	for id, s := range exp.Subscriptions {
+		if want := exp.Customers[s.Customer].SubjectID + " " + s.Status; got[id] != want {
+			t.Errorf("%s = %q, want %q", id, got[id], want)
+		}
 	}
 }

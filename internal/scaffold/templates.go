@@ -52,16 +52,16 @@ func parse(name, body string) *template.Template {
 }
 
 var subscriptionAccessSQL = parse("subscription_access", `{{template "header" .}}--
--- {{.Qualified}}: one row per {{.SubjectType}} with its subscription's plan, status,
--- period end and cancel-at-period-end. Status active or trialing grants access:
+-- {{.Qualified}}: a row per subscription of a {{.SubjectType}}, with its plan,
+-- status, period end and cancel-at-period-end. Status active or trialing grants access, and
+-- a {{.SubjectType}} has access while any of its subscriptions does:
 -- ask {{.HasAccess}}({{.SubjectType}}_id). A change reaches a {{.SubjectType}} through the subject
 -- billwire records for the customer: metadata billwire_subject_type={{.SubjectType}} and
 -- billwire_subject_id=<id> on the Checkout Session or subscription, or client_reference_id
 -- {{.SubjectType}}:<id>. Changes without such a subject are ignored.
 {{template "table" .}}
 
--- Applies one change. Another subscription of the same {{.SubjectType}} replaces the stored
--- one only when it grants access or the stored one does not.
+-- Applies one change: billwire never reports an older state of a subscription after a newer one.
 CREATE OR REPLACE FUNCTION {{.Apply}}(c payments.billing_changes) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -72,19 +72,18 @@ BEGIN
         c.status IN ('active', 'trialing'), (c.state->>'current_period_end')::timestamptz,
         coalesce((c.state->>'cancel_at_period_end')::boolean, false), (c.state->>'trial_end')::timestamptz, now()
     WHERE {{template "when-c" .}} AND c.subject_id IS NOT NULL
-    ON CONFLICT ({{.SubjectCol}}, "env") DO UPDATE SET "subscription_id" = EXCLUDED."subscription_id",
-        "customer_id" = EXCLUDED."customer_id", "plan" = EXCLUDED."plan", "price_id" = EXCLUDED."price_id",
+    ON CONFLICT ({{.SubjectCol}}, "env", "subscription_id") DO UPDATE SET "customer_id" = EXCLUDED."customer_id",
+        "plan" = EXCLUDED."plan", "price_id" = EXCLUDED."price_id",
         "product_id" = EXCLUDED."product_id", "quantity" = EXCLUDED."quantity", "status" = EXCLUDED."status",
         "has_access" = EXCLUDED."has_access", "current_period_end" = EXCLUDED."current_period_end",
-        "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now()
-    WHERE t."subscription_id" = EXCLUDED."subscription_id" OR EXCLUDED."has_access" OR NOT t."has_access";
+        "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now();
 END $$;
 COMMENT ON FUNCTION {{.Apply}}(payments.billing_changes) IS {{call .Lit .Marker}};
 {{template "trigger" .}}
 -- Whether a {{.SubjectType}} has access now, in env {{.Env}}.
 CREATE OR REPLACE FUNCTION {{.HasAccess}}({{.SubjectType}}_id text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT t."has_access" FROM {{.Qualified}} t WHERE t.{{.SubjectCol}} = $1 AND t."env" = {{call .Lit .Env}}), false)
+    SELECT EXISTS (SELECT 1 FROM {{.Qualified}} t WHERE t.{{.SubjectCol}} = $1 AND t."env" = {{call .Lit .Env}} AND t."has_access")
 $$;
 COMMENT ON FUNCTION {{.HasAccess}}(text) IS {{call .Lit .Marker}};
 {{define "when"}}NEW.env = {{call .Lit .Env}} AND NEW.kind = 'subscription_state' AND NEW.subject_type = {{call .Lit .SubjectType}}{{end}}

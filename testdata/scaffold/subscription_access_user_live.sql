@@ -5,8 +5,9 @@
 -- Bound to env live: the trigger sees only live changes and rows carry their env,
 -- so a test payment never grants anything in live. Scaffold again with env live to go live.
 --
--- "public"."user_billing_status": one row per user with its subscription's plan, status,
--- period end and cancel-at-period-end. Status active or trialing grants access:
+-- "public"."user_billing_status": a row per subscription of a user, with its plan,
+-- status, period end and cancel-at-period-end. Status active or trialing grants access, and
+-- a user has access while any of its subscriptions does:
 -- ask "public"."user_has_access"(user_id). A change reaches a user through the subject
 -- billwire records for the customer: metadata billwire_subject_type=user and
 -- billwire_subject_id=<id> on the Checkout Session or subscription, or client_reference_id
@@ -27,12 +28,11 @@ CREATE TABLE IF NOT EXISTS "public"."user_billing_status" (
     "cancel_at_period_end" boolean NOT NULL DEFAULT false,
     "trial_end" timestamp with time zone,
     "updated_at" timestamp with time zone NOT NULL DEFAULT now(),
-    PRIMARY KEY ("user_id", "env")
+    PRIMARY KEY ("user_id", "env", "subscription_id")
 );
 COMMENT ON TABLE "public"."user_billing_status" IS 'billwire scaffold_fulfillment pattern=subscription_access env=live table=public.user_billing_status';
 
--- Applies one change. Another subscription of the same user replaces the stored
--- one only when it grants access or the stored one does not.
+-- Applies one change: billwire never reports an older state of a subscription after a newer one.
 CREATE OR REPLACE FUNCTION "public"."user_billing_status_apply"(c payments.billing_changes) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -43,12 +43,11 @@ BEGIN
         c.status IN ('active', 'trialing'), (c.state->>'current_period_end')::timestamptz,
         coalesce((c.state->>'cancel_at_period_end')::boolean, false), (c.state->>'trial_end')::timestamptz, now()
     WHERE c.env = 'live' AND c.kind = 'subscription_state' AND c.subject_type = 'user' AND c.subject_id IS NOT NULL
-    ON CONFLICT ("user_id", "env") DO UPDATE SET "subscription_id" = EXCLUDED."subscription_id",
-        "customer_id" = EXCLUDED."customer_id", "plan" = EXCLUDED."plan", "price_id" = EXCLUDED."price_id",
+    ON CONFLICT ("user_id", "env", "subscription_id") DO UPDATE SET "customer_id" = EXCLUDED."customer_id",
+        "plan" = EXCLUDED."plan", "price_id" = EXCLUDED."price_id",
         "product_id" = EXCLUDED."product_id", "quantity" = EXCLUDED."quantity", "status" = EXCLUDED."status",
         "has_access" = EXCLUDED."has_access", "current_period_end" = EXCLUDED."current_period_end",
-        "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now()
-    WHERE t."subscription_id" = EXCLUDED."subscription_id" OR EXCLUDED."has_access" OR NOT t."has_access";
+        "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now();
 END $$;
 COMMENT ON FUNCTION "public"."user_billing_status_apply"(payments.billing_changes) IS 'billwire scaffold_fulfillment pattern=subscription_access env=live table=public.user_billing_status';
 
@@ -81,6 +80,6 @@ END $$;
 -- Whether a user has access now, in env live.
 CREATE OR REPLACE FUNCTION "public"."user_has_access"(user_id text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT t."has_access" FROM "public"."user_billing_status" t WHERE t."user_id" = $1 AND t."env" = 'live'), false)
+    SELECT EXISTS (SELECT 1 FROM "public"."user_billing_status" t WHERE t."user_id" = $1 AND t."env" = 'live' AND t."has_access")
 $$;
 COMMENT ON FUNCTION "public"."user_has_access"(text) IS 'billwire scaffold_fulfillment pattern=subscription_access env=live table=public.user_billing_status';
