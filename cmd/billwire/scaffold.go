@@ -21,7 +21,7 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	envName := fs.String("env", "test", "environment the objects are bound to: test or live")
 	table := fs.String("table", "", "main table, optionally schema-qualified (default team_billing_status, orders or credit_ledger)")
 	subject := fs.String("subject-type", "", "billwire subject type served (default team for subscription_access, user otherwise)")
-	rate := fs.Float64("credits-per-unit", 0, "credits: credits granted per 1.00 of the currency paid (required for credits)")
+	rate := fs.Int64("credits-per-unit", 0, "credits: credits granted per unit (pack) bought (required for credits)")
 	writeTo := fs.String("write-to", "", "write the SQL as a migration file: a .sql path or a directory ending in /, relative to the working directory")
 	apply := fs.Bool("apply", false, "apply the SQL in one transaction and record its checksum in payments.app_migrations")
 	if err := parse(fs, args); err != nil {

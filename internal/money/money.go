@@ -20,7 +20,6 @@ package money
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -72,19 +71,6 @@ type Currency struct {
 func Lookup(code string) (Currency, bool) {
 	c, ok := currencies[strings.ToLower(strings.TrimSpace(code))]
 	return c, ok
-}
-
-// CodesWithDecimals lists, sorted, the codes of the currencies whose API
-// amounts have the given number of minor-unit digits (0, 2 or 3).
-func CodesWithDecimals(decimals int) []string {
-	var out []string
-	for code, c := range currencies {
-		if c.Decimals == decimals {
-			out = append(out, code)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ValidInterval reports whether interval is a Stripe recurring interval:

@@ -11,14 +11,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
 	"time"
 
-	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
 )
 
@@ -65,9 +63,9 @@ type Options struct {
 	// SubjectType is the billwire subject type (user, team, …) the pattern
 	// serves; default team for subscription_access, user otherwise.
 	SubjectType string
-	// CreditsPerUnit is, for credits, how many credits 1.00 of the paid
-	// currency buys (1 USD, 1 EUR, 1 JPY).
-	CreditsPerUnit float64
+	// CreditsPerUnit is, for credits, how many credits each unit bought
+	// (a pack: a line item quantity of 1) grants.
+	CreditsPerUnit int64
 }
 
 // Migration is generated SQL, its name and its checksum.
@@ -124,10 +122,9 @@ type names struct {
 	Trigger                   string // trigger on payments.billing_changes, quoted
 	SubjectCol                string // e.g. "team_id", quoted
 	HasAccess                 string // subscription_access: the access function
-	Credits, Balances         string // credits: the rate function and the balance view
+	Balances                  string // credits: the balance view
 	AppendOnly, AppendTrigger string // credits: the guard function and its trigger
-	Rate                      string // credits: credits per 1.00, a numeric literal
-	ZeroDecimal, ThreeDecimal string // credits: currency lists for IN (…)
+	Rate                      string // credits: credits per unit bought, an integer literal
 	Lit                       func(string) string
 	Q                         func(string) string
 }
@@ -190,10 +187,10 @@ func Generate(o Options) (*Migration, error) {
 	if pattern == Credits {
 		v := o.CreditsPerUnit
 		if v == 0 {
-			return nil, invalid("credits_per_unit is required for pattern credits: the credits 1.00 of the paid currency buys (e.g. 100 gives 1000 credits for a 10.00 USD pack)")
+			return nil, invalid("credits_per_unit is required for pattern credits: the credits one unit bought grants (e.g. 1000 for a pack of 1000 credits; quantity 2 then grants 2000)")
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0.000001 || v > 1e9 {
-			return nil, invalid("credits_per_unit %v is out of range: give a positive number up to 1000000000 (at least 0.000001)", v)
+		if v < 0 || v > 1_000_000_000 {
+			return nil, invalid("credits_per_unit %d is out of range: give a whole number from 1 to 1000000000", v)
 		}
 	} else if o.CreditsPerUnit != 0 {
 		return nil, invalid("credits_per_unit applies to pattern credits only; remove it for %s", pattern)
@@ -246,13 +243,9 @@ func Generate(o Options) (*Migration, error) {
 			balances = strings.TrimSuffix(table, "_ledger") + "_balances"
 		}
 		n.Balances = q(balances)
-		n.Credits = q(table + "_credits")
 		n.AppendOnly = q(table + "_append_only")
 		n.AppendTrigger = quoteIdent(table + "_append_only")
-		n.Rate = strconv.FormatFloat(o.CreditsPerUnit, 'f', -1, 64)
-		n.ZeroDecimal = literalList(money.CodesWithDecimals(0))
-		n.ThreeDecimal = literalList(money.CodesWithDecimals(3))
-		fn(table+"_credits", "bigint, text")
+		n.Rate = strconv.FormatInt(o.CreditsPerUnit, 10)
 		fn(table+"_append_only", "")
 		objects = append(objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances)
 		owned = append(owned, ownedObject{kind: "view", schema: schema, name: balances})
@@ -281,14 +274,6 @@ func migrationName(pattern, schema, table string, env store.Env) string {
 // led by a UTC timestamp so that tools which order by name apply it last.
 func (m *Migration) FileName(now time.Time) string {
 	return now.UTC().Format("20060102150405") + "_" + m.Name + ".sql"
-}
-
-func literalList(codes []string) string {
-	q := make([]string, len(codes))
-	for i, c := range codes {
-		q[i] = quoteLiteral(c)
-	}
-	return strings.Join(q, ", ")
 }
 
 // column is a column of a generated table. Type is spelled as PostgreSQL's

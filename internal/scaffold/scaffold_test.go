@@ -36,7 +36,7 @@ func TestGoldenSQL(t *testing.T) {
 		"subscription_access_user_live": {Pattern: scaffold.SubscriptionAccess, SubjectType: "user", Env: "live"},
 		"one_time_orders":               {Pattern: scaffold.OneTimeOrders},
 		"credits":                       {Pattern: scaffold.Credits, CreditsPerUnit: 100},
-		"credits_team_schema":           {Pattern: scaffold.Credits, CreditsPerUnit: 0.5, SubjectType: "team", Table: "app.team_credits"},
+		"credits_team_schema":           {Pattern: scaffold.Credits, CreditsPerUnit: 5, SubjectType: "team", Table: "app.team_credits"},
 	}
 	dir := filepath.Join("..", "..", "testdata", "scaffold")
 	update := os.Getenv("UPDATE_GOLDEN") != ""
@@ -416,19 +416,30 @@ func TestCreditsGrantedOncePerPayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.send(r.event("checkout.session.async_payment_succeeded", eventfixtures.Options{Object: creditSession("cs_test_Credits1", "pi_Credits1", 1000)}))
-	if v := ledger(); v[0] != int64(1) || v[2] != int64(1000) {
-		t.Fatalf("after one 10.00 USD payment delivered many ways: %v, want 1 grant and 1000 credits", v)
+	if v := ledger(); v[0] != int64(1) || v[2] != int64(100) {
+		t.Fatalf("after one payment for a session billwire did not create (one unit), delivered many ways: %v, want 1 grant of 100 credits", v)
 	}
 	if k := r.one(`SELECT source_key FROM public.credit_ledger WHERE reason = 'purchase'`); k != "pi_Credits1" {
 		t.Fatalf("grant keyed by %v, want the payment's canonical key", k)
 	}
-	// A second purchase grants again; a JPY one counts whole yen.
-	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: creditSession("cs_test_Credits2", "pi_Credits2", 500)}))
-	jpy := creditSession("cs_test_Credits3", "pi_Credits3", 300)
-	jpy["currency"] = "jpy"
-	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: jpy}))
-	if v := ledger(); v[0] != int64(3) || v[2] != int64(1000+500+30000) {
-		t.Fatalf("after three purchases: %v", v)
+	// A session made by billwire's session API records its line items: three
+	// packs grant three times the credits.
+	ctx := context.Background()
+	row, _, err := r.st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+		Request:     map[string]any{"mode": "payment", "line_items": []map[string]any{{"lookup_key": "credits_100", "quantity": 3}}},
+		SubjectType: "user", SubjectID: "u_9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.CheckoutOpened(ctx, row.ID, "cs_test_Credits2", "https://checkout.stripe.com/c/pay/cs_test_Credits2", "cus_Fixture1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: creditSession("cs_test_Credits2", "pi_Credits2", 3000)}))
+	if v := ledger(); v[0] != int64(2) || v[2] != int64(100+300) {
+		t.Fatalf("after buying three packs: %v", v)
+	}
+	if q := r.one(`SELECT state->>'checkout_quantity' FROM payments.billing_changes WHERE key = 'pi_Credits2' AND kind = 'payment_succeeded'`); q != "3" {
+		t.Fatalf("outbox checkout_quantity = %v", q)
 	}
 	// A partial refund revokes its share once, per refund key.
 	refund := r.event("refund.created", eventfixtures.Options{Replace: map[string]string{"pi_Fixture1": "pi_Credits1", "re_Fixture1": "re_Credits1"},
@@ -437,15 +448,15 @@ func TestCreditsGrantedOncePerPayment(t *testing.T) {
 	r.send(refund)
 	r.send(r.event("refund.updated", eventfixtures.Options{Replace: map[string]string{"pi_Fixture1": "pi_Credits1", "re_Fixture1": "re_Credits1"},
 		Object: map[string]any{"amount": 250}}))
-	if v := ledger(); v[1] != int64(1) || v[2] != int64(1000+500+30000-250) {
-		t.Fatalf("after a 2.50 USD refund: %v", v)
+	if v := ledger(); v[1] != int64(1) || v[2] != int64(100+300-25) {
+		t.Fatalf("after refunding a quarter of the first payment: %v", v)
 	}
 	// A subscription's invoice grants nothing; the ledger refuses changes.
 	r.send(r.event("invoice.paid", eventfixtures.Options{Replace: map[string]string{"u_123": "u_9", "pi_Fixture1": "pi_Invoice1"}}))
 	if s := r.one(`SELECT subject_id FROM payments.billing_changes WHERE key = 'pi_Invoice1'`); s != "u_9" {
 		t.Fatalf("the invoice's payment belongs to %v, want the same user", s)
 	}
-	if v := ledger(); v[0] != int64(3) {
+	if v := ledger(); v[0] != int64(2) {
 		t.Fatalf("an invoice granted credits: %v", v)
 	}
 	if _, err := r.st.Pool().Exec(context.Background(), `UPDATE public.credit_ledger SET credits = 1`); err == nil || !strings.Contains(err.Error(), "append-only") {
@@ -544,7 +555,7 @@ func TestApplyIsRecordedAndRefusesDrift(t *testing.T) {
 		t.Fatalf("changed content: %v, want ErrDrift", err)
 	}
 	var body string
-	if err := st.Pool().QueryRow(ctx, `SELECT prosrc FROM pg_proc WHERE proname = 'credit_ledger_credits'`).Scan(&body); err != nil || !strings.Contains(body, "100::numeric") {
+	if err := st.Pool().QueryRow(ctx, `SELECT prosrc FROM pg_proc WHERE proname = 'credit_ledger_apply'`).Scan(&body); err != nil || !strings.Contains(body, "100 * coalesce") {
 		t.Fatalf("the refused SQL ran: %s %v", body, err)
 	}
 	// Going live rebinds; the test migration cannot then be re-applied as if current.
@@ -662,12 +673,12 @@ func TestWriteFileStaysInsideRoots(t *testing.T) {
 func TestCreditsInTheAppsSchemaForTeams(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
-	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 0.5, SubjectType: "team", Table: "app.team_credits"})
+	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 5, SubjectType: "team", Table: "app.team_credits"})
 	session := creditSession("cs_test_Team1", "pi_Team1", 1099)
 	session["metadata"] = team
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: session}))
 	if v := r.row(`SELECT team_id, balance FROM app.team_credits_balances`); v == nil || v[0] != "t_1" || v[1] != int64(5) {
-		t.Fatalf("balance of the team after 10.99 USD at 0.5 credits per USD: %v, want 5", v)
+		t.Fatalf("balance of the team after one pack of 5 credits: %v, want 5", v)
 	}
 }
 

@@ -130,12 +130,13 @@ COMMENT ON FUNCTION {{.Apply}}(payments.billing_changes) IS {{call .Lit .Marker}
 var creditsSQL = parse("credits", `{{template "header" .}}--
 -- {{.Qualified}}: an append-only ledger of credits per {{.SubjectType}}; {{.Balances}} sums it.
 -- Every successful one-time Checkout payment (mode payment) of a {{.SubjectType}} grants
--- {{.Rate}} credits per 1.00 of the currency paid (per 1 USD, 1 EUR, 1 JPY; rounded down),
--- exactly once per payment: source_key is the payment's canonical key (pi_…), unique, so
+-- {{.Rate}} credits per unit bought: units are the quantities of the session's line items
+-- as billwire's session API recorded them (a session created elsewhere counts as one).
+-- A payment grants exactly once: source_key is its canonical key (pi_…), unique, so
 -- duplicates, replays and the several events of one payment grant once. Subscription
 -- invoices grant nothing. A succeeded refund of such a payment appends one negative row
--- per refund key (re_…), at most what the payment granted. The app spends credits by
--- appending negative rows itself (reason e.g. 'usage', source_key its own unique key or null).
+-- per refund key (re_…) in proportion to the amount refunded, rounded down. The app spends
+-- credits by appending negative rows (reason e.g. 'usage', source_key its own unique key or null).
 {{template "table" .}}
 
 -- The ledger is append-only.
@@ -149,28 +150,20 @@ DROP TRIGGER IF EXISTS {{.AppendTrigger}} ON {{.Qualified}};
 CREATE TRIGGER {{.AppendTrigger}} BEFORE UPDATE OR DELETE ON {{.Qualified}}
     FOR EACH ROW EXECUTE FUNCTION {{.AppendOnly}}();
 
--- Credits bought by an amount in the currency's minor units.
-CREATE OR REPLACE FUNCTION {{.Credits}}(amount bigint, currency text) RETURNS bigint
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT floor($1 * {{.Rate}}::numeric / CASE
-        WHEN lower($2) IN ({{.ZeroDecimal}}) THEN 1
-        WHEN lower($2) IN ({{.ThreeDecimal}}) THEN 1000
-        ELSE 100 END)::bigint
-$$;
-COMMENT ON FUNCTION {{.Credits}}(bigint, text) IS {{call .Lit .Marker}};
-
 -- Applies one change: a grant per payment, a revocation per refund.
 CREATE OR REPLACE FUNCTION {{.Apply}}(c payments.billing_changes) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO {{.Qualified}} ("env", {{.SubjectCol}}, "credits", "reason", "source_key", "amount", "currency")
-    SELECT c.env, c.subject_id, {{.Credits}}(c.amount, c.currency), 'purchase', c.key, c.amount, c.currency
+    SELECT c.env, c.subject_id, {{.Rate}} * coalesce((c.state->>'checkout_quantity')::bigint, 1), 'purchase', c.key,
+        c.amount, c.currency
     WHERE c.env = {{call .Lit .Env}} AND c.kind = 'payment_succeeded' AND c.subject_type = {{call .Lit .SubjectType}}
       AND c.subject_id IS NOT NULL AND c.state->>'checkout_mode' = 'payment' AND c.amount > 0
     ON CONFLICT ("source_key", "env") DO NOTHING;
 
     INSERT INTO {{.Qualified}} ("env", {{.SubjectCol}}, "credits", "reason", "source_key", "amount", "currency")
-    SELECT c.env, g.{{.SubjectCol}}, -least(g."credits", {{.Credits}}(c.amount, c.currency)), 'refund', c.key, c.amount, c.currency
+    SELECT c.env, g.{{.SubjectCol}}, -least(g."credits", floor(g."credits" * c.amount::numeric / g."amount")::bigint), 'refund',
+        c.key, c.amount, c.currency
     FROM {{.Qualified}} g
     WHERE c.env = {{call .Lit .Env}} AND c.kind = 'refund' AND c.status = 'succeeded'
       AND g."source_key" = c.state->>'payment_intent_id' AND g."env" = c.env AND g."reason" = 'purchase'

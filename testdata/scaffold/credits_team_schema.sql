@@ -7,12 +7,13 @@
 --
 -- "app"."team_credits": an append-only ledger of credits per team; "app"."team_credits_balances" sums it.
 -- Every successful one-time Checkout payment (mode payment) of a team grants
--- 0.5 credits per 1.00 of the currency paid (per 1 USD, 1 EUR, 1 JPY; rounded down),
--- exactly once per payment: source_key is the payment's canonical key (pi_…), unique, so
+-- 5 credits per unit bought: units are the quantities of the session's line items
+-- as billwire's session API recorded them (a session created elsewhere counts as one).
+-- A payment grants exactly once: source_key is its canonical key (pi_…), unique, so
 -- duplicates, replays and the several events of one payment grant once. Subscription
 -- invoices grant nothing. A succeeded refund of such a payment appends one negative row
--- per refund key (re_…), at most what the payment granted. The app spends credits by
--- appending negative rows itself (reason e.g. 'usage', source_key its own unique key or null).
+-- per refund key (re_…) in proportion to the amount refunded, rounded down. The app spends
+-- credits by appending negative rows (reason e.g. 'usage', source_key its own unique key or null).
 
 CREATE SCHEMA IF NOT EXISTS "app";
 CREATE TABLE IF NOT EXISTS "app"."team_credits" (
@@ -41,28 +42,20 @@ DROP TRIGGER IF EXISTS "team_credits_append_only" ON "app"."team_credits";
 CREATE TRIGGER "team_credits_append_only" BEFORE UPDATE OR DELETE ON "app"."team_credits"
     FOR EACH ROW EXECUTE FUNCTION "app"."team_credits_append_only"();
 
--- Credits bought by an amount in the currency's minor units.
-CREATE OR REPLACE FUNCTION "app"."team_credits_credits"(amount bigint, currency text) RETURNS bigint
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT floor($1 * 0.5::numeric / CASE
-        WHEN lower($2) IN ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf') THEN 1
-        WHEN lower($2) IN ('bhd', 'jod', 'kwd', 'omr', 'tnd') THEN 1000
-        ELSE 100 END)::bigint
-$$;
-COMMENT ON FUNCTION "app"."team_credits_credits"(bigint, text) IS 'billwire scaffold_fulfillment pattern=credits env=test table=app.team_credits';
-
 -- Applies one change: a grant per payment, a revocation per refund.
 CREATE OR REPLACE FUNCTION "app"."team_credits_apply"(c payments.billing_changes) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO "app"."team_credits" ("env", "team_id", "credits", "reason", "source_key", "amount", "currency")
-    SELECT c.env, c.subject_id, "app"."team_credits_credits"(c.amount, c.currency), 'purchase', c.key, c.amount, c.currency
+    SELECT c.env, c.subject_id, 5 * coalesce((c.state->>'checkout_quantity')::bigint, 1), 'purchase', c.key,
+        c.amount, c.currency
     WHERE c.env = 'test' AND c.kind = 'payment_succeeded' AND c.subject_type = 'team'
       AND c.subject_id IS NOT NULL AND c.state->>'checkout_mode' = 'payment' AND c.amount > 0
     ON CONFLICT ("source_key", "env") DO NOTHING;
 
     INSERT INTO "app"."team_credits" ("env", "team_id", "credits", "reason", "source_key", "amount", "currency")
-    SELECT c.env, g."team_id", -least(g."credits", "app"."team_credits_credits"(c.amount, c.currency)), 'refund', c.key, c.amount, c.currency
+    SELECT c.env, g."team_id", -least(g."credits", floor(g."credits" * c.amount::numeric / g."amount")::bigint), 'refund',
+        c.key, c.amount, c.currency
     FROM "app"."team_credits" g
     WHERE c.env = 'test' AND c.kind = 'refund' AND c.status = 'succeeded'
       AND g."source_key" = c.state->>'payment_intent_id' AND g."env" = c.env AND g."reason" = 'purchase'

@@ -119,6 +119,18 @@ CREATE TRIGGER billing_changes_update AFTER UPDATE ON payments.subscriptions
         OR OLD.data IS DISTINCT FROM NEW.data)
     EXECUTE FUNCTION payments.billing_change_subscription();
 
+-- The line items billwire's session API recorded for a checkout (null for
+-- sessions created elsewhere: Stripe's events do not carry them), and the
+-- number of units they buy.
+CREATE FUNCTION payments.checkout_units(request jsonb, OUT line_items jsonb, OUT quantity bigint)
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF jsonb_typeof(request->'line_items') = 'array' THEN
+        line_items := request->'line_items';
+        SELECT sum((li->>'quantity')::bigint) INTO quantity FROM jsonb_array_elements(line_items) li;
+    END IF;
+END $$;
+
 -- Checkout sessions, once Stripe's id is known. state.metadata carries what
 -- the app put in the session (e.g. order_id).
 CREATE FUNCTION payments.billing_change_checkout() RETURNS trigger
@@ -126,16 +138,22 @@ LANGUAGE plpgsql AS $$
 DECLARE
     s_type text := NEW.subject_type;
     s_id text := NEW.subject_id;
+    items jsonb;
+    units bigint;
 BEGIN
     IF s_id IS NULL AND NEW.customer_id IS NOT NULL THEN
         SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
         WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
     END IF;
+    IF NEW.request IS NOT NULL THEN
+        SELECT u.line_items, u.quantity INTO items, units FROM payments.checkout_units(NEW.request) u;
+    END IF;
     INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, currency, state)
     VALUES (NEW.env, 'checkout_session', NEW.stripe_id, s_type, s_id, NEW.customer_id, NEW.status, NEW.amount_total, NEW.currency,
         jsonb_build_object('status', NEW.status, 'payment_status', NEW.payment_status, 'mode', NEW.mode,
             'payment_intent_id', NEW.payment_intent_id, 'subscription_id', NEW.subscription_id,
-            'client_reference_id', NEW.client_reference_id, 'metadata', NEW.metadata));
+            'client_reference_id', NEW.client_reference_id, 'metadata', NEW.metadata,
+            'line_items', items, 'quantity', units));
     RETURN NULL;
 END $$;
 
@@ -151,7 +169,7 @@ CREATE TRIGGER billing_changes_update AFTER UPDATE ON payments.checkout_sessions
     EXECUTE FUNCTION payments.billing_change_checkout();
 
 -- Money movements. A payment that came through Checkout carries the
--- session's mode and metadata (e.g. order_id) in its state.
+-- session's mode, metadata (e.g. order_id) and units bought in its state.
 CREATE FUNCTION payments.billing_change_payment() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -160,6 +178,8 @@ DECLARE
     s_id text := NEW.subject_id;
     cs_mode text;
     cs_metadata jsonb;
+    cs_request jsonb;
+    units bigint;
 BEGIN
     change := CASE NEW.kind
         WHEN 'refund' THEN 'refund'
@@ -180,15 +200,19 @@ BEGIN
         WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
     END IF;
     IF NEW.checkout_session_id IS NOT NULL THEN
-        SELECT cs.mode, cs.metadata INTO cs_mode, cs_metadata FROM payments.checkout_sessions cs
+        SELECT cs.mode, cs.metadata, cs.request INTO cs_mode, cs_metadata, cs_request FROM payments.checkout_sessions cs
         WHERE cs.stripe_id = NEW.checkout_session_id AND cs.env = NEW.env;
+        IF cs_request IS NOT NULL THEN
+            SELECT u.quantity INTO units FROM payments.checkout_units(cs_request) u;
+        END IF;
     END IF;
     INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, amount_refunded,
         currency, state)
     VALUES (NEW.env, change, NEW.key, s_type, s_id, NEW.customer_id, NEW.status, NEW.amount, NEW.amount_refunded, NEW.currency,
         jsonb_build_object('kind', NEW.kind, 'status', NEW.status, 'payment_intent_id', NEW.payment_intent_id,
             'charge_id', NEW.charge_id, 'invoice_id', NEW.invoice_id, 'subscription_id', NEW.subscription_id,
-            'checkout_session_id', NEW.checkout_session_id, 'checkout_mode', cs_mode, 'metadata', coalesce(cs_metadata, '{}'::jsonb),
+            'checkout_session_id', NEW.checkout_session_id, 'checkout_mode', cs_mode, 'checkout_quantity', units,
+            'metadata', coalesce(cs_metadata, '{}'::jsonb),
             'failures', NEW.failures, 'failure_code', NEW.failure_code, 'failure_message', NEW.failure_message,
             'reason', NEW.reason, 'occurred_at', NEW.occurred_at));
     RETURN NULL;
