@@ -38,6 +38,7 @@ func All(d Deps) []Tool {
 		promoteCatalog(d),
 		setEntitlements(d),
 		checkEntitlement(d),
+		scaffoldFulfillment(d),
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts

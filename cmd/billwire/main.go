@@ -38,6 +38,7 @@ Usage:
   billwire keys show                          show the configured keys, masked
   billwire apikeys create --env test --name N  create a session-API key (printed once); also list, revoke
   billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
+  billwire scaffold --pattern NAME [--apply]  fulfillment SQL: shown, written (--write-to) or applied
   billwire version                            print the version
 
 Every command takes --database-url (default $DATABASE_URL, else libpq defaults)
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAPIKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "sync":
 		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
+	case "scaffold":
+		err = cmdScaffold(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "billwire", buildVersion())
 	default:

@@ -82,6 +82,7 @@ type harnessOpts struct {
 	allowLiveWrites bool
 	rateLimit       float64
 	elicit          client.ElicitationHandler
+	roots           client.RootsHandler
 }
 
 type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
@@ -103,6 +104,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	var copts []client.ClientOption
 	if o.elicit != nil {
 		copts = append(copts, client.WithElicitationHandler(o.elicit))
+	}
+	if o.roots != nil {
+		copts = append(copts, client.WithRootsHandler(o.roots))
 	}
 	c, err := client.NewInProcessClientWithOptions(srv, copts...)
 	if err != nil {

@@ -169,7 +169,7 @@ func TestPromptGolden(t *testing.T) {
 
 // pendingTools are named by the prompts and land with the parallel
 // fulfillment and sessions work; once they are in tools.All this list can go.
-var pendingTools = []string{"scaffold_fulfillment", "check_integration"}
+var pendingTools = []string{"check_integration"}
 
 // Every tool a prompt tells the agent to call exists, and every call is
 // valid JSON with the arguments the tool takes.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,12 +211,18 @@ func MigrateReport(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 				version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return err
 		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM payments.schema_migrations`).Scan(&current); err != nil {
+		// Every version not applied yet, in order: a migration that landed
+		// with a lower number than one already applied still runs.
+		rows, err := tx.Query(ctx, `SELECT version FROM payments.schema_migrations`)
+		if err != nil {
+			return err
+		}
+		done, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
 			return err
 		}
 		for _, m := range ms {
-			if m.version <= current {
+			if slices.Contains(done, int32(m.version)) {
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/billwire/billwire/internal/scaffold"
+)
+
+func TestScaffoldCommand(t *testing.T) {
+	t.Parallel()
+	e := env(t, "http://127.0.0.1:1") // Stripe is never called
+	want, _ := scaffold.Generate(scaffold.Options{Pattern: "credits", CreditsPerUnit: 100, SubjectType: "team"})
+	code, out, errs := cli(t, e, "", "scaffold", "--pattern", "credits", "--credits-per-unit", "100", "--subject-type", "team")
+	if code != 0 || out != want.SQL || !strings.Contains(errs, "dry run") {
+		t.Fatalf("dry run: %d %q", code, errs)
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "migrations", "0009_credits.sql")
+	code, out, errs = cli(t, e, "", "scaffold", "--pattern", "credits", "--credits-per-unit", "100", "--subject-type", "team", "--write-to", target)
+	if b, _ := os.ReadFile(target); code != 0 || string(b) != want.SQL || !strings.Contains(out, "wrote "+target) {
+		t.Fatalf("write-to: %d %s %s", code, out, errs)
+	}
+	args := []string{"scaffold", "--pattern", "credits", "--credits-per-unit", "100", "--subject-type", "team", "--apply"}
+	if code, out, errs = cli(t, e, "", args...); code != 0 || !strings.Contains(out, "applied "+want.Name) {
+		t.Fatalf("apply: %d %s %s", code, out, errs)
+	}
+	if code, out, errs = cli(t, e, "", args...); code != 0 || !strings.Contains(out, "already applied") {
+		t.Fatalf("apply again: %d %s %s", code, out, errs)
+	}
+	args[4] = "200"
+	if code, _, errs = cli(t, e, "", args...); code != 1 || !strings.Contains(errs, "drift") {
+		t.Fatalf("changed rate: %d %s", code, errs)
+	}
+	for _, bad := range [][]string{
+		{"scaffold"},
+		{"scaffold", "--pattern", "lifetime"},
+		{"scaffold", "--pattern", "one_time_orders", "--table", "Orders"},
+		{"scaffold", "--pattern", "one_time_orders", "--env", "prod"},
+		{"scaffold", "--pattern", "one_time_orders", "--apply", "--write-to", "x.sql"},
+	} {
+		if code, _, errs := cli(t, e, "", bad...); code != 2 || errs == "" {
+			t.Errorf("%v: exit %d, %s", bad, code, errs)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package mcpserver_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/billwire/billwire/internal/scaffold"
+)
+
+type rootsFunc func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
+
+func (f rootsFunc) ListRoots(ctx context.Context, r mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return f(ctx, r)
+}
+
+func rootsAt(dirs ...string) rootsFunc {
+	return func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+		res := &mcp.ListRootsResult{Roots: []mcp.Root{}}
+		for _, d := range dirs {
+			res.Roots = append(res.Roots, mcp.Root{URI: "file://" + filepath.ToSlash(d), Name: filepath.Base(d)})
+		}
+		return res, nil
+	}
+}
+
+func TestScaffoldFulfillmentDryRunAndApply(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	args := map[string]any{"pattern": "subscription_access", "subject_type": "team"}
+	dry := h.ok("scaffold_fulfillment", args)
+	want, _ := scaffold.Generate(scaffold.Options{Pattern: "subscription_access", SubjectType: "team"})
+	if dry["mode"] != "dry_run" || dry["sql"] != want.SQL || dry["checksum"] != want.Checksum || dry["env"] != "test" ||
+		dry["name"] != "billwire_subscription_access_public_team_billing_status_test" {
+		t.Fatalf("dry run: %v", dry)
+	}
+	var n int
+	ctx := context.Background()
+	h.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname = 'team_billing_status'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("a dry run created the table")
+	}
+	args["apply"] = true
+	if got := h.ok("scaffold_fulfillment", args); got["mode"] != "applied" || got["checksum"] != want.Checksum {
+		t.Fatalf("apply: %v", got)
+	}
+	if got := h.ok("scaffold_fulfillment", args); got["mode"] != "already_applied" {
+		t.Fatalf("apply again: %v", got)
+	}
+	var sum string
+	if err := h.store.Pool().QueryRow(ctx, `SELECT checksum FROM payments.app_migrations WHERE name = $1`, want.Name).Scan(&sum); err != nil || sum != want.Checksum {
+		t.Fatalf("ledger: %s %v", sum, err)
+	}
+	args["table"] = "team_billing_status"
+	args["subject_type"] = "org"
+	h.fails("scaffold_fulfillment", args, "drift", want.Name, "arguments it was applied with")
+}
+
+func TestScaffoldFulfillmentRefusesBadCalls(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	h := newHarness(t, harnessOpts{roots: rootsAt(root)})
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "lifetime_access"}, "pattern")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "table": "orders; DROP TABLE users"}, "not a valid identifier")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits"}, "credits_per_unit is required")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 10, "apply": true, "write_to": "db/"},
+		"cannot be combined")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "write_to": "../outside.sql"}, "outside the allowed directories", root)
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "env": "live", "apply": true}, "--allow-live-writes")
+	if _, err := os.Stat(filepath.Join(filepath.Dir(root), "outside.sql")); err == nil {
+		t.Fatal("wrote outside the root")
+	}
+	var n int
+	h.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM payments.app_migrations`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d migrations applied by refused calls", n)
+	}
+}
+
+func TestScaffoldFulfillmentWritesInsideTheClientsRoots(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	h := newHarness(t, harnessOpts{roots: rootsAt(root)})
+	got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 100, "write_to": "db/migrations/"})
+	path, _ := got["path"].(string)
+	if got["mode"] != "written" || !strings.HasPrefix(path, filepath.Join(root, "db", "migrations")+string(filepath.Separator)) ||
+		!strings.HasSuffix(path, "_billwire_credits_public_credit_ledger_test.sql") {
+		t.Fatalf("write_to: %v", got)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != got["sql"] {
+		t.Fatalf("file: %v", err)
+	}
+}
+
+func TestScaffoldFulfillmentWithoutRootsUsesTheWorkingDirectory(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{roots: rootsAt()}) // the client declares roots but has none
+	wd, _ := os.Getwd()
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "write_to": "../../escape.sql"}, "outside the allowed directories", wd)
+}
+
+func TestScaffoldFulfillmentLiveApplyNeedsPermission(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{allowLiveWrites: true})
+	args := map[string]any{"pattern": "one_time_orders", "env": "live", "apply": true}
+	h.fails("scaffold_fulfillment", args, "confirm_live")
+	args["confirm_live"] = true
+	if got := h.ok("scaffold_fulfillment", args); got["mode"] != "applied" || got["env"] != "live" {
+		t.Fatalf("live apply: %v", got)
+	}
+}

@@ -1,0 +1,390 @@
+// Package scaffold generates the SQL of an app's fulfillment: tables that
+// react, in the projection's transaction, to billwire's outbox
+// payments.billing_changes. It shows the SQL, writes it as a migration file
+// for the app's own migration tool, or applies exactly what it generated and
+// records its checksum in payments.app_migrations.
+package scaffold
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/billwire/billwire/internal/store"
+)
+
+// The patterns the scaffold generates.
+const (
+	// SubscriptionAccess keeps a <subject>_billing_status table current: a
+	// row per subscription of a subject.
+	SubscriptionAccess = "subscription_access"
+	// OneTimeOrders marks the app's pending orders paid.
+	OneTimeOrders = "one_time_orders"
+	// Credits grants prepaid credits once per payment.
+	Credits = "credits"
+)
+
+// Patterns lists the pattern names.
+var Patterns = []string{SubscriptionAccess, OneTimeOrders, Credits}
+
+// Sentinel errors callers branch on. Every error that wraps one says what
+// to change.
+var (
+	// ErrInvalid is a mistake in the arguments.
+	ErrInvalid = errors.New("invalid scaffold arguments")
+	// ErrDrift means a migration of the same name was applied with other content.
+	ErrDrift = errors.New("migration drift")
+	// ErrShape means an object the SQL would create exists in another shape.
+	ErrShape = errors.New("existing object has another shape")
+	// ErrOutsideRoots means a write_to path is outside the allowed roots.
+	ErrOutsideRoots = errors.New("path outside the allowed roots")
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Options are the arguments that shape the generated SQL.
+type Options struct {
+	// Pattern is subscription_access, one_time_orders or credits.
+	Pattern string
+	// Env is the environment the objects are bound to: test (default) or live.
+	Env string
+	// Table names the main table, optionally schema-qualified (default
+	// schema public); the default depends on the pattern.
+	Table string
+	// SubjectType is the billwire subject type (user, team, …) the pattern
+	// serves; default team for subscription_access, user otherwise.
+	SubjectType string
+	// CreditsPerUnit is, for credits, how many credits each unit bought
+	// (a pack: a line item quantity of 1) grants.
+	CreditsPerUnit int64
+}
+
+// Migration is generated SQL, its name and its checksum.
+type Migration struct {
+	Pattern     string    `json:"pattern"`
+	Env         store.Env `json:"env"`
+	Table       string    `json:"table"`
+	SubjectType string    `json:"subject_type"`
+	// Name identifies the migration in payments.app_migrations.
+	Name string `json:"name"`
+	// Checksum is the hex sha256 of SQL.
+	Checksum string `json:"checksum"`
+	// Objects lists what the SQL creates or replaces.
+	Objects []string `json:"objects"`
+	SQL     string   `json:"sql"`
+
+	tables []tableSpec
+	owned  []ownedObject
+	schema string
+}
+
+// identRE is what the scaffold accepts as an identifier: lower-case, so it
+// means the same quoted and unquoted.
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+const maxIdent = 63
+
+func checkIdent(what, s string, max int) error {
+	if !identRE.MatchString(s) {
+		return invalid("%s %q is not a valid identifier: use lower-case letters, digits and underscores, starting with a letter or underscore (e.g. team_billing_status)", what, s)
+	}
+	if len(s) > max {
+		return invalid("%s %q is longer than %d characters", what, s, max)
+	}
+	return nil
+}
+
+// reservedSchemas belong to PostgreSQL or to billwire.
+func reservedSchema(s string) bool {
+	return s == "payments" || s == "information_schema" || strings.HasPrefix(s, "pg_")
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// names are the objects of one scaffold, quoted and ready for the SQL.
+type names struct {
+	Pattern, Env, SubjectType string
+	Schema, Table             string // raw
+	Qualified                 string // "schema"."table"
+	Marker                    string // the comment every object carries
+	Apply, OnChange           string // functions, qualified
+	Trigger                   string // trigger on payments.billing_changes, quoted
+	SubjectCol                string // e.g. "team_id", quoted
+	HasAccess                 string // subscription_access: the access function
+	Balances                  string // credits: the balance view
+	AppendOnly, AppendTrigger string // credits: the guard function and its trigger
+	Rate                      string // credits: credits per unit bought, an integer literal
+	Lit                       func(string) string
+	Q                         func(string) string
+}
+
+// Generate validates o and returns the SQL it stands for. The same options
+// always give the same SQL.
+func Generate(o Options) (*Migration, error) {
+	pattern := strings.TrimSpace(o.Pattern)
+	if pattern == "" {
+		return nil, invalid("pattern is required: one of %s", strings.Join(Patterns, ", "))
+	}
+	known := false
+	for _, p := range Patterns {
+		known = known || p == pattern
+	}
+	if !known {
+		return nil, invalid("unknown pattern %q: use one of %s", pattern, strings.Join(Patterns, ", "))
+	}
+	env := store.Test
+	if o.Env != "" {
+		e, err := store.ParseEnv(o.Env)
+		if err != nil {
+			return nil, invalid("env: %v", err)
+		}
+		env = e
+	}
+	subject := o.SubjectType
+	if subject == "" {
+		subject = "user"
+		if pattern == SubscriptionAccess {
+			subject = "team"
+		}
+	}
+	if err := checkIdent("subject_type", subject, 40); err != nil {
+		return nil, err
+	}
+	schema, table := "public", o.Table
+	if s, t, ok := strings.Cut(o.Table, "."); ok {
+		schema, table = s, t
+		if err := checkIdent("table's schema", schema, maxIdent); err != nil {
+			return nil, err
+		}
+		if reservedSchema(schema) {
+			return nil, invalid("table's schema %q belongs to billwire or PostgreSQL: the app's tables stay in the app's schema (e.g. public)", schema)
+		}
+	}
+	if table == "" {
+		switch pattern {
+		case SubscriptionAccess:
+			table = subject + "_billing_status"
+		case OneTimeOrders:
+			table = "orders"
+		case Credits:
+			table = "credit_ledger"
+		}
+	}
+	if err := checkIdent("table", table, 40); err != nil {
+		return nil, err
+	}
+	if pattern == Credits {
+		v := o.CreditsPerUnit
+		if v == 0 {
+			return nil, invalid("credits_per_unit is required for pattern credits: the credits one unit bought grants (e.g. 1000 for a pack of 1000 credits; quantity 2 then grants 2000)")
+		}
+		if v < 0 || v > 1_000_000_000 {
+			return nil, invalid("credits_per_unit %d is out of range: give a whole number from 1 to 1000000000", v)
+		}
+	} else if o.CreditsPerUnit != 0 {
+		return nil, invalid("credits_per_unit applies to pattern credits only; remove it for %s", pattern)
+	}
+
+	n := names{Pattern: pattern, Env: string(env), SubjectType: subject, Schema: schema, Table: table,
+		Lit: quoteLiteral, Q: quoteIdent}
+	q := func(name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
+	n.Qualified = q(table)
+	n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s", pattern, env, schema, table)
+	n.Apply = q(table + "_apply")
+	n.OnChange = q(table + "_on_billing_change")
+	trigger := "app_" + schema + "_" + table
+	if len(trigger) > maxIdent {
+		return nil, invalid("schema and table names are too long together: %q must fit in %d characters", trigger, maxIdent)
+	}
+	n.Trigger = quoteIdent(trigger)
+	n.SubjectCol = quoteIdent(subject + "_id")
+	var objects []string
+	var owned []ownedObject
+	fn := func(name, args string) {
+		objects = append(objects, "function "+schema+"."+name+"("+args+")")
+		owned = append(owned, ownedObject{kind: "function", schema: schema, name: name, args: args})
+	}
+	objects = append(objects, "table "+schema+"."+table)
+	fn(table+"_apply", "payments.billing_changes")
+	fn(table+"_on_billing_change", "")
+	objects = append(objects, "trigger "+trigger+" on payments.billing_changes")
+	var tables []tableSpec
+	var tmpl *template.Template
+	switch pattern {
+	case SubscriptionAccess:
+		access := table + "_has_access"
+		if strings.HasSuffix(table, "_billing_status") {
+			access = strings.TrimSuffix(table, "_billing_status") + "_has_access"
+		}
+		if err := checkIdent("access function", access, maxIdent); err != nil {
+			return nil, err
+		}
+		n.HasAccess = q(access)
+		fn(access, "text")
+		tables = []tableSpec{statusTable(table, subject)}
+		tmpl = subscriptionAccessSQL
+	case OneTimeOrders:
+		tables = []tableSpec{ordersTable(table, subject, env)}
+		tmpl = ordersSQL
+	case Credits:
+		balances := table + "_balances"
+		if strings.HasSuffix(table, "_ledger") {
+			balances = strings.TrimSuffix(table, "_ledger") + "_balances"
+		}
+		n.Balances = q(balances)
+		n.AppendOnly = q(table + "_append_only")
+		n.AppendTrigger = quoteIdent(table + "_append_only")
+		n.Rate = strconv.FormatInt(o.CreditsPerUnit, 10)
+		fn(table+"_append_only", "")
+		objects = append(objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances)
+		owned = append(owned, ownedObject{kind: "view", schema: schema, name: balances})
+		tables = []tableSpec{ledgerTable(table, subject)}
+		tmpl = creditsSQL
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, struct {
+		names
+		Tables []tableSpec
+		Name   string
+	}{n, tables, migrationName(pattern, schema, table, env)}); err != nil {
+		return nil, fmt.Errorf("generate %s: %w", pattern, err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return &Migration{Pattern: pattern, Env: env, Table: schema + "." + table, SubjectType: subject,
+		Name: migrationName(pattern, schema, table, env), Checksum: hex.EncodeToString(sum[:]), Objects: objects,
+		SQL: buf.String(), tables: tables, owned: owned, schema: schema}, nil
+}
+
+func migrationName(pattern, schema, table string, env store.Env) string {
+	return "billwire_" + pattern + "_" + schema + "_" + table + "_" + string(env)
+}
+
+// FileName is the migration's file name for an app's migration directory,
+// led by a UTC timestamp so that tools which order by name apply it last.
+func (m *Migration) FileName(now time.Time) string {
+	return now.UTC().Format("20060102150405") + "_" + m.Name + ".sql"
+}
+
+// column is a column of a generated table. Type is spelled as PostgreSQL's
+// format_type prints it, so the shape check compares like with like.
+type column struct {
+	Name, Type string
+	NotNull    bool
+	Identity   bool   // GENERATED BY DEFAULT AS IDENTITY
+	Default    string // SQL expression, or ""
+	Check      string // SQL, or ""
+}
+
+// tableSpec is a generated table: its columns, its constraints, and the
+// unique keys its ON CONFLICT clauses need.
+type tableSpec struct {
+	Name    string
+	Columns []column
+	Extra   []string   // constraint lines after the columns
+	Unique  [][]string // column sets that must be unique
+	// Inserts says the scaffold inserts rows (so an extra NOT NULL column
+	// without a default would break it).
+	Inserts bool
+	Comment string
+}
+
+// DDL renders the CREATE TABLE IF NOT EXISTS statement.
+func (t tableSpec) DDL(qualified string) string {
+	var b strings.Builder
+	b.WriteString("CREATE TABLE IF NOT EXISTS " + qualified + " (\n")
+	lines := make([]string, 0, len(t.Columns)+len(t.Extra))
+	for _, c := range t.Columns {
+		l := "    " + quoteIdent(c.Name) + " " + c.Type
+		if c.Identity {
+			l += " GENERATED BY DEFAULT AS IDENTITY"
+		}
+		if c.NotNull {
+			l += " NOT NULL"
+		}
+		if c.Default != "" {
+			l += " DEFAULT " + c.Default
+		}
+		if c.Check != "" {
+			l += " CHECK (" + c.Check + ")"
+		}
+		lines = append(lines, l)
+	}
+	for _, e := range t.Extra {
+		lines = append(lines, "    "+e)
+	}
+	b.WriteString(strings.Join(lines, ",\n"))
+	b.WriteString("\n);")
+	return b.String()
+}
+
+const (
+	tText = "text"
+	tBig  = "bigint"
+	tBool = "boolean"
+	tTime = "timestamp with time zone"
+)
+
+var envCheck = `"env" IN ('test', 'live')`
+
+func statusTable(table, subject string) tableSpec {
+	sc := subject + "_id"
+	return tableSpec{Name: table, Inserts: true, Columns: []column{
+		{Name: sc, Type: tText, NotNull: true},
+		{Name: "env", Type: tText, NotNull: true, Check: envCheck},
+		{Name: "subscription_id", Type: tText, NotNull: true},
+		{Name: "customer_id", Type: tText},
+		{Name: "plan", Type: tText},
+		{Name: "price_id", Type: tText},
+		{Name: "product_id", Type: tText},
+		{Name: "quantity", Type: tBig},
+		{Name: "status", Type: tText, NotNull: true},
+		{Name: "has_access", Type: tBool, NotNull: true},
+		{Name: "current_period_end", Type: tTime},
+		{Name: "cancel_at_period_end", Type: tBool, NotNull: true, Default: "false"},
+		{Name: "trial_end", Type: tTime},
+		{Name: "updated_at", Type: tTime, NotNull: true, Default: "now()"},
+	}, Extra: []string{"PRIMARY KEY (" + quoteIdent(sc) + `, "env", "subscription_id")`}, Unique: [][]string{{sc, "env", "subscription_id"}}}
+}
+
+func ordersTable(table, subject string, env store.Env) tableSpec {
+	return tableSpec{Name: table, Columns: []column{
+		{Name: "id", Type: tText, NotNull: true, Default: "gen_random_uuid()::text"},
+		{Name: "env", Type: tText, NotNull: true, Default: quoteLiteral(string(env)), Check: envCheck},
+		{Name: subject + "_id", Type: tText},
+		{Name: "status", Type: tText, NotNull: true, Default: "'pending'", Check: `"status" IN ('pending', 'paid', 'failed', 'refunded')`},
+		{Name: "amount", Type: tBig},
+		{Name: "currency", Type: tText},
+		{Name: "checkout_session_id", Type: tText},
+		{Name: "payment_key", Type: tText},
+		{Name: "amount_paid", Type: tBig},
+		{Name: "amount_refunded", Type: tBig, NotNull: true, Default: "0"},
+		{Name: "paid_at", Type: tTime},
+		{Name: "created_at", Type: tTime, NotNull: true, Default: "now()"},
+		{Name: "updated_at", Type: tTime, NotNull: true, Default: "now()"},
+	}, Extra: []string{`PRIMARY KEY ("id")`}, Unique: [][]string{{"id"}}}
+}
+
+func ledgerTable(table, subject string) tableSpec {
+	return tableSpec{Name: table, Inserts: true, Columns: []column{
+		{Name: "id", Type: tBig, NotNull: true, Identity: true},
+		{Name: "env", Type: tText, NotNull: true, Check: envCheck},
+		{Name: subject + "_id", Type: tText, NotNull: true},
+		{Name: "credits", Type: tBig, NotNull: true},
+		{Name: "reason", Type: tText, NotNull: true},
+		{Name: "source_key", Type: tText},
+		{Name: "amount", Type: tBig},
+		{Name: "currency", Type: tText},
+		{Name: "created_at", Type: tTime, NotNull: true, Default: "now()"},
+	}, Extra: []string{`PRIMARY KEY ("id")`, `UNIQUE ("source_key", "env")`}, Unique: [][]string{{"id"}, {"source_key", "env"}}}
+}

@@ -1,0 +1,128 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/billwire/billwire/internal/scaffold"
+)
+
+// ScaffoldFulfillmentParams are scaffold_fulfillment's arguments.
+type ScaffoldFulfillmentParams struct {
+	Pattern        string `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end, cancel at period end; active or trialing grants access). one_time_orders: an orders table the app fills with pending orders, marked paid from the projected payment (order id in the Checkout Session's metadata order_id). credits: an append-only credit_ledger granted once per payment, with a balance view."`
+	Env            string `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment the objects are bound to (default test): only its billing changes reach them. Scaffold again with live to go live."`
+	Table          string `json:"table,omitempty" jsonschema_description:"Name of the main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: team_billing_status (or <subject_type>_billing_status), orders, credit_ledger, in schema public."`
+	SubjectType    string `json:"subject_type,omitempty" jsonschema_description:"billwire subject type the pattern serves, as set in billwire_subject_type metadata or client_reference_id type:id (default team for subscription_access, user otherwise); names the id column, e.g. team_id."`
+	CreditsPerUnit int64  `json:"credits_per_unit,omitempty" jsonschema_description:"credits only, required: credits granted per unit bought, i.e. per pack (a Checkout line item of quantity 1); quantity 3 grants three times as many. Units come from the line items billwire's session API recorded; a session created elsewhere counts as one unit."`
+	WriteTo        string `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's own migration tool: a .sql path, or a directory ending in / (the file is then named <UTC timestamp>_<name>.sql). Relative to the first MCP root (or billwire's working directory when the client has no roots); paths outside them are refused."`
+	Apply          bool   `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: generate the same SQL again, apply it in one transaction and record its name and checksum in payments.app_migrations. Not together with write_to."`
+	ConfirmLive    bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true with apply for env live, after the human confirmed."`
+}
+
+// ScaffoldResult is what scaffold_fulfillment answers.
+type ScaffoldResult struct {
+	// Mode is dry_run, written, applied or already_applied.
+	Mode string `json:"mode"`
+	*scaffold.Migration
+	Path      string    `json:"path,omitempty"`
+	Unchanged bool      `json:"unchanged,omitempty"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+	NextStep  string    `json:"next_step"`
+}
+
+func scaffoldFulfillment(d Deps) Tool {
+	return define("scaffold_fulfillment", "Scaffold fulfillment",
+		"Generate the SQL that grants what was paid for, in the app's own tables, reacting to billwire's outbox payments.billing_changes in the same transaction as each webhook projection (never to the success redirect). Shows the SQL first (dry run, the default); write_to writes it as a migration file for the app's migration tool; apply: true applies exactly that SQL and records its checksum (refusing changed SQL under an applied name, or a table that exists in another shape). Objects are bound to one env (default test).",
+		hints{readOnly: false, destructive: false, idempotent: true, openWorld: false},
+		func(ctx context.Context, _ mcp.CallToolRequest, p ScaffoldFulfillmentParams) (any, error) {
+			return d.scaffold(ctx, p)
+		})
+}
+
+func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*ScaffoldResult, error) {
+	if p.WriteTo != "" && p.Apply {
+		return nil, errors.New("write_to and apply cannot be combined: use write_to when the app has its own migration tool (it applies the file), apply: true when it has none")
+	}
+	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: p.Env, Table: p.Table, SubjectType: p.SubjectType, CreditsPerUnit: p.CreditsPerUnit})
+	if err != nil {
+		return nil, err
+	}
+	res := &ScaffoldResult{Migration: m}
+	switch {
+	case p.Apply:
+		if err := d.guardLive(ctx, m.Env, p.ConfirmLive, "bind fulfillment ("+m.Pattern+", "+m.Table+") to live payments"); err != nil {
+			return nil, err
+		}
+		st, err := d.Billing.Store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a, err := scaffold.Apply(ctx, st.Pool(), m)
+		if err != nil {
+			return nil, err
+		}
+		res.Mode, res.AppliedAt = "applied", a.AppliedAt
+		if a.AlreadyApplied {
+			res.Mode = "already_applied"
+		}
+		res.NextStep = "the objects are live in the database: " + verifyHint(m)
+	case p.WriteTo != "":
+		roots, err := writeRoots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w, err := scaffold.WriteFile(m, p.WriteTo, roots, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		res.Mode, res.Path, res.Unchanged = "written", w.Path, w.Unchanged
+		res.NextStep = "apply the file with the app's migration tool (after `billwire migrate`), then " + verifyHint(m)
+	default:
+		res.Mode = "dry_run"
+		res.NextStep = "review the SQL; then call again with write_to (e.g. \"db/migrations/\") if the app has a migration tool, or apply: true if it has none"
+	}
+	return res, nil
+}
+
+func verifyHint(m *scaffold.Migration) string {
+	switch m.Pattern {
+	case scaffold.SubscriptionAccess:
+		return "check access with " + m.Table + " after a test subscription's events arrive; grant access from it, never from the success redirect"
+	case scaffold.OneTimeOrders:
+		return "insert a pending order, put its id in the Checkout Session's metadata as order_id, and check that " + m.Table + " shows it paid after the events arrive"
+	default:
+		return "complete a test Checkout payment and check that " + m.Table + " holds one purchase row for it, however often its events are delivered"
+	}
+}
+
+// writeRoots are the directories write_to may write in: the MCP client's
+// file roots when it declares the roots capability and has some, else
+// billwire's working directory.
+func writeRoots(ctx context.Context) ([]string, error) {
+	srv := server.ServerFromContext(ctx)
+	ci, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo)
+	if srv != nil && ok && ci.GetClientCapabilities().Roots != nil {
+		res, err := srv.RequestRoots(ctx, mcp.ListRootsRequest{Request: mcp.Request{Method: string(mcp.MethodListRoots)}})
+		if err != nil {
+			return nil, fmt.Errorf("could not read the MCP client's roots, which bound where write_to may write: %w; call without write_to to get the SQL", err)
+		}
+		uris := make([]string, len(res.Roots))
+		for i, r := range res.Roots {
+			uris[i] = r.URI
+		}
+		if roots := scaffold.RootsFromURIs(uris); len(roots) > 0 {
+			return roots, nil
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	return []string{wd}, nil
+}
