@@ -35,6 +35,7 @@ func All(d Deps) []Tool {
 		listWebhookEvents(d),
 		getSubjectBilling(d),
 		createTestCheckoutSession(d),
+		checkIntegration(d),
 		promoteCatalog(d),
 		setEntitlements(d),
 		checkEntitlement(d),

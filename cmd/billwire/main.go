@@ -33,6 +33,7 @@ Usage:
   billwire serve [--addr 127.0.0.1:8787]      HTTP runtime: Stripe webhooks, session API, health checks
   billwire webhook setup --env test [--url …] point Stripe's events at billwire serve (or --signing-secret-stdin)
   billwire reconcile --env test [--since 72h]  project events Stripe sent while billwire was down
+  billwire doctor --env test [--url …]       check keys, webhooks, the running receiver, portal, fulfillment
   billwire migrate                            apply database migrations
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], stdout, stderr, getenv)
 	case "apikeys":
 		err = cmdAPIKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "sync":

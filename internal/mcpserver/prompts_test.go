@@ -167,10 +167,6 @@ func TestPromptGolden(t *testing.T) {
 	}
 }
 
-// pendingTools are named by the prompts and land with the parallel
-// fulfillment and sessions work; once they are in tools.All this list can go.
-var pendingTools = []string{"check_integration"}
-
 // Every tool a prompt tells the agent to call exists, and every call is
 // valid JSON with the arguments the tool takes.
 func TestPromptsNameRealTools(t *testing.T) {
@@ -207,9 +203,7 @@ func TestPromptsNameRealTools(t *testing.T) {
 			}
 			props, ok := known[m[1]]
 			if !ok {
-				if !slices.Contains(pendingTools, m[1]) {
-					t.Errorf("%s tells the agent to call unknown tool %s", g.file, m[1])
-				}
+				t.Errorf("%s tells the agent to call unknown tool %s", g.file, m[1])
 				continue
 			}
 			for a := range args {

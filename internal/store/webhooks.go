@@ -303,3 +303,13 @@ func (s *Store) ListPaymentHistory(ctx context.Context, env Env, p Page) ([]Paym
 	})
 	return out, nextCursor, nil
 }
+
+// DeleteSelfTestEvent removes the integration check's own test event from
+// the ledger, reporting whether it was there.
+func (s *Store) DeleteSelfTestEvent(ctx context.Context, env Env, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM payments.webhook_events WHERE id = $1 AND env = $2 AND type = 'billwire.self_test'`, id, env)
+	if err != nil {
+		return false, fmt.Errorf("remove self-test event: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -174,6 +174,8 @@ type scope struct {
 	stored map[storedKey][]byte
 
 	ent *entitlementState // see entitlements.go; nil until used
+
+	portal map[string]*portalConfiguration // see portal.go; nil until used
 }
 
 type idemEntry struct {
