@@ -46,4 +46,3 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fmt.Fprintf(stdout, "all %d checks pass for %s\n", len(r.Checks), env)
 	return nil
 }
-
