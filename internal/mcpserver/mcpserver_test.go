@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,9 +16,11 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/mcpserver"
+	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
@@ -35,6 +38,8 @@ type harness struct {
 	store  *store.Store
 	logs   *syncBuffer
 	notify *notifications
+	// serveURL is billwire serve's base URL when harnessOpts.serve is set.
+	serveURL string
 }
 
 type syncBuffer struct {
@@ -83,6 +88,9 @@ type harnessOpts struct {
 	rateLimit       float64
 	elicit          client.ElicitationHandler
 	roots           client.RootsHandler
+	// serve runs billwire serve's handler over the same service; its URL is
+	// the server's public URL and the allowed origin.
+	serve bool
 }
 
 type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
@@ -100,7 +108,26 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	lazy := &store.Lazy{DSN: dsn, Key: key}
 	t.Cleanup(lazy.Close)
 	svc := billing.New(lazy, stripeapi.Options{BaseURL: o.base, RateLimit: o.rateLimit}, log)
-	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, AllowLiveWrites: o.allowLiveWrites, Log: log})
+	var serveURL string
+	var origins auth.Origins
+	if o.serve {
+		st, err := lazy.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewUnstartedServer(nil)
+		serveURL = "http://" + hs.Listener.Addr().String()
+		origins, _ = auth.ParseOrigins(serveURL)
+		rt, err := runtime.New(st, svc, log, runtime.Options{API: runtime.APIConfig{Origins: origins, PublicURL: serveURL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs.Config.Handler = rt.Handler()
+		hs.Start()
+		t.Cleanup(func() { hs.Close(); rt.Processor().Close() })
+	}
+	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, AllowLiveWrites: o.allowLiveWrites, Log: log,
+		PublicURL: serveURL, Origins: origins})
 	var copts []client.ClientOption
 	if o.elicit != nil {
 		copts = append(copts, client.WithElicitationHandler(o.elicit))
@@ -129,7 +156,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, c: c, store: st, logs: logs, notify: n}
+	return &harness{t: t, c: c, store: st, logs: logs, notify: n, serveURL: serveURL}
 }
 
 // call invokes a tool and returns its text and whether it is an error result.

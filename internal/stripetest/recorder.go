@@ -18,8 +18,9 @@ import (
 // against Stripe's spec, and adds the memory stripe-mock lacks: customers
 // and Checkout Sessions get ids of their own (stripe-mock answers every
 // create with the same fixture id), customers keep their metadata, a
-// repeated Idempotency-Key replays the first answer as Stripe does, and
-// every request is counted.
+// repeated Idempotency-Key replays the first answer as Stripe does, the
+// account stays the same (stripe-mock invents one per call), and every
+// request is counted.
 type Recorder struct {
 	srv      *httptest.Server
 	upstream string
@@ -31,6 +32,7 @@ type Recorder struct {
 	idem      map[string][]byte
 	customers map[string]json.RawMessage
 	fail      map[string]failure
+	account   []byte
 }
 
 type failure struct {
@@ -101,6 +103,13 @@ func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	if route == "GET /v1/account" && r.account != nil {
+		acct := r.account
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(acct) //nolint:errcheck
+		return
+	}
 	if req.Method == http.MethodGet && strings.HasPrefix(req.URL.Path, "/v1/customers/") {
 		c, ok := r.customers[strings.TrimPrefix(req.URL.Path, "/v1/customers/")]
 		r.mu.Unlock()
@@ -164,6 +173,9 @@ func (r *Recorder) rewrite(route string, form url.Values, out []byte) []byte {
 		b, _ := json.Marshal(obj)
 		r.customers[id] = b
 		return b
+	case "GET /v1/account":
+		r.account = out
+		return out
 	case "POST /v1/checkout/sessions":
 		r.n++
 		id := fmt.Sprintf("cs_test_Rec%06d", r.n)
