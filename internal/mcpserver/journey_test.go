@@ -44,7 +44,7 @@ func TestAgentJourney(t *testing.T) {
 	}
 	body, _ := json.Marshal(map[string]any{
 		"mode": "subscription", "line_items": []map[string]any{{"price_id": priceID, "quantity": 1}},
-		"subject": map[string]any{"type": "team", "id": "acme"},
+		"subject":     map[string]any{"type": "team", "id": "acme"},
 		"success_url": h.serveURL + "/checkout/done", "cancel_url": h.serveURL + "/checkout/done",
 	})
 	req, _ := http.NewRequest("POST", h.serveURL+"/api/payments/test/checkout-sessions", bytes.NewReader(body))
