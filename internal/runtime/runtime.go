@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/dashboard"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/webhooks"
 )
@@ -26,6 +27,7 @@ type Server struct {
 	proc  *webhooks.Processor
 	log   zerolog.Logger
 	mux   *http.ServeMux
+	dash  *dashboard.Dashboard
 }
 
 // New builds the runtime; Close stops its webhook writers.
@@ -37,6 +39,8 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts webhook
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.dash = dashboard.New(svc, log, dashboard.Options{})
+	s.mux.Handle(dashboard.Prefix, s.dash)
 	return s
 }
 
@@ -83,6 +87,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("billwire serving")
 	select {
 	case err := <-errc:
+		s.dash.Close()
 		s.proc.Close()
 		return err
 	case <-ctx.Done():
@@ -90,6 +95,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
+	s.dash.Close()
 	s.proc.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
