@@ -36,6 +36,7 @@ Usage:
   billwire migrate                            apply database migrations
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
+  billwire admin set-password                 set the dashboard's password (read from stdin)
   billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
   billwire version                            print the version
 
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "admin":
+		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "sync":
 		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
