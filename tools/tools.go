@@ -255,7 +255,7 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(billing
 type ListParams struct {
 	Env    string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to read."`
 	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor from the previous page; omit for the first page."`
-	Query  string `json:"query,omitempty" jsonschema_description:"Optional search text (names, emails, ids, lookup keys)."`
+	Query  string `json:"query,omitempty" jsonschema_description:"Optional search: an id (the object's, its customer's, subject's, invoice's, subscription's) or a status, exactly; or the start of a customer's email or name. For the catalog: any part of a product name, product or price id, or lookup key."`
 }
 
 func (p ListParams) page() (store.Env, store.Page, error) {

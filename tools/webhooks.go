@@ -78,7 +78,7 @@ func replayWebhookEvent(d Deps) Tool {
 
 func listPaymentHistory(d Deps) Tool {
 	return define("list_payment_history", "List payment history",
-		"Read projected payment history, newest first: payments (with failures and refunded amounts), refunds and disputes, each with customer and subject. 50 per page; pass next_cursor as cursor for the next; query matches status, kind, ids. Same data as resource billwire://{env}/payment-history.",
+		"Read projected payment history, newest first: payments (with failures and refunded amounts), refunds and disputes, each with customer and subject. 50 per page; pass next_cursor as cursor for the next; query is an id (payment, refund, dispute, invoice, subscription, customer, subject) or a status, exactly, or the start of a customer's email or name. Same data as resource billwire://{env}/payment-history.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
 			env, page, err := p.page()
@@ -91,7 +91,7 @@ func listPaymentHistory(d Deps) Tool {
 
 func listWebhookEvents(d Deps) Tool {
 	return define("list_webhook_events", "List webhook events",
-		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts and last error. 50 per page; pass next_cursor as cursor for the next; query matches id, type, status or object id. Same data as resource billwire://{env}/webhook-events.",
+		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts and last error. 50 per page; pass next_cursor as cursor for the next; query is an event id or status, or (among the newest 10,000 events) an event type or object id, exactly. Same data as resource billwire://{env}/webhook-events.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
 			env, page, err := p.page()

@@ -38,6 +38,7 @@ Usage:
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
   billwire apikeys create --env test --name N  create a session-API key (printed once); also list, revoke
+  billwire admin set-password                 set the dashboard's password (read from stdin)
   billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
   billwire scaffold --pattern NAME [--apply]  fulfillment SQL: shown, written (--write-to) or applied
   billwire version                            print the version
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdDoctor(ctx, args[1:], stdout, stderr, getenv)
 	case "apikeys":
 		err = cmdAPIKeys(ctx, args[1:], stdout, stderr, getenv)
+	case "admin":
+		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "sync":
 		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
 	case "scaffold":

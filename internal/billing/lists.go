@@ -69,6 +69,22 @@ func (s *Service) ListSubscriptions(ctx context.Context, env store.Env, p store.
 	if err != nil {
 		return nil, err
 	}
+	for i := range subs {
+		for j := range subs[i].Items {
+			it := &subs[i].Items[j]
+			if it.UnitAmount == nil || it.Currency == nil {
+				continue
+			}
+			interval, count := "", int64(0)
+			if it.Interval != nil {
+				interval = *it.Interval
+			}
+			if it.IntervalCount != nil {
+				count = int64(*it.IntervalCount)
+			}
+			it.Display = money.FormatPrice(*it.UnitAmount, *it.Currency, interval, count)
+		}
+	}
 	return &Subscriptions{Env: env, Subscriptions: subs, NextCursor: cursor}, nil
 }
 
@@ -81,7 +97,7 @@ func list[T any](ctx context.Context, s *Service, env store.Env, p store.Page,
 		return nil, "", err
 	}
 	rows, cursor, err := query(st, ctx, env, p)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrBadFilter) {
 		return nil, "", &InputError{msg: err.Error()}
 	}
 	if err != nil {

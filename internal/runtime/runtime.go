@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/dashboard"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/webhooks"
 )
@@ -28,6 +29,7 @@ type Server struct {
 	proc  *webhooks.Processor
 	log   zerolog.Logger
 	mux   *http.ServeMux
+	dash  *dashboard.Dashboard
 }
 
 // Options configure the runtime.
@@ -51,6 +53,8 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.dash = dashboard.New(svc, log, dashboard.Options{PriceMap: st.LivePrices})
+	s.mux.Handle(dashboard.Prefix, s.dash)
 	return s, nil
 }
 
@@ -108,6 +112,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("billwire serving")
 	select {
 	case err := <-errc:
+		s.dash.Close()
 		s.proc.Close()
 		return err
 	case <-ctx.Done():
@@ -115,6 +120,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
+	s.dash.Close()
 	s.proc.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

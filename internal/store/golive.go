@@ -70,3 +70,22 @@ func (s *Store) LookupKeyPrice(ctx context.Context, env Env, lookupKey string) (
 	}
 	return id, nil
 }
+
+// LivePrices maps each of testPriceIDs that promote_catalog copied to its
+// live price id.
+func (s *Store) LivePrices(ctx context.Context, testPriceIDs []string) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT test_price_id, live_price_id FROM payments.price_map WHERE test_price_id = ANY($1)`, testPriceIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read the price map: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var t, l string
+		if err := rows.Scan(&t, &l); err != nil {
+			return nil, err
+		}
+		out[t] = l
+	}
+	return out, rows.Err()
+}

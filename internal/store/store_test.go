@@ -44,7 +44,7 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 		}
 	}
 	var n int
-	// One row per migration file (versions may have gaps while branches land).
+	// One row per migration file.
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM payments.schema_migrations`).Scan(&n); err != nil || n != len(store.MigrationFiles()) {
 		t.Fatalf("applied migrations = %d (%v), want %d", n, err, len(store.MigrationFiles()))
 	}
@@ -215,5 +215,56 @@ func TestListPaginationAndSearch(t *testing.T) {
 	}
 	if other, _, _ := s.ListCustomers(ctx, store.Live, store.Page{}); len(other) != 0 {
 		t.Fatal("live sees test rows")
+	}
+}
+
+func TestListFiltersAndOffsets(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	_, err := s.Pool().Exec(ctx, `
+		INSERT INTO payments.payment_history (env, key, kind, status, amount, currency, customer_id, subject_type, subject_id, invoice_id, occurred_at, source_at)
+		SELECT 'test', 'pi_' || i, 'payment', CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'succeeded' END, 100 * i, 'usd', 'cus_' || (i % 2),
+			'user', 'u_' || (i % 2), 'in_' || i, now() - i * interval '1 minute', now()
+		FROM generate_series(1, 9) i`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(p store.Page) string {
+		t.Helper()
+		rows, _, err := s.ListPaymentHistory(ctx, store.Test, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.Key)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct {
+		p    store.Page
+		want string
+	}{
+		{store.Page{Limit: 3}, "pi_1,pi_2,pi_3"},
+		{store.Page{Limit: 3, Offset: 3}, "pi_4,pi_5,pi_6"},
+		{store.Page{Limit: 3, Offset: 9}, ""},
+		{store.Page{Status: "failed"}, "pi_3,pi_6,pi_9"},
+		{store.Page{Status: "succeeded", SubjectID: "u_1", SubjectType: "user"}, "pi_1,pi_5,pi_7"},
+		{store.Page{SubjectID: "u_1", SubjectType: "team"}, ""},
+		{store.Page{Query: "in_4"}, "pi_4"},
+		{store.Page{Query: "FAILED"}, "pi_3,pi_6,pi_9"},
+		{store.Page{Query: "cus_0", Offset: 1, Limit: 2}, "pi_4,pi_6"},
+		{store.Page{Query: "in_"}, ""}, // ids match whole, never as a prefix
+	} {
+		if got := keys(c.p); got != c.want {
+			t.Errorf("%+v = %q, want %q", c.p, got, c.want)
+		}
+	}
+	if _, _, err := s.ListPaymentHistory(ctx, store.Test, store.Page{Status: "paid'; DROP TABLE x; --"}); !errors.Is(err, store.ErrBadFilter) {
+		t.Errorf("unknown status: %v", err)
+	}
+	if _, _, err := s.ListWebhookEvents(ctx, store.Test, store.Page{Status: "done"}); !errors.Is(err, store.ErrBadFilter) {
+		t.Errorf("unknown event status: %v", err)
 	}
 }

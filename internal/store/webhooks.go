@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -174,13 +177,20 @@ type WebhookEvent struct {
 	Payload     json.RawMessage `json:"-"`
 }
 
+// recentEvents is how many of the newest events a search by type or object
+// id looks through: the ledger grows without bound and is written on every
+// delivery, so it carries no index for these.
+const recentEvents = 10000
+
 // ListWebhookEvents returns a page of the ledger, newest first. Query matches
-// the event id, type, status or object id.
+// an event id exactly, a status, or, among the newest 10,000 events, a type
+// or an object id exactly.
 func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]WebhookEvent, string, error) {
-	after, like, limit, err := p.norm()
+	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err
 	}
+	q = p.statusQuery(q, EventStatuses)
 	var afterAt time.Time
 	var afterID string
 	if after != "" {
@@ -188,12 +198,32 @@ func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]Webho
 			return nil, "", ErrBadCursor
 		}
 	}
+	var a sqlArgs
+	e := a.add(env)
+	where := "env = " + e
+	if p.Status != "" {
+		if !slices.Contains(EventStatuses, p.Status) {
+			return nil, "", fmt.Errorf("%w: status %q: use one of %s", ErrBadFilter, p.Status, strings.Join(EventStatuses, ", "))
+		}
+		// A literal (from the list above), so that failed and parked use their partial index under any plan.
+		where += " AND status = '" + p.Status + "'"
+	}
+	if afterID != "" {
+		where += " AND (received_at, id) < (" + a.add(afterAt) + ", " + a.add(afterID) + ")"
+	}
+	switch {
+	case strings.HasPrefix(q, "evt_"): // an event id: the key, no window to look through
+		where += " AND id = " + a.add(q)
+	case q != "":
+		qa := a.add(q)
+		where += ` AND id IN (SELECT id FROM payments.webhook_events WHERE env = ` + e + ` AND id = ` + qa + `
+			UNION SELECT id FROM (SELECT id, type, object_id FROM payments.webhook_events WHERE env = ` + e + `
+				ORDER BY received_at DESC, id DESC LIMIT ` + strconv.Itoa(recentEvents) + `) r
+			WHERE r.type = ` + qa + ` OR r.object_id = ` + qa + `)`
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, type, created, object_id, status, attempts, last_error, source, received_at, processed_at
-		FROM payments.webhook_events
-		WHERE env = $1 AND ($2 = '' OR (received_at, id) < ($3, $2))
-		  AND ($4 = '' OR id ILIKE $4 OR type ILIKE $4 OR status ILIKE $4 OR object_id ILIKE $4)
-		ORDER BY received_at DESC, id DESC LIMIT $5`, env, afterID, afterAt, like, limit+1)
+		FROM payments.webhook_events WHERE `+where+a.tail("received_at DESC, id DESC", limit, p.Offset), a...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list webhook events: %w", err)
 	}
@@ -268,13 +298,17 @@ type PaymentRecord struct {
 	Display string `json:"display,omitempty" db:"-"`
 }
 
-// ListPaymentHistory returns a page of payment history, newest first. Query
-// matches key, status, kind, customer, subject id, invoice or subscription.
+// ListPaymentHistory returns a page of payment history, newest first.
+// Query matches exactly the row's key or any id on it (customer, subject,
+// invoice, subscription, charge; a payment intent finds the payment with its
+// refunds and disputes), a status, or the start of the customer's email or
+// name.
 func (s *Store) ListPaymentHistory(ctx context.Context, env Env, p Page) ([]PaymentRecord, string, error) {
-	after, like, limit, err := p.norm()
+	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err
 	}
+	q = p.statusQuery(q, PaymentStatuses)
 	var afterAt time.Time
 	var afterKey string
 	if after != "" {
@@ -282,14 +316,49 @@ func (s *Store) ListPaymentHistory(ctx context.Context, env Env, p Page) ([]Paym
 			return nil, "", ErrBadCursor
 		}
 	}
+	var a sqlArgs
+	e := a.add(env)
+	where := "h.env = " + e
+	switch {
+	case p.Status == "succeeded":
+		where += " AND h.status = 'succeeded'" // most rows: the newest-first walk finds a page at once
+	case p.Status != "":
+		if !slices.Contains(PaymentStatuses, p.Status) {
+			return nil, "", fmt.Errorf("%w: status %q: use one of %s", ErrBadFilter, p.Status, strings.Join(PaymentStatuses, ", "))
+		}
+		// A literal (from the list above), so that the partial index of the
+		// other statuses serves it under any plan.
+		where += " AND h.status = '" + p.Status + "' AND h.status <> 'succeeded'"
+	}
+	if p.SubjectID != "" {
+		where += " AND h.subject_id = " + a.add(p.SubjectID)
+		if p.SubjectType != "" {
+			where += " AND h.subject_type = " + a.add(p.SubjectType)
+		}
+	}
+	if afterKey != "" {
+		where += " AND (h.occurred_at, h.key) < (" + a.add(afterAt) + ", " + a.add(afterKey) + ")"
+	}
+	if q != "" {
+		lo, hi := prefixRange(q)
+		qa, loA, hiA := a.add(q), a.add(lo), a.add(hi)
+		probe := func(col string) string {
+			return "SELECT key FROM payments.payment_history WHERE env = " + e + " AND " + col + " = " + qa
+		}
+		// One index probe per id column; refunds and disputes of a payment
+		// intent are found through the charge they share with its payment.
+		where += ` AND h.key IN (` + probe("key") + ` UNION ` + probe("customer_id") + ` UNION ` + probe("subject_id") + `
+			UNION ` + probe("invoice_id") + ` UNION ` + probe("subscription_id") + ` UNION ` + probe("charge_id") + `
+			UNION SELECT r.key FROM payments.payment_history pay JOIN payments.payment_history r ON r.charge_id = pay.charge_id AND r.env = pay.env
+				WHERE pay.env = ` + e + ` AND pay.key = ` + qa + `
+			UNION SELECT key FROM payments.payment_history WHERE env = ` + e + ` AND customer_id IN ` + customersMatching(e, loA, hiA) + `)`
+	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT key, kind, status, amount, amount_refunded, currency, customer_id, subject_type, subject_id, invoice_id,
-			subscription_id, payment_intent_id, charge_id, checkout_session_id, failure_code, failure_message, failures, reason, occurred_at
-		FROM payments.payment_history
-		WHERE env = $1 AND ($2 = '' OR (occurred_at, key) < ($3, $2))
-		  AND ($4 = '' OR key ILIKE $4 OR status ILIKE $4 OR kind ILIKE $4 OR customer_id ILIKE $4 OR subject_id ILIKE $4
-			OR invoice_id ILIKE $4 OR subscription_id ILIKE $4)
-		ORDER BY occurred_at DESC, key DESC LIMIT $5`, env, afterKey, afterAt, like, limit+1)
+		SELECT h.key, h.kind, h.status, h.amount, h.amount_refunded, h.currency, h.customer_id, h.subject_type, h.subject_id, h.invoice_id,
+			h.subscription_id, h.payment_intent_id, h.charge_id, h.checkout_session_id, h.failure_code, h.failure_message, h.failures,
+			h.reason, h.occurred_at
+		FROM payments.payment_history h
+		WHERE `+where+a.tail("h.occurred_at DESC, h.key DESC", limit, p.Offset), a...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list payment history: %w", err)
 	}
