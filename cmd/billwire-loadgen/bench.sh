@@ -3,6 +3,8 @@
 # database of the local PostgreSQL, billwire-loadgen at concurrency 8, then
 # the bare-database ceiling (pgbench with shared/bench/one-event-txn.sql) on
 # the same server in the same run. Loopback only; bounded; stops by itself.
+# After the load, the loadgen checks that the tables hold exactly the state
+# the traffic leads to (it fails the run otherwise).
 #
 #   cmd/billwire-loadgen/bench.sh [EVENTS]        (default 20000)
 #   SERVE_FLAGS="--webhook-writers 4" cmd/billwire-loadgen/bench.sh   (extra serve flags)
@@ -46,7 +48,7 @@ for _ in $(seq 50); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep
 
 echo "== billwire: $events events (+10% duplicates, shuffled), concurrency 8"
 "$bin/loadgen" --url "http://$addr/webhooks/stripe/test" --secret "$secret" --events "$events" \
-  --concurrency 8 --duplicates 0.1 --shuffle
+  --concurrency 8 --duplicates 0.1 --shuffle --check-database "$DATABASE_URL"
 kill $serve_pid; wait $serve_pid 2>/dev/null || true; serve_pid=
 
 echo "== bare-database ceiling: pgbench -n -c 8 -j 2 -T 20 -f one-event-txn.sql"
