@@ -236,24 +236,78 @@ func (p *Processor) writer(queue chan *item) {
 	}
 }
 
-// runBatch projects a batch in one transaction and two round trips: the
-// claims, then the projections with the commit. If that transaction fails
-// (a bad event, a lock conflict with another process, the database going
-// away), each event is retried in a transaction of its own, so a bad event
-// fails alone and its failure is recorded on its own.
+// runBatch records and projects a batch. The events share one transaction
+// and one round trip (see shared); an event that cannot share it runs alone
+// afterwards (see slowOne): a replay, a second copy of an event in the
+// batch, a second state of one object from the same second (the one-event
+// path orders them), a payload that cannot be projected (the one-event path
+// records the failure). If the shared transaction fails (a bad row, a lock
+// conflict with another process, the database going away), each of its
+// events is retried alone, so a bad event fails alone and its failure is
+// recorded on its own.
 func (p *Processor) runBatch(batch []*item) []result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	results, err := p.fastBatch(ctx, batch)
-	if err == nil {
-		return results
+	results := make([]result, len(batch))
+	alone := make([]bool, len(batch))
+	q := &plan{settled: p.isSettled}
+	var shared []int
+	mapped := make([][]mappingKey, len(batch))
+	type objectKey struct {
+		env     store.Env
+		typ, id string
+		at      time.Time
 	}
-	results = make([]result, len(batch))
-	if len(batch) > 1 || !isProjectionError(err) {
-		p.log.Debug().Err(err).Int("events", len(batch)).Msg("webhook batch failed; retrying its events one by one")
+	events := make(map[[2]string]bool, len(batch))
+	states := make(map[objectKey]bool, len(batch))
+	for i, it := range batch {
+		ek := [2]string{string(it.env), it.e.ID}
+		if it.force || events[ek] {
+			alone[i] = true
+			continue
+		}
+		events[ek] = true
+		if _, ok := stateTables[it.e.ObjectType]; ok {
+			sk := objectKey{it.env, it.e.ObjectType, it.e.ObjectID, it.at}
+			if states[sk] {
+				alone[i] = true
+				continue
+			}
+			states[sk] = true
+		}
+		m := q.mark()
+		if err := p.projectInto(q, it); err != nil {
+			q.undo(m)
+			alone[i] = true
+			continue
+		}
+		if len(q.mapped) > m.mapped {
+			mapped[i] = q.mapped[m.mapped:]
+		}
+		shared = append(shared, i)
+	}
+	if len(shared) > 0 {
+		if err := p.shared(ctx, batch, shared, q, results, alone); err != nil {
+			if len(shared) > 1 || !isProjectionError(err) {
+				p.log.Debug().Err(err).Int("events", len(shared)).Msg("webhook batch failed; retrying its events one by one")
+			}
+			for _, i := range shared {
+				alone[i] = true
+			}
+		} else {
+			var keys []mappingKey
+			for _, i := range shared {
+				if !alone[i] && results[i].status == Processed {
+					keys = append(keys, mapped[i]...)
+				}
+			}
+			p.settle(keys)
+		}
 	}
 	for i, it := range batch {
-		results[i] = p.slowOne(ctx, it)
+		if alone[i] {
+			results[i] = p.slowOne(ctx, it)
+		}
 	}
 	return results
 }
@@ -308,21 +362,25 @@ func (p *Processor) settle(keys []mappingKey) {
 	}
 }
 
-// project returns the statements that apply an item.
-func (p *Processor) project(it *item) (*stmts, error) {
-	q := &stmts{settled: p.isSettled}
+// projectInto adds the rows of an item to q.
+func (p *Processor) projectInto(q *plan, it *item) error {
 	proj, ok := projectors[it.e.Type]
 	if !ok {
-		return q, nil
+		return nil
 	}
-	return q, proj(q, it.env, it.e, it.obj, it.at)
+	q.env, q.ev, q.oid = it.env, it.e.ID, it.e.ObjectID
+	return proj(q, it.env, it.e, it.obj, it.at)
 }
 
-func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []result, err error) {
-	results = make([]result, len(batch))
+// shared claims the events batch[i] for i in idx and projects them, in one
+// transaction sent as one pipeline: BEGIN, one claim statement for all of
+// them, the plan's statements (which write only claimed events' rows), and
+// COMMIT. An event whose stored object is from the same second is not
+// claimed; it is marked alone, for the one-event path to decide.
+func (p *Processor) shared(ctx context.Context, batch []*item, idx []int, q *plan, results []result, alone []bool) (err error) {
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
-		return results, err
+		return err
 	}
 	defer conn.Release()
 	defer func() {
@@ -330,62 +388,74 @@ func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []res
 			conn.Exec(context.Background(), "ROLLBACK") //nolint:errcheck // the connection is reset if this fails
 		}
 	}()
-	// Round trip 1: begin and claim every event.
-	claims := &pgx.Batch{}
-	claims.Queue("BEGIN")
-	for _, it := range batch {
-		claims.Queue(claimSQL(it.e.ObjectType, false), claimArgs(it, statusFor(it.e), false)...)
-	}
-	br := conn.SendBatch(ctx, claims)
-	if _, err = br.Exec(); err != nil {
-		br.Close()
-		return results, err
-	}
-	claimed := make([]bool, len(batch))
-	var maybeTies []int
-	for i := range batch {
-		var tie bool
-		if err = br.QueryRow().Scan(&tie, &claimed[i]); err != nil {
-			br.Close()
-			return results, err
+	n := len(idx)
+	var (
+		env, id, typ, status, source = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		created, at                  = make([]time.Time, n), make([]time.Time, n)
+		apiVersion, objectID, tie    = make([]*string, n), make([]*string, n), make([]*string, n)
+		payload                      = make([]json.RawMessage, n)
+	)
+	for j, i := range idx {
+		it := batch[i]
+		e := it.e
+		env[j], id[j], typ[j], status[j], source[j] = string(it.env), e.ID, e.Type, string(statusFor(e)), it.source
+		created[j], at[j], apiVersion[j], objectID[j], payload[j] = e.CreatedAt(), it.at, str(e.APIVersion), str(e.ObjectID), e.Raw
+		if _, ok := stateTables[e.ObjectType]; ok && it.checkTie {
+			tie[j] = &e.ObjectType
 		}
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(plannerSQL)
+	b.Queue(batchClaimSQL, env, id, typ, created, apiVersion, objectID, status, source, payload, tie, at)
+	q.queue(b)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for range 2 {
+		if _, err = br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	j := 0
+	for rows.Next() {
+		var dup, same, claimed bool
+		if err = rows.Scan(&dup, &same, &claimed); err != nil {
+			rows.Close()
+			return err
+		}
+		i := idx[j]
 		switch {
-		case tie:
-			maybeTies = append(maybeTies, i) // decided precisely after this batch
-		case !claimed[i]:
-			results[i] = result{status: Duplicate}
-		default:
+		case claimed:
 			results[i] = result{status: statusFor(batch[i].e)}
+		case same && !dup:
+			alone[i] = true // decided precisely after this batch
+		default:
+			results[i] = result{status: Duplicate}
+		}
+		j++
+	}
+	rows.Close()
+	if err = rows.Err(); err != nil {
+		return err
+	}
+	if j != n {
+		return fmt.Errorf("claim answered %d rows for %d events", j, n)
+	}
+	for range b.Len() - 3 {
+		if _, err = br.Exec(); err != nil {
+			return err
 		}
 	}
-	if err = br.Close(); err != nil {
-		return results, err
-	}
-	// Round trip 2: project the claimed events and commit.
-	work := &pgx.Batch{}
-	var mapped []mappingKey
-	for i, it := range batch {
-		if !claimed[i] {
-			continue
-		}
-		q, perr := p.project(it)
-		if perr != nil {
-			return results, perr
-		}
-		for _, s := range q.list {
-			work.Queue(s.sql, s.args...)
-		}
-		mapped = append(mapped, q.mapped...)
-	}
-	work.Queue("COMMIT")
-	if err = conn.SendBatch(ctx, work).Close(); err != nil {
-		return results, err
-	}
-	p.settle(mapped)
-	for _, i := range maybeTies {
-		results[i] = p.slowOne(ctx, batch[i])
-	}
-	return results, nil
+	return nil
 }
 
 // slowOne claims and projects one event in its own transaction. A
@@ -398,7 +468,12 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 		var mapped []mappingKey
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 			var tie, claimed bool
-			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).Scan(&tie, &claimed); err != nil {
+			b := &pgx.Batch{}
+			b.Queue(plannerSQL)
+			b.Queue(claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&tie, &claimed)
+			})
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}
 			switch {
@@ -409,13 +484,15 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 				r = result{status: Duplicate}
 				return nil
 			}
-			q, err := p.project(it)
-			if err != nil {
+			q := &plan{settled: p.isSettled}
+			if err := p.projectInto(q, it); err != nil {
 				projErr = err
 				return err
 			}
-			for _, s := range q.list {
-				if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+			b = &pgx.Batch{}
+			q.queue(b)
+			if b.Len() > 0 {
+				if err := tx.SendBatch(ctx, b).Close(); err != nil {
 					projErr = err
 					return err
 				}
