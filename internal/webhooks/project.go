@@ -172,11 +172,8 @@ func mirror(kind store.Kind, mark string) projector {
 		}
 		q.object(kind, obj, at)
 		if kind == store.Customers {
-			var c struct {
-				ID       string            `json:"id"`
-				Metadata map[string]string `json:"metadata"`
-			}
-			if err := json.Unmarshal(obj, &c); err != nil {
+			var c customerFields
+			if err := c.scan(obj); err != nil {
 				return err
 			}
 			mapSubject(q, env, subjectOf(c.Metadata, ""), c.ID)
@@ -190,11 +187,8 @@ func mirror(kind store.Kind, mark string) projector {
 // sync fills it in.
 func projectPrice(mark string) projector {
 	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-		var p struct {
-			Product  ref  `json:"product"`
-			Livemode bool `json:"livemode"`
-		}
-		if err := json.Unmarshal(obj, &p); err != nil {
+		var p priceFields
+		if err := p.scan(obj); err != nil {
 			return err
 		}
 		if p.Product == "" {
@@ -210,12 +204,8 @@ func projectPrice(mark string) projector {
 }
 
 func projectSubscription(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var s struct {
-		ID       string            `json:"id"`
-		Customer ref               `json:"customer"`
-		Metadata map[string]string `json:"metadata"`
-	}
-	if err := json.Unmarshal(obj, &s); err != nil {
+	var s subscriptionFields
+	if err := s.scan(obj); err != nil {
 		return err
 	}
 	// The mapping first, so a subscription without subject metadata still finds its subject.
@@ -260,21 +250,8 @@ func mapSubject(q *plan, env store.Env, sub subject, customer string) {
 }
 
 func projectCheckout(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var cs struct {
-		ID                string            `json:"id"`
-		Mode              string            `json:"mode"`
-		Status            string            `json:"status"`
-		PaymentStatus     string            `json:"payment_status"`
-		Customer          ref               `json:"customer"`
-		Subscription      ref               `json:"subscription"`
-		PaymentIntent     ref               `json:"payment_intent"`
-		ClientReferenceID string            `json:"client_reference_id"`
-		AmountTotal       int64             `json:"amount_total"`
-		Currency          string            `json:"currency"`
-		Metadata          map[string]string `json:"metadata"`
-		Created           int64             `json:"created"`
-	}
-	if err := json.Unmarshal(obj, &cs); err != nil {
+	var cs checkoutFields
+	if err := cs.scan(obj); err != nil {
 		return err
 	}
 	sub := subjectOf(cs.Metadata, cs.ClientReferenceID)
@@ -320,33 +297,8 @@ type payment struct {
 }
 
 func projectInvoice(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var in struct {
-		ID                  string            `json:"id"`
-		AmountPaid          int64             `json:"amount_paid"`
-		AmountDue           int64             `json:"amount_due"`
-		Currency            string            `json:"currency"`
-		Customer            ref               `json:"customer"`
-		Subscription        ref               `json:"subscription"`
-		PaymentIntent       ref               `json:"payment_intent"`
-		Charge              ref               `json:"charge"`
-		AttemptCount        int64             `json:"attempt_count"`
-		Created             int64             `json:"created"`
-		Metadata            map[string]string `json:"metadata"`
-		SubscriptionDetails struct {
-			Metadata map[string]string `json:"metadata"`
-		} `json:"subscription_details"`
-		Parent struct { // newer API versions
-			SubscriptionDetails struct {
-				Subscription ref               `json:"subscription"`
-				Metadata     map[string]string `json:"metadata"`
-			} `json:"subscription_details"`
-		} `json:"parent"`
-		LastFinalizationError *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"last_finalization_error"`
-	}
-	if err := json.Unmarshal(obj, &in); err != nil {
+	var in invoiceFields
+	if err := in.scan(obj); err != nil {
 		return err
 	}
 	if in.Subscription == "" {
@@ -386,23 +338,8 @@ func projectInvoice(q *plan, env store.Env, e *Event, obj json.RawMessage, at ti
 }
 
 func projectPaymentIntent(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var pi struct {
-		ID               string            `json:"id"`
-		Amount           int64             `json:"amount"`
-		AmountReceived   int64             `json:"amount_received"`
-		Currency         string            `json:"currency"`
-		Customer         ref               `json:"customer"`
-		Invoice          ref               `json:"invoice"`
-		LatestCharge     ref               `json:"latest_charge"`
-		Created          int64             `json:"created"`
-		Metadata         map[string]string `json:"metadata"`
-		LastPaymentError *struct {
-			Code        string `json:"code"`
-			DeclineCode string `json:"decline_code"`
-			Message     string `json:"message"`
-		} `json:"last_payment_error"`
-	}
-	if err := json.Unmarshal(obj, &pi); err != nil {
+	var pi paymentIntentFields
+	if err := pi.scan(obj); err != nil {
 		return err
 	}
 	sub := subjectOf(pi.Metadata, "")
@@ -430,17 +367,8 @@ func projectPaymentIntent(q *plan, env store.Env, e *Event, obj json.RawMessage,
 }
 
 func projectChargeRefunded(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var ch struct {
-		ID             string `json:"id"`
-		Amount         int64  `json:"amount"`
-		AmountRefunded int64  `json:"amount_refunded"`
-		Currency       string `json:"currency"`
-		Customer       ref    `json:"customer"`
-		Invoice        ref    `json:"invoice"`
-		PaymentIntent  ref    `json:"payment_intent"`
-		Created        int64  `json:"created"`
-	}
-	if err := json.Unmarshal(obj, &ch); err != nil {
+	var ch chargeFields
+	if err := ch.scan(obj); err != nil {
 		return err
 	}
 	p := payment{key: string(ch.PaymentIntent), kind: "payment", amount: ch.Amount, amountRefunded: ch.AmountRefunded,
@@ -460,18 +388,8 @@ func projectChargeRefunded(q *plan, env store.Env, e *Event, obj json.RawMessage
 // id, tied to the payment it belongs to.
 func projectRelated(kind string) projector {
 	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-		var o struct {
-			ID            string `json:"id"`
-			Amount        int64  `json:"amount"`
-			Currency      string `json:"currency"`
-			Status        string `json:"status"`
-			Reason        string `json:"reason"`
-			Charge        ref    `json:"charge"`
-			PaymentIntent ref    `json:"payment_intent"`
-			Created       int64  `json:"created"`
-			FailureReason string `json:"failure_reason"` // refunds only
-		}
-		if err := json.Unmarshal(obj, &o); err != nil {
+		var o relatedFields
+		if err := o.scan(obj); err != nil {
 			return err
 		}
 		q.payment(env, payment{key: o.ID, kind: kind, status: o.Status, amount: o.Amount, currency: o.Currency,
