@@ -1,7 +1,10 @@
 package webhooks
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -150,17 +153,26 @@ const claimedRow = `EXISTS (SELECT 1 FROM payments.webhook_events w
 // queue adds the plan's statements to b.
 func (q *plan) queue(b *pgx.Batch) {
 	if len(q.mappings) > 0 {
-		n := len(q.mappings)
+		m := q.mappings
+		slices.SortFunc(m, func(a, b mappingRow) int {
+			return cmp.Or(cmp.Compare(a.env, b.env), cmp.Compare(a.subjectType, b.subjectType), cmp.Compare(a.subject, b.subject),
+				cmp.Compare(a.customer, b.customer))
+		})
+		n := len(m)
 		env, st, sid, cus, ev := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		for i, r := range q.mappings {
+		for i, r := range m {
 			env[i], st[i], sid[i], cus[i], ev[i] = string(r.env), r.subjectType, r.subject, r.customer, r.ev
 		}
 		b.Queue(mappingSQL, env, st, sid, cus, ev)
 	}
 	if len(q.placeholders) > 0 {
-		n := len(q.placeholders)
+		ph := q.placeholders
+		slices.SortFunc(ph, func(a, b placeholderRow) int {
+			return cmp.Or(cmp.Compare(a.env, b.env), cmp.Compare(a.product, b.product))
+		})
+		n := len(ph)
 		env, id, live, at, ev := make([]string, n), make([]string, n), make([]bool, n), make([]time.Time, n), make([]string, n)
-		for i, r := range q.placeholders {
+		for i, r := range ph {
 			env[i], id[i], live[i], at[i], ev[i] = string(r.env), r.product, r.livemode, r.at, r.ev
 		}
 		b.Queue(placeholderSQL, env, id, live, at, ev)
@@ -188,27 +200,29 @@ func (q *plan) queue(b *pgx.Batch) {
 
 // layers splits rows 0..n-1 into runs in which no key repeats: the k-th row
 // of a key goes to run k. Without repeats, that is one run of all rows.
+// Each run is in key order: transactions that lock rows in one order wait
+// for each other but never deadlock.
 func layers(n int, key func(int) string) [][]int {
 	if n == 0 {
 		return nil
 	}
-	all := make([]int, n)
-	for i := range all {
-		all[i] = i
-	}
 	if n == 1 {
-		return [][]int{all}
+		return [][]int{{0}}
 	}
+	keys := make([]string, n)
 	seen := make(map[string]int, n)
 	var out [][]int
 	for i := range n {
-		k := key(i)
-		l := seen[k]
-		seen[k] = l + 1
+		keys[i] = key(i)
+		l := seen[keys[i]]
+		seen[keys[i]] = l + 1
 		if l == len(out) {
 			out = append(out, nil)
 		}
 		out[l] = append(out[l], i)
+	}
+	for _, run := range out {
+		slices.SortFunc(run, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	}
 	return out
 }

@@ -1,12 +1,15 @@
 package webhooks
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,25 +47,35 @@ type Options struct {
 	Writers int
 	// MaxBatch bounds the events sharing one commit (default 64).
 	MaxBatch int
+	// MaxWait bounds how long a writer waits for the events it expects
+	// (see gather) before it commits without them (default 2ms; negative:
+	// no waiting).
+	MaxWait time.Duration
 }
 
 // Processor records and projects events. Concurrent events share
-// transactions: a writer takes every event waiting, projects each under its
-// own savepoint (so one bad event never fails its neighbours) and commits
-// once; each caller is answered after the commit that holds its event.
+// transactions: a writer takes the events waiting and records and projects
+// them in one transaction (see runBatch); each caller is answered after the
+// commit that holds its event. Writers run their transactions at once;
+// each statement writes its rows in key order, so concurrent transactions
+// wait for each other's rows rather than deadlock.
 type Processor struct {
 	pool  *pgxpool.Pool
 	fetch Fetcher
 	log   zerolog.Logger
 	opts  Options
 
-	queues []chan *item // one per writer; an event goes to its customer's writer
+	queue chan *item
+	// sizes holds each writer's last batch size: a writer expects as many
+	// events as the writers' last batches held on average.
+	sizes []atomic.Int64
 
 	// settled holds subject-customer pairs whose mapping a committed
 	// transaction confirmed (or found decided otherwise). A confirmed mapping
 	// never changes, so later events of the pair skip the mapping statement.
 	settledMu sync.RWMutex
 	settled   map[mappingKey]struct{}
+	arrivals  arrivals
 	mu        sync.RWMutex // guards closed against sends on closed queues
 	closed    bool
 	wg        sync.WaitGroup
@@ -96,12 +109,14 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 64
 	}
-	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{}}
-	for range o.Writers {
-		q := make(chan *item, 4*o.MaxBatch)
-		p.queues = append(p.queues, q)
+	if o.MaxWait == 0 {
+		o.MaxWait = 2 * time.Millisecond
+	}
+	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
+		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers)}
+	for w := range o.Writers {
 		p.wg.Add(1)
-		go p.writer(q)
+		go p.writer(w)
 	}
 	return p
 }
@@ -111,9 +126,7 @@ func (p *Processor) Close() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		for _, q := range p.queues {
-			close(q)
-		}
+		close(p.queue)
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
@@ -127,7 +140,12 @@ var ErrClosed = errors.New("billwire is shutting down")
 // before (replay). The error is set when the event's fate is unknown (the
 // database failed): the sender should retry.
 func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source string, force bool) (Status, error) {
-	r, err := p.submit(ctx, &item{env: env, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: source, force: force})
+	return p.process(ctx, env, e, source, force, nil)
+}
+
+// process is Process for a delivery that arrived: a leaves once the event is queued.
+func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source string, force bool, a *arrival) (Status, error) {
+	r, err := p.submit(ctx, &item{env: env, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: source, force: force}, a)
 	if err != nil {
 		return "", err
 	}
@@ -136,10 +154,13 @@ func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source
 		path, _ := e.FetchPath()
 		fetched := time.Now()
 		obj, ferr := p.fetch.FetchObject(ctx, env, path)
+		if ferr == nil && (!json.Valid(obj) || bytes.TrimLeft(obj, " \t\r\n")[0] != '{') {
+			ferr = errors.New("Stripe's answer is not a JSON object")
+		}
 		if ferr != nil {
 			return p.fail(ctx, env, e, source, force, fmt.Errorf("re-fetch %s to order same-second events: %w", path, ferr))
 		}
-		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force})
+		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force}, nil)
 		if err != nil {
 			return "", err
 		}
@@ -150,7 +171,8 @@ func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source
 	return r.status, r.err
 }
 
-func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
+func (p *Processor) submit(ctx context.Context, it *item, a *arrival) (result, error) {
+	defer a.leave()
 	it.done = make(chan result, 1)
 	p.mu.RLock()
 	if p.closed {
@@ -158,12 +180,13 @@ func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
 		return result{}, ErrClosed
 	}
 	select {
-	case p.queues[p.shard(it.e)] <- it:
+	case p.queue <- it:
 	case <-ctx.Done():
 		p.mu.RUnlock()
 		return result{}, ctx.Err()
 	}
 	p.mu.RUnlock()
+	a.leave()
 	// Once queued, the event is processed whatever happens to the caller;
 	// the caller waits for the commit.
 	select {
@@ -172,23 +195,6 @@ func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
 	case <-ctx.Done():
 		return result{}, ctx.Err()
 	}
-}
-
-// shard picks the writer for an event: all events about one customer (or,
-// without a customer, one object) go to the same writer, so writers of one
-// process never wait on each other's row locks. Across processes, lock
-// conflicts are retried.
-func (p *Processor) shard(e *Event) int {
-	if len(p.queues) == 1 {
-		return 0
-	}
-	key := e.Customer
-	if key == "" {
-		key = e.ObjectID
-	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(len(p.queues)))
 }
 
 func (r result) batchErr() error {
@@ -212,28 +218,146 @@ func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source st
 	return st, nil
 }
 
-func (p *Processor) writer(queue chan *item) {
+func (p *Processor) writer(w int) {
 	defer p.wg.Done()
 	batch := make([]*item, 0, p.opts.MaxBatch)
-	for first := range queue {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < p.opts.MaxBatch {
-			select {
-			case it, ok := <-queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for first := range p.queue {
+		batch = p.gather(append(batch[:0], first), p.expect(), timer)
+		p.sizes[w].Store(int64(len(batch)))
 		results := p.runBatch(batch)
 		for i, it := range batch {
 			it.done <- results[i]
 		}
 	}
+}
+
+// expect is how many events a writer waits for: as many as the writers'
+// last batches held on average. Under a steady stream of deliveries, the
+// callers of one commit come back together, and the writers take turns.
+func (p *Processor) expect() int {
+	var n int64
+	for i := range p.sizes {
+		n += p.sizes[i].Load()
+	}
+	return max(1, int((n+int64(len(p.sizes))/2)/int64(len(p.sizes))))
+}
+
+// gather adds to batch the events queued and, up to MaxWait, those it
+// expects, and those of deliveries being read right now (see arrival): a
+// commit that takes an event along costs far less than one of its own.
+func (p *Processor) gather(batch []*item, expect int, timer *time.Timer) []*item {
+	waiting := false
+	defer func() {
+		if waiting {
+			timer.Stop()
+		}
+	}()
+	for len(batch) < p.opts.MaxBatch {
+		select {
+		case it, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+			continue
+		default:
+		}
+		idle := p.arrivals.idle()
+		if (idle == nil && len(batch) >= expect) || p.opts.MaxWait <= 0 {
+			return batch
+		}
+		if !waiting {
+			waiting = true
+			timer.Reset(p.opts.MaxWait)
+		}
+		select {
+		case it, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+		case <-idle: // nil: never
+		case <-timer.C:
+			waiting = false
+			return p.drain(batch)
+		}
+	}
+	return batch
+}
+
+func (p *Processor) drain(batch []*item) []*item {
+	for len(batch) < p.opts.MaxBatch {
+		select {
+		case it, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// arrivals counts the deliveries being read (between arrive and their
+// event's queueing, or their refusal).
+type arrivals struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (a *arrivals) add() {
+	a.mu.Lock()
+	if a.n == 0 {
+		a.none = make(chan struct{})
+	}
+	a.n++
+	a.mu.Unlock()
+}
+
+func (a *arrivals) done() {
+	a.mu.Lock()
+	a.n--
+	if a.n == 0 {
+		close(a.none)
+		a.none = nil
+	}
+	a.mu.Unlock()
+}
+
+// idle returns a channel closed when no delivery is being read, or nil if
+// none is now.
+func (a *arrivals) idle() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.none
+}
+
+// arrival is a delivery being read: the writers wait a moment for its
+// event rather than commit without it. It leaves once its event is queued
+// (submit does that) or refused.
+type arrival struct {
+	p    *Processor
+	left bool
+}
+
+// arrive announces a delivery that is being read.
+func (p *Processor) arrive() *arrival {
+	p.arrivals.add()
+	return &arrival{p: p}
+}
+
+// leave ends the announcement; later calls do nothing.
+func (a *arrival) leave() {
+	if a == nil || a.left {
+		return
+	}
+	a.left = true
+	a.p.arrivals.done()
 }
 
 // runBatch records and projects a batch. The events share one transaction
@@ -287,6 +411,10 @@ func (p *Processor) runBatch(batch []*item) []result {
 		shared = append(shared, i)
 	}
 	if len(shared) > 0 {
+		// The ledger rows in key order too (see layers).
+		slices.SortFunc(shared, func(a, b int) int {
+			return cmp.Or(cmp.Compare(batch[a].env, batch[b].env), cmp.Compare(batch[a].e.ID, batch[b].e.ID))
+		})
 		if err := p.shared(ctx, batch, shared, q, results, alone); err != nil {
 			if len(shared) > 1 || !isProjectionError(err) {
 				p.log.Debug().Err(err).Int("events", len(shared)).Msg("webhook batch failed; retrying its events one by one")

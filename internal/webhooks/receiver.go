@@ -111,6 +111,8 @@ func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
 // ServeHTTP verifies, records and projects one delivery. Invalid deliveries
 // get 400, our own failures 5xx (Stripe retries both, so both are logged).
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	arrival := r.proc.arrive()
+	defer arrival.leave()
 	env, err := store.ParseEnv(req.PathValue("env"))
 	if err != nil {
 		r.refuseLog(w, r.log, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
@@ -156,7 +158,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuseLog(w, log, http.StatusBadRequest, e.ID, "event livemode does not match the "+string(env)+" route")
 		return
 	}
-	status, err := r.proc.Process(req.Context(), env, e, "webhook", false)
+	status, err := r.proc.process(req.Context(), env, e, "webhook", false, arrival)
 	switch {
 	case errors.Is(err, ErrClosed):
 		r.reply(w, http.StatusServiceUnavailable, answer{Error: "shutting down; retry"})
