@@ -131,19 +131,23 @@ func (q *plan) payment(env store.Env, p payment) {
 	}
 }
 
-// plannerSQL makes the statements of the transaction it runs in look rows
-// up by key, one probe per row, whatever the size of the tables, with a
-// plan made once per connection. PostgreSQL caches a plan per statement,
+// plannerSettings make the statements of the processor's connections look
+// rows up by key, one probe per row, whatever the size of the tables, with
+// a plan made once per connection. PostgreSQL caches a plan per statement,
 // and a plan made while a table is small (hashing or scanning it whole) is
 // kept as the table grows, until the statistics change: for a webhook
 // endpoint that starts on empty tables, its first minute or more. The
 // webhook statements always write a few rows by key into tables that grow,
 // so probes are right for them at any size, and planning them again for
 // each batch (PostgreSQL's choice for statements with arrays of unknown
-// length) would cost more than running them. The settings end with the
-// transaction; the statements run nowhere else.
-const plannerSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+// length) would cost more than running them. The processor's connections
+// run nothing else.
+var plannerSettings = map[string]string{
+	"enable_seqscan":   "off",
+	"enable_hashjoin":  "off",
+	"enable_mergejoin": "off",
+	"plan_cache_mode":  "force_generic_plan",
+}
 
 // claimedRow is true for a row r (with columns env and ev) whose event this
 // transaction claimed: the ledger row was written by this transaction.

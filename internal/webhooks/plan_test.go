@@ -33,8 +33,10 @@ func TestStatementsProbeByKeyOnEmptyTables(t *testing.T) {
 	whole := regexp.MustCompile(`Seq Scan on|Hash Join|Hash Anti|Hash Semi|Merge|Index Cond: \(env = [^)]*\)$`)
 	for name, sql := range statements {
 		err := pgx.BeginFunc(ctx, st.Pool(), func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, plannerSQL); err != nil {
-				return err
+			for k, v := range plannerSettings {
+				if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", k, v); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.Exec(ctx, "PREPARE s AS "+sql); err != nil {
 				return err

@@ -112,7 +112,7 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	if o.MaxWait == 0 {
 		o.MaxWait = 2 * time.Millisecond
 	}
-	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
+	p := &Processor{pool: ownPool(pool, o.Writers, log), fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
 		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers)}
 	for w := range o.Writers {
 		p.wg.Add(1)
@@ -121,15 +121,36 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	return p
 }
 
-// Close waits for queued events to finish, then stops the writers.
+// ownPool opens the processor's connections to pool's database, with
+// plannerSettings for their sessions.
+func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) *pgxpool.Pool {
+	cfg := pool.Config()
+	cfg.MinConns, cfg.MaxConns = 0, int32(max(4, 2*writers))
+	for k, v := range plannerSettings {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil { // a copy of a working configuration: not expected
+		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
+		return pool
+	}
+	return own
+}
+
+// Close waits for queued events to finish, then stops the writers and
+// closes the processor's connections.
 func (p *Processor) Close() {
 	p.mu.Lock()
-	if !p.closed {
+	first := !p.closed
+	if first {
 		p.closed = true
 		close(p.queue)
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	if first {
+		p.pool.Close()
+	}
 }
 
 // ErrClosed means the processor is shutting down.
@@ -534,7 +555,6 @@ func (p *Processor) shared(ctx context.Context, batch []*item, idx []int, q *pla
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(plannerSQL)
 	b.Queue(batchClaimSQL, env, id, typ, created, apiVersion, objectID, status, source, payload, tie, at)
 	q.queue(b)
 	b.Queue("COMMIT")
@@ -544,10 +564,8 @@ func (p *Processor) shared(ctx context.Context, batch []*item, idx []int, q *pla
 			err = cerr
 		}
 	}()
-	for range 2 {
-		if _, err = br.Exec(); err != nil {
-			return err
-		}
+	if _, err = br.Exec(); err != nil {
+		return err
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -578,7 +596,7 @@ func (p *Processor) shared(ctx context.Context, batch []*item, idx []int, q *pla
 	if j != n {
 		return fmt.Errorf("claim answered %d rows for %d events", j, n)
 	}
-	for range b.Len() - 3 {
+	for range b.Len() - 2 {
 		if _, err = br.Exec(); err != nil {
 			return err
 		}
@@ -596,12 +614,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 		var mapped []mappingKey
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 			var tie, claimed bool
-			b := &pgx.Batch{}
-			b.Queue(plannerSQL)
-			b.Queue(claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).QueryRow(func(row pgx.Row) error {
-				return row.Scan(&tie, &claimed)
-			})
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).Scan(&tie, &claimed); err != nil {
 				return err
 			}
 			switch {
@@ -617,7 +630,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 				projErr = err
 				return err
 			}
-			b = &pgx.Batch{}
+			b := &pgx.Batch{}
 			q.queue(b)
 			if b.Len() > 0 {
 				if err := tx.SendBatch(ctx, b).Close(); err != nil {
