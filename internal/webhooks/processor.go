@@ -76,6 +76,7 @@ type Processor struct {
 	settledMu sync.RWMutex
 	settled   map[mappingKey]struct{}
 	arrivals  arrivals
+	keys      keys
 	mu        sync.RWMutex // guards closed against sends on closed queues
 	closed    bool
 	wg        sync.WaitGroup
@@ -113,7 +114,8 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 		o.MaxWait = 2 * time.Millisecond
 	}
 	p := &Processor{pool: ownPool(pool, o.Writers, log), fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
-		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers)}
+		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers),
+		keys: keys{owner: map[string]int{}, held: make([][]*item, o.Writers)}}
 	for w := range o.Writers {
 		p.wg.Add(1)
 		go p.writer(w)
@@ -241,17 +243,89 @@ func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source st
 
 func (p *Processor) writer(w int) {
 	defer p.wg.Done()
-	batch := make([]*item, 0, p.opts.MaxBatch)
+	var batch []*item
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for first := range p.queue {
-		batch = p.gather(append(batch[:0], first), p.expect(), timer)
+	for {
+		batch = append(make([]*item, 0, p.opts.MaxBatch), p.keys.next(w)...)
+		if len(batch) == 0 {
+			first, ok := <-p.queue
+			if !ok {
+				return
+			}
+			batch = append(batch, first)
+		}
+		batch = p.keys.take(w, p.gather(batch, p.expect(), timer))
+		if len(batch) == 0 {
+			continue // all handed to the writers whose batches hold their objects
+		}
 		p.sizes[w].Store(int64(len(batch)))
 		results := p.runBatch(batch)
+		p.keys.release(w)
 		for i, it := range batch {
 			it.done <- results[i]
 		}
 	}
+}
+
+// keys keeps the events about one customer (or, without a customer, one
+// object) in one writer at a time: what a transaction reads of an object
+// (is the stored state from the same second?) must not change under it by
+// a transaction of the same process. An event whose key a running batch
+// holds waits for that writer's next batch.
+type keys struct {
+	mu    sync.Mutex
+	owner map[string]int // key → the writer whose batch holds it
+	held  [][]*item      // per writer: events for its next batch
+}
+
+func keyOf(it *item) string {
+	if it.e.Customer != "" {
+		return string(it.env) + " customer " + it.e.Customer
+	}
+	return string(it.env) + " " + it.e.ObjectType + " " + it.e.ObjectID
+}
+
+// take keeps the events of batch whose keys are free or writer w's, makes
+// their keys w's, and hands the others to the writers holding theirs.
+func (k *keys) take(w int, batch []*item) []*item {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	kept := batch[:0]
+	for _, it := range batch {
+		key := keyOf(it)
+		if o, ok := k.owner[key]; ok && o != w {
+			k.held[o] = append(k.held[o], it)
+			continue
+		}
+		k.owner[key] = w
+		kept = append(kept, it)
+	}
+	return kept
+}
+
+// release frees writer w's keys but those of the events handed to it.
+func (k *keys) release(w int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keep := make(map[string]bool, len(k.held[w]))
+	for _, it := range k.held[w] {
+		keep[keyOf(it)] = true
+	}
+	for key, o := range k.owner {
+		if o == w && !keep[key] {
+			delete(k.owner, key)
+		}
+	}
+}
+
+// next returns the events handed to writer w.
+func (k *keys) next(w int) []*item {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	h := k.held[w]
+	k.held[w] = nil
+	return h
 }
 
 // expect is how many events a writer waits for: as many as the writers'
