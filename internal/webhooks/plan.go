@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/billwire/billwire/internal/store"
 )
@@ -84,6 +85,13 @@ type checkoutRow struct {
 	at                                    time.Time
 	ev                                    string
 }
+
+// texts and jsons are array arguments that pgx encodes without reflection
+// (nullable text, and JSON documents).
+type (
+	texts = pgtype.FlatArray[*string]
+	jsons = pgtype.FlatArray[json.RawMessage]
+)
 
 type paymentRow struct {
 	env store.Env
@@ -184,7 +192,7 @@ func (q *plan) queue(b *pgx.Batch) {
 	for k, rows := range q.objects {
 		for _, layer := range layers(len(rows), func(i int) string { return string(rows[i].env) + " " + rows[i].id }) {
 			n := len(layer)
-			env, obj, at, ev := make([]string, n), make([]json.RawMessage, n), make([]time.Time, n), make([]string, n)
+			env, obj, at, ev := make([]string, n), make(jsons, n), make([]time.Time, n), make([]string, n)
 			for j, i := range layer {
 				r := rows[i]
 				env[j], obj[j], at[j], ev[j] = string(r.env), r.obj, r.at, r.ev
@@ -235,10 +243,10 @@ func queueCheckouts(b *pgx.Batch, rows []checkoutRow, layer []int) {
 	n := len(layer)
 	var (
 		env, id, status, ev                        = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		mode, pstatus, cus, sub, pi, cref, st, sid = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-		cur                                        = make([]*string, n)
+		mode, pstatus, cus, sub, pi, cref, st, sid = make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n)
+		cur                                        = make(texts, n)
 		amount                                     = make([]int64, n)
-		data                                       = make([]json.RawMessage, n)
+		data                                       = make(jsons, n)
 		at                                         = make([]time.Time, n)
 	)
 	for j, i := range layer {
@@ -255,8 +263,8 @@ func queuePayments(b *pgx.Batch, rows []paymentRow, layer []int) {
 	var (
 		env, key, kind, status, ev          = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		amount, refunded                    = make([]int64, n), make([]int64, n)
-		cur, cus, st, sid, inv, sub, pi, ch = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-		cs, fcode, fmsg, reason             = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		cur, cus, st, sid, inv, sub, pi, ch = make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n)
+		cs, fcode, fmsg, reason             = make(texts, n), make(texts, n), make(texts, n), make(texts, n)
 		failures                            = make([]int32, n)
 		occurred, at                        = make([]time.Time, n), make([]time.Time, n)
 	)

@@ -615,8 +615,8 @@ func (p *Processor) shared(ctx context.Context, batch []*item, idx []int, q *pla
 	var (
 		env, id, typ, status, source = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		created, at                  = make([]time.Time, n), make([]time.Time, n)
-		apiVersion, objectID, tie    = make([]*string, n), make([]*string, n), make([]*string, n)
-		payload                      = make([]json.RawMessage, n)
+		apiVersion, objectID, tie    = make(texts, n), make(texts, n), make(texts, n)
+		payload                      = make(jsons, n)
 	)
 	for j, i := range idx {
 		it := batch[i]
