@@ -49,6 +49,7 @@ func BenchmarkBatch(b *testing.B) {
 				items[i] = &item{env: store.Test, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: "bench"}
 			}
 			for _, it := range items[:exp.Prelude] {
+				p.project(it)
 				p.runBatch([]*item{it})
 			}
 			items = items[exp.Prelude:]
@@ -61,6 +62,9 @@ func BenchmarkBatch(b *testing.B) {
 			start := time.Now()
 			for n := range b.N {
 				batch := items[n*size : (n+1)*size]
+				for _, it := range batch {
+					p.project(it) // in the callers' goroutines when served
+				}
 				for i, r := range p.runBatch(batch) {
 					if r.status == "" || r.status == Failed {
 						b.Fatalf("%s: %+v", batch[i].e.ID, r)

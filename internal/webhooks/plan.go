@@ -98,27 +98,17 @@ type paymentRow struct {
 	payment
 }
 
-// mark is a position in a plan, to undo the rows of an event that failed.
-type mark struct {
-	mapped, mappings, placeholders, checkouts, payments, related int
-	objects                                                      [len(objectKinds)]int
-}
-
-func (q *plan) mark() mark {
-	m := mark{mapped: len(q.mapped), mappings: len(q.mappings), placeholders: len(q.placeholders),
-		checkouts: len(q.checkouts), payments: len(q.payments), related: len(q.related)}
+// merge adds the rows of r to q.
+func (q *plan) merge(r *plan) {
+	q.mapped = append(q.mapped, r.mapped...)
+	q.mappings = append(q.mappings, r.mappings...)
+	q.placeholders = append(q.placeholders, r.placeholders...)
 	for i := range q.objects {
-		m.objects[i] = len(q.objects[i])
+		q.objects[i] = append(q.objects[i], r.objects[i]...)
 	}
-	return m
-}
-
-func (q *plan) undo(m mark) {
-	q.mapped, q.mappings, q.placeholders = q.mapped[:m.mapped], q.mappings[:m.mappings], q.placeholders[:m.placeholders]
-	q.checkouts, q.payments, q.related = q.checkouts[:m.checkouts], q.payments[:m.payments], q.related[:m.related]
-	for i := range q.objects {
-		q.objects[i] = q.objects[i][:m.objects[i]]
-	}
+	q.checkouts = append(q.checkouts, r.checkouts...)
+	q.payments = append(q.payments, r.payments...)
+	q.related = append(q.related, r.related...)
 }
 
 func (q *plan) object(kind store.Kind, obj json.RawMessage, at time.Time) {

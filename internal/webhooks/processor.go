@@ -91,6 +91,10 @@ type item struct {
 	source   string
 	force    bool
 	done     chan result
+	// rows are what the event writes (see project); projErr says why it
+	// cannot be projected.
+	rows    *plan
+	projErr error
 }
 
 type result struct {
@@ -197,6 +201,7 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 func (p *Processor) submit(ctx context.Context, it *item, a *arrival) (result, error) {
 	defer a.leave()
 	it.done = make(chan result, 1)
+	p.project(it)
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
@@ -469,7 +474,7 @@ func (p *Processor) runBatch(batch []*item) []result {
 	defer cancel()
 	results := make([]result, len(batch))
 	alone := make([]bool, len(batch))
-	q := &plan{settled: p.isSettled}
+	q := &plan{}
 	var shared []int
 	mapped := make([][]mappingKey, len(batch))
 	type objectKey struct {
@@ -494,15 +499,12 @@ func (p *Processor) runBatch(batch []*item) []result {
 			}
 			states[sk] = true
 		}
-		m := q.mark()
-		if err := p.projectInto(q, it); err != nil {
-			q.undo(m)
-			alone[i] = true
+		if it.projErr != nil {
+			alone[i] = true // the one-event path records the failure, if the event is new
 			continue
 		}
-		if len(q.mapped) > m.mapped {
-			mapped[i] = q.mapped[m.mapped:]
-		}
+		q.merge(it.rows)
+		mapped[i] = it.rows.mapped
 		shared = append(shared, i)
 	}
 	if len(shared) > 0 {
@@ -585,14 +587,14 @@ func (p *Processor) settle(keys []mappingKey) {
 	}
 }
 
-// projectInto adds the rows of an item to q.
-func (p *Processor) projectInto(q *plan, it *item) error {
-	proj, ok := projectors[it.e.Type]
-	if !ok {
-		return nil
+// project works out the rows of an item, in the caller's goroutine: the
+// writers, which run one batch after another, only put rows together.
+func (p *Processor) project(it *item) {
+	q := &plan{settled: p.isSettled, env: it.env, ev: it.e.ID, oid: it.e.ObjectID}
+	if proj, ok := projectors[it.e.Type]; ok {
+		it.projErr = proj(q, it.env, it.e, it.obj, it.at)
 	}
-	q.env, q.ev, q.oid = it.env, it.e.ID, it.e.ObjectID
-	return proj(q, it.env, it.e, it.obj, it.at)
+	it.rows = q
 }
 
 // shared claims the events batch[i] for i in idx and projects them, in one
@@ -699,11 +701,11 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 				r = result{status: Duplicate}
 				return nil
 			}
-			q := &plan{settled: p.isSettled}
-			if err := p.projectInto(q, it); err != nil {
-				projErr = err
-				return err
+			if it.projErr != nil {
+				projErr = it.projErr
+				return it.projErr
 			}
+			q := it.rows
 			b := &pgx.Batch{}
 			q.queue(b)
 			if b.Len() > 0 {
