@@ -2,12 +2,10 @@ package webhooks
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +41,8 @@ type Fetcher interface {
 type Options struct {
 	// MaxAttempts is how many failed attempts park an event (default 5).
 	MaxAttempts int
-	// Writers is how many transactions run at once (default 2).
+	// Writers is how many connections write batches (default 1); each
+	// keeps up to two batches in flight, which PostgreSQL runs in turn.
 	Writers int
 	// MaxBatch bounds the events sharing one commit (default 64).
 	MaxBatch int
@@ -109,7 +108,7 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 		o.MaxAttempts = 5
 	}
 	if o.Writers <= 0 {
-		o.Writers = 2
+		o.Writers = 1
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 64
@@ -119,7 +118,7 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	}
 	p := &Processor{pool: ownPool(pool, o.Writers, log), fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
 		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers),
-		keys: keys{owner: map[string]int{}, held: make([][]*item, o.Writers)}}
+		keys: keys{owner: map[string]keyOwner{}, held: make([][]*item, o.Writers)}}
 	for w := range o.Writers {
 		p.wg.Add(1)
 		go p.writer(w)
@@ -244,93 +243,6 @@ func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source st
 		return "", err
 	}
 	return st, nil
-}
-
-func (p *Processor) writer(w int) {
-	defer p.wg.Done()
-	var batch []*item
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		batch = append(make([]*item, 0, p.opts.MaxBatch), p.keys.next(w)...)
-		if len(batch) == 0 {
-			first, ok := <-p.queue
-			if !ok {
-				return
-			}
-			batch = append(batch, first)
-		}
-		batch = p.keys.take(w, p.gather(batch, p.expect(), timer))
-		if len(batch) == 0 {
-			continue // all handed to the writers whose batches hold their objects
-		}
-		p.sizes[w].Store(int64(len(batch)))
-		results := p.runBatch(batch)
-		p.keys.release(w)
-		for i, it := range batch {
-			it.done <- results[i]
-		}
-	}
-}
-
-// keys keeps the events about one customer (or, without a customer, one
-// object) in one writer at a time: what a transaction reads of an object
-// (is the stored state from the same second?) must not change under it by
-// a transaction of the same process. An event whose key a running batch
-// holds waits for that writer's next batch.
-type keys struct {
-	mu    sync.Mutex
-	owner map[string]int // key → the writer whose batch holds it
-	held  [][]*item      // per writer: events for its next batch
-}
-
-func keyOf(it *item) string {
-	if it.e.Customer != "" {
-		return string(it.env) + " customer " + it.e.Customer
-	}
-	return string(it.env) + " " + it.e.ObjectType + " " + it.e.ObjectID
-}
-
-// take keeps the events of batch whose keys are free or writer w's, makes
-// their keys w's, and hands the others to the writers holding theirs.
-func (k *keys) take(w int, batch []*item) []*item {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	kept := batch[:0]
-	for _, it := range batch {
-		key := keyOf(it)
-		if o, ok := k.owner[key]; ok && o != w {
-			k.held[o] = append(k.held[o], it)
-			continue
-		}
-		k.owner[key] = w
-		kept = append(kept, it)
-	}
-	return kept
-}
-
-// release frees writer w's keys but those of the events handed to it.
-func (k *keys) release(w int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	keep := make(map[string]bool, len(k.held[w]))
-	for _, it := range k.held[w] {
-		keep[keyOf(it)] = true
-	}
-	for key, o := range k.owner {
-		if o == w && !keep[key] {
-			delete(k.owner, key)
-		}
-	}
-}
-
-// next returns the events handed to writer w.
-func (k *keys) next(w int) []*item {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	h := k.held[w]
-	k.held[w] = nil
-	return h
 }
 
 // expect is how many events a writer waits for: as many as the writers'
@@ -460,83 +372,6 @@ func (a *arrival) leave() {
 	a.p.arrivals.done()
 }
 
-// runBatch records and projects a batch. The events share one transaction
-// and one round trip (see shared); an event that cannot share it runs alone
-// afterwards (see slowOne): a replay, a second copy of an event in the
-// batch, a second state of one object from the same second (the one-event
-// path orders them), a payload that cannot be projected (the one-event path
-// records the failure). If the shared transaction fails (a bad row, a lock
-// conflict with another process, the database going away), each of its
-// events is retried alone, so a bad event fails alone and its failure is
-// recorded on its own.
-func (p *Processor) runBatch(batch []*item) []result {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	results := make([]result, len(batch))
-	alone := make([]bool, len(batch))
-	q := &plan{}
-	var shared []int
-	mapped := make([][]mappingKey, len(batch))
-	type objectKey struct {
-		env     store.Env
-		typ, id string
-		at      time.Time
-	}
-	events := make(map[[2]string]bool, len(batch))
-	states := make(map[objectKey]bool, len(batch))
-	for i, it := range batch {
-		ek := [2]string{string(it.env), it.e.ID}
-		if it.force || events[ek] {
-			alone[i] = true
-			continue
-		}
-		events[ek] = true
-		if _, ok := stateTables[it.e.ObjectType]; ok {
-			sk := objectKey{it.env, it.e.ObjectType, it.e.ObjectID, it.at}
-			if states[sk] {
-				alone[i] = true
-				continue
-			}
-			states[sk] = true
-		}
-		if it.projErr != nil {
-			alone[i] = true // the one-event path records the failure, if the event is new
-			continue
-		}
-		q.merge(it.rows)
-		mapped[i] = it.rows.mapped
-		shared = append(shared, i)
-	}
-	if len(shared) > 0 {
-		// The ledger rows in key order too (see layers).
-		slices.SortFunc(shared, func(a, b int) int {
-			return cmp.Or(cmp.Compare(batch[a].env, batch[b].env), cmp.Compare(batch[a].e.ID, batch[b].e.ID))
-		})
-		if err := p.shared(ctx, batch, shared, q, results, alone); err != nil {
-			if len(shared) > 1 || !isProjectionError(err) {
-				p.log.Debug().Err(err).Int("events", len(shared)).Msg("webhook batch failed; retrying its events one by one")
-			}
-			for _, i := range shared {
-				alone[i] = true
-			}
-		} else {
-			var keys []mappingKey
-			for _, i := range shared {
-				if !alone[i] && results[i].status == Processed {
-					keys = append(keys, mapped[i]...)
-				}
-			}
-			p.settle(keys)
-		}
-	}
-	for i, it := range batch {
-		if alone[i] {
-			results[i] = p.slowOne(ctx, it)
-		}
-	}
-	return results
-}
-
 func isProjectionError(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe)
@@ -595,89 +430,6 @@ func (p *Processor) project(it *item) {
 		it.projErr = proj(q, it.env, it.e, it.obj, it.at)
 	}
 	it.rows = q
-}
-
-// shared claims the events batch[i] for i in idx and projects them, in one
-// transaction sent as one pipeline: BEGIN, one claim statement for all of
-// them, the plan's statements (which write only claimed events' rows), and
-// COMMIT. An event whose stored object is from the same second is not
-// claimed; it is marked alone, for the one-event path to decide.
-func (p *Processor) shared(ctx context.Context, batch []*item, idx []int, q *plan, results []result, alone []bool) (err error) {
-	conn, err := p.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	defer func() {
-		if err != nil && !conn.Conn().IsClosed() {
-			conn.Exec(context.Background(), "ROLLBACK") //nolint:errcheck // the connection is reset if this fails
-		}
-	}()
-	n := len(idx)
-	var (
-		env, id, typ, status, source = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		created, at                  = make([]time.Time, n), make([]time.Time, n)
-		apiVersion, objectID, tie    = make(texts, n), make(texts, n), make(texts, n)
-		payload                      = make(jsons, n)
-	)
-	for j, i := range idx {
-		it := batch[i]
-		e := it.e
-		env[j], id[j], typ[j], status[j], source[j] = string(it.env), e.ID, e.Type, string(statusFor(e)), it.source
-		created[j], at[j], apiVersion[j], objectID[j], payload[j] = e.CreatedAt(), it.at, str(e.APIVersion), str(e.ObjectID), e.Raw
-		if _, ok := stateTables[e.ObjectType]; ok && it.checkTie {
-			tie[j] = &e.ObjectType
-		}
-	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(batchClaimSQL, env, id, typ, created, apiVersion, objectID, status, source, payload, tie, at)
-	q.queue(b)
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	if _, err = br.Exec(); err != nil {
-		return err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	j := 0
-	for rows.Next() {
-		var dup, same, claimed bool
-		if err = rows.Scan(&dup, &same, &claimed); err != nil {
-			rows.Close()
-			return err
-		}
-		i := idx[j]
-		switch {
-		case claimed:
-			results[i] = result{status: statusFor(batch[i].e)}
-		case same && !dup:
-			alone[i] = true // decided precisely after this batch
-		default:
-			results[i] = result{status: Duplicate}
-		}
-		j++
-	}
-	rows.Close()
-	if err = rows.Err(); err != nil {
-		return err
-	}
-	if j != n {
-		return fmt.Errorf("claim answered %d rows for %d events", j, n)
-	}
-	for range b.Len() - 2 {
-		if _, err = br.Exec(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // slowOne claims and projects one event in its own transaction. A
