@@ -3,6 +3,8 @@
 # database of the local PostgreSQL, billwire-loadgen at concurrency 8, then
 # the bare-database ceiling (pgbench with shared/bench/one-event-txn.sql) on
 # the same server in the same run. Loopback only; bounded; stops by itself.
+# After the load, the loadgen checks that the tables hold exactly the state
+# the traffic leads to (it fails the run otherwise).
 #
 #   cmd/billwire-loadgen/bench.sh [EVENTS]        (default 20000)
 #   SERVE_FLAGS="--webhook-writers 4" cmd/billwire-loadgen/bench.sh   (extra serve flags)
@@ -44,12 +46,20 @@ addr=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.
 serve_pid=$!
 for _ in $(seq 50); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
 
+# Checkpoints (other databases' DROP DATABASE forces one) make the pages written
+# next log whole images: a phase that meets many of them pays more per write.
+checkpoints() { psql -d postgres -Atc "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+
 echo "== billwire: $events events (+10% duplicates, shuffled), concurrency 8"
+c0=$(checkpoints)
 "$bin/loadgen" --url "http://$addr/webhooks/stripe/test" --secret "$secret" --events "$events" \
-  --concurrency 8 --duplicates 0.1 --shuffle
+  --concurrency 8 --duplicates 0.1 --shuffle --check-database "$DATABASE_URL"
+echo "checkpoints during the load: $(( $(checkpoints) - c0 ))"
 kill $serve_pid; wait $serve_pid 2>/dev/null || true; serve_pid=
 
 echo "== bare-database ceiling: pgbench -n -c 8 -j 2 -T 20 -f one-event-txn.sql"
+c0=$(checkpoints)
 PGSSLMODE=disable pgbench -h "$host" -p "$port" -U "$user" -n -c 8 -j 2 -T 20 \
   -f ../shared/bench/one-event-txn.sql "$ceiling" 2>&1 | grep -E '^(tps|latency average)'
+echo "checkpoints during pgbench: $(( $(checkpoints) - c0 ))"
 psql -d postgres -c "DROP DATABASE $db WITH (FORCE)" -c "DROP DATABASE $ceiling WITH (FORCE)"

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/billwire/billwire/internal/loadgen"
 )
 
@@ -76,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout of each request")
 	duration := fs.Duration("duration", 0, "stop after this long (0: no cap)")
 	out := fs.String("out", "", "write a JSON summary with the expected final state to this file")
+	checkDB := fs.String("check-database", "", "after sending, compare billwire's tables in this database (a PostgreSQL URL) with the expected final state; exit 1 on any difference")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -151,7 +154,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if res.Failed() || err != nil {
 		return 1
 	}
+	if *checkDB != "" {
+		if res.Stopped {
+			fmt.Fprintln(stderr, "billwire-loadgen: not every event was sent; the database is not checked")
+			return 1
+		}
+		env := "test"
+		if strings.HasSuffix(strings.TrimRight(*url, "/"), "/live") {
+			env = "live"
+		}
+		if !checkDatabase(ctx, *checkDB, env, expect, stdout, stderr) {
+			return 1
+		}
+	}
 	return 0
+}
+
+// checkDatabase compares the database with the expected state and says so.
+func checkDatabase(ctx context.Context, dsn, env string, expect loadgen.Expectation, stdout, stderr io.Writer) bool {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		fmt.Fprintln(stderr, "billwire-loadgen: --check-database:", err)
+		return false
+	}
+	defer conn.Close(context.Background())
+	diffs, err := loadgen.Check(ctx, conn, env, expect)
+	for _, d := range diffs {
+		fmt.Fprintln(stderr, "billwire-loadgen: database differs:", d)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "billwire-loadgen: --check-database:", err)
+		return false
+	}
+	if len(diffs) > 0 {
+		return false
+	}
+	fmt.Fprintf(stdout, "database checked: %d events, %d subscriptions, %d payments, %d refunds exactly as expected\n",
+		expect.DistinctEventIDs, len(expect.Subscriptions), len(expect.Payments), len(expect.Refunds))
+	return true
 }
 
 func report(w io.Writer, r loadgen.Result) {

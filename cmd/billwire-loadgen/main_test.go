@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/stripe/stripe-go/v79/webhook"
+
+	"github.com/billwire/billwire/internal/store/storetest"
 )
 
 const secret = "whsec_cmd_test"
@@ -110,5 +112,17 @@ func TestLoadgenUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr, noEnv); code != 0 || !strings.Contains(stderr.String(), "--duplicates") {
 		t.Errorf("--help: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// An endpoint that answers 2xx but projects nothing fails the database check.
+func TestLoadgenChecksTheDatabase(t *testing.T) {
+	srv, _, _ := endpoint(t, http.StatusOK)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--url", srv.URL + "/webhooks/stripe/test", "--secret", secret, "--events", "40",
+		"--customers", "5", "--check-database", storetest.DSN(t)}, &stdout, &stderr, noEnv)
+	if code != 1 || !strings.Contains(stderr.String(), "database differs: ledger: processed missing, want 40") ||
+		strings.Contains(stdout.String(), "database checked") {
+		t.Errorf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }

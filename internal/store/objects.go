@@ -38,16 +38,17 @@ const ts = `to_timestamp(nullif(o->>'%s', '')::bigint)`
 
 func tsf(field string) string { return fmt.Sprintf(ts, field) }
 
-// The upserts take a jsonb array of full Stripe objects ($2) for env $1,
-// fetched or announced at $3, and skip rows already holding newer data. The
+// The upserts read their rows from a relation named input with columns env
+// (text), o (the full Stripe object, jsonb) and at (when it was fetched or
+// announced, timestamptz), and skip rows already holding newer data. The
 // subscriptions upsert also replaces the items of the subscriptions it
 // changed with the items in their payloads, in the same statement.
 var upsertSQL = map[Kind]string{
 	Products: `
 		INSERT INTO payments.products AS t (env, id, name, description, active, metadata, livemode, created, data, source_at)
-		SELECT $1, o->>'id', coalesce(o->>'name', ''), o->>'description', coalesce((o->>'active')::boolean, true),
-			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, $3
-		FROM jsonb_array_elements($2::jsonb) o
+		SELECT env, o->>'id', coalesce(o->>'name', ''), o->>'description', coalesce((o->>'active')::boolean, true),
+			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, at
+		FROM input
 		ON CONFLICT (env, id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
 			active = EXCLUDED.active, metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode,
 			created = EXCLUDED.created, data = EXCLUDED.data, source_at = EXCLUDED.source_at, synced_at = now()
@@ -55,11 +56,11 @@ var upsertSQL = map[Kind]string{
 	Prices: `
 		INSERT INTO payments.prices AS t (env, id, product_id, active, currency, unit_amount, type, recurring_interval,
 			recurring_interval_count, lookup_key, nickname, metadata, livemode, created, data, source_at)
-		SELECT $1, o->>'id', CASE jsonb_typeof(o->'product') WHEN 'object' THEN o->'product'->>'id' ELSE o->>'product' END,
+		SELECT env, o->>'id', CASE jsonb_typeof(o->'product') WHEN 'object' THEN o->'product'->>'id' ELSE o->>'product' END,
 			coalesce((o->>'active')::boolean, true), o->>'currency', (o->>'unit_amount')::bigint, coalesce(o->>'type', 'one_time'),
 			o->'recurring'->>'interval', (o->'recurring'->>'interval_count')::integer, o->>'lookup_key', o->>'nickname',
-			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, $3
-		FROM jsonb_array_elements($2::jsonb) o
+			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, at
+		FROM input
 		ON CONFLICT (env, id) DO UPDATE SET product_id = EXCLUDED.product_id, active = EXCLUDED.active,
 			currency = EXCLUDED.currency, unit_amount = EXCLUDED.unit_amount, type = EXCLUDED.type,
 			recurring_interval = EXCLUDED.recurring_interval, recurring_interval_count = EXCLUDED.recurring_interval_count,
@@ -69,33 +70,33 @@ var upsertSQL = map[Kind]string{
 		WHERE t.source_at <= EXCLUDED.source_at`,
 	Customers: `
 		INSERT INTO payments.customers AS t (env, id, email, name, description, metadata, livemode, created, deleted, data, source_at)
-		SELECT $1, o->>'id', o->>'email', o->>'name', o->>'description', coalesce(o->'metadata', '{}'),
+		SELECT env, o->>'id', o->>'email', o->>'name', o->>'description', coalesce(o->'metadata', '{}'),
 			coalesce((o->>'livemode')::boolean, false), coalesce(` + tsf("created") + `, now()),
-			coalesce((o->>'deleted')::boolean, false), o, $3
-		FROM jsonb_array_elements($2::jsonb) o
+			coalesce((o->>'deleted')::boolean, false), o, at
+		FROM input
 		ON CONFLICT (env, id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name,
 			description = EXCLUDED.description, metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode,
 			created = EXCLUDED.created, deleted = EXCLUDED.deleted, data = EXCLUDED.data,
 			source_at = EXCLUDED.source_at, synced_at = now()
 		WHERE t.source_at <= EXCLUDED.source_at`,
-	Subscriptions: `
-		WITH input AS (SELECT o FROM jsonb_array_elements($2::jsonb) o),
+	// Items already stored as the payload says are left alone: an upsert
+	// that changes nothing still locks (and logs) the row.
+	Subscriptions: `,
 		up AS (
 		INSERT INTO payments.subscriptions AS t (env, id, customer_id, status, currency, current_period_start,
 			current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, metadata, livemode, created, data, source_at,
 			subject_type, subject_id)
-		SELECT $1, o->>'id', c.id, o->>'status', o->>'currency',
+		SELECT input.env, o->>'id', c.id, o->>'status', o->>'currency',
 			to_timestamp(coalesce(o->>'current_period_start', o->'items'->'data'->0->>'current_period_start')::bigint),
 			to_timestamp(coalesce(o->>'current_period_end', o->'items'->'data'->0->>'current_period_end')::bigint),
 			coalesce((o->>'cancel_at_period_end')::boolean, false), ` + tsf("canceled_at") + `, ` + tsf("ended_at") + `,
 			` + tsf("trial_end") + `, coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false),
-			` + tsf("created") + `, o, $3,
-			coalesce(o->'metadata'->>'billwire_subject_type',
-				(SELECT m.subject_type FROM payments.customer_mappings m WHERE m.env = $1 AND m.customer_id = c.id)),
-			coalesce(o->'metadata'->>'billwire_subject_id',
-				(SELECT m.subject_id FROM payments.customer_mappings m WHERE m.env = $1 AND m.customer_id = c.id))
+			` + tsf("created") + `, o, at,
+			coalesce(o->'metadata'->>'billwire_subject_type', m.subject_type),
+			coalesce(o->'metadata'->>'billwire_subject_id', m.subject_id)
 		FROM input
 		CROSS JOIN LATERAL (SELECT CASE jsonb_typeof(o->'customer') WHEN 'object' THEN o->'customer'->>'id' ELSE o->>'customer' END AS id) c
+		LEFT JOIN payments.customer_mappings m ON m.customer_id = c.id AND m.env = input.env
 		ON CONFLICT (env, id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
 			subject_type = coalesce(EXCLUDED.subject_type, t.subject_type), subject_id = coalesce(EXCLUDED.subject_id, t.subject_id),
 			currency = EXCLUDED.currency, current_period_start = EXCLUDED.current_period_start,
@@ -104,24 +105,40 @@ var upsertSQL = map[Kind]string{
 			metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode, created = EXCLUDED.created,
 			data = EXCLUDED.data, source_at = EXCLUDED.source_at, synced_at = now()
 		WHERE t.source_at <= EXCLUDED.source_at
-		RETURNING t.id),
+		RETURNING t.id, t.env),
 		items AS (
-			SELECT input.o->>'id' AS sid, i
-			FROM input, jsonb_array_elements(input.o->'items'->'data') i
-			WHERE input.o->>'id' IN (SELECT id FROM up)
+			SELECT input.env, input.o->>'id' AS sid, i->>'id' AS id,
+				CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END AS price_id,
+				coalesce((i->>'quantity')::bigint, 1) AS quantity
+			FROM input JOIN up ON up.id = input.o->>'id' AND up.env = input.env, jsonb_array_elements(input.o->'items'->'data') i
 		), del AS (
-			DELETE FROM payments.subscription_items si
-			WHERE si.subscription_id = ANY (ARRAY(SELECT id FROM up)) AND si.env = $1
-			  AND si.id NOT IN (SELECT i->>'id' FROM items)
+			DELETE FROM payments.subscription_items si USING up
+			WHERE si.subscription_id = up.id AND si.env = up.env
+			  AND NOT EXISTS (SELECT 1 FROM items WHERE items.id = si.id AND items.env = si.env)
 		)
 		INSERT INTO payments.subscription_items AS t (env, id, subscription_id, price_id, quantity)
-		SELECT $1, i->>'id', sid,
-			CASE jsonb_typeof(i->'price') WHEN 'object' THEN i->'price'->>'id' ELSE i->>'price' END,
-			coalesce((i->>'quantity')::bigint, 1)
+		SELECT env, id, sid, price_id, quantity
 		FROM items
+		WHERE NOT EXISTS (SELECT 1 FROM payments.subscription_items s WHERE s.id = items.id AND s.env = items.env
+			AND s.subscription_id = items.sid AND s.price_id = items.price_id AND s.quantity = items.quantity)
 		ON CONFLICT (env, id) DO UPDATE SET subscription_id = EXCLUDED.subscription_id,
-			price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity
-		WHERE (t.subscription_id, t.price_id, t.quantity) IS DISTINCT FROM (EXCLUDED.subscription_id, EXCLUDED.price_id, EXCLUDED.quantity)`,
+			price_id = EXCLUDED.price_id, quantity = EXCLUDED.quantity`,
+}
+
+// syncInput is the input of Upsert: the objects of one environment ($1) as
+// a jsonb array ($2), all as of $3.
+const syncInput = `SELECT $1::text AS env, o, $3::timestamptz AS at FROM jsonb_array_elements($2::jsonb) o`
+
+// UpsertSQL is the statement that stores objects of kind, reading its rows
+// from the query input, whose columns are env (text), o (the full Stripe
+// object, jsonb) and at (the time of the event or fetch it comes from,
+// timestamptz). Rows holding data newer than at are left alone.
+func UpsertSQL(kind Kind, input string) string {
+	if kind == Subscriptions {
+		// The subscriptions statement reads its input more than once.
+		return `WITH input AS MATERIALIZED (` + input + `)` + upsertSQL[kind]
+	}
+	return `WITH input AS (` + input + `)` + upsertSQL[kind]
 }
 
 // Upsert stores full Stripe objects of one kind, as of sourceAt, in one
@@ -149,8 +166,16 @@ func UpsertTx(ctx context.Context, tx pgx.Tx, env Env, kind Kind, objects []json
 
 // UpsertStatement is the statement Upsert runs, for callers that batch statements.
 func UpsertStatement(env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) (string, []any) {
-	return upsertSQL[kind], []any{env, joinJSON(objects), sourceAt}
+	return syncQueries[kind], []any{env, joinJSON(objects), sourceAt}
 }
+
+var syncQueries = func() map[Kind]string {
+	m := map[Kind]string{}
+	for _, k := range Kinds {
+		m[k] = UpsertSQL(k, syncInput)
+	}
+	return m
+}()
 
 func joinJSON(objects []json.RawMessage) string {
 	n := 2

@@ -36,10 +36,40 @@ type Event struct {
 // ErrMalformed means a body is not a Stripe event billwire can read.
 var ErrMalformed = errors.New("malformed event")
 
-// ParseEvent reads a Stripe event from its JSON.
+// ParseEvent reads a Stripe event from its JSON. The body is validated
+// whole; data.object is kept as delivered, a slice of body.
 func ParseEvent(body []byte) (*Event, error) {
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v) // for the error's text
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	var e Event
-	if err := json.Unmarshal(body, &e); err != nil {
+	err := members(body, false, func(k, v []byte) error {
+		switch string(k) {
+		case "id":
+			return scanString(v, &e.ID)
+		case "object":
+			return scanString(v, &e.Object)
+		case "type":
+			return scanString(v, &e.Type)
+		case "created":
+			return scanInt(v, &e.Created)
+		case "livemode":
+			return scanBool(v, &e.Livemode)
+		case "api_version":
+			return scanString(v, &e.APIVersion)
+		case "data":
+			return members(v, false, func(k, v []byte) error {
+				if string(k) == "object" {
+					e.Data.Object = v
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if e.Object != "event" || e.ID == "" || e.Type == "" || e.Created <= 0 {
@@ -48,12 +78,8 @@ func ParseEvent(body []byte) (*Event, error) {
 	if len(e.Data.Object) == 0 || e.Data.Object[0] != '{' {
 		return nil, fmt.Errorf("%w: data.object is not an object", ErrMalformed)
 	}
-	var head struct {
-		ID       string `json:"id"`
-		Object   string `json:"object"`
-		Customer ref    `json:"customer"`
-	}
-	if err := json.Unmarshal(e.Data.Object, &head); err != nil {
+	var head headFields
+	if err := head.scan(e.Data.Object); err != nil {
 		return nil, fmt.Errorf("%w: data.object: %v", ErrMalformed, err)
 	}
 	e.ObjectID, e.ObjectType, e.Customer = head.ID, head.Object, string(head.Customer)

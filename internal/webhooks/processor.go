@@ -1,12 +1,13 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,29 +41,41 @@ type Fetcher interface {
 type Options struct {
 	// MaxAttempts is how many failed attempts park an event (default 5).
 	MaxAttempts int
-	// Writers is how many transactions run at once (default 2).
+	// Writers is how many connections write batches (default 1); each
+	// keeps up to two batches in flight, which PostgreSQL runs in turn.
 	Writers int
 	// MaxBatch bounds the events sharing one commit (default 64).
 	MaxBatch int
+	// MaxWait bounds how long a writer waits for the events it expects
+	// (see gather) before it commits without them (default 2ms; negative:
+	// no waiting).
+	MaxWait time.Duration
 }
 
 // Processor records and projects events. Concurrent events share
-// transactions: a writer takes every event waiting, projects each under its
-// own savepoint (so one bad event never fails its neighbours) and commits
-// once; each caller is answered after the commit that holds its event.
+// transactions: a writer takes the events waiting and records and projects
+// them in one transaction (see runBatch); each caller is answered after the
+// commit that holds its event. Writers run their transactions at once;
+// each statement writes its rows in key order, so concurrent transactions
+// wait for each other's rows rather than deadlock.
 type Processor struct {
 	pool  *pgxpool.Pool
 	fetch Fetcher
 	log   zerolog.Logger
 	opts  Options
 
-	queues []chan *item // one per writer; an event goes to its customer's writer
+	queue chan *item
+	// sizes holds each writer's last batch size: a writer expects as many
+	// events as the writers' last batches held on average.
+	sizes []atomic.Int64
 
 	// settled holds subject-customer pairs whose mapping a committed
 	// transaction confirmed (or found decided otherwise). A confirmed mapping
 	// never changes, so later events of the pair skip the mapping statement.
 	settledMu sync.RWMutex
 	settled   map[mappingKey]struct{}
+	arrivals  arrivals
+	keys      keys
 	mu        sync.RWMutex // guards closed against sends on closed queues
 	closed    bool
 	wg        sync.WaitGroup
@@ -77,6 +90,10 @@ type item struct {
 	source   string
 	force    bool
 	done     chan result
+	// rows are what the event writes (see project); projErr says why it
+	// cannot be projected.
+	rows    *plan
+	projErr error
 }
 
 type result struct {
@@ -91,32 +108,54 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 		o.MaxAttempts = 5
 	}
 	if o.Writers <= 0 {
-		o.Writers = 2
+		o.Writers = 1
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 64
 	}
-	p := &Processor{pool: pool, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{}}
-	for range o.Writers {
-		q := make(chan *item, 4*o.MaxBatch)
-		p.queues = append(p.queues, q)
+	if o.MaxWait == 0 {
+		o.MaxWait = 2 * time.Millisecond
+	}
+	p := &Processor{pool: ownPool(pool, o.Writers, log), fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
+		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers),
+		keys: keys{owner: map[string]keyOwner{}, held: make([][]*item, o.Writers)}}
+	for w := range o.Writers {
 		p.wg.Add(1)
-		go p.writer(q)
+		go p.writer(w)
 	}
 	return p
 }
 
-// Close waits for queued events to finish, then stops the writers.
+// ownPool opens the processor's connections to pool's database, with
+// plannerSettings for their sessions.
+func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) *pgxpool.Pool {
+	cfg := pool.Config()
+	cfg.MinConns, cfg.MaxConns = 0, int32(max(4, 2*writers))
+	for k, v := range plannerSettings {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil { // a copy of a working configuration: not expected
+		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
+		return pool
+	}
+	return own
+}
+
+// Close waits for queued events to finish, then stops the writers and
+// closes the processor's connections.
 func (p *Processor) Close() {
 	p.mu.Lock()
-	if !p.closed {
+	first := !p.closed
+	if first {
 		p.closed = true
-		for _, q := range p.queues {
-			close(q)
-		}
+		close(p.queue)
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	if first {
+		p.pool.Close()
+	}
 }
 
 // ErrClosed means the processor is shutting down.
@@ -127,7 +166,12 @@ var ErrClosed = errors.New("billwire is shutting down")
 // before (replay). The error is set when the event's fate is unknown (the
 // database failed): the sender should retry.
 func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source string, force bool) (Status, error) {
-	r, err := p.submit(ctx, &item{env: env, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: source, force: force})
+	return p.process(ctx, env, e, source, force, nil)
+}
+
+// process is Process for a delivery that arrived: a leaves once the event is queued.
+func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source string, force bool, a *arrival) (Status, error) {
+	r, err := p.submit(ctx, &item{env: env, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: source, force: force}, a)
 	if err != nil {
 		return "", err
 	}
@@ -136,10 +180,13 @@ func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source
 		path, _ := e.FetchPath()
 		fetched := time.Now()
 		obj, ferr := p.fetch.FetchObject(ctx, env, path)
+		if ferr == nil && (!json.Valid(obj) || bytes.TrimLeft(obj, " \t\r\n")[0] != '{') {
+			ferr = errors.New("Stripe's answer is not a JSON object")
+		}
 		if ferr != nil {
 			return p.fail(ctx, env, e, source, force, fmt.Errorf("re-fetch %s to order same-second events: %w", path, ferr))
 		}
-		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force})
+		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force}, nil)
 		if err != nil {
 			return "", err
 		}
@@ -150,20 +197,23 @@ func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source
 	return r.status, r.err
 }
 
-func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
+func (p *Processor) submit(ctx context.Context, it *item, a *arrival) (result, error) {
+	defer a.leave()
 	it.done = make(chan result, 1)
+	p.project(it)
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
 		return result{}, ErrClosed
 	}
 	select {
-	case p.queues[p.shard(it.e)] <- it:
+	case p.queue <- it:
 	case <-ctx.Done():
 		p.mu.RUnlock()
 		return result{}, ctx.Err()
 	}
 	p.mu.RUnlock()
+	a.leave()
 	// Once queued, the event is processed whatever happens to the caller;
 	// the caller waits for the commit.
 	select {
@@ -172,23 +222,6 @@ func (p *Processor) submit(ctx context.Context, it *item) (result, error) {
 	case <-ctx.Done():
 		return result{}, ctx.Err()
 	}
-}
-
-// shard picks the writer for an event: all events about one customer (or,
-// without a customer, one object) go to the same writer, so writers of one
-// process never wait on each other's row locks. Across processes, lock
-// conflicts are retried.
-func (p *Processor) shard(e *Event) int {
-	if len(p.queues) == 1 {
-		return 0
-	}
-	key := e.Customer
-	if key == "" {
-		key = e.ObjectID
-	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(len(p.queues)))
 }
 
 func (r result) batchErr() error {
@@ -212,50 +245,131 @@ func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source st
 	return st, nil
 }
 
-func (p *Processor) writer(queue chan *item) {
-	defer p.wg.Done()
-	batch := make([]*item, 0, p.opts.MaxBatch)
-	for first := range queue {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < p.opts.MaxBatch {
-			select {
-			case it, ok := <-queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
-		results := p.runBatch(batch)
-		for i, it := range batch {
-			it.done <- results[i]
-		}
+// expect is how many events a writer waits for: as many as the writers'
+// last batches held on average. Under a steady stream of deliveries, the
+// callers of one commit come back together, and the writers take turns.
+func (p *Processor) expect() int {
+	var n int64
+	for i := range p.sizes {
+		n += p.sizes[i].Load()
 	}
+	return max(1, int((n+int64(len(p.sizes))/2)/int64(len(p.sizes))))
 }
 
-// runBatch projects a batch in one transaction and two round trips: the
-// claims, then the projections with the commit. If that transaction fails
-// (a bad event, a lock conflict with another process, the database going
-// away), each event is retried in a transaction of its own, so a bad event
-// fails alone and its failure is recorded on its own.
-func (p *Processor) runBatch(batch []*item) []result {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	results, err := p.fastBatch(ctx, batch)
-	if err == nil {
-		return results
+// gather adds to batch the events queued and, up to MaxWait, those it
+// expects, and those of deliveries being read right now (see arrival): a
+// commit that takes an event along costs far less than one of its own.
+func (p *Processor) gather(batch []*item, expect int, timer *time.Timer) []*item {
+	waiting := false
+	defer func() {
+		if waiting {
+			timer.Stop()
+		}
+	}()
+	for len(batch) < p.opts.MaxBatch {
+		select {
+		case it, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+			continue
+		default:
+		}
+		idle := p.arrivals.idle()
+		if (idle == nil && len(batch) >= expect) || p.opts.MaxWait <= 0 {
+			return batch
+		}
+		if !waiting {
+			waiting = true
+			timer.Reset(p.opts.MaxWait)
+		}
+		select {
+		case it, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+		case <-idle: // nil: never
+		case <-timer.C:
+			waiting = false
+			return p.drain(batch)
+		}
 	}
-	results = make([]result, len(batch))
-	if len(batch) > 1 || !isProjectionError(err) {
-		p.log.Debug().Err(err).Int("events", len(batch)).Msg("webhook batch failed; retrying its events one by one")
+	return batch
+}
+
+func (p *Processor) drain(batch []*item) []*item {
+	for len(batch) < p.opts.MaxBatch {
+		select {
+		case it, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+		default:
+			return batch
+		}
 	}
-	for i, it := range batch {
-		results[i] = p.slowOne(ctx, it)
+	return batch
+}
+
+// arrivals counts the deliveries being read (between arrive and their
+// event's queueing, or their refusal).
+type arrivals struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (a *arrivals) add() {
+	a.mu.Lock()
+	if a.n == 0 {
+		a.none = make(chan struct{})
 	}
-	return results
+	a.n++
+	a.mu.Unlock()
+}
+
+func (a *arrivals) done() {
+	a.mu.Lock()
+	a.n--
+	if a.n == 0 {
+		close(a.none)
+		a.none = nil
+	}
+	a.mu.Unlock()
+}
+
+// idle returns a channel closed when no delivery is being read, or nil if
+// none is now.
+func (a *arrivals) idle() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.none
+}
+
+// arrival is a delivery being read: the writers wait a moment for its
+// event rather than commit without it. It leaves once its event is queued
+// (submit does that) or refused.
+type arrival struct {
+	p    *Processor
+	left bool
+}
+
+// arrive announces a delivery that is being read.
+func (p *Processor) arrive() *arrival {
+	p.arrivals.add()
+	return &arrival{p: p}
+}
+
+// leave ends the announcement; later calls do nothing.
+func (a *arrival) leave() {
+	if a == nil || a.left {
+		return
+	}
+	a.left = true
+	a.p.arrivals.done()
 }
 
 func isProjectionError(err error) bool {
@@ -308,84 +422,14 @@ func (p *Processor) settle(keys []mappingKey) {
 	}
 }
 
-// project returns the statements that apply an item.
-func (p *Processor) project(it *item) (*stmts, error) {
-	q := &stmts{settled: p.isSettled}
-	proj, ok := projectors[it.e.Type]
-	if !ok {
-		return q, nil
+// project works out the rows of an item, in the caller's goroutine: the
+// writers, which run one batch after another, only put rows together.
+func (p *Processor) project(it *item) {
+	q := &plan{settled: p.isSettled, env: it.env, ev: it.e.ID, oid: it.e.ObjectID}
+	if proj, ok := projectors[it.e.Type]; ok {
+		it.projErr = proj(q, it.env, it.e, it.obj, it.at)
 	}
-	return q, proj(q, it.env, it.e, it.obj, it.at)
-}
-
-func (p *Processor) fastBatch(ctx context.Context, batch []*item) (results []result, err error) {
-	results = make([]result, len(batch))
-	conn, err := p.pool.Acquire(ctx)
-	if err != nil {
-		return results, err
-	}
-	defer conn.Release()
-	defer func() {
-		if err != nil && !conn.Conn().IsClosed() {
-			conn.Exec(context.Background(), "ROLLBACK") //nolint:errcheck // the connection is reset if this fails
-		}
-	}()
-	// Round trip 1: begin and claim every event.
-	claims := &pgx.Batch{}
-	claims.Queue("BEGIN")
-	for _, it := range batch {
-		claims.Queue(claimSQL(it.e.ObjectType, false), claimArgs(it, statusFor(it.e), false)...)
-	}
-	br := conn.SendBatch(ctx, claims)
-	if _, err = br.Exec(); err != nil {
-		br.Close()
-		return results, err
-	}
-	claimed := make([]bool, len(batch))
-	var maybeTies []int
-	for i := range batch {
-		var tie bool
-		if err = br.QueryRow().Scan(&tie, &claimed[i]); err != nil {
-			br.Close()
-			return results, err
-		}
-		switch {
-		case tie:
-			maybeTies = append(maybeTies, i) // decided precisely after this batch
-		case !claimed[i]:
-			results[i] = result{status: Duplicate}
-		default:
-			results[i] = result{status: statusFor(batch[i].e)}
-		}
-	}
-	if err = br.Close(); err != nil {
-		return results, err
-	}
-	// Round trip 2: project the claimed events and commit.
-	work := &pgx.Batch{}
-	var mapped []mappingKey
-	for i, it := range batch {
-		if !claimed[i] {
-			continue
-		}
-		q, perr := p.project(it)
-		if perr != nil {
-			return results, perr
-		}
-		for _, s := range q.list {
-			work.Queue(s.sql, s.args...)
-		}
-		mapped = append(mapped, q.mapped...)
-	}
-	work.Queue("COMMIT")
-	if err = conn.SendBatch(ctx, work).Close(); err != nil {
-		return results, err
-	}
-	p.settle(mapped)
-	for _, i := range maybeTies {
-		results[i] = p.slowOne(ctx, batch[i])
-	}
-	return results, nil
+	it.rows = q
 }
 
 // slowOne claims and projects one event in its own transaction. A
@@ -409,13 +453,15 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 				r = result{status: Duplicate}
 				return nil
 			}
-			q, err := p.project(it)
-			if err != nil {
-				projErr = err
-				return err
+			if it.projErr != nil {
+				projErr = it.projErr
+				return it.projErr
 			}
-			for _, s := range q.list {
-				if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+			q := it.rows
+			b := &pgx.Batch{}
+			q.queue(b)
+			if b.Len() > 0 {
+				if err := tx.SendBatch(ctx, b).Close(); err != nil {
 					projErr = err
 					return err
 				}

@@ -3,6 +3,8 @@ package webhooks
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,39 +12,17 @@ import (
 	"github.com/billwire/billwire/internal/store"
 )
 
-// projector turns one event into the statements that apply it to the
-// payment tables. obj is the object to apply (the event's, or a fresh
-// fetch), as of at. It reads nothing: every statement stands on its own, so
-// a batch of events goes to PostgreSQL in one round trip. Its error means
-// the payload cannot be projected.
-type projector func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error
-
-// stmts collects statements to run in order.
-type stmts struct {
-	list []stmt
-	// settled tells which subject-customer pairs need no mapping work
-	// (nil: all do); mapped collects the pairs these statements settle.
-	settled func(mappingKey) bool
-	mapped  []mappingKey
-}
+// projector turns one event into the rows it writes to the payment tables.
+// obj is the object to apply (the event's, or a fresh fetch), as of at. It
+// reads nothing: the rows of many events go to PostgreSQL together (see
+// plan). Its error means the payload cannot be projected.
+type projector func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error
 
 // mappingKey is a subject paid for by a customer, in one environment.
 type mappingKey struct {
 	env                  store.Env
 	subjectType, subject string
 	customer             string
-}
-
-type stmt struct {
-	sql  string
-	args []any
-}
-
-func (q *stmts) add(sql string, args ...any) { q.list = append(q.list, stmt{sql, args}) }
-
-func (q *stmts) upsert(env store.Env, kind store.Kind, obj json.RawMessage, at time.Time) {
-	sql, args := store.UpsertStatement(env, kind, []json.RawMessage{obj}, at)
-	q.add(sql, args...)
 }
 
 var projectors = map[string]projector{}
@@ -138,6 +118,40 @@ func claimSQL(objectType string, precise bool) string {
 		SELECT (SELECT t FROM tie), EXISTS (SELECT 1 FROM ins)`
 }
 
+// batchClaimSQL claims a batch of events in the ledger, one row per event
+// in the arrays (env, id, type, created, api_version, object_id, status,
+// source, payload, tie, at), and answers, per event in order: whether it was
+// recorded before (dup: processed, ignored or parked), whether the stored
+// state of its object is from the same second (same, when tie names the
+// object type), and whether this statement claimed it. An event whose
+// object is from the same second is not claimed: the one-event path decides
+// it precisely (claimSQL). Failed events are claimed again.
+var batchClaimSQL = func() string {
+	var cases strings.Builder
+	for _, typ := range slices.Sorted(maps.Keys(stateTables)) {
+		st := stateTables[typ]
+		fmt.Fprintf(&cases, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at = u.at)",
+			typ, st.table, st.key)
+	}
+	return `
+	WITH t AS MATERIALIZED (
+		SELECT u.*,
+			EXISTS (SELECT 1 FROM payments.webhook_events w WHERE w.id = u.id AND w.env = u.env AND w.status <> 'failed') AS dup,
+			coalesce(CASE u.tie` + cases.String() + `
+				END, false) AS same
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::json[], $10::text[], $11::timestamptz[])
+			WITH ORDINALITY AS u(env, id, type, created, api_version, object_id, status, source, payload, tie, at, n)),
+	ins AS (
+		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
+		SELECT env, id, type, created, api_version, object_id, status, 1, source, now(), payload FROM t WHERE NOT dup AND NOT same
+		ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
+			processed_at = now(), source = EXCLUDED.source
+		WHERE w.status = 'failed'
+		RETURNING w.id, w.env)
+	SELECT t.dup, t.same, EXISTS (SELECT 1 FROM ins WHERE ins.id = t.id AND ins.env = t.env) FROM t ORDER BY t.n`
+}()
+
 // FetchPath is the Stripe API path that returns the event's object, for
 // objects whose state an event replaces whole.
 func (e *Event) FetchPath() (string, bool) {
@@ -149,20 +163,17 @@ func (e *Event) FetchPath() (string, bool) {
 }
 
 func mirror(kind store.Kind, mark string) projector {
-	return func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 		switch mark {
 		case "deleted":
 			obj = withField(obj, "deleted", true)
 		case "inactive":
 			obj = withField(obj, "active", false)
 		}
-		q.upsert(env, kind, obj, at)
+		q.object(kind, obj, at)
 		if kind == store.Customers {
-			var c struct {
-				ID       string            `json:"id"`
-				Metadata map[string]string `json:"metadata"`
-			}
-			if err := json.Unmarshal(obj, &c); err != nil {
+			var c customerFields
+			if err := c.scan(obj); err != nil {
 				return err
 			}
 			mapSubject(q, env, subjectOf(c.Metadata, ""), c.ID)
@@ -175,40 +186,31 @@ func mirror(kind store.Kind, mark string) projector {
 // (its product event may still be on the way); the product's own event or a
 // sync fills it in.
 func projectPrice(mark string) projector {
-	return func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-		var p struct {
-			Product  ref  `json:"product"`
-			Livemode bool `json:"livemode"`
-		}
-		if err := json.Unmarshal(obj, &p); err != nil {
+	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+		var p priceFields
+		if err := p.scan(obj); err != nil {
 			return err
 		}
 		if p.Product == "" {
 			return fmt.Errorf("price %s has no product", e.ObjectID)
 		}
-		q.add(`INSERT INTO payments.products (env, id, name, active, livemode, created, data, source_at)
-			VALUES ($1, $2, '', true, $3, $4, '{}', '-infinity') ON CONFLICT (env, id) DO NOTHING`,
-			env, string(p.Product), p.Livemode, at)
+		q.placeholders = append(q.placeholders, placeholderRow{q.env, string(p.Product), p.Livemode, at, q.ev})
 		if mark == "inactive" {
 			obj = withField(obj, "active", false)
 		}
-		q.upsert(env, store.Prices, obj, at)
+		q.object(store.Prices, obj, at)
 		return nil
 	}
 }
 
-func projectSubscription(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var s struct {
-		ID       string            `json:"id"`
-		Customer ref               `json:"customer"`
-		Metadata map[string]string `json:"metadata"`
-	}
-	if err := json.Unmarshal(obj, &s); err != nil {
+func projectSubscription(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	var s subscriptionFields
+	if err := s.scan(obj); err != nil {
 		return err
 	}
 	// The mapping first, so a subscription without subject metadata still finds its subject.
 	mapSubject(q, env, subjectOf(s.Metadata, ""), string(s.Customer))
-	q.upsert(env, store.Subscriptions, obj, at)
+	q.object(store.Subscriptions, obj, at)
 	return nil
 }
 
@@ -234,9 +236,8 @@ func subjectOf(meta map[string]string, clientRef string) subject {
 
 // mapSubject records (or confirms) that customer pays for sub. A subject or
 // customer already mapped elsewhere keeps its mapping. A pair this process
-// has settled before costs nothing; otherwise one statement that neither
-// writes nor locks a mapping already confirmed.
-func mapSubject(q *stmts, env store.Env, sub subject, customer string) {
+// has settled before costs nothing.
+func mapSubject(q *plan, env store.Env, sub subject, customer string) {
 	if sub.typ == "" || customer == "" {
 		return
 	}
@@ -245,53 +246,20 @@ func mapSubject(q *stmts, env store.Env, sub subject, customer string) {
 		return
 	}
 	q.mapped = append(q.mapped, key)
-	q.add(`WITH ins AS (
-			INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed, confirmed_at)
-			SELECT $1, $2, $3, $4, true, now()
-			WHERE NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE subject_id = $3 AND subject_type = $2 AND env = $1)
-			  AND NOT EXISTS (SELECT 1 FROM payments.customer_mappings WHERE customer_id = $4 AND env = $1)
-			ON CONFLICT DO NOTHING
-			RETURNING 1)
-		UPDATE payments.customer_mappings SET confirmed = true, confirmed_at = now()
-		WHERE subject_id = $3 AND subject_type = $2 AND env = $1 AND customer_id = $4 AND NOT confirmed
-		  AND NOT EXISTS (SELECT 1 FROM ins)`, env, sub.typ, sub.id, customer)
+	q.mappings = append(q.mappings, mappingRow{key, q.ev})
 }
 
-func projectCheckout(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var cs struct {
-		ID                string            `json:"id"`
-		Mode              string            `json:"mode"`
-		Status            string            `json:"status"`
-		PaymentStatus     string            `json:"payment_status"`
-		Customer          ref               `json:"customer"`
-		Subscription      ref               `json:"subscription"`
-		PaymentIntent     ref               `json:"payment_intent"`
-		ClientReferenceID string            `json:"client_reference_id"`
-		AmountTotal       int64             `json:"amount_total"`
-		Currency          string            `json:"currency"`
-		Metadata          map[string]string `json:"metadata"`
-		Created           int64             `json:"created"`
-	}
-	if err := json.Unmarshal(obj, &cs); err != nil {
+func projectCheckout(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	var cs checkoutFields
+	if err := cs.scan(obj); err != nil {
 		return err
 	}
 	sub := subjectOf(cs.Metadata, cs.ClientReferenceID)
 	mapSubject(q, env, sub, string(cs.Customer))
-	q.add(`
-		INSERT INTO payments.checkout_sessions AS t (env, stripe_id, mode, status, payment_status, customer_id, subscription_id,
-			payment_intent_id, client_reference_id, subject_type, subject_id, amount_total, currency, metadata, data, source_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, coalesce($14::jsonb, '{}'), $15, $16)
-		ON CONFLICT (env, stripe_id) DO UPDATE SET mode = EXCLUDED.mode, status = EXCLUDED.status,
-			payment_status = EXCLUDED.payment_status, customer_id = coalesce(EXCLUDED.customer_id, t.customer_id),
-			subscription_id = coalesce(EXCLUDED.subscription_id, t.subscription_id),
-			payment_intent_id = coalesce(EXCLUDED.payment_intent_id, t.payment_intent_id),
-			client_reference_id = coalesce(EXCLUDED.client_reference_id, t.client_reference_id),
-			subject_type = coalesce(t.subject_type, EXCLUDED.subject_type), subject_id = coalesce(t.subject_id, EXCLUDED.subject_id),
-			amount_total = EXCLUDED.amount_total, currency = EXCLUDED.currency, metadata = EXCLUDED.metadata,
-			data = EXCLUDED.data, source_at = EXCLUDED.source_at, updated_at = now()
-		WHERE t.source_at <= EXCLUDED.source_at`,
-		env, cs.ID, str(cs.Mode), cs.Status, str(cs.PaymentStatus), cs.Customer.ptr(), cs.Subscription.ptr(), cs.PaymentIntent.ptr(),
-		str(cs.ClientReferenceID), str(sub.typ), str(sub.id), cs.AmountTotal, str(cs.Currency), cs.Metadata, obj, at)
+	q.checkouts = append(q.checkouts, checkoutRow{env: env, stripeID: cs.ID, mode: str(cs.Mode), status: cs.Status,
+		paymentStatus: str(cs.PaymentStatus), customer: cs.Customer.ptr(), subscription: cs.Subscription.ptr(),
+		paymentIntent: cs.PaymentIntent.ptr(), clientReferenceID: str(cs.ClientReferenceID), subjectType: str(sub.typ),
+		subjectID: str(sub.id), amountTotal: cs.AmountTotal, currency: str(cs.Currency), data: obj, at: at, ev: q.ev})
 	if cs.Mode != "payment" {
 		return nil // subscription payments arrive as invoices
 	}
@@ -310,7 +278,7 @@ func projectCheckout(q *stmts, env store.Env, e *Event, obj json.RawMessage, at 
 	default:
 		return nil // unpaid (an async method still pending) or expired: no money moved
 	}
-	p.upsert(q, env)
+	q.payment(env, p)
 	return nil
 }
 
@@ -328,93 +296,9 @@ type payment struct {
 	eventID                              string
 }
 
-// upsert merges the row with what other events said of the same money: the
-// newer event sets the status (a success is never undone by a failure),
-// references accumulate, refunds only grow. The subject comes from the
-// payload, else from the customer's mapping; a refund or dispute inherits
-// customer, subject, invoice and subscription from its payment.
-func (p payment) upsert(q *stmts, env store.Env) {
-	failures := 0
-	if p.failure {
-		failures = 1
-	}
-	q.add(`
-		INSERT INTO payments.payment_history AS t (env, key, kind, status, amount, amount_refunded, currency, customer_id,
-			subject_type, subject_id, invoice_id, subscription_id, payment_intent_id, charge_id, checkout_session_id,
-			failure_code, failure_message, failures, reason, occurred_at, source_at, last_event_id)
-		SELECT $1, $2, $3, $4, $5, $6, $7, c.customer_id,
-			coalesce($9, parent.subject_type, (SELECT mm.subject_type FROM payments.customer_mappings mm
-				WHERE mm.env = $1 AND mm.customer_id = c.customer_id)),
-			coalesce($10, parent.subject_id, (SELECT mm.subject_id FROM payments.customer_mappings mm
-				WHERE mm.env = $1 AND mm.customer_id = c.customer_id)),
-			coalesce($11, parent.invoice_id), coalesce($12, parent.subscription_id),
-			$13, $14, $15, $16, $17, $18, $19, $20, $21, $22
-		FROM (SELECT 1) one
-		LEFT JOIN LATERAL (
-			(SELECT x.customer_id, x.subject_type, x.subject_id, x.invoice_id, x.subscription_id
-			 FROM payments.payment_history x WHERE $3 <> 'payment' AND x.env = $1 AND x.key = $13 AND x.kind = 'payment')
-			UNION ALL
-			(SELECT x.customer_id, x.subject_type, x.subject_id, x.invoice_id, x.subscription_id
-			 FROM payments.payment_history x WHERE $3 <> 'payment' AND x.charge_id = $14 AND x.env = $1 AND x.kind = 'payment')
-			LIMIT 1) parent ON true
-		CROSS JOIN LATERAL (SELECT coalesce($8, parent.customer_id) AS customer_id) c
-		ON CONFLICT (env, key) DO UPDATE SET
-			status = CASE
-				WHEN t.status IN ('succeeded', 'refunded', 'partially_refunded') AND EXCLUDED.status IN ('failed', 'requires_action') THEN t.status
-				WHEN EXCLUDED.source_at >= t.source_at THEN EXCLUDED.status
-				ELSE t.status END,
-			amount = CASE WHEN EXCLUDED.amount > 0 THEN EXCLUDED.amount ELSE t.amount END,
-			amount_refunded = greatest(t.amount_refunded, EXCLUDED.amount_refunded),
-			currency = coalesce(EXCLUDED.currency, t.currency),
-			customer_id = coalesce(EXCLUDED.customer_id, t.customer_id),
-			subject_type = coalesce(t.subject_type, EXCLUDED.subject_type),
-			subject_id = coalesce(t.subject_id, EXCLUDED.subject_id),
-			invoice_id = coalesce(EXCLUDED.invoice_id, t.invoice_id),
-			subscription_id = coalesce(EXCLUDED.subscription_id, t.subscription_id),
-			payment_intent_id = coalesce(EXCLUDED.payment_intent_id, t.payment_intent_id),
-			charge_id = coalesce(EXCLUDED.charge_id, t.charge_id),
-			checkout_session_id = coalesce(EXCLUDED.checkout_session_id, t.checkout_session_id),
-			failure_code = CASE WHEN EXCLUDED.failure_message IS NOT NULL THEN EXCLUDED.failure_code ELSE t.failure_code END,
-			failure_message = coalesce(EXCLUDED.failure_message, t.failure_message),
-			failures = t.failures + EXCLUDED.failures,
-			reason = coalesce(EXCLUDED.reason, t.reason),
-			occurred_at = least(t.occurred_at, EXCLUDED.occurred_at),
-			source_at = greatest(t.source_at, EXCLUDED.source_at),
-			last_event_id = EXCLUDED.last_event_id,
-			updated_at = now()`,
-		env, p.key, p.kind, p.status, p.amount, p.amountRefunded, str(p.currency), str(p.customer),
-		str(p.sub.typ), str(p.sub.id), str(p.invoice), str(p.subscription), str(p.paymentIntent), str(p.charge), str(p.checkoutSession),
-		str(p.failureCode), str(p.failureMessage), failures, str(p.reason), p.occurred, p.at, p.eventID)
-}
-
-func projectInvoice(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var in struct {
-		ID                  string            `json:"id"`
-		AmountPaid          int64             `json:"amount_paid"`
-		AmountDue           int64             `json:"amount_due"`
-		Currency            string            `json:"currency"`
-		Customer            ref               `json:"customer"`
-		Subscription        ref               `json:"subscription"`
-		PaymentIntent       ref               `json:"payment_intent"`
-		Charge              ref               `json:"charge"`
-		AttemptCount        int64             `json:"attempt_count"`
-		Created             int64             `json:"created"`
-		Metadata            map[string]string `json:"metadata"`
-		SubscriptionDetails struct {
-			Metadata map[string]string `json:"metadata"`
-		} `json:"subscription_details"`
-		Parent struct { // newer API versions
-			SubscriptionDetails struct {
-				Subscription ref               `json:"subscription"`
-				Metadata     map[string]string `json:"metadata"`
-			} `json:"subscription_details"`
-		} `json:"parent"`
-		LastFinalizationError *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"last_finalization_error"`
-	}
-	if err := json.Unmarshal(obj, &in); err != nil {
+func projectInvoice(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	var in invoiceFields
+	if err := in.scan(obj); err != nil {
 		return err
 	}
 	if in.Subscription == "" {
@@ -449,28 +333,13 @@ func projectInvoice(q *stmts, env store.Env, e *Event, obj json.RawMessage, at t
 	case "invoice.payment_action_required":
 		p.status, p.amount = "requires_action", in.AmountDue
 	}
-	p.upsert(q, env)
+	q.payment(env, p)
 	return nil
 }
 
-func projectPaymentIntent(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var pi struct {
-		ID               string            `json:"id"`
-		Amount           int64             `json:"amount"`
-		AmountReceived   int64             `json:"amount_received"`
-		Currency         string            `json:"currency"`
-		Customer         ref               `json:"customer"`
-		Invoice          ref               `json:"invoice"`
-		LatestCharge     ref               `json:"latest_charge"`
-		Created          int64             `json:"created"`
-		Metadata         map[string]string `json:"metadata"`
-		LastPaymentError *struct {
-			Code        string `json:"code"`
-			DeclineCode string `json:"decline_code"`
-			Message     string `json:"message"`
-		} `json:"last_payment_error"`
-	}
-	if err := json.Unmarshal(obj, &pi); err != nil {
+func projectPaymentIntent(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	var pi paymentIntentFields
+	if err := pi.scan(obj); err != nil {
 		return err
 	}
 	sub := subjectOf(pi.Metadata, "")
@@ -493,22 +362,13 @@ func projectPaymentIntent(q *stmts, env store.Env, e *Event, obj json.RawMessage
 			}
 		}
 	}
-	p.upsert(q, env)
+	q.payment(env, p)
 	return nil
 }
 
-func projectChargeRefunded(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-	var ch struct {
-		ID             string `json:"id"`
-		Amount         int64  `json:"amount"`
-		AmountRefunded int64  `json:"amount_refunded"`
-		Currency       string `json:"currency"`
-		Customer       ref    `json:"customer"`
-		Invoice        ref    `json:"invoice"`
-		PaymentIntent  ref    `json:"payment_intent"`
-		Created        int64  `json:"created"`
-	}
-	if err := json.Unmarshal(obj, &ch); err != nil {
+func projectChargeRefunded(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	var ch chargeFields
+	if err := ch.scan(obj); err != nil {
 		return err
 	}
 	p := payment{key: string(ch.PaymentIntent), kind: "payment", amount: ch.Amount, amountRefunded: ch.AmountRefunded,
@@ -520,31 +380,21 @@ func projectChargeRefunded(q *stmts, env store.Env, e *Event, obj json.RawMessag
 	if ch.AmountRefunded >= ch.Amount {
 		p.status = "refunded"
 	}
-	p.upsert(q, env)
+	q.payment(env, p)
 	return nil
 }
 
 // projectRelated stores a refund or dispute: a row of its own, keyed by its
 // id, tied to the payment it belongs to.
 func projectRelated(kind string) projector {
-	return func(q *stmts, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
-		var o struct {
-			ID            string `json:"id"`
-			Amount        int64  `json:"amount"`
-			Currency      string `json:"currency"`
-			Status        string `json:"status"`
-			Reason        string `json:"reason"`
-			Charge        ref    `json:"charge"`
-			PaymentIntent ref    `json:"payment_intent"`
-			Created       int64  `json:"created"`
-			FailureReason string `json:"failure_reason"` // refunds only
-		}
-		if err := json.Unmarshal(obj, &o); err != nil {
+	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+		var o relatedFields
+		if err := o.scan(obj); err != nil {
 			return err
 		}
-		payment{key: o.ID, kind: kind, status: o.Status, amount: o.Amount, currency: o.Currency,
+		q.payment(env, payment{key: o.ID, kind: kind, status: o.Status, amount: o.Amount, currency: o.Currency,
 			paymentIntent: string(o.PaymentIntent), charge: string(o.Charge), reason: o.Reason, failureMessage: o.FailureReason,
-			occurred: time.Unix(o.Created, 0), at: at, eventID: e.ID}.upsert(q, env)
+			occurred: time.Unix(o.Created, 0), at: at, eventID: e.ID})
 		return nil
 	}
 }

@@ -1,10 +1,10 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -111,13 +111,15 @@ func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
 // ServeHTTP verifies, records and projects one delivery. Invalid deliveries
 // get 400, our own failures 5xx (Stripe retries both, so both are logged).
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	arrival := r.proc.arrive()
+	defer arrival.leave()
 	env, err := store.ParseEnv(req.PathValue("env"))
 	if err != nil {
 		r.refuseLog(w, r.log, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
 		return
 	}
 	log := r.log.With().Str("env", string(env)).Logger()
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
+	body, err := readBody(w, req)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -156,7 +158,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuseLog(w, log, http.StatusBadRequest, e.ID, "event livemode does not match the "+string(env)+" route")
 		return
 	}
-	status, err := r.proc.Process(req.Context(), env, e, "webhook", false)
+	status, err := r.proc.process(req.Context(), env, e, "webhook", false, arrival)
 	switch {
 	case errors.Is(err, ErrClosed):
 		r.reply(w, http.StatusServiceUnavailable, answer{Error: "shutting down; retry"})
@@ -169,6 +171,17 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		log.Debug().Str("event", e.ID).Str("type", e.Type).Str("status", string(status)).Msg("webhook")
 		r.reply(w, http.StatusOK, answer{Received: true, Status: status})
 	}
+}
+
+// readBody reads a delivery, at most MaxBodyBytes, in one allocation when
+// the sender gave its length.
+func readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
+	var b bytes.Buffer
+	if n := req.ContentLength; n > 0 && n <= MaxBodyBytes {
+		b.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to see the end
+	}
+	_, err := b.ReadFrom(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
+	return b.Bytes(), err
 }
 
 func (r *Receiver) refuseLog(w http.ResponseWriter, log zerolog.Logger, code int, eventID, msg string) {

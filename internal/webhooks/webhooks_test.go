@@ -333,6 +333,41 @@ func TestSameSecondEventsAreOrderedByRefetch(t *testing.T) {
 	}
 }
 
+// Two states of one object from the same second, delivered at once, are
+// never applied by two concurrent transactions (which would not see each
+// other): whatever batches they land in, the second is ordered by a
+// re-fetch, and what Stripe says is stored.
+func TestConcurrentSameSecondEventsAreOrderedByRefetch(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	const n = 12
+	for i := range n {
+		id := fmt.Sprintf("sub_Race%d", i)
+		at := int64(1_750_000_500 + i)
+		current := eventfixtures.MustEvent(t, "customer.subscription.updated", eventfixtures.Options{
+			Object: map[string]any{"id": id, "status": "canceled", "customer": "cus_Race"}})
+		var env struct {
+			Data struct{ Object json.RawMessage } `json:"data"`
+		}
+		json.Unmarshal(current, &env)
+		r.fake.PutObject(testKey, env.Data.Object)
+		var wg sync.WaitGroup
+		codes := make([]int, 2)
+		for j, status := range []string{"active", "past_due"} {
+			e := r.event("customer.subscription.updated", eventfixtures.Options{ID: fmt.Sprintf("evt_race_%d_%d", i, j), Created: at,
+				Object: map[string]any{"id": id, "status": status, "customer": "cus_Race"}})
+			wg.Go(func() { codes[j], _ = r.send(e) })
+		}
+		wg.Wait()
+		if codes[0] != http.StatusOK || codes[1] != http.StatusOK {
+			t.Fatalf("deliveries of %s answered %v", id, codes)
+		}
+	}
+	if got := r.count("subscriptions", "status = 'canceled'"); got != n {
+		t.Fatalf("%d of %d subscriptions hold what Stripe says", got, n)
+	}
+}
+
 func TestInvoiceBeforeCheckoutReachesItsSubject(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
