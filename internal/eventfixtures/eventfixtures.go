@@ -71,6 +71,7 @@ var Types = []string{
 	"customer.subscription.trial_will_end",
 	"customer.subscription.updated",
 	"customer.updated",
+	"entitlements.active_entitlement_summary.updated",
 	"invoice.paid",
 	"invoice.payment_action_required",
 	"invoice.payment_failed",

@@ -39,6 +39,7 @@ var story = []string{
 	"checkout.session.completed",
 	"checkout.session.async_payment_succeeded",
 	"checkout.session.async_payment_failed",
+	"entitlements.active_entitlement_summary.updated",
 	"checkout.session.expired",
 	"charge.dispute.created",
 	"charge.refunded",
@@ -72,6 +73,7 @@ func objectType(typ string) reflect.Type {
 		v      any
 	}{
 		{"customer.subscription.", stripe.Subscription{}},
+		{"entitlements.active_entitlement_summary.", stripe.EntitlementsActiveEntitlementSummary{}},
 		{"customer.", stripe.Customer{}},
 		{"product.", stripe.Product{}},
 		{"price.", stripe.Price{}},
@@ -341,6 +343,13 @@ func TestObjectsDecodeIntoStripeGoTypes(t *testing.T) {
 			}[typ]
 			if dp.Status != want {
 				errorf("status %q, want %q", dp.Status, want)
+			}
+		case reflect.TypeOf(stripe.EntitlementsActiveEntitlementSummary{}):
+			var es stripe.EntitlementsActiveEntitlementSummary
+			decode(&es)
+			if es.Customer != "cus_Fixture1" || es.Entitlements == nil || len(es.Entitlements.Data) != 2 ||
+				es.Entitlements.Data[0].LookupKey != "api_access" || es.Entitlements.Data[1].LookupKey != "priority_support" {
+				errorf("summary %+v", es)
 			}
 		default:
 			t.Fatalf("%s: no stripe-go type", typ)

@@ -114,11 +114,10 @@ func TestLookupKeyPricePerEnvironment(t *testing.T) {
 
 // summaryFixture is the entitlements.active_entitlement_summary.updated
 // event of the fixture story (cus_Fixture1 is entitled to api_access and
-// priority_support). It waits here until the webhook projection handles the
-// type: testdata/events requires every fixture to be projected.
+// priority_support).
 func summaryFixture(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/entitlements.active_entitlement_summary.updated.json")
+	b, err := os.ReadFile("../../testdata/events/entitlements.active_entitlement_summary.updated.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,15 @@ type plan struct {
 	checkouts    []checkoutRow
 	payments     []paymentRow // kind payment
 	related      []paymentRow // refunds and disputes
+	summaries    []summaryRow // entitlement summaries
+}
+
+type summaryRow struct {
+	env      store.Env
+	customer string
+	obj      json.RawMessage
+	at       time.Time
+	ev       string
 }
 
 // objectKinds are the mirrored objects that events replace whole, in the
@@ -109,6 +118,7 @@ func (q *plan) merge(r *plan) {
 	q.checkouts = append(q.checkouts, r.checkouts...)
 	q.payments = append(q.payments, r.payments...)
 	q.related = append(q.related, r.related...)
+	q.summaries = append(q.summaries, r.summaries...)
 }
 
 func (q *plan) object(kind store.Kind, obj json.RawMessage, at time.Time) {
@@ -198,7 +208,30 @@ func (q *plan) queue(b *pgx.Batch) {
 			queuePayments(b, rows, layer)
 		}
 	}
+	rows := q.summaries
+	for _, layer := range layers(len(rows), func(i int) string { return string(rows[i].env) + " " + rows[i].customer }) {
+		n := len(layer)
+		env, obj, at, ev := make([]string, n), make(jsons, n), make([]time.Time, n), make([]string, n)
+		for j, i := range layer {
+			env[j], obj[j], at[j], ev[j] = string(rows[i].env), rows[i].obj, rows[i].at, rows[i].ev
+		}
+		b.Queue(summarySQL, env, obj, at, ev)
+	}
 }
+
+// summarySQL stores customers' entitlement summaries, each unless a newer
+// one is stored; features are the lookup keys, sorted, without repeats.
+const summarySQL = `
+	INSERT INTO payments.entitlement_summaries AS t (env, customer_id, features, source_at, data)
+	SELECT r.env, r.o->>'customer',
+		ARRAY(SELECT DISTINCT e->>'lookup_key' FROM jsonb_array_elements(coalesce(r.o->'entitlements'->'data', '[]')) e
+			WHERE coalesce(e->>'lookup_key', '') <> '' ORDER BY 1),
+		r.at, r.o
+	FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[], $4::text[]) AS r(env, o, at, ev)
+	WHERE ` + claimedRow + `
+	ON CONFLICT (customer_id, env) DO UPDATE SET features = EXCLUDED.features, source_at = EXCLUDED.source_at,
+		data = EXCLUDED.data, updated_at = now()
+	WHERE t.source_at <= EXCLUDED.source_at`
 
 // layers splits rows 0..n-1 into runs in which no key repeats: the k-th row
 // of a key goes to run k. Without repeats, that is one run of all rows.

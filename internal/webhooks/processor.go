@@ -37,6 +37,13 @@ type Fetcher interface {
 	FetchObject(ctx context.Context, env store.Env, path string) (json.RawMessage, error)
 }
 
+// SummaryFetcher builds a customer's complete active entitlement summary
+// from Stripe, for summary events whose list is truncated. The Fetcher may
+// implement it; without it such events fail (and are retried).
+type SummaryFetcher interface {
+	FetchEntitlementSummary(ctx context.Context, env store.Env, customer string) (json.RawMessage, error)
+}
+
 // Options tune a Processor.
 type Options struct {
 	// MaxAttempts is how many failed attempts park an event (default 5).
@@ -171,7 +178,25 @@ func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source
 
 // process is Process for a delivery that arrived: a leaves once the event is queued.
 func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source string, force bool, a *arrival) (Status, error) {
-	r, err := p.submit(ctx, &item{env: env, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: source, force: force}, a)
+	obj, at := e.Data.Object, e.CreatedAt()
+	if e.Type == EntitlementSummaryType {
+		if sum, err := store.ParseEntitlementSummary(obj); err == nil && sum.HasMore {
+			// Stripe lists only the first entitlements in the event: store
+			// the whole list, fetched now, so that none is lost.
+			sf, ok := p.fetch.(SummaryFetcher)
+			var ferr error
+			if !ok {
+				ferr = errors.New("no way to fetch the whole list")
+			} else if obj, ferr = sf.FetchEntitlementSummary(ctx, env, sum.Customer); ferr == nil {
+				at = time.Now()
+			}
+			if ferr != nil {
+				a.leave()
+				return p.fail(ctx, env, e, source, force, fmt.Errorf("fetch the active entitlements of %s (the event's list is truncated): %w", sum.Customer, ferr))
+			}
+		}
+	}
+	r, err := p.submit(ctx, &item{env: env, e: e, obj: obj, at: at, checkTie: true, source: source, force: force}, a)
 	if err != nil {
 		return "", err
 	}

@@ -59,6 +59,29 @@ func init() {
 	for _, t := range []string{"charge.dispute.created", "charge.dispute.closed"} {
 		projectors[t] = projectRelated("dispute")
 	}
+	projectors[EntitlementSummaryType] = projectEntitlementSummary
+}
+
+// EntitlementSummaryType is the event that carries a customer's active
+// entitlements (the lookup keys of the features Stripe says it may use).
+const EntitlementSummaryType = "entitlements.active_entitlement_summary.updated"
+
+// projectEntitlementSummary stores a customer's active entitlements. A
+// truncated summary (has_more) never gets here: the processor fetches the
+// whole list first, so a partial list never revokes a feature.
+func projectEntitlementSummary(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	sum, err := store.ParseEntitlementSummary(obj)
+	if err != nil {
+		return err
+	}
+	if sum.HasMore {
+		return fmt.Errorf("customer %s: %w", sum.Customer, store.ErrEntitlementSummaryTruncated)
+	}
+	if sum.Livemode != (env == store.Live) {
+		return fmt.Errorf("entitlement summary of customer %s has livemode %v in the %s environment", sum.Customer, sum.Livemode, env)
+	}
+	q.summaries = append(q.summaries, summaryRow{env: env, customer: sum.Customer, obj: obj, at: at, ev: q.ev})
+	return nil
 }
 
 // Types lists the event types billwire projects: the managed endpoint's

@@ -545,3 +545,42 @@ func FuzzParseEvent(f *testing.F) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func TestEntitlementSummaries(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	features := func() string {
+		var f []string
+		if err := r.st.Pool().QueryRow(context.Background(), `SELECT features FROM payments.entitlement_summaries
+			WHERE customer_id = 'cus_Fixture1' AND env = 'test'`).Scan(&f); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(f, ",")
+	}
+	const typ = webhooks.EntitlementSummaryType
+	now := time.Now().Unix()
+	r.mustSend(r.event(typ, eventfixtures.Options{Created: now - 100}))
+	if got := features(); got != "api_access,priority_support" {
+		t.Fatalf("features = %q", got)
+	}
+	// An older summary arriving late changes nothing.
+	older := map[string]any{"entitlements": map[string]any{"object": "list", "has_more": false, "data": []any{}}}
+	r.mustSend(r.event(typ, eventfixtures.Options{Created: now - 1000, Object: older}))
+	if got := features(); got != "api_access,priority_support" {
+		t.Fatalf("an older summary overwrote a newer one: %q", got)
+	}
+	// A truncated list is replaced by the whole list from Stripe.
+	r.fake.SetActiveEntitlements(testKey, "cus_Fixture1", "api_access", "priority_support", "sso")
+	truncated := map[string]any{"entitlements": map[string]any{"object": "list", "has_more": true,
+		"data": []any{map[string]any{"id": "ent_1", "object": "entitlements.active_entitlement", "feature": "feat_1", "livemode": false, "lookup_key": "api_access"}}}}
+	r.mustSend(r.event(typ, eventfixtures.Options{Created: now - 50, Object: truncated}))
+	if got := features(); got != "api_access,priority_support,sso" {
+		t.Fatalf("after a truncated summary: %q", got)
+	}
+	// check_entitlement answers from the projection once the subject is mapped.
+	r.mustSend(r.event("customer.created", eventfixtures.Options{}))
+	ok, detail, err := r.svc.CheckEntitlement(context.Background(), store.Test, billing.SubjectRef{Type: "user", ID: "u_123"}, "sso")
+	if err != nil || !ok {
+		t.Fatalf("check_entitlement sso = %v %+v %v", ok, detail, err)
+	}
+}
