@@ -152,10 +152,8 @@ func (r CheckoutRequest) hash() string {
 	return hex.EncodeToString(h[:])
 }
 
-// resolvePrices checks the line items against billwire's catalog and
-// returns their price ids in order.
-func resolvePrices(ctx context.Context, st *store.Store, env store.Env, r *CheckoutRequest) ([]string, error) {
-	var ids, keys []string
+// lineItemRefs splits the line items into price ids and lookup keys.
+func lineItemRefs(r *CheckoutRequest) (ids, keys []string) {
 	for _, li := range r.LineItems {
 		if li.PriceID != "" {
 			ids = append(ids, li.PriceID)
@@ -163,10 +161,12 @@ func resolvePrices(ctx context.Context, st *store.Store, env store.Env, r *Check
 			keys = append(keys, li.LookupKey)
 		}
 	}
-	found, err := st.CheckoutPrices(ctx, env, ids, keys)
-	if err != nil {
-		return nil, err
-	}
+	return ids, keys
+}
+
+// resolvePrices checks the line items against the prices found in
+// billwire's catalog and returns their price ids in order.
+func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutRequest) ([]string, error) {
 	byID, byKey := map[string]store.CheckoutPrice{}, map[string]store.CheckoutPrice{}
 	for _, p := range found {
 		byID[p.ID] = p
@@ -270,9 +270,14 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	if err != nil {
 		return nil, err
 	}
-	prices, err := resolvePrices(ctx, st, env, &r)
+	ids, keys := lineItemRefs(&r)
+	found, mapping, err := st.CheckoutLookup(ctx, env, ids, keys, r.Subject.Type, r.Subject.ID)
 	if err != nil {
 		return nil, s.unavailable(err)
+	}
+	prices, err := resolvePrices(found, env, &r)
+	if err != nil {
+		return nil, err
 	}
 	hash := r.hash()
 	row, created, err := st.InsertCheckout(ctx, store.NewCheckout{
@@ -293,7 +298,7 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		}
 		// failed, or abandoned mid-way: try Stripe again under the same Stripe idempotency key
 	}
-	customer, err := st.SubjectCustomer(ctx, env, r.Subject.Type, r.Subject.ID, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
+	customer, err := st.SubjectCustomer(ctx, env, r.Subject.Type, r.Subject.ID, mapping, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
 		p := &stripe.CustomerParams{}
 		p.AddMetadata(MetaSubjectType, r.Subject.Type)
 		p.AddMetadata(MetaSubjectID, r.Subject.ID)

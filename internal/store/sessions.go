@@ -103,20 +103,50 @@ type CheckoutPrice struct {
 	Type          string // one_time or recurring
 }
 
+const checkoutPricesSQL = `
+	SELECT p.id, coalesce(p.lookup_key, ''), p.product_id, p.active, coalesce(pr.active, false), p.currency, p.type
+	FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
+	WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`
+
+func scanCheckoutPrice(r pgx.CollectableRow) (CheckoutPrice, error) {
+	var p CheckoutPrice
+	err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type)
+	return p, err
+}
+
 // CheckoutPrices returns the prices of env named by ids or lookup keys.
 func (s *Store) CheckoutPrices(ctx context.Context, env Env, ids, lookupKeys []string) ([]CheckoutPrice, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT p.id, coalesce(p.lookup_key, ''), p.product_id, p.active, coalesce(pr.active, false), p.currency, p.type
-		FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
-		WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`, env, ids, lookupKeys)
+	rows, err := s.pool.Query(ctx, checkoutPricesSQL, env, ids, lookupKeys)
 	if err != nil {
 		return nil, fmt.Errorf("read prices: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CheckoutPrice, error) {
-		var p CheckoutPrice
-		err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type)
-		return p, err
+	return pgx.CollectRows(rows, scanCheckoutPrice)
+}
+
+// CheckoutLookup reads, in one round trip, the prices of a checkout and
+// the subject's mapping (nil when it has none).
+func (s *Store) CheckoutLookup(ctx context.Context, env Env, ids, lookupKeys []string, subjectType, subjectID string) ([]CheckoutPrice, *Mapping, error) {
+	b := &pgx.Batch{}
+	var prices []CheckoutPrice
+	var m *Mapping
+	b.Queue(checkoutPricesSQL, env, ids, lookupKeys).Query(func(rows pgx.Rows) error {
+		var err error
+		prices, err = pgx.CollectRows(rows, scanCheckoutPrice)
+		return err
 	})
+	b.Queue(mappingSQL, env, subjectType, subjectID).QueryRow(func(row pgx.Row) error {
+		var x Mapping
+		err := row.Scan(&x.CustomerID, &x.Confirmed, &x.Deleted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		m = &x
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("read prices and mapping: %w", err)
+	}
+	return prices, m, nil
 }
 
 // Mapping is the Stripe customer that pays for a subject.
@@ -130,14 +160,15 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+const mappingSQL = `
+	SELECT m.customer_id, m.confirmed, coalesce(c.deleted, false)
+	FROM payments.customer_mappings m
+	LEFT JOIN payments.customers c ON c.id = m.customer_id AND c.env = m.env
+	WHERE m.subject_id = $3 AND m.subject_type = $2 AND m.env = $1`
+
 func mappingOf(ctx context.Context, q querier, env Env, subjectType, subjectID string) (*Mapping, error) {
 	var m Mapping
-	err := q.QueryRow(ctx, `
-		SELECT m.customer_id, m.confirmed, coalesce(c.deleted, false)
-		FROM payments.customer_mappings m
-		LEFT JOIN payments.customers c ON c.id = m.customer_id AND c.env = m.env
-		WHERE m.subject_id = $3 AND m.subject_type = $2 AND m.env = $1`, env, subjectType, subjectID).
-		Scan(&m.CustomerID, &m.Confirmed, &m.Deleted)
+	err := q.QueryRow(ctx, mappingSQL, env, subjectType, subjectID).Scan(&m.CustomerID, &m.Confirmed, &m.Deleted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -160,9 +191,11 @@ func (s *Store) SubjectMapping(ctx context.Context, env Env, subjectType, subjec
 //
 // create gets the customer being replaced (a deleted one), if any, and returns
 // the new customer's id and full Stripe object, which is mirrored at once.
-func (s *Store) SubjectCustomer(ctx context.Context, env Env, subjectType, subjectID string, create func(ctx context.Context, replaced string) (string, json.RawMessage, error)) (string, error) {
-	if m, err := mappingOf(ctx, s.pool, env, subjectType, subjectID); err == nil && !m.Deleted {
-		return m.CustomerID, nil
+//
+// known is the mapping the caller read already (nil: none, or not read).
+func (s *Store) SubjectCustomer(ctx context.Context, env Env, subjectType, subjectID string, known *Mapping, create func(ctx context.Context, replaced string) (string, json.RawMessage, error)) (string, error) {
+	if known != nil && !known.Deleted {
+		return known.CustomerID, nil
 	}
 	var customer string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

@@ -2,6 +2,7 @@ package stripeapi
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/stripe/stripe-go/v79"
 )
@@ -18,12 +19,23 @@ func (c *Client) CreateCustomer(ctx context.Context, p *stripe.CustomerParams, i
 	return out, nil
 }
 
-// CreateCheckoutSession creates a Checkout Session.
-func (c *Client) CreateCheckoutSession(ctx context.Context, p *stripe.CheckoutSessionParams, idempotencyKey string) (*stripe.CheckoutSession, error) {
+// CreatedSession is a created Checkout Session: what billwire reads of it,
+// and the whole object as Stripe sent it (LastResponse.RawJSON).
+type CreatedSession struct {
+	stripe.APIResource
+	ID  string `json:"id"`
+	URL string `json:"url"`
+}
+
+// CreateCheckoutSession creates a Checkout Session. Only its id and URL are
+// decoded: the session API answers with those and stores the raw object.
+func (c *Client) CreateCheckoutSession(ctx context.Context, p *stripe.CheckoutSessionParams, idempotencyKey string) (*CreatedSession, error) {
 	p.Context = ctx
 	p.SetIdempotencyKey(idempotencyKey)
-	var out *stripe.CheckoutSession
-	err := c.call(ctx, func() (err error) { out, err = c.api.CheckoutSessions.New(p); return err })
+	out := &CreatedSession{}
+	err := c.call(ctx, func() error {
+		return c.backend.Call(http.MethodPost, "/v1/checkout/sessions", c.key, p, out)
+	})
 	if err != nil {
 		return nil, c.wrap("create checkout session", err)
 	}
