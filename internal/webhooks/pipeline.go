@@ -209,12 +209,11 @@ func (pp *pipe) close() {
 func (pp *pipe) send(f *flight) error {
 	type encoded struct {
 		sd                     *pgconn.StatementDescription
-		from, to               int // of pp.vals
+		params                 []span // of pp.buf; nil for NULL
 		formats, resultFormats []int16
 	}
-	pp.buf, pp.vals = pp.buf[:0], pp.vals[:0]
+	pp.buf = pp.buf[:0]
 	enc := make([]encoded, len(f.queries))
-	var offsets []int
 	for k, q := range f.queries {
 		sd := pp.stmts[q.SQL]
 		if sd == nil {
@@ -223,28 +222,28 @@ func (pp *pipe) send(f *flight) error {
 		if err := pp.eqb.Build(pp.conn.Conn().TypeMap(), sd, q.Arguments); err != nil {
 			return fmt.Errorf("encode the arguments of a batch statement: %w", err)
 		}
-		enc[k] = encoded{sd: sd, from: len(pp.vals), formats: slices.Clone(pp.eqb.ParamFormats), resultFormats: slices.Clone(pp.eqb.ResultFormats)}
-		for _, v := range pp.eqb.ParamValues {
+		e := encoded{sd: sd, params: make([]span, len(pp.eqb.ParamValues)),
+			formats: slices.Clone(pp.eqb.ParamFormats), resultFormats: slices.Clone(pp.eqb.ResultFormats)}
+		for i, v := range pp.eqb.ParamValues {
 			if v == nil {
-				offsets = append(offsets, -1)
-				pp.vals = append(pp.vals, nil)
+				e.params[i] = span{-1, 0}
 				continue
 			}
-			offsets = append(offsets, len(pp.buf))
+			e.params[i] = span{len(pp.buf), len(v)}
 			pp.buf = append(pp.buf, v...)
-			pp.vals = append(pp.vals, pp.buf[len(pp.buf)-len(v):len(pp.buf):len(pp.buf)])
 		}
-		enc[k].to = len(pp.vals)
-	}
-	// pp.buf may have moved while it grew: point the values at its final place.
-	for i, off := range offsets {
-		if off >= 0 {
-			n := len(pp.vals[i])
-			pp.vals[i] = pp.buf[off : off+n : off+n]
-		}
+		enc[k] = e
 	}
 	for _, e := range enc {
-		pp.pl.SendQueryStatement(e.sd, pp.vals[e.from:e.to], e.formats, e.resultFormats)
+		pp.vals = pp.vals[:0]
+		for _, s := range e.params {
+			if s.off < 0 {
+				pp.vals = append(pp.vals, nil)
+			} else {
+				pp.vals = append(pp.vals, pp.buf[s.off:s.off+s.n:s.off+s.n])
+			}
+		}
+		pp.pl.SendQueryStatement(e.sd, pp.vals, e.formats, e.resultFormats)
 	}
 	if err := pp.pl.Sync(); err != nil {
 		pp.broken = true
@@ -253,6 +252,9 @@ func (pp *pipe) send(f *flight) error {
 	f.sent = true
 	return nil
 }
+
+// span is a slice of a buffer that may still move.
+type span struct{ off, n int }
 
 // read reads a sent flight's results: the claim's answer per shared event,
 // the other statements' completions, then the Sync that ends (commits) its
