@@ -444,12 +444,26 @@ var errNotSent = errors.New("the batch could not be sent")
 
 // nextBatch gathers a batch for writer w: the events handed to it (see
 // keys), and those queued. With block, it waits for the first event; else
-// it returns what comes within MaxWait (maybe nothing). Once the queue is
-// closed (closed, in and out), only the events handed to w remain.
+// it returns what comes within MaxWait (maybe nothing), and waits at all
+// only under concurrent traffic (batches of more than one event, or
+// deliveries being read): a caller that sends one event at a time would
+// only wait longer for its answer. Once the queue is closed (closed, in
+// and out), only the events handed to w remain.
 func (p *Processor) nextBatch(w int, block, closed bool, timer *time.Timer) ([]*item, bool) {
 	batch := append(make([]*item, 0, p.opts.MaxBatch), p.keys.next(w)...)
 	if closed {
 		return batch, true
+	}
+	if len(batch) == 0 && !block && p.expect() <= 1 && p.arrivals.idle() == nil {
+		select {
+		case first, ok := <-p.queue:
+			if !ok {
+				return nil, true
+			}
+			batch = append(batch, first)
+		default:
+			return nil, false
+		}
 	}
 	if len(batch) == 0 {
 		if block {
