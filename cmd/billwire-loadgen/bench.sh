@@ -15,16 +15,22 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 events=${1:-20000}
 host=${PGHOST:-127.0.0.1} port=${PGPORT:-5432} user=${PGUSER:-postgres}
-db=billwire_bench ceiling=billwire_bench_ceiling
+# Databases of this run only: a run never drops another's.
+db=billwire_bench_$$ ceiling=billwire_bench_ceiling_$$
 bin=$(mktemp -d)
-trap 'kill ${serve_pid:-} 2>/dev/null || true; rm -rf "$bin"' EXIT
+cleanup() {
+  kill ${serve_pid:-} ${mock_pid:-} 2>/dev/null || true
+  rm -rf "$bin"
+  command psql -h "$host" -p "$port" -U "$user" -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+    -c "DROP DATABASE IF EXISTS $ceiling WITH (FORCE)" 2>/dev/null || true
+}
+trap cleanup EXIT
 go build -o "$bin/billwire" ./cmd/billwire
 go build -o "$bin/loadgen" ./cmd/billwire-loadgen
 go build -o "$bin/stripe-mock" github.com/stripe/stripe-mock
 
 psql() { command psql -h "$host" -p "$port" -U "$user" -v ON_ERROR_STOP=1 -q "$@"; }
-psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" \
-  -c "DROP DATABASE IF EXISTS $ceiling WITH (FORCE)" -c "CREATE DATABASE $ceiling"
+psql -d postgres -c "CREATE DATABASE $db" -c "CREATE DATABASE $ceiling"
 psql -d "$ceiling" -c "CREATE TABLE webhook_events (id text PRIMARY KEY, type text, created bigint, payload jsonb);
   CREATE TABLE objects (id text PRIMARY KEY, status text, last_event_created bigint, data jsonb, updated_at timestamptz DEFAULT now());"
 
@@ -32,7 +38,6 @@ psql -d "$ceiling" -c "CREATE TABLE webhook_events (id text PRIMARY KEY, type te
 mock_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin/stripe-mock" -http-addr 127.0.0.1:$mock_port -https-addr 127.0.0.1:0 >/dev/null 2>&1 &
 mock_pid=$!
-trap 'kill ${serve_pid:-} $mock_pid 2>/dev/null || true; rm -rf "$bin"' EXIT
 sleep 1
 
 export DATABASE_URL="postgres://$user@$host:$port/$db?sslmode=disable" \
@@ -62,4 +67,3 @@ c0=$(checkpoints)
 PGSSLMODE=disable pgbench -h "$host" -p "$port" -U "$user" -n -c 8 -j 2 -T 20 \
   -f ../shared/bench/one-event-txn.sql "$ceiling" 2>&1 | grep -E '^(tps|latency average)'
 echo "checkpoints during pgbench: $(( $(checkpoints) - c0 ))"
-psql -d postgres -c "DROP DATABASE $db WITH (FORCE)" -c "DROP DATABASE $ceiling WITH (FORCE)"

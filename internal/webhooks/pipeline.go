@@ -209,12 +209,11 @@ func (pp *pipe) close() {
 func (pp *pipe) send(f *flight) error {
 	type encoded struct {
 		sd                     *pgconn.StatementDescription
-		from, to               int // of pp.vals
+		params                 []span // of pp.buf; nil for NULL
 		formats, resultFormats []int16
 	}
-	pp.buf, pp.vals = pp.buf[:0], pp.vals[:0]
+	pp.buf = pp.buf[:0]
 	enc := make([]encoded, len(f.queries))
-	var offsets []int
 	for k, q := range f.queries {
 		sd := pp.stmts[q.SQL]
 		if sd == nil {
@@ -223,28 +222,28 @@ func (pp *pipe) send(f *flight) error {
 		if err := pp.eqb.Build(pp.conn.Conn().TypeMap(), sd, q.Arguments); err != nil {
 			return fmt.Errorf("encode the arguments of a batch statement: %w", err)
 		}
-		enc[k] = encoded{sd: sd, from: len(pp.vals), formats: slices.Clone(pp.eqb.ParamFormats), resultFormats: slices.Clone(pp.eqb.ResultFormats)}
-		for _, v := range pp.eqb.ParamValues {
+		e := encoded{sd: sd, params: make([]span, len(pp.eqb.ParamValues)),
+			formats: slices.Clone(pp.eqb.ParamFormats), resultFormats: slices.Clone(pp.eqb.ResultFormats)}
+		for i, v := range pp.eqb.ParamValues {
 			if v == nil {
-				offsets = append(offsets, -1)
-				pp.vals = append(pp.vals, nil)
+				e.params[i] = span{-1, 0}
 				continue
 			}
-			offsets = append(offsets, len(pp.buf))
+			e.params[i] = span{len(pp.buf), len(v)}
 			pp.buf = append(pp.buf, v...)
-			pp.vals = append(pp.vals, pp.buf[len(pp.buf)-len(v):len(pp.buf):len(pp.buf)])
 		}
-		enc[k].to = len(pp.vals)
-	}
-	// pp.buf may have moved while it grew: point the values at its final place.
-	for i, off := range offsets {
-		if off >= 0 {
-			n := len(pp.vals[i])
-			pp.vals[i] = pp.buf[off : off+n : off+n]
-		}
+		enc[k] = e
 	}
 	for _, e := range enc {
-		pp.pl.SendQueryStatement(e.sd, pp.vals[e.from:e.to], e.formats, e.resultFormats)
+		pp.vals = pp.vals[:0]
+		for _, s := range e.params {
+			if s.off < 0 {
+				pp.vals = append(pp.vals, nil)
+			} else {
+				pp.vals = append(pp.vals, pp.buf[s.off:s.off+s.n:s.off+s.n])
+			}
+		}
+		pp.pl.SendQueryStatement(e.sd, pp.vals, e.formats, e.resultFormats)
 	}
 	if err := pp.pl.Sync(); err != nil {
 		pp.broken = true
@@ -253,6 +252,9 @@ func (pp *pipe) send(f *flight) error {
 	f.sent = true
 	return nil
 }
+
+// span is a slice of a buffer that may still move.
+type span struct{ off, n int }
 
 // read reads a sent flight's results: the claim's answer per shared event,
 // the other statements' completions, then the Sync that ends (commits) its
@@ -442,12 +444,26 @@ var errNotSent = errors.New("the batch could not be sent")
 
 // nextBatch gathers a batch for writer w: the events handed to it (see
 // keys), and those queued. With block, it waits for the first event; else
-// it returns what comes within MaxWait (maybe nothing). Once the queue is
-// closed (closed, in and out), only the events handed to w remain.
+// it returns what comes within MaxWait (maybe nothing), and waits at all
+// only under concurrent traffic (batches of more than one event, or
+// deliveries being read): a caller that sends one event at a time would
+// only wait longer for its answer. Once the queue is closed (closed, in
+// and out), only the events handed to w remain.
 func (p *Processor) nextBatch(w int, block, closed bool, timer *time.Timer) ([]*item, bool) {
 	batch := append(make([]*item, 0, p.opts.MaxBatch), p.keys.next(w)...)
 	if closed {
 		return batch, true
+	}
+	if len(batch) == 0 && !block && p.expect() <= 1 && p.arrivals.idle() == nil {
+		select {
+		case first, ok := <-p.queue:
+			if !ok {
+				return nil, true
+			}
+			batch = append(batch, first)
+		default:
+			return nil, false
+		}
 	}
 	if len(batch) == 0 {
 		if block {

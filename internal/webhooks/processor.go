@@ -61,10 +61,11 @@ type Options struct {
 
 // Processor records and projects events. Concurrent events share
 // transactions: a writer takes the events waiting and records and projects
-// them in one transaction (see runBatch); each caller is answered after the
-// commit that holds its event. Writers run their transactions at once;
-// each statement writes its rows in key order, so concurrent transactions
-// wait for each other's rows rather than deadlock.
+// them in one transaction, sent while the writer's previous one still runs
+// (see writer); each caller is answered after the commit that holds its
+// event. Each statement writes its rows in key order, so transactions of
+// several processes on one database wait for each other's rows rather than
+// deadlock.
 type Processor struct {
 	pool  *pgxpool.Pool
 	fetch Fetcher
@@ -272,7 +273,7 @@ func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source st
 
 // expect is how many events a writer waits for: as many as the writers'
 // last batches held on average. Under a steady stream of deliveries, the
-// callers of one commit come back together, and the writers take turns.
+// callers of one commit come back together while the next batch runs.
 func (p *Processor) expect() int {
 	var n int64
 	for i := range p.sizes {

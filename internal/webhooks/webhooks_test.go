@@ -466,6 +466,47 @@ func TestPoisonEventIsParkedAndNeighboursSucceed(t *testing.T) {
 	}
 }
 
+// An event that PostgreSQL refuses (a subscription without a customer
+// breaks a NOT NULL column) fails its batch; its neighbours are then
+// recorded one by one and succeed, and the writer's next batches run as
+// before.
+func TestEventRefusedByPostgreSQLFailsAlone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	poison := r.event("customer.subscription.updated", eventfixtures.Options{ID: "evt_no_customer",
+		Object: map[string]any{"id": "sub_NoCustomer", "customer": nil}})
+	for round := range 3 {
+		var wg sync.WaitGroup
+		codes := make([]int, 8)
+		for i := range codes {
+			e := poison
+			if i > 0 {
+				e = r.event("invoice.paid", eventfixtures.Options{ID: fmt.Sprintf("evt_next_%d_%d", round, i),
+					Object: map[string]any{"id": fmt.Sprintf("in_next_%d_%d", round, i), "payment_intent": fmt.Sprintf("pi_next_%d_%d", round, i)}})
+			}
+			wg.Go(func() { codes[i], _ = r.send(e) })
+		}
+		wg.Wait()
+		if codes[0] != http.StatusInternalServerError && !(round == 2 && codes[0] == http.StatusOK) {
+			t.Fatalf("round %d: the refused event answered %d", round, codes[0])
+		}
+		for i, c := range codes[1:] {
+			if c != http.StatusOK {
+				t.Fatalf("round %d: neighbour %d answered %d", round, i+1, c)
+			}
+		}
+	}
+	if got := r.one(`SELECT status || ' ' || attempts FROM payments.webhook_events WHERE id = 'evt_no_customer'`); got != "parked 3" {
+		t.Fatalf("refused event = %v", got)
+	}
+	if n := r.count("payment_history", ""); n != 21 {
+		t.Fatalf("%d payments, want 21", n)
+	}
+	if n := r.count("subscriptions", ""); n != 0 {
+		t.Fatalf("%d subscriptions from the refused event", n)
+	}
+}
+
 func TestTwoReceiversProjectAnEventOnce(t *testing.T) {
 	t.Parallel()
 	st := storetest.New(t)
