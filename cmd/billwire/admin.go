@@ -40,15 +40,11 @@ func cmdAdminSetPassword(ctx context.Context, args []string, stdin io.Reader, st
 	if err := secrets.CheckPassword(pw); err != nil {
 		return usageErr("admin set-password: %v", err)
 	}
-	a, err := c.open(getenv, stderr)
+	a, st, err := c.openStore(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, err := a.lazy.Get(ctx)
-	if err != nil {
-		return err
-	}
 	hash, err := secrets.HashPassword(pw, secrets.DefaultArgon2)
 	if err != nil {
 		return err

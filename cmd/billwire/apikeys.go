@@ -44,15 +44,11 @@ func cmdAPIKeys(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 			return usageErr("apikeys %s: --name is required: 1 to 64 letters, digits, '.', '_' or '-'", sub)
 		}
 	}
-	a, err := c.open(getenv, stderr)
+	a, st, err := c.openStore(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, err := a.lazy.Get(ctx)
-	if err != nil {
-		return err
-	}
 	switch sub {
 	case "create":
 		key, hash, hint := auth.NewAPIKey()

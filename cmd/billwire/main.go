@@ -189,6 +189,21 @@ func (c *common) open(getenv func(string) string, stderr io.Writer) (*app, error
 	return &app{svc: billing.New(lazy, stripeapi.Options{BaseURL: c.apiBase}, log), log: log, lazy: lazy}, nil
 }
 
+// openStore builds the app and connects to the database now, for commands
+// that need it at once; the caller closes the app.
+func (c *common) openStore(ctx context.Context, getenv func(string) string, stderr io.Writer) (*app, *store.Store, error) {
+	a, err := c.open(getenv, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.lazy.Get(ctx)
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, st, nil
+}
+
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := newFlags("migrate", stderr, getenv)
 	if err := parse(fs, args); err != nil {

@@ -23,15 +23,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := c.open(getenv, stderr)
+	a, st, err := c.openStore(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, err := a.lazy.Get(ctx)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
