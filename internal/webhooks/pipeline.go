@@ -382,7 +382,13 @@ func (p *Processor) writer(w int) {
 			if batch = p.keys.take(f, batch); len(batch) > 0 {
 				p.sizes[w].Store(int64(len(batch)))
 				p.prepare(f, batch)
-				pp = p.send(pp, f)
+				prev := pp
+				if pp = p.send(pp, f); pp == nil && prev != nil {
+					// The connection broke: so did the batches sent before.
+					for _, g := range inflight {
+						g.sent = false
+					}
+				}
 				inflight = append(inflight, f)
 			}
 		}
@@ -400,7 +406,7 @@ func (p *Processor) writer(w int) {
 		var err error
 		switch {
 		case len(f.shared) == 0:
-		case !f.sent:
+		case !f.sent || pp == nil:
 			err = errNotSent
 		default:
 			err = pp.read(f)

@@ -67,10 +67,11 @@ type Options struct {
 // several processes on one database wait for each other's rows rather than
 // deadlock.
 type Processor struct {
-	pool  *pgxpool.Pool
-	fetch Fetcher
-	log   zerolog.Logger
-	opts  Options
+	pool     *pgxpool.Pool
+	ownsPool bool
+	fetch    Fetcher
+	log      zerolog.Logger
+	opts     Options
 
 	queue chan *item
 	// sizes holds each writer's last batch size: a writer expects as many
@@ -124,7 +125,8 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	if o.MaxWait == 0 {
 		o.MaxWait = 2 * time.Millisecond
 	}
-	p := &Processor{pool: ownPool(pool, o.Writers, log), fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
+	own, owned := ownPool(pool, o.Writers, log)
+	p := &Processor{pool: own, ownsPool: owned, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
 		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers),
 		keys: keys{owner: map[string]keyOwner{}, held: make([][]*item, o.Writers)}}
 	for w := range o.Writers {
@@ -135,8 +137,8 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 }
 
 // ownPool opens the processor's connections to pool's database, with
-// plannerSettings for their sessions.
-func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) *pgxpool.Pool {
+// plannerSettings for their sessions (owned), or returns pool.
+func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) (_ *pgxpool.Pool, owned bool) {
 	cfg := pool.Config()
 	cfg.MinConns, cfg.MaxConns = 0, int32(max(4, 2*writers))
 	for k, v := range plannerSettings {
@@ -145,9 +147,9 @@ func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) *pgxpool.Pool 
 	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil { // a copy of a working configuration: not expected
 		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
-		return pool
+		return pool, false
 	}
-	return own
+	return own, true
 }
 
 // Close waits for queued events to finish, then stops the writers and
@@ -161,7 +163,7 @@ func (p *Processor) Close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-	if first {
+	if first && p.ownsPool {
 		p.pool.Close()
 	}
 }
