@@ -33,6 +33,9 @@ func BenchmarkBatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg.MaxConns = 2 // the writer's backend, whose CPU time is measured, and one for events alone
+			for k, v := range plannerSettings {
+				cfg.ConnConfig.RuntimeParams[k] = v
+			}
 			pool, err := pgxpool.NewWithConfig(ctx, cfg)
 			if err != nil {
 				b.Fatal(err)

@@ -372,15 +372,22 @@ func (p *Processor) writer(w int) {
 	timer.Stop()
 	var inflight []*flight
 	closed := false
+	last := 0 // the size of the batch before
 	for {
 		var batch []*item
 		if len(inflight) < 2 {
 			batch, closed = p.nextBatch(w, len(inflight) == 0, closed, timer)
+			// Expect as many as the last two batches held on average, a
+			// gather that found nothing counting as an empty batch: callers
+			// settle in two groups that take turns, and a batch that took
+			// them all (the other group came back empty) is split again.
+			n := len(batch)
+			p.sizes[w].Store(int64((n + last + 1) / 2))
+			last = n
 		}
 		if len(batch) > 0 {
 			f := &flight{writer: w}
 			if batch = p.keys.take(f, batch); len(batch) > 0 {
-				p.sizes[w].Store(int64(len(batch)))
 				p.prepare(f, batch)
 				prev := pp
 				if pp = p.send(pp, f); pp == nil && prev != nil {
