@@ -6,7 +6,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/auth"
-	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/store"
 )
 
@@ -70,7 +69,7 @@ func checkEntitlement(d Deps) Tool {
 			if err != nil {
 				return nil, err
 			}
-			_, detail, err := d.Billing.CheckEntitlement(ctx, env, billing.SubjectRef{Type: p.Subject.Type, ID: p.Subject.ID}, p.Feature)
+			_, detail, err := d.Billing.CheckEntitlement(ctx, env, p.Subject, p.Feature)
 			return detail, err
 		})
 }

@@ -55,8 +55,8 @@ var subjectIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@:|-]{0,127}$`)
 // Validate checks a subject's type and id.
 func (s Subject) Validate() error {
 	switch {
-	case s.Type == "" && s.ID == "":
-		return errors.New("subject is required: {\"type\": \"user\" | \"team\", \"id\": \"…\"}")
+	case strings.TrimSpace(s.Type) == "" || strings.TrimSpace(s.ID) == "":
+		return errors.New("subject needs both type and id: {\"type\": \"user\" | \"team\", \"id\": \"…\"}")
 	case s.Type != "user" && s.Type != "team":
 		return fmt.Errorf("subject.type %q is not supported: use \"user\" or \"team\"", s.Type)
 	case !subjectIDRE.MatchString(s.ID):

@@ -12,23 +12,10 @@ import (
 
 	"github.com/stripe/stripe-go/v79"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 )
-
-// SubjectRef names who is billed: a user, a team, an organisation of the app.
-type SubjectRef struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-}
-
-func (s *SubjectRef) validate() error {
-	s.Type, s.ID = strings.TrimSpace(s.Type), strings.TrimSpace(s.ID)
-	if s.Type == "" || s.ID == "" {
-		return inputErr("subject needs both type and id, e.g. {\"type\": \"team\", \"id\": \"t_42\"}: the app's own kind of billed subject and its id")
-	}
-	return nil
-}
 
 // featureKeyRE is what billwire accepts as a feature lookup key: Stripe
 // allows up to 80 characters; billwire keeps them to identifier characters
@@ -149,11 +136,11 @@ func (s *Service) SetEntitlements(ctx context.Context, env store.Env, productID 
 
 // EntitlementCheck explains an entitlement answer.
 type EntitlementCheck struct {
-	Env        store.Env  `json:"env"`
-	Subject    SubjectRef `json:"subject"`
-	Feature    string     `json:"feature"`
-	Allowed    bool       `json:"allowed"`
-	CustomerID string     `json:"customer_id,omitempty"`
+	Env        store.Env    `json:"env"`
+	Subject    auth.Subject `json:"subject"`
+	Feature    string       `json:"feature"`
+	Allowed    bool         `json:"allowed"`
+	CustomerID string       `json:"customer_id,omitempty"`
 	// Features are the customer's active features (lookup keys).
 	Features []string `json:"features"`
 	// SourceAt is when Stripe computed the summary answered from.
@@ -165,9 +152,9 @@ type EntitlementCheck struct {
 // the entitlement summaries Stripe sent: the subject's customer (from
 // payments.customer_mappings) must have the feature among its active
 // entitlements. No customer, or no summary yet, means no.
-func (s *Service) CheckEntitlement(ctx context.Context, env store.Env, subject SubjectRef, feature string) (bool, *EntitlementCheck, error) {
-	if err := subject.validate(); err != nil {
-		return false, nil, err
+func (s *Service) CheckEntitlement(ctx context.Context, env store.Env, subject auth.Subject, feature string) (bool, *EntitlementCheck, error) {
+	if err := subject.Validate(); err != nil {
+		return false, nil, inputErr("%s", err)
 	}
 	// Any lookup key Stripe holds may be asked about, also ones made in the
 	// Dashboard outside billwire's stricter alphabet.

@@ -690,7 +690,7 @@ func (s *Service) SubjectEntitlement(ctx context.Context, env store.Env, caller 
 	if err := caller.Authorize(env, sub, auth.Read); err != nil {
 		return nil, err
 	}
-	_, out, err := s.CheckEntitlement(ctx, env, SubjectRef{Type: sub.Type, ID: sub.ID}, feature)
+	_, out, err := s.CheckEntitlement(ctx, env, sub, feature)
 	if IsInputError(err) {
 		return nil, badRequest("invalid_request", "%s", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store"
@@ -620,7 +621,7 @@ func TestEntitlementSummaries(t *testing.T) {
 	}
 	// check_entitlement answers from the projection once the subject is mapped.
 	r.mustSend(r.event("customer.created", eventfixtures.Options{}))
-	ok, detail, err := r.svc.CheckEntitlement(context.Background(), store.Test, billing.SubjectRef{Type: "user", ID: "u_123"}, "sso")
+	ok, detail, err := r.svc.CheckEntitlement(context.Background(), store.Test, auth.Subject{Type: "user", ID: "u_123"}, "sso")
 	if err != nil || !ok {
 		t.Fatalf("check_entitlement sso = %v %+v %v", ok, detail, err)
 	}
