@@ -84,6 +84,19 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", step, err)
 		}
 	}
+	// follow runs actions that load a page (a form submit, a click on a
+	// link), waits until that page has loaded, and checks its status. A wait
+	// for an element alone could match the page the actions left.
+	follow := func(step string, status int, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		resp, err := chromedp.RunResponse(ctx, actions...)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if int(resp.Status) != status {
+			t.Fatalf("%s: the page loaded with status %d, want %d", step, resp.Status, status)
+		}
+	}
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	text := func(step, sel string, want []string, not ...string) {
 		t.Helper()
@@ -119,11 +132,11 @@ func TestBrowser(t *testing.T) {
 	if loc := location(); !strings.HasPrefix(loc, "/dashboard/login?next=") {
 		t.Fatalf("without a session the browser is at %s", loc)
 	}
-	run("wrong password", chromedp.SendKeys(css("#password"), "not the password"), chromedp.Click(css("#sign-in")),
-		chromedp.WaitVisible(css("#login-error")))
+	run("wrong password", chromedp.SendKeys(css("#password"), "not the password"))
+	follow("wrong password", 401, chromedp.Click(css("#sign-in")))
 	text("wrong password", "#login-error", []string{"Wrong password."})
-	run("sign in", chromedp.SendKeys(css("#password"), password), chromedp.Click(css("#sign-in")),
-		chromedp.WaitVisible(css("#customers")))
+	run("sign in", chromedp.SendKeys(css("#password"), password))
+	follow("sign in", 200, chromedp.Click(css("#sign-in")))
 	if loc := location(); loc != "/dashboard/test/customers" {
 		t.Fatalf("after sign-in the browser is at %s", loc)
 	}
@@ -153,12 +166,16 @@ func TestBrowser(t *testing.T) {
 
 	// Search and filters.
 	run("search", chromedp.Navigate(base+"/dashboard/test/customers"), chromedp.WaitVisible(css("#q")),
-		chromedp.SendKeys(css("#q"), "acme"), chromedp.Submit(css("#q")), chromedp.WaitVisible(css("#customers")))
+		chromedp.SendKeys(css("#q"), "acme"))
+	follow("search", 200, chromedp.Submit(css("#q")))
+	if loc := location(); !strings.Contains(loc, "q=acme") {
+		t.Errorf("search went to %s", loc)
+	}
 	text("search", "#customers", []string{"Acme Inc", "team:t_acme"}, "Jenny Rosen")
 	shot("04-search-customers")
 	run("filter", chromedp.Navigate(base+"/dashboard/test/payments"), chromedp.WaitVisible(css("#status")),
-		chromedp.SetValue(css("#status"), "failed"), chromedp.Submit(css("#status")),
-		chromedp.WaitVisible(css("#payments")))
+		chromedp.SetValue(css("#status"), "failed"))
+	follow("filter", 200, chromedp.Submit(css("#status")))
 	if loc := location(); !strings.Contains(loc, "status=failed") {
 		t.Errorf("filter went to %s", loc)
 	}
@@ -166,8 +183,8 @@ func TestBrowser(t *testing.T) {
 	shot("05-filter-payments-failed")
 
 	// The environment switch goes to the same page in live, marked as such.
-	run("switch env", chromedp.Navigate(base+"/dashboard/test/payments"), chromedp.WaitVisible(css("#env-live")),
-		chromedp.Click(css("#env-live")), chromedp.WaitVisible(css(".live-banner")))
+	run("switch env", chromedp.Navigate(base+"/dashboard/test/payments"), chromedp.WaitVisible(css("#env-live")))
+	follow("switch env", 200, chromedp.Click(css("#env-live")))
 	if loc := location(); loc != "/dashboard/live/payments" {
 		t.Errorf("live switch went to %s", loc)
 	}
@@ -181,7 +198,7 @@ func TestBrowser(t *testing.T) {
 		text("live "+p.page, p.sel, []string{p.want})
 		shot("07-live-" + p.page)
 	}
-	run("switch back", chromedp.Click(css("#env-test")), chromedp.WaitVisible(css("#stripe-key")))
+	follow("switch back", 200, chromedp.Click(css("#env-test")))
 	if loc := location(); loc != "/dashboard/test/settings" {
 		t.Errorf("test switch went to %s", loc)
 	}
@@ -189,7 +206,7 @@ func TestBrowser(t *testing.T) {
 	// Replay the parked event with its button.
 	run("replay", chromedp.Navigate(base+"/dashboard/test/webhooks?status=parked"), chromedp.WaitVisible(css("#replay-"+parkedID)))
 	shot("08-webhooks-parked")
-	run("replay", chromedp.Click(css("#replay-"+parkedID)), chromedp.WaitVisible(css("#flash")))
+	follow("replay", 200, chromedp.Click(css("#replay-"+parkedID)))
 	text("replay", "#flash", []string{"Replayed " + parkedID + ": it was parked and is now processed."})
 	shot("09-replayed")
 	run("events", chromedp.Navigate(base+"/dashboard/test/webhooks?q="+parkedID), chromedp.WaitVisible(css("#events")))
