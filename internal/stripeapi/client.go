@@ -35,14 +35,26 @@ const APIBaseEnv = "BILLWIRE_STRIPE_API_BASE"
 type Options struct {
 	// BaseURL overrides Stripe's API base (stripe-mock, a fake, a proxy).
 	BaseURL string
-	// HTTPClient replaces the default HTTP client.
+	// HTTPClient replaces the default HTTP client (which uses Transport).
 	HTTPClient *http.Client
-	// RateLimit paces requests (per second); 0 means Stripe's default for the
+	// RateLimit paces requests (per second, with bursts of up to half a
+	// second's requests); 0 means Stripe's default for the
 	// key's mode: 25/s in test mode, 100/s in live mode.
 	RateLimit float64
 	// MaxRateLimitRetries bounds retries of a request Stripe answered 429 (default 8).
 	MaxRateLimitRetries int
 }
+
+// Transport is the connection pool every Client's default HTTP client
+// shares. Go's default transport keeps 2 idle connections per host, so
+// concurrent calls beyond 2 would each open, and TLS-handshake, a new
+// connection to Stripe.
+var Transport http.RoundTripper = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
 
 // Client calls Stripe for one environment with one key.
 type Client struct {
@@ -117,7 +129,7 @@ func New(env store.Env, key string, o Options) (*Client, error) {
 		HTTPClient:        o.HTTPClient,
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 80 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 80 * time.Second, Transport: Transport}
 	}
 	base := o.BaseURL
 	if base != "" {
@@ -282,27 +294,39 @@ func (c *Client) call(ctx context.Context, fn func() error) error {
 	}
 }
 
-// pacer spaces requests evenly at a steady rate.
+// pacer keeps requests under a rate the way Stripe's own limiter counts
+// them, as a token bucket. Stripe's holds a second's requests; this one
+// holds half as many, so that the other half absorbs requests that arrive
+// closer together than they left. A burst of up to half a second's requests
+// (concurrent checkouts) goes at once, and requests beyond it are spaced at
+// the rate. It is a virtual clock: tat is when the bucket will be full again.
 type pacer struct {
 	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
+	interval time.Duration // one request's share of a second
+	slack    time.Duration // how far tat may run ahead of now without waiting
+	tat      time.Time
 }
 
 func newPacer(perSecond float64) *pacer {
-	return &pacer{interval: time.Duration(float64(time.Second) / perSecond)}
+	interval := time.Duration(float64(time.Second) / perSecond)
+	burst := max(1, int(perSecond/2))
+	return &pacer{interval: interval, slack: time.Duration(burst-1) * interval}
+}
+
+// reserve takes a request's place and returns how long it must wait.
+func (p *pacer) reserve(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tat.Before(now) {
+		p.tat = now
+	}
+	d := p.tat.Sub(now) - p.slack
+	p.tat = p.tat.Add(p.interval)
+	return max(0, d)
 }
 
 func (p *pacer) wait(ctx context.Context) error {
-	p.mu.Lock()
-	now := time.Now()
-	if p.next.Before(now) {
-		p.next = now
-	}
-	at := p.next
-	p.next = p.next.Add(p.interval)
-	p.mu.Unlock()
-	if d := time.Until(at); d > 0 {
+	if d := p.reserve(time.Now()); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
