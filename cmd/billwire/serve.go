@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime/debug"
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/runtime"
@@ -43,13 +42,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		go http.Serve(pl, mux) //nolint:errcheck
 		defer pl.Close()
 	}
-	if getenv("GOGC") == "" {
-		// The server's live heap is a few MB and nearly all it allocates is
-		// per-request garbage: at the default, a collection every 4 MB or
-		// so cost about 15% of its CPU under webhook load (measured); one
-		// every 16 MB costs a quarter of that. GOGC, when set, decides.
-		debug.SetGCPercent(400)
-	}
+	runtime.TuneGC(getenv)
 	apiCfg, err := apiConfig(getenv)
 	if err != nil {
 		return err

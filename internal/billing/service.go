@@ -32,6 +32,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	clients map[store.Env]cachedClient
+	prices  priceCache
 }
 
 type cachedClient struct {

@@ -143,13 +143,14 @@ func (r *CheckoutRequest) validate(origins auth.Origins) error {
 	return nil
 }
 
-// hash is the request's fingerprint for idempotency: the same key with
-// another body is refused.
-func (r CheckoutRequest) hash() string {
+// record is the request as billwire records it, without its idempotency
+// key (a column of its own), and its hash, the fingerprint for idempotency:
+// the same key with another body is refused.
+func (r CheckoutRequest) record() (json.RawMessage, string) {
 	r.IdempotencyKey = ""
 	b, _ := json.Marshal(r)
 	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+	return b, hex.EncodeToString(h[:])
 }
 
 // lineItemRefs splits the line items into price ids and lookup keys.
@@ -271,21 +272,34 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		return nil, err
 	}
 	ids, keys := lineItemRefs(&r)
-	found, mapping, err := st.CheckoutLookup(ctx, env, ids, keys, r.Subject.Type, r.Subject.ID)
-	if err != nil {
-		return nil, s.unavailable(err)
+	// The first round trip writes the row only if the prices are still
+	// those this process checked last time for the same references.
+	refs := priceRefs(env, ids, keys)
+	var prices []string
+	expect := ""
+	if found, fp, ok := s.prices.get(refs); ok {
+		if prices, err = resolvePrices(found, env, &r); err == nil {
+			expect = fp
+		}
 	}
-	prices, err := resolvePrices(found, env, &r)
-	if err != nil {
-		return nil, err
-	}
-	hash := r.hash()
-	row, created, err := st.InsertCheckout(ctx, store.NewCheckout{
+	request, hash := r.record()
+	nc := store.NewCheckout{
 		Env: env, Mode: r.Mode, Requester: caller.Requester(), IdempotencyKey: r.IdempotencyKey, RequestHash: hash,
-		Request: r, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata,
-	})
+		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata,
+	}
+	start, err := st.StartCheckout(ctx, nc, ids, keys, expect)
 	if err != nil {
 		return nil, s.unavailable(err)
+	}
+	row, created, mapping := start.Row, start.Created, start.Mapping
+	if !start.Current {
+		s.prices.put(refs, start.Prices)
+		if prices, err = resolvePrices(start.Prices, env, &r); err != nil {
+			return nil, err
+		}
+		if row, created, err = st.InsertCheckout(ctx, nc); err != nil {
+			return nil, s.unavailable(err)
+		}
 	}
 	if !created {
 		switch {
@@ -348,9 +362,12 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	if err != nil {
 		return nil, s.checkoutFailed(ctx, st, row.ID, err)
 	}
-	if err := st.CheckoutOpened(ctx, row.ID, sess.ID, sess.URL, customer, sess.LastResponse.RawJSON); err != nil {
-		return nil, s.unavailable(err)
-	}
+	// Stored without waiting: see store.CheckoutOpened. A lost update is
+	// repaired by a retry or by the session's first event.
+	rowID := row.ID
+	st.CheckoutOpened(rowID, sess.ID, sess.URL, customer, func(err error) {
+		s.log.Error().Err(err).Int64("checkout", rowID).Msg("session API: store the created session; its first event will")
+	})
 	return &CheckoutResult{ID: row.ID, StripeSessionID: sess.ID, URL: sess.URL}, nil
 }
 

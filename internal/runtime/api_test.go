@@ -175,6 +175,7 @@ func team(id string) map[string]any { return map[string]any{"type": "team", "id"
 
 func (r *rig) countRows(where string, args ...any) int {
 	r.t.Helper()
+	r.st.Flush()
 	var n int
 	if err := r.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM payments.checkout_sessions WHERE `+where, args...).Scan(&n); err != nil {
 		r.t.Fatal(err)
@@ -594,5 +595,98 @@ func TestEntitlementRoute(t *testing.T) {
 	state := r.do("GET", "/api/payments/test/subjects/user/u_e", u, nil)
 	if ents, _ := state.body["entitlements"].([]any); len(ents) != 1 || ents[0] != "api_access" {
 		t.Fatalf("subject view: %v", state.body)
+	}
+}
+
+// The session API remembers the prices it checked, but a change in the
+// catalog is seen by the very next checkout: nothing is written for it.
+func TestCheckoutSeesCatalogChangesAtOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	body := checkoutBody(user("u_c"), map[string]any{"lookup_key": "credit_pack", "quantity": 2})
+	body["mode"] = "payment"
+	for range 2 {
+		if res := r.do("POST", "/api/payments/test/checkout-sessions", r.apiKey, body); res.status != 201 {
+			t.Fatalf("checkout %d %v", res.status, res.body)
+		}
+	}
+	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.prices SET active = false WHERE id = 'price_Pack'`); err != nil {
+		t.Fatal(err)
+	}
+	res := r.do("POST", "/api/payments/test/checkout-sessions", r.apiKey, body)
+	if res.status != 400 || res.body["code"] != "unknown_price" && res.body["code"] != "inactive_price" {
+		t.Fatalf("after archiving: %d %v", res.status, res.body)
+	}
+	if n := r.countRows(`subject_id = 'u_c'`); n != 2 {
+		t.Fatalf("%d rows after the refusal, want 2", n)
+	}
+	// The lookup key moves to another price: the next checkout buys that one.
+	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.prices SET lookup_key = NULL WHERE id = 'price_Pack';
+		UPDATE payments.prices SET lookup_key = 'credit_pack', active = true WHERE id = 'price_Archived'`); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.do("POST", "/api/payments/test/checkout-sessions", r.apiKey, body); res.status != 201 {
+		t.Fatalf("after moving the lookup key: %d %v", res.status, res.body)
+	}
+	bodies := r.rec.Bodies("POST /v1/checkout/sessions")
+	if got := bodies[len(bodies)-1].Get("line_items[0][price]"); got != "price_Archived" {
+		t.Fatalf("checkout bought %s, want price_Archived", got)
+	}
+}
+
+// When the update that stores Stripe's session is lost (it commits
+// asynchronously), nothing is: a retry is told to wait, the session's first
+// event completes billwire's own row, and the retry then gets the session.
+func TestLostSessionUpdateIsRecovered(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	body := checkoutBody(user("u_l"))
+	body["idempotency_key"] = "retry-1"
+	first := r.do("POST", "/api/payments/test/checkout-sessions", r.apiKey, body)
+	if first.status != 201 {
+		t.Fatalf("checkout %d %v", first.status, first.body)
+	}
+	id, sid := int64(first.body["id"].(float64)), first.body["stripe_session_id"].(string)
+	r.st.Flush()
+	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.checkout_sessions SET stripe_id = NULL, url = NULL, status = 'initialized'
+		WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if retry := r.do("POST", "/api/payments/test/checkout-sessions", r.apiKey, body); retry.status != 409 || retry.body["code"] != "request_in_progress" {
+		t.Fatalf("retry after a lost update: %d %v", retry.status, retry.body)
+	}
+
+	cust := r.rec.Bodies("POST /v1/checkout/sessions")[0].Get("customer")
+	payload := eventfixtures.MustEvent(t, "checkout.session.completed", eventfixtures.Options{
+		Created: time.Now().Unix(),
+		Replace: map[string]string{"cus_Fixture1": cust},
+		Object: map[string]any{"id": sid, "customer": cust, "client_reference_id": "user:u_l", "mode": "subscription",
+			"metadata": map[string]any{"billwire_subject_type": "user", "billwire_subject_id": "u_l", "billwire_checkout_id": fmt.Sprint(id)}},
+	})
+	req, _ := http.NewRequest("POST", r.url+"/webhooks/stripe/test", bytes.NewReader(payload))
+	req.Header.Set("Stripe-Signature", eventfixtures.Sign(payload, whsec, time.Now()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	if n := r.countRows(`stripe_id = $1`, sid); n != 1 {
+		t.Fatalf("%d rows for %s, want 1", n, sid)
+	}
+	if r.countRows(`id = $1 AND stripe_id = $2 AND status = 'complete'`, id, sid) != 1 {
+		t.Fatal("the event did not complete billwire's own row")
+	}
+	calls := r.rec.Calls("POST /v1/checkout/sessions")
+	retry := r.do("POST", "/api/payments/test/checkout-sessions", r.apiKey, body)
+	if retry.status != 200 || retry.body["stripe_session_id"] != sid || int64(retry.body["id"].(float64)) != id {
+		t.Fatalf("retry after the event: %d %v, want session %s on row %d", retry.status, retry.body, sid, id)
+	}
+	if r.rec.Calls("POST /v1/checkout/sessions") != calls {
+		t.Fatal("the retry called Stripe again")
 	}
 }

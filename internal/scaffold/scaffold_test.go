@@ -431,7 +431,11 @@ func TestCreditsGrantedOncePerPayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.st.CheckoutOpened(ctx, row.ID, "cs_test_Credits2", "https://checkout.stripe.com/c/pay/cs_test_Credits2", "cus_Fixture1", []byte(`{}`)); err != nil {
+	var openErr error
+	r.st.CheckoutOpened(row.ID, "cs_test_Credits2", "https://checkout.stripe.com/c/pay/cs_test_Credits2", "cus_Fixture1",
+		func(err error) { openErr = err })
+	r.st.Flush()
+	if err := openErr; err != nil {
 		t.Fatal(err)
 	}
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: creditSession("cs_test_Credits2", "pi_Credits2", 3000)}))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,7 +106,8 @@ type CheckoutPrice struct {
 }
 
 const checkoutPricesSQL = `
-	SELECT p.id, coalesce(p.lookup_key, ''), p.product_id, p.active, coalesce(pr.active, false), p.currency, p.type
+	SELECT p.id, coalesce(p.lookup_key, '') AS lookup_key, p.product_id, p.active, coalesce(pr.active, false) AS product_active,
+		p.currency, p.type
 	FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
 	WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`
 
@@ -123,30 +126,151 @@ func (s *Store) CheckoutPrices(ctx context.Context, env Env, ids, lookupKeys []s
 	return pgx.CollectRows(rows, scanCheckoutPrice)
 }
 
-// CheckoutLookup reads, in one round trip, the prices of a checkout and
-// the subject's mapping (nil when it has none).
-func (s *Store) CheckoutLookup(ctx context.Context, env Env, ids, lookupKeys []string, subjectType, subjectID string) ([]CheckoutPrice, *Mapping, error) {
-	b := &pgx.Batch{}
-	var prices []CheckoutPrice
-	var m *Mapping
-	b.Queue(checkoutPricesSQL, env, ids, lookupKeys).Query(func(rows pgx.Rows) error {
-		var err error
-		prices, err = pgx.CollectRows(rows, scanCheckoutPrice)
-		return err
-	})
-	b.Queue(mappingSQL, env, subjectType, subjectID).QueryRow(func(row pgx.Row) error {
-		var x Mapping
-		err := row.Scan(&x.CustomerID, &x.Confirmed, &x.Deleted)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+// PriceFingerprint is the text StartCheckout compares, inside PostgreSQL,
+// with the prices it reads: equal means they are still the prices the
+// caller checked.
+func PriceFingerprint(prices []CheckoutPrice) string {
+	ps := slices.Clone(prices)
+	slices.SortFunc(ps, func(a, b CheckoutPrice) int { return strings.Compare(a.ID, b.ID) })
+	var b strings.Builder
+	bit := func(v bool) string {
+		if v {
+			return "1"
 		}
-		m = &x
-		return err
-	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("read prices and mapping: %w", err)
+		return "0"
 	}
-	return prices, m, nil
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('\x1e')
+		}
+		for j, f := range []string{p.ID, p.LookupKey, p.ProductID, bit(p.Active), bit(p.ProductActive), p.Currency, p.Type} {
+			if j > 0 {
+				b.WriteByte('\x1f')
+			}
+			b.WriteString(f)
+		}
+	}
+	return b.String()
+}
+
+// startCheckoutSQL reads the checkout's prices and the subject's mapping,
+// and inserts the initialized row only when the prices' fingerprint is $4
+// (or $13, anyway, is true), all in one statement. The fingerprint's text is
+// PriceFingerprint's. units is the sum of the request's quantities.
+const startCheckoutSQL = `
+	WITH p AS (` + checkoutPricesSQL + `),
+	fp AS (
+		SELECT coalesce(coalesce(string_agg(concat_ws(E'\x1f', p.id, p.lookup_key, p.product_id, p.active::int, p.product_active::int,
+			p.currency, p.type), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
+	ins AS (
+		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
+			subject_type, subject_id, client_reference_id, metadata, units)
+		SELECT $1, $5, 'initialized', $6, $7, $8, $9, $10, $11, $10 || ':' || $11, coalesce($12::jsonb, '{}'),
+			(SELECT sum((li->>'quantity')::bigint) FROM jsonb_array_elements(
+				CASE jsonb_typeof($9::jsonb->'line_items') WHEN 'array' THEN $9::jsonb->'line_items' END) li)
+		FROM fp WHERE fp.current OR $13
+		ON CONFLICT (idempotency_key, requester, env) WHERE idempotency_key IS NOT NULL DO NOTHING
+		RETURNING id, created_at),
+	m AS (
+		SELECT m.customer_id, m.confirmed,
+			coalesce((SELECT c.deleted FROM payments.customers c WHERE c.id = m.customer_id AND c.env = m.env), false) AS deleted
+		FROM payments.customer_mappings m
+		WHERE m.subject_id = $11 AND m.subject_type = $10 AND m.env = $1)
+	SELECT fp.current OR $13, ins.id, ins.created_at, m.customer_id, m.confirmed, m.deleted,
+		CASE WHEN NOT (fp.current OR $13) THEN (SELECT array_agg(row(p.*)) FROM p) END
+	FROM fp LEFT JOIN ins ON true LEFT JOIN m ON true`
+
+// CheckoutStart is what StartCheckout read and wrote.
+type CheckoutStart struct {
+	// Current reports that the prices were those expected, so the row was
+	// written (Row, Created) unless the requester had used its idempotency
+	// key before (Row is then that earlier row, Created false).
+	Current bool
+	Row     *Checkout
+	Created bool
+	// Prices are the prices read, when they were not those expected.
+	Prices []CheckoutPrice
+	// Mapping is the subject's customer, nil when it has none.
+	Mapping *Mapping
+}
+
+// StartCheckout is the first round trip of a checkout: it reads the
+// subject's mapping and the checkout's prices (named by ids and lookup
+// keys), and writes c's initialized row, but only if the prices are still
+// those whose PriceFingerprint is expect (the caller checked them; "" for
+// none). When they are not, nothing is written and the prices read are
+// returned: the caller checks them and calls InsertCheckout.
+//
+// Concurrent calls share a round trip and a commit (see group).
+func (s *Store) StartCheckout(ctx context.Context, c NewCheckout, ids, lookupKeys []string, expect string) (*CheckoutStart, error) {
+	return s.startCheckout(ctx, c, ids, lookupKeys, expect, false)
+}
+
+// InsertCheckout writes an initialized row, whatever the prices. When the
+// requester already used the idempotency key, it writes nothing and returns
+// the earlier row with created false.
+func (s *Store) InsertCheckout(ctx context.Context, c NewCheckout) (*Checkout, bool, error) {
+	start, err := s.startCheckout(ctx, c, nil, nil, "", true)
+	if err != nil {
+		return nil, false, err
+	}
+	return start.Row, start.Created, nil
+}
+
+func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKeys []string, expect string, anyway bool) (*CheckoutStart, error) {
+	req, err := c.request()
+	if err != nil {
+		return nil, err
+	}
+	var idem, exp *string
+	if c.IdempotencyKey != "" {
+		idem = &c.IdempotencyKey
+	}
+	if expect != "" {
+		exp = &expect
+	}
+	var (
+		out       CheckoutStart
+		id        *int64
+		createdAt *time.Time
+		customer  *string
+		confirmed *bool
+		deleted   *bool
+		prices    []checkoutPriceRow
+	)
+	err = s.starts.do(func(b *pgx.Batch) {
+		b.Queue(startCheckoutSQL, c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
+			req, c.SubjectType, c.SubjectID, c.Metadata, anyway).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&out.Current, &id, &createdAt, &customer, &confirmed, &deleted, &prices)
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record checkout session: %w", err)
+	}
+	if customer != nil {
+		out.Mapping = &Mapping{CustomerID: *customer, Confirmed: *confirmed, Deleted: *deleted}
+	}
+	for _, p := range prices {
+		out.Prices = append(out.Prices, CheckoutPrice(p))
+	}
+	switch {
+	case !out.Current:
+	case id != nil:
+		out.Row = &Checkout{ID: *id, Env: c.Env, Status: "initialized", RequestHash: c.RequestHash, CreatedAt: *createdAt}
+		out.Created = true
+	default:
+		if out.Row, err = s.checkoutWhere(ctx, `idempotency_key = $1 AND requester = $2 AND env = $3`, c.IdempotencyKey, c.Requester, c.Env); err != nil {
+			return nil, err
+		}
+	}
+	return &out, nil
+}
+
+// checkoutPriceRow scans one price of StartCheckout's array of records.
+type checkoutPriceRow CheckoutPrice
+
+func (p *checkoutPriceRow) ScanIndex(i int) any {
+	return [...]any{&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type}[i]
 }
 
 // Mapping is the Stripe customer that pays for a subject.
@@ -160,10 +284,13 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// mappingSQL reads a subject's mapping. The customer is looked up by a
+// subquery: as a join, a generic plan over a small customers table scans
+// all of the environment's customers for it.
 const mappingSQL = `
-	SELECT m.customer_id, m.confirmed, coalesce(c.deleted, false)
+	SELECT m.customer_id, m.confirmed,
+		coalesce((SELECT c.deleted FROM payments.customers c WHERE c.id = m.customer_id AND c.env = m.env), false)
 	FROM payments.customer_mappings m
-	LEFT JOIN payments.customers c ON c.id = m.customer_id AND c.env = m.env
 	WHERE m.subject_id = $3 AND m.subject_type = $2 AND m.env = $1`
 
 func mappingOf(ctx context.Context, q querier, env Env, subjectType, subjectID string) (*Mapping, error) {
@@ -258,43 +385,18 @@ type NewCheckout struct {
 	Requester      string
 	IdempotencyKey string // optional, scoped to Requester
 	RequestHash    string
-	Request        any
+	Request        any // marshaled to JSON, unless a json.RawMessage already
 	SubjectType    string
 	SubjectID      string
 	Metadata       map[string]string
 }
 
-// InsertCheckout writes an initialized row. When the requester already used
-// the idempotency key, it writes nothing and returns the earlier row with
-// created false.
-func (s *Store) InsertCheckout(ctx context.Context, c NewCheckout) (*Checkout, bool, error) {
-	req, err := json.Marshal(c.Request)
-	if err != nil {
-		return nil, false, err
+// request is the request's JSON.
+func (c *NewCheckout) request() (json.RawMessage, error) {
+	if raw, ok := c.Request.(json.RawMessage); ok {
+		return raw, nil
 	}
-	var idem *string
-	if c.IdempotencyKey != "" {
-		idem = &c.IdempotencyKey
-	}
-	out := Checkout{Env: c.Env, Status: "initialized", RequestHash: c.RequestHash}
-	err = s.pool.QueryRow(ctx, `
-		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
-			subject_type, subject_id, client_reference_id, metadata)
-		VALUES ($1, $2, 'initialized', $3, $4, $5, $6, $7, $8, $7 || ':' || $8, coalesce($9::jsonb, '{}'))
-		ON CONFLICT (idempotency_key, requester, env) WHERE idempotency_key IS NOT NULL DO NOTHING
-		RETURNING id, created_at`,
-		c.Env, c.Mode, c.Requester, idem, c.RequestHash, req, c.SubjectType, c.SubjectID, c.Metadata).Scan(&out.ID, &out.CreatedAt)
-	if err == nil {
-		return &out, true, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, fmt.Errorf("record checkout session: %w", err)
-	}
-	prev, err := s.checkoutWhere(ctx, `idempotency_key = $1 AND requester = $2 AND env = $3`, c.IdempotencyKey, c.Requester, c.Env)
-	if err != nil {
-		return nil, false, err
-	}
-	return prev, false, nil
+	return json.Marshal(c.Request)
 }
 
 func (s *Store) checkoutWhere(ctx context.Context, where string, args ...any) (*Checkout, error) {
@@ -318,14 +420,43 @@ func (s *Store) GetCheckout(ctx context.Context, id int64) (*Checkout, error) {
 	return s.checkoutWhere(ctx, `id = $1`, id)
 }
 
-// CheckoutOpened stores Stripe's session on the row. A webhook may have
-// projected the session already (into a row of its own, keyed by Stripe's
-// id): that row is then folded into this one.
-func (s *Store) CheckoutOpened(ctx context.Context, id int64, stripeID, url, customer string, data json.RawMessage) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE payments.checkout_sessions SET stripe_id = $2, url = $3, status = 'open', customer_id = $4, data = $5,
-			error_code = NULL, error = NULL, updated_at = now()
-		WHERE id = $1`, id, stripeID, url, customer, data)
+const checkoutOpenedSQL = `
+	WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+	UPDATE payments.checkout_sessions t SET stripe_id = $2, url = $3,
+		status = CASE WHEN t.stripe_id IS NULL THEN 'open' ELSE t.status END,
+		customer_id = coalesce(t.customer_id, $4), error_code = NULL, error = NULL, updated_at = now()
+	FROM async WHERE t.id = $1 AND (t.stripe_id IS NULL OR t.stripe_id = $2)`
+
+// CheckoutOpened stores Stripe's session on the row, without waiting: the
+// update is written with those of concurrent requests, and failed (when not
+// nil) gets the error if it could not be. Flush and Close wait for it.
+//
+// It commits asynchronously, and the session API answers without waiting
+// for it: the row itself was durable before Stripe was called, and losing
+// this update in a crash loses nothing Stripe does not give back. A retry
+// under the same idempotency key is told the request is in progress, then
+// gets the same session from Stripe; and the session's first event names
+// the row (billwire_checkout_id), which the webhook projection then adopts.
+// For the same reason a row the projection adopted first keeps its state
+// here.
+//
+// A webhook may also have projected the session into a row of its own
+// (keyed by Stripe's id, without billwire's row id): that row is then folded
+// into this one.
+func (s *Store) CheckoutOpened(id int64, stripeID, url, customer string, failed func(error)) {
+	s.opens.later(func(b *pgx.Batch) {
+		b.Queue(checkoutOpenedSQL, id, stripeID, url, customer)
+	}, func(err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err = s.checkoutOpened(ctx, id, stripeID, url, customer, err); err != nil && failed != nil {
+			failed(err)
+		}
+	})
+}
+
+// checkoutOpened folds an early webhook row when the update found one.
+func (s *Store) checkoutOpened(ctx context.Context, id int64, stripeID, url, customer string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		err = s.foldCheckout(ctx, id, stripeID, url, customer)

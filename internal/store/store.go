@@ -58,6 +58,11 @@ var migrationFS embed.FS
 type Store struct {
 	pool *pgxpool.Pool
 	key  *secrets.MasterKey
+
+	// The session API's writes, grouped across concurrent requests: the
+	// rows written before Stripe is called (durable, one commit a batch)
+	// and the sessions stored after (committed asynchronously).
+	starts, opens group
 }
 
 // Open connects to dsn, applies pending migrations and checks that the
@@ -71,7 +76,7 @@ func Open(ctx context.Context, dsn string, key *secrets.MasterKey) (*Store, erro
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, key: key}
+	s := &Store{pool: pool, key: key, starts: group{pool: pool, lanes: 4}, opens: group{pool: pool, lanes: 4}}
 	if err := s.checkMasterKey(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -128,7 +133,17 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 func (s *Store) MasterKey() *secrets.MasterKey { return s.key }
 
 // Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Flush waits for the writes the store makes without waiting (see
+// CheckoutOpened) to be done.
+func (s *Store) Flush() { s.opens.wait() }
+
+// Close waits for the writes still in flight (see CheckoutOpened), then
+// closes the pool.
+func (s *Store) Close() {
+	s.starts.wait()
+	s.opens.wait()
+	s.pool.Close()
+}
 
 func (s *Store) checkMasterKey(ctx context.Context) error {
 	var stored string

@@ -19,8 +19,8 @@ func (c *Client) CreateCustomer(ctx context.Context, p *stripe.CustomerParams, i
 	return out, nil
 }
 
-// CreatedSession is a created Checkout Session: what billwire reads of it,
-// and the whole object as Stripe sent it (LastResponse.RawJSON).
+// CreatedSession is what billwire reads of a created Checkout Session; the
+// webhook projection stores the whole object when its events arrive.
 type CreatedSession struct {
 	stripe.APIResource
 	ID  string `json:"id"`
@@ -28,7 +28,7 @@ type CreatedSession struct {
 }
 
 // CreateCheckoutSession creates a Checkout Session. Only its id and URL are
-// decoded: the session API answers with those and stores the raw object.
+// decoded: the session API answers with those and stores them.
 func (c *Client) CreateCheckoutSession(ctx context.Context, p *stripe.CheckoutSessionParams, idempotencyKey string) (*CreatedSession, error) {
 	p.Context = ctx
 	p.SetIdempotencyKey(idempotencyKey)

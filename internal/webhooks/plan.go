@@ -93,6 +93,9 @@ type checkoutRow struct {
 	data                                  json.RawMessage
 	at                                    time.Time
 	ev                                    string
+	// row is billwire's own row for the session (billwire_checkout_id in
+	// its metadata), 0 for a session made elsewhere.
+	row int64
 }
 
 // texts and jsons are array arguments that pgx encodes without reflection
@@ -200,6 +203,7 @@ func (q *plan) queue(b *pgx.Batch) {
 			b.Queue(objectSQL[k], env, obj, at, ev)
 		}
 	}
+	queueAdoptions(b, q.checkouts)
 	for _, layer := range layers(len(q.checkouts), func(i int) string { return string(q.checkouts[i].env) + " " + q.checkouts[i].stripeID }) {
 		queueCheckouts(b, q.checkouts, layer)
 	}
@@ -260,6 +264,33 @@ func layers(n int, key func(int) string) [][]int {
 		slices.SortFunc(run, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	}
 	return out
+}
+
+// adoptSQL gives billwire's own checkout row its Stripe session when the
+// session API could not store it (the answer from Stripe was lost, or the
+// asynchronously committed update was lost in a crash): the row named by
+// the session's billwire_checkout_id, still without a session, becomes the
+// session's row, and checkoutSQL then projects the event onto it.
+const adoptSQL = `
+	UPDATE payments.checkout_sessions t SET stripe_id = r.stripe_id, status = 'open', error_code = NULL, error = NULL,
+		updated_at = now()
+	FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS r(env, stripe_id, row_id, ev)
+	WHERE t.id = r.row_id AND t.env = r.env AND t.stripe_id IS NULL AND t.requester IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM payments.checkout_sessions e WHERE e.stripe_id = r.stripe_id AND e.env = r.env)
+		AND ` + claimedRow
+
+// queueAdoptions queues adoptSQL for the sessions that name billwire's row.
+func queueAdoptions(b *pgx.Batch, rows []checkoutRow) {
+	var env, id, ev []string
+	var row []int64
+	for _, r := range rows {
+		if r.row > 0 {
+			env, id, row, ev = append(env, string(r.env)), append(id, r.stripeID), append(row, r.row), append(ev, r.ev)
+		}
+	}
+	if len(row) > 0 {
+		b.Queue(adoptSQL, env, id, row, ev)
+	}
 }
 
 func queueCheckouts(b *pgx.Batch, rows []checkoutRow, layer []int) {

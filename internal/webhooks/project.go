@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,6 +244,7 @@ type subject struct{ typ, id string }
 const (
 	metaSubjectType = "billwire_subject_type"
 	metaSubjectID   = "billwire_subject_id"
+	metaCheckoutID  = "billwire_checkout_id" // the session API's row
 )
 
 // subjectOf reads the subject from metadata, else from a client reference
@@ -272,6 +274,16 @@ func mapSubject(q *plan, env store.Env, sub subject, customer string) {
 	q.mappings = append(q.mappings, mappingRow{key, q.ev})
 }
 
+// billwireRow is the session API's row named in a session's metadata, 0
+// when there is none.
+func billwireRow(meta map[string]string) int64 {
+	id, err := strconv.ParseInt(meta[metaCheckoutID], 10, 64)
+	if err != nil || id < 1 {
+		return 0
+	}
+	return id
+}
+
 func projectCheckout(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var cs checkoutFields
 	if err := cs.scan(obj); err != nil {
@@ -282,7 +294,8 @@ func projectCheckout(q *plan, env store.Env, e *Event, obj json.RawMessage, at t
 	q.checkouts = append(q.checkouts, checkoutRow{env: env, stripeID: cs.ID, mode: str(cs.Mode), status: cs.Status,
 		paymentStatus: str(cs.PaymentStatus), customer: cs.Customer.ptr(), subscription: cs.Subscription.ptr(),
 		paymentIntent: cs.PaymentIntent.ptr(), clientReferenceID: str(cs.ClientReferenceID), subjectType: str(sub.typ),
-		subjectID: str(sub.id), amountTotal: cs.AmountTotal, currency: str(cs.Currency), data: obj, at: at, ev: q.ev})
+		subjectID: str(sub.id), amountTotal: cs.AmountTotal, currency: str(cs.Currency), data: obj, at: at, ev: q.ev,
+		row: billwireRow(cs.Metadata)})
 	if cs.Mode != "payment" {
 		return nil // subscription payments arrive as invoices
 	}
