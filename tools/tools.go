@@ -200,7 +200,7 @@ type SyncCatalogParams struct {
 
 func syncCatalog(d Deps) Tool {
 	return define("sync_catalog", "Sync from Stripe",
-		"Mirror products, prices, customers and subscriptions from Stripe into billwire's database, a page at a time. Reads Stripe, changes nothing there. A failed sync keeps what it stored; calling it again resumes where it stopped. Sends progress notifications when the request carries a progress token.",
+		"Mirror products, prices, customers and subscriptions from Stripe into billwire's database, a page at a time. Reads Stripe, changes nothing there. A failed sync keeps what it stored; calling it again resumes where it stopped. Customers and products deleted in Stripe without an event reaching billwire are marked deleted and counted in removed. Sends progress notifications when the request carries a progress token.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, p SyncCatalogParams) (any, error) {
 			env, err := store.ParseEnv(p.Env)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -194,6 +195,20 @@ func TestCLIKeysSyncAndMigrate(t *testing.T) {
 	code, out, errs = cli(t, e, "", "sync", "--env", "test")
 	if code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "customers 7") || !strings.Contains(out, "subscriptions 4") {
 		t.Fatalf("sync = %d %q %q", code, out, errs)
+	}
+	// A customer billwire holds that Stripe no longer lists was deleted there.
+	db, err := pgx.Connect(context.Background(), e["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	if _, err := db.Exec(context.Background(), `INSERT INTO payments.customers (env, id, livemode, created, data, source_at)
+		VALUES ('test', 'cus_GoneFromStripe', false, now() - interval '1 day', '{}', now() - interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = cli(t, e, "", "sync", "--env", "test", "--objects", "customers")
+	if code != 0 || !strings.HasSuffix(out, ": customers 7; gone from Stripe, marked deleted: customers 1\n") {
+		t.Fatalf("sync after a deletion in Stripe = %d %q %q", code, out, errs)
 	}
 	if code, _, errs := cli(t, e, "", "sync", "--env", "staging"); code != 2 || !strings.Contains(errs, `"test" or "live"`) {
 		t.Fatalf("bad env = %d %q", code, errs)

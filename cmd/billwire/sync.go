@@ -51,17 +51,26 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		fmt.Fprintln(stderr)
 	}
 	if res != nil {
-		var parts []string
-		for _, k := range store.Kinds {
-			if n, ok := res.Counts[string(k)]; ok {
-				parts = append(parts, fmt.Sprintf("%s %d", k, n))
-			}
-		}
 		resumed := ""
 		if res.ResumedFrom != nil {
 			resumed = fmt.Sprintf(", resumed run %d", *res.ResumedFrom)
 		}
-		fmt.Fprintf(stdout, "sync %d %s in %.1fs%s: %s\n", res.RunID, res.Status, res.Seconds, resumed, strings.Join(parts, ", "))
+		gone := ""
+		if len(res.Removed) > 0 {
+			gone = "; gone from Stripe, marked deleted: " + kindCounts(res.Removed)
+		}
+		fmt.Fprintf(stdout, "sync %d %s in %.1fs%s: %s%s\n", res.RunID, res.Status, res.Seconds, resumed, kindCounts(res.Counts), gone)
 	}
 	return err
+}
+
+// kindCounts lists counts per object kind in sync order: "products 1, prices 2".
+func kindCounts(counts map[string]int64) string {
+	var parts []string
+	for _, k := range store.Kinds {
+		if n, ok := counts[string(k)]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -46,8 +46,13 @@ type SyncResult struct {
 	Status      string           `json:"status"`
 	Counts      map[string]int64 `json:"counts"`
 	ResumedFrom *int64           `json:"resumed_from,omitempty"`
-	Seconds     float64          `json:"seconds"`
-	Error       string           `json:"error,omitempty"`
+	// Removed counts, per kind, the objects billwire held that Stripe no
+	// longer has (deleted there without an event reaching billwire), now
+	// marked as the deletion events mark them: customers deleted, products
+	// inactive.
+	Removed map[string]int64 `json:"removed,omitempty"`
+	Seconds float64          `json:"seconds"`
+	Error   string           `json:"error,omitempty"`
 }
 
 // Sync mirrors the given kinds (all when empty) from Stripe into the store,
@@ -80,13 +85,13 @@ func (s *Service) Sync(ctx context.Context, env store.Env, kinds []store.Kind, p
 		return nil, err
 	}
 	started := time.Now()
-	j := &syncJob{s: s, st: st, c: c, env: env, run: run, progress: progress}
+	j := &syncJob{s: s, st: st, c: c, env: env, run: run, progress: progress, removed: map[string]int64{}}
 	runErr := j.run_(ctx, objects)
 	if err := st.FinishSyncRun(run, runErr); err != nil && runErr == nil {
 		runErr = err
 	}
 	res := &SyncResult{Env: env, RunID: run.ID, Status: run.Status, Counts: run.Counts, ResumedFrom: run.ResumedFrom,
-		Seconds: time.Since(started).Seconds()}
+		Removed: j.removed, Seconds: time.Since(started).Seconds()}
 	if runErr != nil {
 		res.Error = runErr.Error()
 		s.log.Warn().Str("env", string(env)).Int64("run", run.ID).Err(runErr).Msg("sync failed")
@@ -103,8 +108,9 @@ type syncJob struct {
 	env      store.Env
 	progress func(Progress)
 
-	mu  sync.Mutex // guards run and the progress callback
-	run *store.SyncRun
+	mu      sync.Mutex // guards run, removed and the progress callback
+	run     *store.SyncRun
+	removed map[string]int64
 }
 
 // run_ syncs independent kinds concurrently (they share the client's rate
@@ -187,18 +193,43 @@ func (j *syncJob) syncKind(ctx context.Context, kind store.Kind) error {
 			}
 		}
 	}()
+	var listedAt time.Time // when the first page was asked for
+	complete := false
 	for f := range pages {
 		if f.err != nil {
 			return fmt.Errorf("%s: %w", kind, f.err)
 		}
+		if listedAt.IsZero() {
+			listedAt = f.at
+		}
 		if err := j.store(ctx, kind, f.page.Data, f.at); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
-		if err := j.advance(ctx, kind, f.page, !f.page.HasMore || len(f.page.Data) == 0); err != nil {
+		complete = !f.page.HasMore || len(f.page.Data) == 0
+		if err := j.advance(ctx, kind, f.page, complete); err != nil {
 			return err
 		}
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// A listing from the start, read to its end, holds every object of the
+	// kind: those it did not return were deleted in Stripe. (A resumed
+	// listing read its first pages earlier and cannot tell.)
+	if complete && cursor == "" && store.DeletedInStripe(kind) {
+		ids, err := j.st.MarkUnlisted(ctx, j.env, kind, listedAt)
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		if len(ids) > 0 {
+			j.mu.Lock()
+			j.removed[string(kind)] = int64(len(ids))
+			j.mu.Unlock()
+			j.s.log.Info().Str("env", string(j.env)).Str("kind", string(kind)).Int("count", len(ids)).
+				Strs("first", ids[:min(len(ids), 10)]).Msg("sync: gone from Stripe, marked deleted")
+		}
+	}
+	return nil
 }
 
 func (j *syncJob) store(ctx context.Context, kind store.Kind, objs []json.RawMessage, at time.Time) error {

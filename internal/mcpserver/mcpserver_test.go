@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/rs/zerolog"
@@ -732,6 +734,76 @@ func TestSyncPricesFetchesTheirProducts(t *testing.T) {
 	}
 	if lists != 1 {
 		t.Fatalf("%d product list calls, want 1", lists)
+	}
+}
+
+// A full sync marks what Stripe no longer has, deleted there without an
+// event reaching billwire, as the deletion events would: the customer
+// deleted, the product inactive. What was created too recently to tell, and
+// a resumed listing, which read its first pages earlier, mark nothing.
+func TestSyncMarksWhatStripeDeleted(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 2, Customers: 150})
+	h := newHarness(t, harnessOpts{base: fake.URL(), rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	ctx := context.Background()
+	old := time.Now().Add(-time.Hour)
+	put := func(kind store.Kind, obj string, at time.Time) {
+		t.Helper()
+		if _, err := h.store.Upsert(ctx, store.Test, kind, []json.RawMessage{json.RawMessage(obj)}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recent := time.Now().Add(-time.Minute).Unix()
+	put(store.Customers, `{"id":"cus_GoneFromStripe","object":"customer","created":1700000000,"email":"gone@example.com"}`, old)
+	put(store.Customers, fmt.Sprintf(`{"id":"cus_JustCreated","object":"customer","created":%d}`, recent), old)
+	put(store.Products, `{"id":"prod_GoneFromStripe","object":"product","name":"Gone","active":true,"created":1700000000}`, old)
+
+	res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"products", "customers"}})
+	if get(res, "removed", "customers") != float64(1) || get(res, "removed", "products") != float64(1) {
+		t.Fatalf("sync = %v", res)
+	}
+	ids := func(query string) []string {
+		t.Helper()
+		rows, err := h.store.Pool().Query(ctx, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := ids(`SELECT id FROM payments.customers WHERE deleted AND data->>'deleted' = 'true'`); !slices.Equal(got, []string{"cus_GoneFromStripe"}) {
+		t.Fatalf("customers marked deleted = %v", got)
+	}
+	if got := ids(`SELECT id FROM payments.products WHERE NOT active AND data->>'active' = 'false'`); !slices.Equal(got, []string{"prod_GoneFromStripe"}) {
+		t.Fatalf("products marked inactive = %v", got)
+	}
+	if n := count(t, h.store, "customers WHERE NOT deleted"); n != 151 {
+		t.Fatalf("customers not deleted = %d, want the 150 listed and the one created a minute ago", n)
+	}
+	// Again: nothing more to mark.
+	if res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"products", "customers"}}); res["removed"] != nil {
+		t.Fatalf("second sync = %v", res)
+	}
+
+	// A resumed listing marks nothing: its first pages were read by the run
+	// that failed.
+	put(store.Customers, `{"id":"cus_GoneWhileFailing","object":"customer","created":1700000000}`, old)
+	fake.FailAfter("/v1/customers", 1, 500)
+	h.fails("sync_catalog", map[string]any{"env": "test", "objects": []string{"customers"}}, "resume")
+	fake.ClearFaults()
+	if res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"customers"}}); res["resumed_from"] == nil || res["removed"] != nil {
+		t.Fatalf("resumed sync = %v", res)
+	}
+	if n := count(t, h.store, "customers WHERE id = 'cus_GoneWhileFailing' AND NOT deleted"); n != 1 {
+		t.Fatal("a resumed listing marked a customer deleted")
+	}
+	// The next full sync does.
+	if res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"customers"}}); get(res, "removed", "customers") != float64(1) {
+		t.Fatalf("full sync after the resumed one = %v", res)
 	}
 }
 

@@ -217,3 +217,49 @@ func (s *Store) Counts(ctx context.Context, env Env) (map[Kind]int64, error) {
 	}
 	return map[Kind]int64{Products: p, Prices: pr, Customers: c, Subscriptions: sub}, nil
 }
+
+// ListingMargin is how long before a listing began an object must have been
+// created in Stripe for its absence from the listing to count. An object
+// created after the listing began is rightly missing from it, and Stripe's
+// clock, which dates objects and events, need not agree with this one.
+const ListingMargin = 10 * time.Minute
+
+// markUnlistedSQL marks what Stripe deletes (customers, products) as
+// deleted, the way the deletion events do: a customer deleted, a product
+// inactive.
+var markUnlistedSQL = map[Kind]string{
+	Customers: `
+		UPDATE payments.customers SET deleted = true, data = data || '{"deleted": true}', source_at = $2, synced_at = now()
+		WHERE env = $1 AND NOT deleted AND source_at < $2 AND created < $3
+		RETURNING id`,
+	Products: `
+		UPDATE payments.products SET active = false, data = data || '{"active": false}', source_at = $2, synced_at = now()
+		WHERE env = $1 AND active AND source_at < $2 AND created < $3
+		RETURNING id`,
+}
+
+// DeletedInStripe reports whether Stripe's API deletes objects of kind
+// (customers, products); prices are archived and subscriptions canceled.
+func DeletedInStripe(kind Kind) bool {
+	_, ok := markUnlistedSQL[kind]
+	return ok
+}
+
+// MarkUnlisted marks the customers or products that a complete listing from
+// Stripe, begun at listedAt, did not return: deleted in Stripe without an
+// event that reached billwire. Every object a listing returns is stored as
+// of the time its page was fetched, or already holds newer data, so its
+// source_at is at least listedAt; what is older was not listed. Objects
+// created within ListingMargin of the listing are left alone. It returns
+// the ids it marked.
+func (s *Store) MarkUnlisted(ctx context.Context, env Env, kind Kind, listedAt time.Time) ([]string, error) {
+	q, ok := markUnlistedSQL[kind]
+	if !ok {
+		return nil, fmt.Errorf("%s are not deleted in Stripe", kind)
+	}
+	rows, err := s.pool.Query(ctx, q, env, listedAt, listedAt.Add(-ListingMargin))
+	if err != nil {
+		return nil, fmt.Errorf("mark unlisted %s: %w", kind, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
