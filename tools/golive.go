@@ -17,11 +17,11 @@ type PromoteCatalogParams struct {
 
 func promoteCatalog(d Deps) Tool {
 	return define("promote_catalog", "Promote catalog to live",
-		"Go-live: copy the active test products and their active prices to live Stripe, and keep a test→live price map (resource billwire://price-map). Each live copy carries metadata billwire_test_id, so calling again copies nothing twice; a live price that already holds a test price's lookup key is adopted if its terms match, else reported as a conflict. Lookup keys stay the same in both modes, so an app that names prices by lookup key needs no change. Live keys are set by a human with `billwire keys set --env live`. Start with dry_run: true.",
+		"Go-live: copy the active test products, their active prices and the entitlement features they grant to live Stripe, and keep a test→live price map (resource billwire://price-map). Each live copy carries metadata billwire_test_id, so calling again copies nothing twice; a live price that already holds a test price's lookup key is adopted if its terms match, else reported as a conflict. Lookup keys stay the same in both modes, so an app that names prices by lookup key needs no change. Live keys are set by a human with `billwire keys set --env live`. Start with dry_run: true.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p PromoteCatalogParams) (any, error) {
 			if !p.DryRun {
-				if err := d.guardLive(ctx, store.Live, p.ConfirmLive, "copy the test catalog (products and prices)"); err != nil {
+				if err := d.guardLive(ctx, store.Live, p.ConfirmLive, "copy the test catalog (products, prices and their features)"); err != nil {
 					return nil, err
 				}
 			}

@@ -100,16 +100,11 @@ func (s *Service) SetEntitlements(ctx context.Context, env store.Env, productID 
 	res := &EntitlementsResult{Env: env, ProductID: productID, Features: []FeatureResult{}, OtherAttached: []string{}}
 	for _, k := range keys {
 		fr := FeatureResult{LookupKey: k, Feature: "existing"}
-		f, err := c.FeatureByLookupKey(ctx, k)
+		f, created, err := ensureFeature(ctx, c, env, e.AccountID, k, k)
 		if err != nil {
 			return nil, err
 		}
-		if f == nil {
-			p := &stripe.EntitlementsFeatureParams{Name: stripe.String(k), LookupKey: stripe.String(k)}
-			f, err = c.CreateFeature(ctx, p, stripeapi.IdempotencyKey("create_feature", env, e.AccountID, k))
-			if err != nil {
-				return nil, fmt.Errorf("create feature %q: %w", k, err)
-			}
+		if created {
 			fr.Feature = "created"
 		}
 		fr.FeatureID = f.ID
@@ -132,6 +127,19 @@ func (s *Service) SetEntitlements(ctx context.Context, env store.Env, productID 
 	s.log.Info().Str("env", string(env)).Str("product", productID).Strs("features", keys).Msg("entitlements set")
 	res.NextStep = "customers who buy this product get these features; gate app features with check_entitlement (or the app's own read of it), which answers from the entitlement summaries Stripe sends as webhook events"
 	return res, nil
+}
+
+// ensureFeature returns the active feature with lookup key k in c's mode,
+// creating it, named name, when there is none; created says it was.
+func ensureFeature(ctx context.Context, c *stripeapi.Client, env store.Env, account, k, name string) (f *stripe.EntitlementsFeature, created bool, err error) {
+	if f, err = c.FeatureByLookupKey(ctx, k); err != nil || f != nil {
+		return f, false, err
+	}
+	p := &stripe.EntitlementsFeatureParams{Name: stripe.String(name), LookupKey: stripe.String(k)}
+	if f, err = c.CreateFeature(ctx, p, stripeapi.IdempotencyKey("create_feature", env, account, k)); err != nil {
+		return nil, false, fmt.Errorf("create feature %q: %w", k, err)
+	}
+	return f, true, nil
 }
 
 // EntitlementCheck explains an entitlement answer.

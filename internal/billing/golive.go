@@ -31,6 +31,8 @@ const (
 	ActionAdopted     = "adopted"      // a live price with the same lookup key and terms was mapped
 	ActionConflict    = "conflict"     // a different live price holds the lookup key: nothing done
 	ActionUnsupported = "unsupported"  // a price billwire cannot copy faithfully: nothing done
+	ActionWouldAttach = "would_attach" // dry run: a feature would be attached to the live product
+	ActionAttached    = "attached"     // a feature was attached to the live product
 )
 
 // PromotedProduct is what promote_catalog did (or would do) with a test product.
@@ -52,6 +54,19 @@ type PromotedPrice struct {
 	Reason        string `json:"reason,omitempty"`
 }
 
+// PromotedFeature is what promote_catalog did (or would do) with an
+// entitlement feature attached to a test product.
+type PromotedFeature struct {
+	TestProductID string `json:"test_product_id"`
+	LiveProductID string `json:"live_product_id,omitempty"`
+	LookupKey     string `json:"lookup_key"`
+	// Action is exists (already attached in live), would_attach or attached.
+	Action string `json:"action"`
+	// Feature is the live feature by that lookup key: existing, created or
+	// (dry run) would_create.
+	Feature string `json:"feature,omitempty"`
+}
+
 // PromoteResult reports a promote_catalog run.
 type PromoteResult struct {
 	DryRun        bool              `json:"dry_run"`
@@ -60,6 +75,7 @@ type PromoteResult struct {
 	LiveKey       string            `json:"live_key"`
 	Products      []PromotedProduct `json:"products"`
 	Prices        []PromotedPrice   `json:"prices"`
+	Features      []PromotedFeature `json:"features"`
 	Counts        map[string]int    `json:"counts"`
 	Warnings      []string          `json:"warnings,omitempty"`
 	NextStep      string            `json:"next_step"`
@@ -81,7 +97,7 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 	if err != nil {
 		return nil, fmt.Errorf("promote_catalog reads the test catalog from Stripe: %w", err)
 	}
-	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Counts: map[string]int{}}
+	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Features: []PromotedFeature{}, Counts: map[string]int{}}
 	_, liveC, liveE, err := s.stripeFor(ctx, store.Live)
 	switch {
 	case errors.Is(err, ErrNotConfigured) && dryRun:
@@ -147,8 +163,14 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 			return nil, err
 		}
 	}
+	if err := p.features(ctx, testC, testProducts, liveProduct); err != nil {
+		return nil, err
+	}
 	for _, pr := range res.Products {
 		res.Counts["products_"+pr.Action]++
+	}
+	for _, f := range res.Features {
+		res.Counts["features_"+f.Action]++
 	}
 	for _, pr := range res.Prices {
 		res.Counts["prices_"+pr.Action]++
@@ -366,6 +388,84 @@ func (p *promotion) storeLiveProduct(ctx context.Context, id string, raw json.Ra
 		return fmt.Errorf("live product %s is in Stripe but not stored (%w); call promote_catalog again", id, err)
 	}
 	p.stored[id] = true
+	return nil
+}
+
+// features attaches to each live product the entitlement features (by
+// lookup key) its test product has, creating the live features that do not
+// exist yet. It adds; it never detaches.
+func (p *promotion) features(ctx context.Context, testC *stripeapi.Client, testProducts []listed[stripe.Product], liveProduct map[string]string) error {
+	type liveFeature struct{ id, report string }
+	cache := map[string]liveFeature{} // by lookup key: each live feature is looked up once
+	resolve := func(f *stripe.EntitlementsFeature) (liveFeature, error) {
+		if lf, ok := cache[f.LookupKey]; ok {
+			return lf, nil
+		}
+		lf := liveFeature{report: ActionWouldCreate}
+		switch {
+		case p.c == nil:
+		case p.dryRun:
+			found, err := p.c.FeatureByLookupKey(ctx, f.LookupKey)
+			if err != nil {
+				return lf, err
+			}
+			if found != nil {
+				lf = liveFeature{found.ID, "existing"}
+			}
+		default:
+			found, created, err := ensureFeature(ctx, p.c, store.Live, p.e.AccountID, f.LookupKey, f.Name)
+			if err != nil {
+				return lf, fmt.Errorf("copy feature %q to live: %w; call promote_catalog again to finish (nothing is created twice)", f.LookupKey, err)
+			}
+			lf = liveFeature{found.ID, "existing"}
+			if created {
+				lf.report = ActionCreated
+			}
+		}
+		cache[f.LookupKey] = lf
+		return lf, nil
+	}
+	for _, tp := range testProducts {
+		attached, err := testC.ProductFeatures(ctx, tp.v.ID)
+		if err != nil {
+			return fmt.Errorf("read the features of test product %s: %w", tp.v.ID, err)
+		}
+		liveID := liveProduct[tp.v.ID]
+		have := map[string]bool{}
+		if len(attached) > 0 && liveID != "" && p.c != nil {
+			lf, err := p.c.ProductFeatures(ctx, liveID)
+			if err != nil {
+				return fmt.Errorf("read the features of live product %s: %w", liveID, err)
+			}
+			for _, pf := range lf {
+				if pf.EntitlementFeature != nil {
+					have[pf.EntitlementFeature.LookupKey] = true
+				}
+			}
+		}
+		for _, pf := range attached {
+			f := pf.EntitlementFeature
+			if f == nil || f.LookupKey == "" {
+				continue
+			}
+			out := PromotedFeature{TestProductID: tp.v.ID, LiveProductID: liveID, LookupKey: f.LookupKey, Action: ActionExists}
+			if !have[f.LookupKey] {
+				lf, err := resolve(f)
+				if err != nil {
+					return err
+				}
+				out.Action, out.Feature = ActionWouldAttach, lf.report
+				if !p.dryRun {
+					key := stripeapi.IdempotencyKey("attach_feature", store.Live, p.e.AccountID, liveID, lf.id)
+					if _, err := p.c.AttachFeature(ctx, liveID, lf.id, key); err != nil {
+						return fmt.Errorf("attach feature %q to live product %s: %w; call promote_catalog again to finish (nothing is attached twice)", f.LookupKey, liveID, err)
+					}
+					out.Action = ActionAttached
+				}
+			}
+			p.res.Features = append(p.res.Features, out)
+		}
+	}
 	return nil
 }
 

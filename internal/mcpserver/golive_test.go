@@ -3,6 +3,8 @@ package mcpserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -340,4 +342,84 @@ func TestSetAndCheckEntitlements(t *testing.T) {
 	h.fails("check_entitlement", map[string]any{"env": "test", "subject": map[string]any{"type": "team", "id": " "}, "feature": "api_access"}, "type and id")
 	h.fails("check_entitlement", map[string]any{"env": "test", "subject": map[string]any{"type": "team"}, "feature": "api_access"}, "id")
 	h.fails("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": ""}, "lookup key")
+}
+
+// promote_catalog gives each live product the entitlement features its test
+// product has: a dry run says what it would attach, the copy creates the
+// missing live features (by lookup key, with the test feature's name) and
+// attaches them, and a re-run attaches nothing twice.
+func TestPromoteCatalogCopiesFeatures(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{testKey: "acct_golive", goliveKey: "acct_golive"}})
+	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true, rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	pro := get(h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month", "lookup_key": "pro_monthly"}), "product", "id").(string)
+	basic := get(h.ok("create_plan", map[string]any{"env": "test", "name": "Basic", "unit_amount": 900, "currency": "usd", "interval": "month", "lookup_key": "basic_monthly"}), "product", "id").(string)
+	testAPI, liveAPI := stripeAPI(fake.URL(), testKey), stripeAPI(fake.URL(), goliveKey)
+	if _, err := testAPI.EntitlementsFeatures.New(&stripe.EntitlementsFeatureParams{Name: stripe.String("Priority support"), LookupKey: stripe.String("priority_support")}); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("set_entitlements", map[string]any{"env": "test", "product_id": pro, "features": []string{"api_access", "priority_support"}})
+	h.ok("set_entitlements", map[string]any{"env": "test", "product_id": basic, "features": []string{"api_access"}})
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, goliveKey, false); err != nil {
+		t.Fatal(err)
+	}
+	// Live already has api_access, made by hand.
+	if _, err := liveAPI.EntitlementsFeatures.New(&stripe.EntitlementsFeatureParams{Name: stripe.String("API"), LookupKey: stripe.String("api_access")}); err != nil {
+		t.Fatal(err)
+	}
+
+	features := func(res map[string]any) map[string]string {
+		out := map[string]string{}
+		for _, f := range res["features"].([]any) {
+			out[get(f, "test_product_id").(string)+" "+get(f, "lookup_key").(string)] = get(f, "action").(string) + " " + fmt.Sprint(get(f, "feature"))
+		}
+		return out
+	}
+	dry := h.ok("promote_catalog", map[string]any{"dry_run": true})
+	want := map[string]string{pro + " api_access": "would_attach existing", pro + " priority_support": "would_attach would_create",
+		basic + " api_access": "would_attach existing"}
+	if got := features(dry); !equalMaps(got, want) {
+		t.Fatalf("dry run features = %v, want %v", got, want)
+	}
+	if got := fake.Features(goliveKey); !slices.Equal(got, []string{"api_access"}) {
+		t.Fatalf("the dry run changed live features: %v", got)
+	}
+
+	res := h.ok("promote_catalog", map[string]any{"confirm_live": true})
+	want = map[string]string{pro + " api_access": "attached existing", pro + " priority_support": "attached created",
+		basic + " api_access": "attached existing"}
+	if got := features(res); !equalMaps(got, want) {
+		t.Fatalf("features = %v, want %v", got, want)
+	}
+	if get(res, "counts", "features_attached") != float64(3) {
+		t.Fatalf("counts = %v", res["counts"])
+	}
+	liveOf := map[string]string{}
+	for _, p := range res["products"].([]any) {
+		liveOf[get(p, "test_product_id").(string)] = get(p, "live_product_id").(string)
+	}
+	if got := fake.ProductFeatureKeys(goliveKey, liveOf[pro]); !slices.Equal(got, []string{"api_access", "priority_support"}) {
+		t.Fatalf("live Pro has features %v", got)
+	}
+	if got := fake.ProductFeatureKeys(goliveKey, liveOf[basic]); !slices.Equal(got, []string{"api_access"}) {
+		t.Fatalf("live Basic has features %v", got)
+	}
+	it := liveAPI.EntitlementsFeatures.List(&stripe.EntitlementsFeatureListParams{LookupKey: stripe.String("priority_support")})
+	if !it.Next() || it.EntitlementsFeature().Name != "Priority support" {
+		t.Fatalf("live priority_support = %+v, %v", it.EntitlementsFeature(), it.Err())
+	}
+
+	// Again: everything is there already.
+	again := h.ok("promote_catalog", map[string]any{"confirm_live": true})
+	want = map[string]string{pro + " api_access": "exists <nil>", pro + " priority_support": "exists <nil>", basic + " api_access": "exists <nil>"}
+	if got := features(again); !equalMaps(got, want) {
+		t.Fatalf("re-run features = %v, want %v", got, want)
+	}
+	if got := fake.Features(goliveKey); !slices.Equal(got, []string{"api_access", "priority_support"}) {
+		t.Fatalf("live features after the re-run = %v", got)
+	}
+	if got := fake.ProductFeatureKeys(goliveKey, liveOf[pro]); len(got) != 2 {
+		t.Fatalf("live Pro after the re-run has features %v", got)
+	}
 }
