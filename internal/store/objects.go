@@ -218,11 +218,11 @@ func (s *Store) Counts(ctx context.Context, env Env) (map[Kind]int64, error) {
 	return map[Kind]int64{Products: p, Prices: pr, Customers: c, Subscriptions: sub}, nil
 }
 
-// ListingMargin is how long before a listing began an object must have been
+// listingMargin is how long before a listing began an object must have been
 // created in Stripe for its absence from the listing to count. An object
 // created after the listing began is rightly missing from it, and Stripe's
 // clock, which dates objects and events, need not agree with this one.
-const ListingMargin = 10 * time.Minute
+const listingMargin = 10 * time.Minute
 
 // markUnlistedSQL marks what Stripe deletes (customers, products) as
 // deleted, the way the deletion events do: a customer deleted, a product
@@ -250,14 +250,14 @@ func DeletedInStripe(kind Kind) bool {
 // event that reached billwire. Every object a listing returns is stored as
 // of the time its page was fetched, or already holds newer data, so its
 // source_at is at least listedAt; what is older was not listed. Objects
-// created within ListingMargin of the listing are left alone. It returns
+// created within listingMargin of the listing are left alone. It returns
 // the ids it marked.
 func (s *Store) MarkUnlisted(ctx context.Context, env Env, kind Kind, listedAt time.Time) ([]string, error) {
 	q, ok := markUnlistedSQL[kind]
 	if !ok {
 		return nil, fmt.Errorf("%s are not deleted in Stripe", kind)
 	}
-	rows, err := s.pool.Query(ctx, q, env, listedAt, listedAt.Add(-ListingMargin))
+	rows, err := s.pool.Query(ctx, q, env, listedAt, listedAt.Add(-listingMargin))
 	if err != nil {
 		return nil, fmt.Errorf("mark unlisted %s: %w", kind, err)
 	}
