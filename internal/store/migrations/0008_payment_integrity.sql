@@ -1,0 +1,135 @@
+-- Payment integrity: fulfillment checks the money, not the caller's word.
+-- Each section below belongs to one part of the change; later parts add
+-- their own section at the end.
+
+-- == fulfillment: what a payment bought, and what it failed to pay ==
+
+-- The line items a Checkout Session bought, as [{price_id, lookup_key,
+-- quantity}]: written by the session API from the prices it resolved, or,
+-- for a payment-mode session made elsewhere, fetched from Stripe when a
+-- credits scaffold needs them. Null while unknown.
+ALTER TABLE payments.checkout_sessions ADD COLUMN line_items jsonb;
+
+-- Payments that named an order (or bought credits) but did not pay for it:
+-- written by the app's scaffolded triggers in the projection's transaction,
+-- so that the app can refund. reason: underpaid, wrong_currency,
+-- wrong_owner, unpaid, order_incomplete (and, for credits, no_grant).
+CREATE TABLE payments.fulfillment_mismatches (
+    id          bigserial PRIMARY KEY,
+    env         text NOT NULL CHECK (env IN ('test', 'live')),
+    payment_key text NOT NULL, -- the Checkout Session (cs_…) or payment (pi_…) that did not pay
+    order_id    text,
+    reason      text NOT NULL,
+    detail      jsonb NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (env, payment_key, order_id, reason)
+);
+CREATE INDEX fulfillment_mismatches_recent ON payments.fulfillment_mismatches (env, created_at DESC);
+
+COMMENT ON TABLE payments.fulfillment_mismatches IS
+    'billwire: payments that did not pay what they named (an order underpaid, in another currency, by another owner, unpaid). See README, Fulfillment.';
+
+-- The checkout_session change now carries what the session charged before
+-- discounts (amount_subtotal) and the line items bought with their lookup
+-- keys (line_items; from the column above, else the session API's request
+-- as the caller named them, else null).
+CREATE OR REPLACE FUNCTION payments.billing_change_checkout() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    s_type text := NEW.subject_type;
+    s_id text := NEW.subject_id;
+BEGIN
+    IF TG_OP = 'UPDATE' AND (OLD.stripe_id, OLD.mode, OLD.status, OLD.payment_status, OLD.customer_id, OLD.subscription_id,
+            OLD.payment_intent_id, OLD.client_reference_id, OLD.subject_type, OLD.subject_id, OLD.amount_total, OLD.currency,
+            OLD.metadata, OLD.line_items, OLD.data->'amount_subtotal')
+        IS NOT DISTINCT FROM (NEW.stripe_id, NEW.mode, NEW.status, NEW.payment_status, NEW.customer_id, NEW.subscription_id,
+            NEW.payment_intent_id, NEW.client_reference_id, NEW.subject_type, NEW.subject_id, NEW.amount_total, NEW.currency,
+            NEW.metadata, NEW.line_items, NEW.data->'amount_subtotal') THEN
+        RETURN NULL; -- nothing the app needs changed
+    END IF;
+    IF s_id IS NULL AND NEW.customer_id IS NOT NULL THEN
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
+    END IF;
+    INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, currency, state)
+    VALUES (NEW.env, 'checkout_session', NEW.stripe_id, s_type, s_id, NEW.customer_id, NEW.status, NEW.amount_total, NEW.currency,
+        jsonb_build_object('status', NEW.status, 'payment_status', NEW.payment_status, 'mode', NEW.mode,
+            'payment_intent_id', NEW.payment_intent_id, 'subscription_id', NEW.subscription_id,
+            'client_reference_id', NEW.client_reference_id, 'metadata', NEW.metadata,
+            'amount_subtotal', payments.checkout_subtotal(NEW.data),
+            'line_items', payments.checkout_line_items(NEW.line_items, NEW.request),
+            'quantity', NEW.units));
+    RETURN NULL;
+END $$;
+
+-- What a session charged before discounts, from Stripe's object.
+CREATE FUNCTION payments.checkout_subtotal(data jsonb) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF jsonb_typeof(data->'amount_subtotal') = 'number' THEN
+        RETURN (data->>'amount_subtotal')::bigint;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- The line items a session bought: the resolved column, else the request's.
+CREATE FUNCTION payments.checkout_line_items(line_items jsonb, request jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF jsonb_typeof(line_items) = 'array' THEN
+        RETURN line_items;
+    END IF;
+    IF jsonb_typeof(request->'line_items') = 'array' THEN
+        RETURN request->'line_items';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- A payment that came through Checkout also carries the session's
+-- payment_status, amount_subtotal, line items and subject.
+CREATE OR REPLACE FUNCTION payments.billing_change_payment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    change text;
+    s_type text := NEW.subject_type;
+    s_id text := NEW.subject_id;
+    cs payments.checkout_sessions%ROWTYPE;
+BEGIN
+    change := CASE NEW.kind
+        WHEN 'refund' THEN 'refund'
+        WHEN 'dispute' THEN 'dispute'
+        ELSE CASE NEW.status
+            WHEN 'succeeded' THEN 'payment_succeeded'
+            WHEN 'failed' THEN 'payment_failed'
+            WHEN 'requires_action' THEN 'payment_action_required'
+            WHEN 'refunded' THEN 'payment_refunded'
+            WHEN 'partially_refunded' THEN 'payment_refunded'
+        END
+    END;
+    IF change IS NULL THEN
+        RETURN NULL; -- a payment status billwire does not report
+    END IF;
+    IF s_id IS NULL AND NEW.customer_id IS NOT NULL THEN
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
+    END IF;
+    IF NEW.checkout_session_id IS NOT NULL THEN
+        SELECT * INTO cs FROM payments.checkout_sessions x
+        WHERE x.stripe_id = NEW.checkout_session_id AND x.env = NEW.env;
+    END IF;
+    INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, amount_refunded,
+        currency, state)
+    VALUES (NEW.env, change, NEW.key, s_type, s_id, NEW.customer_id, NEW.status, NEW.amount, NEW.amount_refunded, NEW.currency,
+        jsonb_build_object('kind', NEW.kind, 'status', NEW.status, 'payment_intent_id', NEW.payment_intent_id,
+            'charge_id', NEW.charge_id, 'invoice_id', NEW.invoice_id, 'subscription_id', NEW.subscription_id,
+            'checkout_session_id', NEW.checkout_session_id, 'checkout_mode', cs.mode, 'checkout_quantity', cs.units,
+            'checkout_payment_status', cs.payment_status,
+            'checkout_amount_subtotal', payments.checkout_subtotal(cs.data),
+            'checkout_currency', cs.currency,
+            'checkout_line_items', payments.checkout_line_items(cs.line_items, cs.request),
+            'checkout_subject_type', cs.subject_type, 'checkout_subject_id', cs.subject_id,
+            'metadata', coalesce(cs.metadata, '{}'::jsonb),
+            'failures', NEW.failures, 'failure_code', NEW.failure_code, 'failure_message', NEW.failure_message,
+            'reason', NEW.reason, 'occurred_at', NEW.occurred_at));
+    RETURN NULL;
+END $$;
