@@ -299,8 +299,9 @@ func TestJWKSSlowKeyServerDoesNotBlockKnownKid(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no JWKS fetch for the unknown kid")
 	}
+	// The key server holds the fetch until release: a verification that
+	// waited for it would not end within the second.
 	done := make(chan error, 1)
-	start := time.Now()
 	go func() { _, err := v.Verify(ctx, known); done <- err }()
 	select {
 	case err := <-done:
@@ -309,9 +310,6 @@ func TestJWKSSlowKeyServerDoesNotBlockKnownKid(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Error("a token with a cached kid waited for the slow key server")
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("a token with a cached kid took %v during a slow fetch", d)
 	}
 	close(release)
 	for range n {
@@ -391,7 +389,7 @@ func TestJWKSCachedKeysServeWhileKeyServerFails(t *testing.T) {
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatalf("cached key while the key server fails: %v", err)
 		}
-		if d := time.Since(start); d > 200*time.Millisecond {
+		if d := time.Since(start); d > time.Second {
 			t.Errorf("a cached key took %v", d)
 		}
 	}

@@ -1,12 +1,21 @@
 package runtime_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store"
 )
@@ -86,6 +95,61 @@ func TestBillingClaimEntryWithoutRoleGrantsNoPortal(t *testing.T) {
 	} {
 		if res := portal(claim); res.status != http.StatusCreated {
 			t.Errorf("billing claim %s: got %d %v, want 201", name, res.status, res.body)
+		}
+	}
+}
+
+// With a JWKS, tokens the identity provider signed for another app or
+// tenant are refused by the session API, and a runtime whose JWKS has no
+// issuer or audience is not built.
+func TestJWKSTokensThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]any{{ //nolint:errcheck
+			"kty": "RSA", "kid": "k1", "use": "sig",
+			"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+		}}})
+	}))
+	t.Cleanup(jwks.Close)
+	const iss, aud = "https://id.example.com/", "billwire-app"
+	r := newRig(t, func(c *runtime.APIConfig) {
+		c.JWT = auth.JWTConfig{JWKSURL: jwks.URL, Issuer: iss, Audience: aud, Env: store.Test}
+	})
+	sign := func(claims jwt.MapClaims) string {
+		claims["sub"], claims["exp"] = "u_k", time.Now().Add(time.Hour).Unix()
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+		tok.Header["kid"] = "k1"
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	route := "/api/payments/test/subjects/user/u_k"
+	if res := r.do("GET", route, sign(jwt.MapClaims{"iss": iss, "aud": aud}), nil); res.status != http.StatusOK {
+		t.Fatalf("the app's own token: %d %v", res.status, res.body)
+	}
+	for name, claims := range map[string]jwt.MapClaims{
+		"another app's audience": {"iss": iss, "aud": "other-app"},
+		"another issuer":         {"iss": "https://tenant-b.id.example.com/", "aud": aud},
+		"no audience":            {"iss": iss},
+	} {
+		if res := r.do("GET", route, sign(claims), nil); res.status != http.StatusUnauthorized || res.body["code"] != "invalid_token" {
+			t.Errorf("%s: %d %v, want 401 invalid_token", name, res.status, res.body)
+		}
+	}
+	for name, cfg := range map[string]auth.JWTConfig{
+		"no issuer":   {JWKSURL: jwks.URL, Audience: aud, Env: store.Test},
+		"no audience": {JWKSURL: jwks.URL, Issuer: iss, Env: store.Test},
+		"no env":      {JWKSURL: jwks.URL, Issuer: iss, Audience: aud},
+	} {
+		if _, err := runtime.New(r.st, r.svc, zerolog.Nop(), runtime.Options{API: runtime.APIConfig{JWT: cfg}}); err == nil {
+			t.Errorf("%s: the runtime was built", name)
 		}
 	}
 }
