@@ -154,8 +154,8 @@ func (c *Caller) CheckEnv(env store.Env) error {
 
 // Authorize applies the ownership rules: a caller acts in its environment
 // only (CheckEnv); an API key or billwire's own agent may name any subject;
-// a user may act for itself, for a team its token
-// lists, and change a team's existing billing only with the billing role.
+// a user may act for itself, for a team its token lists, and change a
+// team's existing billing only with the billing role.
 func (c *Caller) Authorize(env store.Env, sub Subject, a Action) error {
 	if err := c.CheckEnv(env); err != nil {
 		return err
