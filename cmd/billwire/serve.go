@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/runtime"
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -22,11 +25,24 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, st, err := c.openStore(ctx, getenv, stderr)
+	// The session API's settings are checked before anything is opened: a
+	// configuration that would accept tokens it should not never starts.
+	apiCfg, warnings, err := apiConfig(getenv)
+	if err != nil {
+		return err
+	}
+	a, err := c.open(getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	for _, w := range warnings {
+		a.log.Warn().Msg("session API: " + w)
+	}
+	st, err := a.lazy.Get(ctx)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -43,16 +59,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		defer pl.Close()
 	}
 	runtime.TuneGC(getenv)
-	apiCfg, err := apiConfig(getenv)
-	if err != nil {
-		return err
-	}
 	srv, err := runtime.New(st, a.svc, a.log, runtime.Options{Webhooks: webhooks.Options{Writers: *writers}, API: apiCfg})
 	if err != nil {
 		return err
 	}
 	if !apiCfg.JWT.Enabled() {
 		a.log.Info().Msg("session API: user tokens off (set BILLWIRE_JWT_HS256_SECRET or BILLWIRE_JWKS_URL); API keys only")
+	} else {
+		a.log.Info().Str("env", string(apiCfg.JWT.Env)).Msg("session API: user tokens act in BILLWIRE_JWT_ENV's environment only")
 	}
 	if apiCfg.Origins.Empty() {
 		a.log.Warn().Msg("session API: BILLWIRE_ALLOWED_ORIGINS is empty, so no redirect URL or browser origin is allowed")
@@ -60,22 +74,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return srv.Serve(ctx, ln)
 }
 
-// apiConfig reads the session API's settings from the environment.
-func apiConfig(getenv func(string) string) (runtime.APIConfig, error) {
+// apiConfig reads the session API's settings from the environment: an
+// error refuses the start (it names each setting to fix), warnings are for
+// the start-up log.
+func apiConfig(getenv func(string) string) (cfg runtime.APIConfig, warnings []string, err error) {
 	origins, err := auth.ParseOrigins(getenv("BILLWIRE_ALLOWED_ORIGINS"))
 	if err != nil {
-		return runtime.APIConfig{}, err
+		return runtime.APIConfig{}, nil, err
 	}
-	return runtime.APIConfig{
-		JWT: auth.JWTConfig{
-			HS256Secret:      getenv("BILLWIRE_JWT_HS256_SECRET"),
-			JWKSURL:          getenv("BILLWIRE_JWKS_URL"),
-			Issuer:           getenv("BILLWIRE_JWT_ISSUER"),
-			Audience:         getenv("BILLWIRE_JWT_AUDIENCE"),
-			TeamsClaim:       getenv("BILLWIRE_JWT_TEAMS_CLAIM"),
-			BillingRoleClaim: getenv("BILLWIRE_JWT_BILLING_ROLE_CLAIM"),
-		},
-		Origins:   origins,
-		PublicURL: getenv("BILLWIRE_PUBLIC_URL"),
-	}, nil
+	jwt := auth.JWTConfig{
+		HS256Secret:      getenv("BILLWIRE_JWT_HS256_SECRET"),
+		JWKSURL:          strings.TrimSpace(getenv("BILLWIRE_JWKS_URL")),
+		Issuer:           getenv("BILLWIRE_JWT_ISSUER"),
+		Audience:         getenv("BILLWIRE_JWT_AUDIENCE"),
+		Env:              store.Env(strings.TrimSpace(getenv("BILLWIRE_JWT_ENV"))),
+		TeamsClaim:       getenv("BILLWIRE_JWT_TEAMS_CLAIM"),
+		BillingRoleClaim: getenv("BILLWIRE_JWT_BILLING_ROLE_CLAIM"),
+	}
+	if warnings, err = jwt.Check(); err != nil {
+		return runtime.APIConfig{}, nil, fmt.Errorf("serve: not starting, the session API's user-token settings are unsafe:\n%w", err)
+	}
+	return runtime.APIConfig{JWT: jwt, Origins: origins, PublicURL: getenv("BILLWIRE_PUBLIC_URL")}, warnings, nil
 }

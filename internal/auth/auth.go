@@ -86,7 +86,8 @@ type Caller struct {
 	ID string
 	// Name is the API key's name.
 	Name string
-	// Env binds an API key to its environment.
+	// Env binds an API key, or a user token (BILLWIRE_JWT_ENV), to its
+	// environment.
 	Env store.Env
 	// Teams and BillingTeams come from the user's token claims.
 	Teams, BillingTeams map[string]bool
@@ -128,17 +129,39 @@ func forbidden(format string, args ...any) *Error {
 	return &Error{Status: 403, Code: "forbidden", Message: fmt.Sprintf(format, args...)}
 }
 
-// Authorize applies the ownership rules: an API key or billwire's own agent
-// may name any subject; a user may act for itself, for a team its token
-// lists, and change a team's existing billing only with the billing role.
-func (c *Caller) Authorize(env store.Env, sub Subject, a Action) error {
+// CheckEnv refuses a caller bound to another environment than env: an API
+// key acts in its own, a user token in BILLWIRE_JWT_ENV's (403
+// environment_not_allowed, so a test deployment's users cannot start live
+// checkouts, nor a live deployment's users test-card ones).
+func (c *Caller) CheckEnv(env store.Env) error {
 	switch c.Kind {
-	case "mcp":
-		return nil
 	case "apikey":
 		if c.Env != env {
 			return forbidden("this API key belongs to the %s environment; use a %s key for /api/payments/%s", c.Env, env, env)
 		}
+	case "user":
+		if c.Env == "" {
+			return &Error{Status: 403, Code: "environment_not_allowed", Message: "user tokens are bound to no environment: set BILLWIRE_JWT_ENV (test or live) on billwire serve"}
+		}
+		if c.Env != env {
+			return &Error{Status: 403, Code: "environment_not_allowed", Message: fmt.Sprintf(
+				"user tokens act in the %s environment only (BILLWIRE_JWT_ENV=%s on billwire serve): use /api/payments/%s/…, or call /api/payments/%s/… from the app's backend with a %s API key",
+				c.Env, c.Env, c.Env, env, env)}
+		}
+	}
+	return nil
+}
+
+// Authorize applies the ownership rules: a caller acts in its environment
+// only (CheckEnv); an API key or billwire's own agent may name any subject;
+// a user may act for itself, for a team its token lists, and change a
+// team's existing billing only with the billing role.
+func (c *Caller) Authorize(env store.Env, sub Subject, a Action) error {
+	if err := c.CheckEnv(env); err != nil {
+		return err
+	}
+	switch c.Kind {
+	case "mcp", "apikey":
 		return nil
 	case "user":
 	default:

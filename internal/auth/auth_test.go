@@ -35,7 +35,7 @@ func TestJWKSTokens(t *testing.T) {
 		}}})
 	}))
 	defer srv.Close()
-	v, err := NewVerifier(JWTConfig{JWKSURL: srv.URL, Issuer: "https://id.example.com", Audience: "billing", TeamsClaim: "org_ids"})
+	v, err := NewVerifier(JWTConfig{JWKSURL: srv.URL, Issuer: "https://id.example.com", Audience: "billing", Env: store.Test, TeamsClaim: "org_ids"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestJWKSTokens(t *testing.T) {
 
 func TestShortHS256SecretRefused(t *testing.T) {
 	t.Parallel()
-	if _, err := NewVerifier(JWTConfig{HS256Secret: "short"}); err == nil {
+	if _, err := NewVerifier(JWTConfig{HS256Secret: "short", Env: store.Test}); err == nil {
 		t.Fatal("a short HS256 secret was accepted")
 	}
 }
@@ -121,7 +121,7 @@ func TestTeamClaims(t *testing.T) {
 
 func TestOwnership(t *testing.T) {
 	t.Parallel()
-	u := &Caller{Kind: "user", ID: "u1", Teams: map[string]bool{"t1": true, "t2": true}, BillingTeams: map[string]bool{"t2": true}}
+	u := &Caller{Kind: "user", ID: "u1", Env: store.Test, Teams: map[string]bool{"t1": true, "t2": true}, BillingTeams: map[string]bool{"t2": true}}
 	k := &Caller{Kind: "apikey", ID: "7", Env: store.Test}
 	cases := []struct {
 		c    *Caller

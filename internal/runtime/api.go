@@ -49,6 +49,11 @@ type cachedKey struct {
 }
 
 func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig, log zerolog.Logger) (*api, error) {
+	if cfg.JWT.OnJWKSError == nil {
+		cfg.JWT.OnJWKSError = func(err error) {
+			log.Warn().Err(err).Msg("session API: fetching BILLWIRE_JWKS_URL failed; cached keys stay in use, retrying with backoff")
+		}
+	}
 	v, err := auth.NewVerifier(cfg.JWT)
 	if err != nil {
 		return nil, err
@@ -94,6 +99,9 @@ func (a *api) handle(fn func(r *http.Request, env store.Env, c *auth.Caller) (in
 			return
 		}
 		caller, err := a.authenticate(r.Context(), r)
+		if err == nil {
+			err = caller.CheckEnv(env) // before the body is read or anything is written
+		}
 		if err != nil {
 			a.fail(w, r, err)
 			return

@@ -44,7 +44,7 @@ type rig struct {
 	apiKey string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, opts ...func(*runtime.APIConfig)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.New(t)
@@ -62,10 +62,14 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := runtime.New(st, svc, log, runtime.Options{API: runtime.APIConfig{
-		JWT:     auth.JWTConfig{HS256Secret: jwtSecret, TeamsClaim: "teams", BillingRoleClaim: "billing_teams"},
+	apiCfg := runtime.APIConfig{
+		JWT:     auth.JWTConfig{HS256Secret: jwtSecret, Env: store.Test, TeamsClaim: "teams", BillingRoleClaim: "billing_teams"},
 		Origins: origins,
-	}})
+	}
+	for _, o := range opts {
+		o(&apiCfg)
+	}
+	srv, err := runtime.New(st, svc, log, runtime.Options{API: apiCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
