@@ -408,7 +408,7 @@ func isProjectionError(err error) bool {
 // claimArgs are the arguments of claimSQL for an item.
 func claimArgs(it *item, status Status, precise bool) []any {
 	e := it.e
-	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, e.Raw, it.force}
+	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, ledgerPayload(e), it.force}
 	if _, ok := stateTables[e.ObjectType]; ok {
 		args = append(args, it.checkTie, it.at)
 		if precise {
@@ -423,6 +423,17 @@ func statusFor(e *Event) Status {
 		return Processed
 	}
 	return Ignored
+}
+
+// ledgerPayload is what the ledger keeps of an event as it claims it: the
+// event as delivered, but nothing for a type billwire ignores (its id, type
+// and times are enough to answer a duplicate). Processed payloads go later
+// (see Pruner); failed and parked events keep theirs for the retries.
+func ledgerPayload(e *Event) json.RawMessage {
+	if statusFor(e) == Ignored {
+		return nil
+	}
+	return e.Raw
 }
 
 // maxSettled bounds the settled-mappings cache; it starts over when full.
