@@ -545,6 +545,7 @@ func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, caus
 		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, last_error, source, payload)
 		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $10 <= 1 THEN 'parked' ELSE 'failed' END, 1, $7, $8, $9)
 		ON CONFLICT (env, id) DO UPDATE SET attempts = w.attempts + 1, last_error = EXCLUDED.last_error,
+			payload = coalesce(w.payload, EXCLUDED.payload), -- a pruned event replayed from Stripe's copy keeps that while it fails
 			status = CASE WHEN w.attempts + 1 >= $10 OR ($11 AND w.status = 'parked') THEN 'parked' ELSE 'failed' END
 		WHERE w.status = 'failed' OR $11
 		RETURNING w.status, w.attempts`,

@@ -347,3 +347,28 @@ func TestParseRetention(t *testing.T) {
 		}
 	}
 }
+
+// A pruned event whose copy from Stripe fails to project is failed again,
+// and keeps that copy for the replays that resolve it.
+func TestPrunedEventThatFailsOnReplayKeepsStripesCopy(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	r.mustSend(r.event("product.created", eventfixtures.Options{}))
+	r.mustSend(r.event("price.created", eventfixtures.Options{ID: "evt_price_pruned"}))
+	r.age(2*month, "evt_price_pruned")
+	if n, err := r.pruner(month, webhooks.PrunerOptions{}).Prune(ctx); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	r.fake.AddEvent(testKey, r.poisonEvent("evt_price_pruned"))
+	res, err := r.svc.Replay(ctx, store.Test, "evt_price_pruned")
+	if err != nil || !res.Refetched || res.Status != "failed" {
+		t.Fatalf("replay = %+v, %v", res, err)
+	}
+	if !r.payloadKept("evt_price_pruned") {
+		t.Fatal("the failed event did not keep Stripe's copy")
+	}
+	if n, err := r.pruner(month, webhooks.PrunerOptions{}).Prune(ctx); err != nil || n != 0 || !r.payloadKept("evt_price_pruned") {
+		t.Fatalf("the pruner took a failed event's payload: %d, %v", n, err)
+	}
+}
