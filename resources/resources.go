@@ -71,7 +71,7 @@ func Register(s *server.MCPServer, b *billing.Service) {
 		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
 			return b.ListPaymentHistory(ctx, env, p)
 		})
-	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts and last error.",
+	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept.",
 		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
 			return b.ListWebhookEvents(ctx, env, p)
 		})

@@ -65,7 +65,7 @@ type ReplayWebhookEventParams struct {
 
 func replayWebhookEvent(d Deps) Tool {
 	return define("replay_webhook_event", "Replay webhook event",
-		"Project one recorded event again, e.g. a parked one after the cause of its failure was fixed. Newer state is never overwritten by it.",
+		"Project one recorded event again, e.g. a parked one after the cause of its failure was fixed. Newer state is never overwritten by it. An event whose payload billwire pruned (payload_kept false in list_webhook_events; BILLWIRE_EVENT_RETENTION) is fetched from Stripe's events API first; Stripe keeps events 30 days, and for an older one the answer says to run sync_catalog instead.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReplayWebhookEventParams) (any, error) {
 			env, err := store.ParseEnv(p.Env)
@@ -91,7 +91,7 @@ func listPaymentHistory(d Deps) Tool {
 
 func listWebhookEvents(d Deps) Tool {
 	return define("list_webhook_events", "List webhook events",
-		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts and last error. 50 per page; pass next_cursor as cursor for the next; query is an event id or status, or (among the newest 10,000 events) an event type or object id, exactly. Same data as resource billwire://{env}/webhook-events.",
+		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept (false once the payload was pruned, or for ignored types, which are recorded without one). 50 per page; pass next_cursor as cursor for the next; query is an event id or status, or (among the newest 10,000 events) an event type or object id, exactly. Same data as resource billwire://{env}/webhook-events.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
 			env, page, err := p.page()

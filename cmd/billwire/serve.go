@@ -31,6 +31,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+	retention, err := webhooks.ParseRetention(getenv(webhooks.RetentionEnv))
+	if err != nil {
+		return err
+	}
 	a, err := c.open(getenv, stderr)
 	if err != nil {
 		return err
@@ -59,7 +63,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		defer pl.Close()
 	}
 	runtime.TuneGC(getenv)
-	srv, err := runtime.New(st, a.svc, a.log, runtime.Options{Webhooks: webhooks.Options{Writers: *writers}, API: apiCfg})
+	srv, err := runtime.New(st, a.svc, a.log, runtime.Options{Webhooks: webhooks.Options{Writers: *writers}, API: apiCfg,
+		EventRetention: retention})
 	if err != nil {
 		return err
 	}
@@ -67,6 +72,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		a.log.Info().Msg("session API: user tokens off (set BILLWIRE_JWT_HS256_SECRET or BILLWIRE_JWKS_URL); API keys only")
 	} else {
 		a.log.Info().Str("env", string(apiCfg.JWT.Env)).Msg("session API: user tokens act in BILLWIRE_JWT_ENV's environment only")
+	}
+	if retention > 0 {
+		a.log.Info().Str("retention", retention.String()).Msg("webhook ledger: payloads of processed events older than this are pruned (" + webhooks.RetentionEnv + ")")
+	} else {
+		a.log.Info().Msg("webhook ledger: payloads are kept forever (" + webhooks.RetentionEnv + "=0)")
 	}
 	if apiCfg.Origins.Empty() {
 		a.log.Warn().Msg("session API: BILLWIRE_ALLOWED_ORIGINS is empty, so no redirect URL or browser origin is allowed")

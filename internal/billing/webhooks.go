@@ -312,24 +312,48 @@ type ReplayResult struct {
 	EventID string    `json:"event_id"`
 	Was     string    `json:"was"`
 	Status  string    `json:"status"`
+	// Refetched says the ledger no longer kept the event's payload (pruned
+	// after BILLWIRE_EVENT_RETENTION), so it was fetched from Stripe.
+	Refetched bool `json:"refetched_from_stripe,omitempty"`
 }
 
-// Replay projects one recorded event again (a parked one, after a fix).
+// Replay projects one recorded event again (a parked one, after a fix). An
+// event whose payload the ledger no longer keeps (pruned after
+// BILLWIRE_EVENT_RETENTION) is fetched from Stripe's events API and that is
+// projected; Stripe keeps events for 30 days, and an older one cannot be
+// replayed (the error says what to do instead).
 func (s *Service) Replay(ctx context.Context, env store.Env, eventID string) (*ReplayResult, error) {
+	eventID = strings.TrimSpace(eventID)
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	payload, was, err := st.WebhookEventPayload(ctx, env, strings.TrimSpace(eventID))
+	rec, err := st.WebhookEventByID(ctx, env, eventID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, inputErr("no event %q in billwire's %s ledger: list_webhook_events shows recorded events; reconcile_events fetches missing ones from Stripe", eventID, env)
 	}
 	if err != nil {
 		return nil, err
 	}
+	res := &ReplayResult{Env: env, EventID: rec.ID, Was: rec.Status}
+	payload := rec.Payload
+	if payload == nil {
+		if rec.Status == string(webhooks.Ignored) && !webhooks.Projects(rec.Type) {
+			// Recorded without its payload: there is nothing to project.
+			res.Status = rec.Status
+			return res, nil
+		}
+		if payload, err = s.refetchEvent(ctx, env, rec); err != nil {
+			return nil, err
+		}
+		res.Refetched = true
+	}
 	e, err := webhooks.ParseEvent(payload)
 	if err != nil {
 		return nil, err
+	}
+	if e.ID != rec.ID || e.Livemode != (env == store.Live) {
+		return nil, fmt.Errorf("replay %s: Stripe answered event %s (livemode %v) for it in %s", rec.ID, e.ID, e.Livemode, env)
 	}
 	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
 	defer proc.Close()
@@ -337,7 +361,28 @@ func (s *Service) Replay(ctx context.Context, env store.Env, eventID string) (*R
 	if err != nil {
 		return nil, err
 	}
-	return &ReplayResult{Env: env, EventID: e.ID, Was: was, Status: string(status)}, nil
+	res.Status = string(status)
+	return res, nil
+}
+
+// refetchEvent fetches a recorded event whose payload was pruned from
+// Stripe's events API.
+func (s *Service) refetchEvent(ctx context.Context, env store.Env, rec *store.WebhookEvent) (json.RawMessage, error) {
+	_, c, _, err := s.stripeFor(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.Event(ctx, rec.ID)
+	if stripeapi.IsNotFound(err) {
+		return nil, inputErr("event %s (%s, received %s) cannot be replayed: billwire pruned its payload from the ledger "+
+			"(%s, default 30 days) and Stripe no longer has the event (Stripe keeps events for 30 days). "+
+			"To bring billwire's %s state up to date from Stripe instead, run sync_catalog {env: %q} (CLI: `billwire sync --env %s`)",
+			rec.ID, rec.Type, rec.ReceivedAt.UTC().Format(time.RFC3339), webhooks.RetentionEnv, env, env, env)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: its payload was pruned from the ledger, and fetching it from Stripe failed: %w", rec.ID, err)
+	}
+	return raw, nil
 }
 
 // PaymentHistory is a page of payment history.

@@ -373,6 +373,9 @@ func (d *Dashboard) replay(w http.ResponseWriter, r *http.Request, s *session) {
 	case res.Status == "processed" || res.Status == "ignored":
 		d.log.Info().Str("env", string(env)).Str("event", id).Str("was", res.Was).Str("now", res.Status).Msg("event replayed from the dashboard")
 		msg = fmt.Sprintf("ok:Replayed %s: it was %s and is now %s.", res.EventID, res.Was, res.Status)
+		if res.Refetched {
+			msg += " Its payload had been pruned from the ledger, so it was fetched from Stripe."
+		}
 	default:
 		msg = fmt.Sprintf("err:Replayed %s: it was %s and is still %s; its last error is in the list below.", res.EventID, res.Was, res.Status)
 	}

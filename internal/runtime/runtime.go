@@ -42,12 +42,16 @@ type Server struct {
 	log   zerolog.Logger
 	mux   *http.ServeMux
 	dash  *dashboard.Dashboard
+	prune *webhooks.Pruner
 }
 
 // Options configure the runtime.
 type Options struct {
 	Webhooks webhooks.Options
 	API      APIConfig
+	// EventRetention is how long the ledger keeps processed payloads
+	// (BILLWIRE_EVENT_RETENTION); 0 keeps them forever.
+	EventRetention time.Duration
 }
 
 // New builds the runtime; Serve stops its webhook writers when it returns.
@@ -57,7 +61,8 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options
 		return nil, err
 	}
 	proc := webhooks.NewProcessor(st.Pool(), svc, log, opts.Webhooks)
-	s := &Server{store: st, proc: proc, log: log, mux: http.NewServeMux()}
+	s := &Server{store: st, proc: proc, log: log, mux: http.NewServeMux(),
+		prune: webhooks.NewPruner(st, opts.EventRetention, log, webhooks.PrunerOptions{})}
 	s.mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	a.mount(s.mux)
 	s.mux.HandleFunc("GET /checkout/done", checkoutDone)
@@ -121,6 +126,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	pruneCtx, stopPrune := context.WithCancel(context.Background())
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); s.prune.Run(pruneCtx) }()
+	defer func() { stopPrune(); <-pruned }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("billwire serving")
 	select {
 	case err := <-errc:

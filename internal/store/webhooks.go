@@ -162,7 +162,9 @@ func (s *Store) WebhookHealth(ctx context.Context, env Env) (*WebhookHealth, err
 	return h, rows.Err()
 }
 
-// WebhookEvent is one ledger row.
+// WebhookEvent is one ledger row. PayloadKept is false for an event
+// recorded without its payload (an ignored type) or whose payload was pruned
+// (BILLWIRE_EVENT_RETENTION): a replay then fetches the event from Stripe.
 type WebhookEvent struct {
 	ID          string          `json:"id"`
 	Type        string          `json:"type"`
@@ -174,7 +176,8 @@ type WebhookEvent struct {
 	Source      string          `json:"source"`
 	ReceivedAt  time.Time       `json:"received_at"`
 	ProcessedAt *time.Time      `json:"processed_at,omitempty"`
-	Payload     json.RawMessage `json:"-"`
+	PayloadKept bool            `json:"payload_kept"`
+	Payload     json.RawMessage `json:"-"` // nil when not kept
 }
 
 // recentEvents is how many of the newest events a search by type or object
@@ -222,14 +225,15 @@ func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]Webho
 			WHERE r.type = ` + qa + ` OR r.object_id = ` + qa + `)`
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, type, created, object_id, status, attempts, last_error, source, received_at, processed_at
+		SELECT id, type, created, object_id, status, attempts, last_error, source, received_at, processed_at, payload IS NOT NULL
 		FROM payments.webhook_events WHERE `+where+a.tail("received_at DESC, id DESC", limit, p.Offset), a...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list webhook events: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookEvent, error) {
 		var e WebhookEvent
-		err := r.Scan(&e.ID, &e.Type, &e.Created, &e.ObjectID, &e.Status, &e.Attempts, &e.LastError, &e.Source, &e.ReceivedAt, &e.ProcessedAt)
+		err := r.Scan(&e.ID, &e.Type, &e.Created, &e.ObjectID, &e.Status, &e.Attempts, &e.LastError, &e.Source, &e.ReceivedAt, &e.ProcessedAt,
+			&e.PayloadKept)
 		return e, err
 	})
 	if err != nil {
@@ -242,16 +246,24 @@ func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]Webho
 	return out, nextCursor, nil
 }
 
-// WebhookEventPayload returns a recorded event's payload; ErrNotFound when unknown.
-func (s *Store) WebhookEventPayload(ctx context.Context, env Env, id string) (json.RawMessage, string, error) {
+// WebhookEventByID returns one ledger row with its payload (nil when it was
+// not kept); ErrNotFound when env's ledger has no such event.
+func (s *Store) WebhookEventByID(ctx context.Context, env Env, id string) (*WebhookEvent, error) {
+	var e WebhookEvent
 	var payload []byte
-	var status string
-	err := s.pool.QueryRow(ctx, `SELECT payload, status FROM payments.webhook_events WHERE env = $1 AND id = $2`, env, id).
-		Scan(&payload, &status)
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, type, created, object_id, status, attempts, last_error, source, received_at, processed_at, payload
+		FROM payments.webhook_events WHERE env = $1 AND id = $2`, env, id).
+		Scan(&e.ID, &e.Type, &e.Created, &e.ObjectID, &e.Status, &e.Attempts, &e.LastError, &e.Source, &e.ReceivedAt,
+			&e.ProcessedAt, &payload)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, "", ErrNotFound
+		return nil, ErrNotFound
 	}
-	return payload, status, err
+	if err != nil {
+		return nil, fmt.Errorf("read webhook event %s: %w", id, err)
+	}
+	e.Payload, e.PayloadKept = payload, payload != nil
+	return &e, nil
 }
 
 // KnownEvents returns which of ids are in env's ledger as processed or ignored.

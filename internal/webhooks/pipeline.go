@@ -95,7 +95,7 @@ func (p *Processor) prepare(f *flight, batch []*item) {
 		it := batch[i]
 		e := it.e
 		env[j], id[j], typ[j], status[j], source[j] = string(it.env), e.ID, e.Type, string(statusFor(e)), it.source
-		created[j], at[j], apiVersion[j], objectID[j], payload[j] = e.CreatedAt(), it.at, str(e.APIVersion), str(e.ObjectID), e.Raw
+		created[j], at[j], apiVersion[j], objectID[j], payload[j] = e.CreatedAt(), it.at, str(e.APIVersion), str(e.ObjectID), ledgerPayload(e)
 		if _, ok := stateTables[e.ObjectType]; ok && it.checkTie {
 			tie[j] = &e.ObjectType
 		}

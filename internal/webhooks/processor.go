@@ -408,7 +408,7 @@ func isProjectionError(err error) bool {
 // claimArgs are the arguments of claimSQL for an item.
 func claimArgs(it *item, status Status, precise bool) []any {
 	e := it.e
-	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, e.Raw, it.force}
+	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, ledgerPayload(e), it.force}
 	if _, ok := stateTables[e.ObjectType]; ok {
 		args = append(args, it.checkTie, it.at)
 		if precise {
@@ -423,6 +423,17 @@ func statusFor(e *Event) Status {
 		return Processed
 	}
 	return Ignored
+}
+
+// ledgerPayload is what the ledger keeps of an event as it claims it: the
+// event as delivered, but nothing for a type billwire ignores (its id, type
+// and times are enough to answer a duplicate). Processed payloads go later
+// (see Pruner); failed and parked events keep theirs for the retries.
+func ledgerPayload(e *Event) json.RawMessage {
+	if statusFor(e) == Ignored {
+		return nil
+	}
+	return e.Raw
 }
 
 // maxSettled bounds the settled-mappings cache; it starts over when full.
@@ -534,6 +545,7 @@ func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, caus
 		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, last_error, source, payload)
 		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $10 <= 1 THEN 'parked' ELSE 'failed' END, 1, $7, $8, $9)
 		ON CONFLICT (env, id) DO UPDATE SET attempts = w.attempts + 1, last_error = EXCLUDED.last_error,
+			payload = coalesce(w.payload, EXCLUDED.payload), -- a pruned event replayed from Stripe's copy keeps that while it fails
 			status = CASE WHEN w.attempts + 1 >= $10 OR ($11 AND w.status = 'parked') THEN 'parked' ELSE 'failed' END
 		WHERE w.status = 'failed' OR $11
 		RETURNING w.status, w.attempts`,

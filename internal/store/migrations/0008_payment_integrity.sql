@@ -133,3 +133,28 @@ BEGIN
             'reason', NEW.reason, 'occurred_at', NEW.occurred_at));
     RETURN NULL;
 END $$;
+
+-- == ledger retention: the ledger does not grow without bound ==
+
+-- An event keeps its id, type, times, status and attempts for good (the
+-- dedup key and the audit log), but not always its payload: an ignored
+-- type is recorded without one, and billwire serve's pruner drops the
+-- payloads of processed events older than BILLWIRE_EVENT_RETENTION (see
+-- store.PruneEventPayloads). Failed and parked events keep theirs until a
+-- replay resolves them; replaying a pruned event fetches it from Stripe.
+-- Dropping NOT NULL changes the catalog only, whatever the table's size.
+ALTER TABLE payments.webhook_events ALTER COLUMN payload DROP NOT NULL;
+
+-- Ignored events recorded before this release keep their payloads here:
+-- nulling them in this migration would rewrite every such row (a large
+-- part of a ledger whose endpoint sent all types) inside the migration's
+-- one transaction, which holds the ledger's lock until it commits. The
+-- pruner takes them instead, in small batches, like processed events, once
+-- they are older than the retention.
+
+-- The pruner's work list: the events whose payload may go, oldest first.
+-- A processed event enters it when it is recorded and leaves it when its
+-- payload is pruned, so it holds about one retention window of events;
+-- ignored events are recorded without a payload and never enter it.
+CREATE INDEX webhook_events_prunable ON payments.webhook_events (received_at)
+    WHERE payload IS NOT NULL AND status IN ('processed', 'ignored');

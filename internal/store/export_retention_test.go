@@ -1,0 +1,4 @@
+package store
+
+// PruneSQL is the statement PruneEventPayloads runs, for the plan test.
+const PruneSQL = pruneSQL
