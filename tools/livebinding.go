@@ -49,7 +49,11 @@ func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m 
 	case !p.ConfirmLive:
 		return fmt.Errorf("%s: a live write. Nothing was written. Confirm with the human, then call again with confirm_live: true (or the human runs: %s)", reason, cmd)
 	}
-	return d.guardLive(ctx, store.Live, true, "write fulfillment SQL over live-bound objects ("+m.Pattern+", "+m.Table+")")
+	what := "bind fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments"
+	if m.Env != store.Live {
+		what = "rebind live fulfillment (" + m.Pattern + ", " + m.Table + ") to " + string(m.Env)
+	}
+	return d.guardLive(ctx, store.Live, true, what)
 }
 
 // scaffoldCommand is the CLI command that does what the call asked.
