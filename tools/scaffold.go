@@ -22,7 +22,7 @@ type ScaffoldFulfillmentParams struct {
 	CreditsPerUnit int64  `json:"credits_per_unit,omitempty" jsonschema_description:"credits only, required: credits granted per unit bought, i.e. per pack (a Checkout line item of quantity 1); quantity 3 grants three times as many. Units come from the line items billwire's session API recorded; a session created elsewhere counts as one unit."`
 	WriteTo        string `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's own migration tool: a .sql path, or a directory ending in / (the file is then named <UTC timestamp>_<name>.sql). Relative to the first MCP root (or billwire's working directory when the client has no roots); paths outside them are refused."`
 	Apply          bool   `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: generate the same SQL again, apply it in one transaction and record its name and checksum in payments.app_migrations. Not together with write_to."`
-	ConfirmLive    bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true with apply for env live, after the human confirmed."`
+	ConfirmLive    bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true, after the human confirmed, with apply or write_to for env live, or over objects bound to live now (any env): those are live writes, which also need billwire mcp started with --allow-live-writes."`
 }
 
 // ScaffoldResult is what scaffold_fulfillment answers.
@@ -56,7 +56,7 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 	res := &ScaffoldResult{Migration: m}
 	switch {
 	case p.Apply:
-		if err := d.guardLive(ctx, m.Env, p.ConfirmLive, "bind fulfillment ("+m.Pattern+", "+m.Table+") to live payments"); err != nil {
+		if err := d.guardScaffold(ctx, p, m); err != nil {
 			return nil, err
 		}
 		st, err := d.Billing.Store(ctx)
@@ -73,6 +73,9 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 		}
 		res.NextStep = "the objects are live in the database: " + verifyHint(m)
 	case p.WriteTo != "":
+		if err := d.guardScaffold(ctx, p, m); err != nil {
+			return nil, err
+		}
 		roots, err := writeRoots(ctx)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -14,23 +15,41 @@ import (
 type SetupWebhookParams struct {
 	Env           string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment whose events to receive."`
 	URL           string `json:"url,omitempty" jsonschema_description:"Public URL of billwire serve's receiver, e.g. https://billing.example.com/webhooks/stripe/test. Default: BILLWIRE_PUBLIC_URL + /webhooks/stripe/{env}."`
-	SigningSecret string `json:"signing_secret,omitempty" jsonschema_description:"For local development only: the whsec_… secret printed by stripe listen --forward-to; stored instead of managing an endpoint."`
-	ConfirmLive   bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+	SigningSecret string `json:"signing_secret,omitempty" jsonschema_description:"For local development only (env test): the whsec_… secret printed by stripe listen --forward-to; stored instead of managing an endpoint. Never for env live: a human stores a live secret with billwire webhook setup --env live --signing-secret-stdin."`
+	// RevokePrevious ends the previous signing secret's grace.
+	RevokePrevious bool `json:"revoke_previous,omitempty" jsonschema_description:"End the 24-hour grace of the previous signing secret at once, e.g. after it leaked: deliveries signed with it get 400 from then on. Alone, it only revokes (nothing else changes); with url or signing_secret, it revokes after the setup, so a rotation and its revocation are one call."`
+	ConfirmLive    bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 func setupWebhook(d Deps) Tool {
 	return define("setup_webhook", "Set up webhooks",
-		"Make Stripe deliver the events billwire projects to billwire serve: finds billwire's endpoint in Stripe (or creates it, API version 2024-06-20, exactly billwire's event types), repairs a disabled one or one with other events, and stores the signing secret encrypted. With signing_secret only (from `stripe listen`), stores that for local development.",
+		"Make Stripe deliver the events billwire projects to billwire serve: finds billwire's endpoint in Stripe (or creates it, API version 2024-06-20, exactly billwire's event types), repairs a disabled one or one with other events, and stores the signing secret encrypted. With signing_secret only (from `stripe listen`, test only), stores that for local development. After a rotation the previous secret is accepted for 24 hours; revoke_previous ends that at once.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetupWebhookParams) (any, error) {
 			env, err := store.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
+			if env == store.Live && p.SigningSecret != "" {
+				// Whoever chose it could sign live events: like live keys, a
+				// human sets it, whatever the server's flags.
+				return nil, errors.New("a live signing secret is never accepted through MCP: whoever chose it could forge live events. " +
+					"For live, call setup_webhook with url (billwire manages the endpoint and its secret), or ask the human to run in a terminal " +
+					"(it reads the secret from standard input): billwire webhook setup --env live --signing-secret-stdin")
+			}
 			if err := d.guardLive(ctx, env, p.ConfirmLive, "set up the live webhook endpoint"); err != nil {
 				return nil, err
 			}
-			return d.Billing.SetupWebhook(ctx, env, p.URL, p.SigningSecret, d.PublicURL)
+			var res *billing.WebhookSetup
+			if !p.RevokePrevious || p.URL != "" || p.SigningSecret != "" {
+				if res, err = d.Billing.SetupWebhook(ctx, env, p.URL, p.SigningSecret, d.PublicURL); err != nil {
+					return nil, err
+				}
+			}
+			if p.RevokePrevious {
+				return d.Billing.RevokePreviousWebhookSecret(ctx, env, res)
+			}
+			return res, nil
 		})
 }
 

@@ -325,6 +325,35 @@ func TestServe(t *testing.T) {
 		t.Fatalf("delivery: %v %v\n%s", resp, err, stderr.String())
 	}
 	resp.Body.Close()
+	// A rotation with --revoke-previous: the running server refuses the old
+	// secret at once and accepts the new one.
+	deliver := func(id, secret string) int {
+		t.Helper()
+		payload := eventfixtures.MustEvent(t, "customer.created", eventfixtures.Options{ID: id})
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe/test", bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", eventfixtures.Sign(payload, secret, time.Now()))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const whsec2 = "whsec_billwireServeTestSecret0002"
+	if code, out, errs := cli(t, e, whsec2+"\n", "webhook", "setup", "--env", "test", "--signing-secret-stdin", "--revoke-previous"); code != 0 ||
+		!strings.Contains(out, "previous signing secret revoked") || !strings.Contains(out, "whsec_…0002") {
+		t.Fatalf("webhook setup --revoke-previous: %d %s %s", code, out, errs)
+	}
+	time.Sleep(1100 * time.Millisecond) // serve's cached secrets expire after a second
+	if got := deliver("evt_serve_2", whsec); got != 400 {
+		t.Fatalf("delivery signed with the revoked secret: %d, want 400", got)
+	}
+	if got := deliver("evt_serve_3", whsec2); got != 200 {
+		t.Fatalf("delivery signed with the new secret: %d", got)
+	}
+	if code, out, errs := cli(t, e, "", "webhook", "setup", "--env", "test", "--revoke-previous"); code != 0 || !strings.Contains(out, "nothing to revoke") {
+		t.Fatalf("webhook setup --revoke-previous alone: %d %s %s", code, out, errs)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +367,8 @@ func TestServe(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
 	}
-	if !strings.Contains(stderr.String(), "billwire stopped") || strings.Contains(stderr.String(), whsec) || strings.Contains(stderr.String(), testKey) {
+	if !strings.Contains(stderr.String(), "billwire stopped") || strings.Contains(stderr.String(), whsec) || strings.Contains(stderr.String(), testKey) ||
+		strings.Contains(stderr.String(), whsec2) {
 		t.Fatalf("serve logs:\n%s", stderr.String())
 	}
 	code, out, _ := cli(t, e, "", "keys", "show")

@@ -18,6 +18,7 @@ func cmdWebhook(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	envName := fs.String("env", "test", "environment: test or live")
 	url := fs.String("url", "", "public URL of the receiver (default $"+billing.PublicURLEnv+" + /webhooks/stripe/{env})")
 	fromStdin := fs.Bool("signing-secret-stdin", false, "read a whsec_… secret from `stripe listen` on stdin and store it, instead of managing an endpoint")
+	revoke := fs.Bool("revoke-previous", false, "end the previous signing secret's 24 h grace at once (alone: only that; with --url or --signing-secret-stdin: after the setup)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -40,9 +41,21 @@ func cmdWebhook(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer a.Close()
-	res, err := a.svc.SetupWebhook(ctx, env, *url, secret, getenv(billing.PublicURLEnv))
-	if err != nil {
-		return err
+	var res *billing.WebhookSetup
+	if !*revoke || *url != "" || secret != "" {
+		if res, err = a.svc.SetupWebhook(ctx, env, *url, secret, getenv(billing.PublicURLEnv)); err != nil {
+			return err
+		}
+	}
+	if *revoke {
+		if res, err = a.svc.RevokePreviousWebhookSecret(ctx, env, res); err != nil {
+			return err
+		}
+		if *res.PreviousRevoked {
+			fmt.Fprintf(stdout, "%s: previous signing secret revoked: deliveries signed with it get 400 from now on\n", env)
+		} else {
+			fmt.Fprintf(stdout, "%s: no previous signing secret was accepted; nothing to revoke\n", env)
+		}
 	}
 	ep := res.Endpoint
 	fmt.Fprintf(stdout, "%s: %s webhook (%s)", env, res.Action, ep.Source)

@@ -18,6 +18,7 @@ import (
 	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 )
@@ -25,12 +26,26 @@ import (
 // Problem is a refusal of the session API with a stable code: the HTTP
 // routes answer it as {code, message} with Status, the MCP tools as text.
 type Problem struct {
-	Status  int
-	Code    string
+	Status int
+	Code   string
+	// Message is what the session API answers. For a failure upstream
+	// (Stripe unreachable or failing, billwire's key refused, the database)
+	// it is generic: end users, and apps relaying it to them, learn nothing
+	// of billwire's internals.
 	Message string
+	// Detail is the cause of an upstream failure, redacted: for billwire
+	// serve's log, the checkout row and the agent (MCP tools read Error),
+	// never for an answer of the session API.
+	Detail string
 }
 
-func (p *Problem) Error() string { return p.Message }
+// Error is the detail when there is one, else the message.
+func (p *Problem) Error() string {
+	if p.Detail != "" {
+		return p.Detail
+	}
+	return p.Message
+}
 
 func problem(status int, code, format string, args ...any) *Problem {
 	return &Problem{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
@@ -214,12 +229,28 @@ func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutReques
 }
 
 // stripeProblem turns a failed Stripe call into a refusal for the caller.
+// The answer keeps only what Stripe said about the request itself (a 4xx
+// other than 401, 403 and 429, which are about billwire's key or pace),
+// without billwire's operation, Stripe's request id or hints for the
+// operator; everything else gets a generic message. The whole text is the
+// Detail.
 func stripeProblem(err error) *Problem {
+	detail := secrets.Redact(err.Error())
 	var se *stripeapi.Error
-	if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusTooManyRequests {
-		return problem(http.StatusBadGateway, "stripe_rejected", "%s", err)
+	var sErr *stripe.Error
+	switch {
+	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
+		return &Problem{Status: http.StatusBadGateway, Code: "stripe_rejected", Detail: detail,
+			Message: "Stripe refused billwire's credentials; the operator must check billwire serve's log"}
+	case errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusTooManyRequests:
+		msg := "Stripe refused the request"
+		if errors.As(err, &sErr) && sErr.Msg != "" {
+			msg += ": " + secrets.Redact(sErr.Msg)
+		}
+		return &Problem{Status: http.StatusBadGateway, Code: "stripe_rejected", Message: msg, Detail: detail}
 	}
-	return problem(http.StatusBadGateway, "stripe_unavailable", "%s", err)
+	return &Problem{Status: http.StatusBadGateway, Code: "stripe_unavailable", Detail: detail,
+		Message: "Stripe could not be reached or did not answer; retry shortly"}
 }
 
 func (s *Service) sessionClient(ctx context.Context, env store.Env) (*store.Store, *stripeapi.Client, error) {
@@ -232,7 +263,8 @@ func (s *Service) sessionClient(ctx context.Context, env store.Env) (*store.Stor
 	}
 	st, c, _, err := s.stripeFor(ctx, env)
 	if errors.Is(err, ErrNotConfigured) {
-		return nil, nil, problem(http.StatusServiceUnavailable, "not_configured", "%s", err)
+		return nil, nil, &Problem{Status: http.StatusServiceUnavailable, Code: "not_configured", Detail: err.Error(),
+			Message: "payments are not set up for this environment yet; the operator must configure billwire"}
 	}
 	if err != nil {
 		return nil, nil, s.unavailable(err)
@@ -250,11 +282,13 @@ func (s *Service) unavailable(err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
-		s.log.Error().Err(err).Msg("session API")
-		return &Problem{Status: http.StatusInternalServerError, Code: "internal_error", Message: "billwire could not record the request; the error is in billwire serve's log"}
+		s.log.Error().Str("error", secrets.Redact(err.Error())).Msg("session API")
+		return &Problem{Status: http.StatusInternalServerError, Code: "internal_error", Detail: secrets.Redact(err.Error()),
+			Message: "billwire could not record the request; the error is in billwire serve's log"}
 	}
-	s.log.Warn().Err(err).Msg("session API: database unavailable")
-	return &Problem{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "billwire's database is unavailable; retry shortly"}
+	s.log.Warn().Str("error", secrets.Redact(err.Error())).Msg("session API: database unavailable")
+	return &Problem{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Detail: secrets.Redact(err.Error()),
+		Message: "billwire's database is unavailable; retry shortly"}
 }
 
 // CreateCheckout creates a Checkout Session for the request's subject on
@@ -384,7 +418,7 @@ func (s *Service) checkoutFailed(ctx context.Context, st *store.Store, id int64,
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if rerr := st.CheckoutFailed(ctx, id, p.Code, p.Message); rerr != nil {
+	if rerr := st.CheckoutFailed(ctx, id, p.Code, p.Error()); rerr != nil {
 		s.log.Error().Err(rerr).Int64("checkout", id).Msg("record checkout failure")
 	}
 	return p

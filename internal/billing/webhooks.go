@@ -31,7 +31,42 @@ type WebhookSetup struct {
 	Env      store.Env             `json:"env"`
 	Action   string                `json:"action"` // created, updated, unchanged, recreated, stored_cli_secret
 	Endpoint store.WebhookEndpoint `json:"endpoint"`
-	NextStep string                `json:"next_step"`
+	// PreviousRevoked is set when revoke_previous was asked: whether a
+	// previous signing secret was still accepted and now is not.
+	PreviousRevoked *bool  `json:"previous_secret_revoked,omitempty"`
+	NextStep        string `json:"next_step"`
+}
+
+// RevokePreviousWebhookSecret ends the 24-hour grace of env's previous
+// signing secret at once (after a leak, or once the rotation is done).
+// after is what a setup in the same call did, or nil when the call only
+// revokes; the answer reports both.
+func (s *Service) RevokePreviousWebhookSecret(ctx context.Context, env store.Env, after *WebhookSetup) (*WebhookSetup, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	revoked, err := st.RevokePreviousWebhookSecret(ctx, env)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notConfigured(env)
+	}
+	if err != nil {
+		return nil, err
+	}
+	got, err := st.Webhook(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	res := &WebhookSetup{Env: env, Action: "revoked_previous", NextStep: "only the current signing secret (" + got.SecretMasked + ") verifies deliveries now"}
+	if after != nil {
+		res.Action, res.NextStep = after.Action, after.NextStep+"; only the current signing secret verifies deliveries now"
+	}
+	res.Endpoint, res.PreviousRevoked = *got, &revoked
+	if !revoked && after == nil {
+		res.NextStep = "no previous signing secret was accepted; nothing changed"
+	}
+	s.log.Info().Str("env", string(env)).Bool("revoked", revoked).Msg("webhook: previous signing secret revoked")
+	return res, nil
 }
 
 // SetupWebhook makes Stripe deliver billwire's event types to url: it finds

@@ -14,6 +14,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 )
 
@@ -116,21 +117,31 @@ func (a *api) handle(fn func(r *http.Request, env store.Env, c *auth.Caller) (in
 	})
 }
 
+// fail answers a refusal. Refusals about the request say what to fix; a
+// failure upstream (Stripe, the database) answers its code with a generic
+// message to every caller, API keys included (an app's backend may relay
+// the message to its users), and its detail goes to the log, redacted.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly"
+	detail := ""
 	var ae *auth.Error
 	var p *billing.Problem
 	switch {
 	case errors.As(err, &ae):
 		status, code, msg = ae.Status, ae.Code, ae.Message
 	case errors.As(err, &p):
-		status, code, msg = p.Status, p.Code, p.Message
+		status, code, msg, detail = p.Status, p.Code, p.Message, p.Detail
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code, msg = "timeout", "the request was cancelled or timed out; retry it"
+	default:
+		detail = err.Error()
 	}
 	ev := a.log.Info()
 	if status >= 500 {
 		ev = a.log.Warn()
+	}
+	if detail != "" {
+		ev = ev.Str("error", secrets.Redact(detail))
 	}
 	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).Str("code", code).Msg("session API refused")
 	writeError(w, status, code, msg)

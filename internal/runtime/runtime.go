@@ -87,8 +87,17 @@ func checkoutDone(w http.ResponseWriter, _ *http.Request) {
 // Processor is the webhook processor, shared with reconcile and replay.
 func (s *Server) Processor() *webhooks.Processor { return s.proc }
 
-// Handler is the root handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the root handler. Every answer carries
+// X-Content-Type-Options: nosniff, so no browser reads a JSON answer (or an
+// error) as another type.
+func (s *Server) Handler() http.Handler { return nosniff(s.mux) }
+
+func nosniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -117,7 +126,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // stops the webhook writers.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      35 * time.Second,

@@ -174,9 +174,15 @@ func Mask(secret string) string {
 	return prefix + "…" + rest[len(rest)-4:]
 }
 
-var secretRE = regexp.MustCompile(`\b((?:sk|rk)_(?:test|live)_|whsec_|bwk_)[A-Za-z0-9_*]{8,}`)
+// secretRE matches every key format billwire issues or stores, wherever it
+// sits in a text (after a letter too: no word boundary is required): its
+// own API keys (bwk_ + base64url, so - and _ may appear anywhere, even
+// first), Stripe's secret and restricted keys, and signing secrets in any
+// base64 or base64url alphabet. * covers keys Stripe already masked.
+var secretRE = regexp.MustCompile(`(?:(?:sk|rk)_(?:test|live)_|bwk_)[A-Za-z0-9_*-]{8,}|whsec_[A-Za-z0-9_*+/=-]{8,}`)
 
-// Redact masks anything in s that looks like a secret key or signing secret.
+// Redact masks anything in s that looks like a secret key or signing secret,
+// keeping at most its last four characters; the text around it is kept.
 // Every error text that may carry Stripe's words passes through it.
 func Redact(s string) string {
 	return secretRE.ReplaceAllStringFunc(s, Mask)

@@ -91,6 +91,26 @@ func (s *Store) SetWebhook(ctx context.Context, env Env, ep WebhookEndpoint, sec
 	return nil
 }
 
+// RevokePreviousWebhookSecret ends the grace of env's previous signing
+// secret at once: receivers stop accepting it (billwire serve checks the
+// database before it accepts a delivery signed with it). It reports whether
+// a previous secret was still accepted; ErrNotFound when env has no row.
+func (s *Store) RevokePreviousWebhookSecret(ctx context.Context, env Env) (bool, error) {
+	var wasAccepted bool
+	err := s.pool.QueryRow(ctx, `
+		UPDATE payments.environments e SET webhook_prev_secret_enc = NULL, webhook_prev_secret_until = NULL
+		FROM payments.environments old
+		WHERE e.env = $1 AND old.env = e.env
+		RETURNING old.webhook_prev_secret_enc IS NOT NULL AND coalesce(old.webhook_prev_secret_until > now(), false)`, env).Scan(&wasAccepted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("revoke the previous %s webhook signing secret: %w", env, err)
+	}
+	return wasAccepted, nil
+}
+
 func nilIfEmpty(s string) *string {
 	if s == "" {
 		return nil

@@ -43,21 +43,26 @@ type cachedSecrets struct {
 	list []string
 }
 
-// secretTTL bounds how long a secret is cached; a signature that fails with
-// an older cache entry reloads first, so a rotation takes effect at once.
-const secretTTL = 10 * time.Second
+// secretTTL bounds how long a secret is cached, and so how long a secret
+// replaced or revoked by another process (setup_webhook, billwire webhook
+// setup) can still verify here: one read a second per environment. A
+// signature that fails with an older cache entry reloads first, so a
+// rotation takes effect at once.
+const secretTTL = time.Second
 
 // NewReceiver returns the handler.
 func NewReceiver(proc *Processor, secrets SecretSource, log zerolog.Logger) *Receiver {
 	return &Receiver{proc: proc, secrets: secrets, log: log, cache: map[store.Env]cachedSecrets{}}
 }
 
-func (r *Receiver) secretsFor(ctx context.Context, env store.Env, reload bool) cachedSecrets {
+// secretsFor returns env's secrets, from the cache unless reload or the
+// entry is older than secretTTL; loaded says they were just read.
+func (r *Receiver) secretsFor(ctx context.Context, env store.Env, reload bool) (c cachedSecrets, loaded bool) {
 	r.mu.Lock()
 	c, ok := r.cache[env]
 	r.mu.Unlock()
 	if ok && !reload && time.Since(c.at) < secretTTL {
-		return c
+		return c, false
 	}
 	s, err := r.secrets.WebhookSecrets(ctx, env)
 	c = cachedSecrets{s: s, err: err, at: time.Now()}
@@ -70,30 +75,39 @@ func (r *Receiver) secretsFor(ctx context.Context, env store.Env, reload bool) c
 	r.mu.Lock()
 	r.cache[env] = c
 	r.mu.Unlock()
-	return c
+	return c, true
 }
 
+// verify checks a signature against env's current secret, then the previous
+// one during its grace. A signature that fails with a cache entry older than
+// a second reloads first, so a rotation takes effect at once; one that only
+// the previous secret verifies is accepted only as the database says now,
+// so a revoked previous secret (revoke_previous) stops at once too.
 func (r *Receiver) verify(ctx context.Context, env store.Env, body []byte, header string) (bool, error) {
-	c := r.secretsFor(ctx, env, false)
-	for try := 0; try < 2; try++ {
+	c, fresh := r.secretsFor(ctx, env, false)
+	for {
 		if c.err != nil {
 			return false, c.err
 		}
+		match := -1
 		now := time.Now()
 		for i, secret := range c.list {
 			if i == 1 && now.After(c.s.PreviousUntil) {
 				break
 			}
 			if webhook.ValidatePayloadWithTolerance(body, header, secret, Tolerance) == nil {
-				return true, nil
+				match = i
+				break
 			}
 		}
-		if time.Since(c.at) < time.Second {
-			break
+		switch {
+		case match == 0, match == 1 && fresh:
+			return true, nil
+		case match < 0 && (fresh || time.Since(c.at) < time.Second):
+			return false, nil
 		}
-		c = r.secretsFor(ctx, env, true)
+		c, fresh = r.secretsFor(ctx, env, true)
 	}
-	return false, nil
 }
 
 type answer struct {
