@@ -147,6 +147,9 @@ func checkTable(ctx context.Context, tx pgx.Tx, schema string, t tableSpec) erro
 		want[c.Name] = true
 		h, ok := cols[c.Name]
 		switch {
+		case !ok && c.Since > 1:
+			// added by this version's ADD COLUMN IF NOT EXISTS: a table an
+			// earlier version created is upgraded, not refused
 		case !ok:
 			problems = append(problems, fmt.Sprintf("has no column %q (%s)", c.Name, c.Type))
 		case h.typ != c.Type:
