@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -220,6 +221,28 @@ func checkOwned(ctx context.Context, tx pgx.Tx, o ownedObject) error {
 
 const markerPrefix = "billwire scaffold_fulfillment "
 
+// parseMarker reads the scaffold's comment: pattern, env, table and
+// version (1 when it names none, as version 1 did not).
+func parseMarker(comment string) (pattern, env, table string, version int) {
+	version = 1
+	for _, f := range strings.Fields(strings.TrimPrefix(comment, markerPrefix)) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "pattern":
+			pattern = v
+		case "env":
+			env = v
+		case "table":
+			table = v
+		case "version":
+			if n, err := strconv.Atoi(v); err == nil {
+				version = n
+			}
+		}
+	}
+	return pattern, env, table, version
+}
+
 // Binding is a scaffolded trigger on payments.billing_changes.
 type Binding struct {
 	Trigger string `json:"trigger"`
@@ -227,6 +250,9 @@ type Binding struct {
 	Env     string `json:"env"`
 	Table   string `json:"table"`
 	Enabled bool   `json:"enabled"`
+	// Version is the generator version that made it (1 when its comment
+	// names none).
+	Version int `json:"version"`
 }
 
 // Bindings lists the scaffolded fulfillment triggers on
@@ -248,17 +274,7 @@ func Bindings(ctx context.Context, q interface {
 		if err := rows.Scan(&b.Trigger, &comment, &b.Enabled); err != nil {
 			return nil, err
 		}
-		for _, f := range strings.Fields(strings.TrimPrefix(comment, markerPrefix)) {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "pattern":
-				b.Pattern = v
-			case "env":
-				b.Env = v
-			case "table":
-				b.Table = v
-			}
-		}
+		b.Pattern, b.Env, b.Table, b.Version = parseMarker(comment)
 		out = append(out, b)
 	}
 	return out, rows.Err()

@@ -13,6 +13,7 @@ import (
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/store/storetest"
 )
 
 // Version 1 of the scaffolds, as billwire generated them before version 2
@@ -337,5 +338,110 @@ func TestCreditsWaitForTheLineItems(t *testing.T) {
 				t.Fatalf("after a full refund: %v", b)
 			}
 		})
+	}
+}
+
+// Version 2 over version 1 is an upgrade: the tables are kept (with what
+// they hold), columns added, functions and triggers replaced, a new record;
+// until then the scaffold is outdated, with the command that upgrades it.
+func TestUpgradeFromVersion1(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, false)
+	ctx := context.Background()
+	v1Orders := applyV1(t, r.st, "one_time_orders")
+	v1Credits := applyV1(t, r.st, "credits_team_schema")
+	paid := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_1', 50000, 'usd') RETURNING id`).(string)
+	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: attackSession(paid, "u_1", 50000, "usd")}))
+	r.exec(`INSERT INTO app.team_credits (env, team_id, credits, reason, source_key) VALUES ('test', 't_1', 5, 'purchase', 'pi_Old')`)
+
+	out, err := scaffold.FindOutdated(ctx, r.st.Pool())
+	if err != nil || len(out) != 2 {
+		t.Fatalf("outdated: %+v %v, want both scaffolds", out, err)
+	}
+	want := map[string][2]string{
+		"app.team_credits": {"billwire scaffold --pattern credits --env test --table app.team_credits --subject-type team --grants <lookup_key>=5 --apply",
+			`scaffold_fulfillment {pattern: "credits", env: "test", table: "app.team_credits", subject_type: "team", grants: {"<lookup_key>": 5}, apply: true}`},
+		"public.orders": {"billwire scaffold --pattern one_time_orders --env test --table public.orders --apply",
+			`scaffold_fulfillment {pattern: "one_time_orders", env: "test", table: "public.orders", apply: true}`},
+	}
+	for _, o := range out {
+		if w := want[o.Table]; o.Version != 1 || o.Command() != w[0] || o.Call() != w[1] {
+			t.Errorf("%+v: command %q, call %q; want %q, %q", o, o.Command(), o.Call(), w[0], w[1])
+		}
+	}
+
+	orders, err := scaffold.Generate(scaffold.Options{Pattern: scaffold.OneTimeOrders})
+	if err != nil {
+		t.Fatal(err)
+	}
+	credits, err := scaffold.Generate(scaffold.Options{Pattern: scaffold.Credits, SubjectType: "team", Table: "app.team_credits",
+		Grants: map[string]int64{"team_credits_5": 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*scaffold.Migration{orders, credits} {
+		if !strings.HasSuffix(m.Name, "_v2") {
+			t.Fatalf("name %s", m.Name)
+		}
+		a, err := scaffold.Apply(ctx, r.st.Pool(), m)
+		if err != nil || a.AlreadyApplied {
+			t.Fatalf("upgrade %s: %+v %v", m.Name, a, err)
+		}
+	}
+	if v := r.row(`SELECT count(*) FILTER (WHERE name IN ($1, $2, $3, $4)) FROM payments.app_migrations`,
+		v1Orders, v1Credits, orders.Name, credits.Name); v[0] != int64(4) {
+		t.Fatalf("ledger: %v rows of the four", v)
+	}
+	if out, err := scaffold.FindOutdated(ctx, r.st.Pool()); err != nil || len(out) != 0 {
+		t.Fatalf("after the upgrade: %+v %v", out, err)
+	}
+	bs, _ := scaffold.Bindings(ctx, r.st.Pool())
+	for _, b := range bs {
+		if b.Version != 2 {
+			t.Errorf("binding %+v", b)
+		}
+	}
+	// What version 1 recorded stays; the new column is there; the attack now fails.
+	if v := r.row(`SELECT (SELECT status FROM public.orders WHERE id = $1), (SELECT sum(credits)::bigint FROM app.team_credits),
+		(SELECT count(*) FROM pg_attribute WHERE attrelid = 'app.team_credits'::regclass AND attname = 'items')`, paid); v[0] != "paid" ||
+		v[1] != int64(5) || v[2] != int64(1) {
+		t.Fatalf("after the upgrade: %v", v)
+	}
+	order := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_1', 50000, 'usd') RETURNING id`).(string)
+	cheap := attackSession(order, "u_1", 100, "usd")
+	cheap["id"], cheap["payment_intent"] = "cs_test_Cheap", "pi_Cheap"
+	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: cheap}))
+	if v := r.row(`SELECT (SELECT status FROM public.orders WHERE id = $1), (SELECT reason FROM payments.fulfillment_mismatches WHERE order_id = $1)`,
+		order); v[0] != "pending" || v[1] != "underpaid" {
+		t.Fatalf("after the upgrade, a 1.00 payment: %v", v)
+	}
+}
+
+// The file write_to writes works as the app's migration tool runs it: on a
+// fresh database, and over version 1 (without billwire's own record).
+func TestVersion2FileOverVersion1AndFresh(t *testing.T) {
+	t.Parallel()
+	for _, o := range []scaffold.Options{{Pattern: scaffold.OneTimeOrders}, {Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100}},
+		{Pattern: scaffold.SubscriptionAccess}} {
+		m, err := scaffold.Generate(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, over := range []bool{false, true} {
+			st := storetest.New(t)
+			if over {
+				applyV1(t, st, o.Pattern)
+			}
+			if _, err := st.Pool().Exec(context.Background(), m.SQL); err != nil {
+				t.Fatalf("%s (over v1: %v): %v", m.Name, over, err)
+			}
+			if _, err := st.Pool().Exec(context.Background(), m.SQL); err != nil {
+				t.Fatalf("%s twice: %v", m.Name, err)
+			}
+			bs, _ := scaffold.Bindings(context.Background(), st.Pool())
+			if len(bs) != 1 || bs[0].Version != 2 {
+				t.Fatalf("%s: bindings %+v", m.Name, bs)
+			}
+		}
 	}
 }
