@@ -35,7 +35,7 @@ func TestScaffoldFulfillmentDryRunAndApply(t *testing.T) {
 	dry := h.ok("scaffold_fulfillment", args)
 	want, _ := scaffold.Generate(scaffold.Options{Pattern: "subscription_access", SubjectType: "team"})
 	if dry["mode"] != "dry_run" || dry["sql"] != want.SQL || dry["checksum"] != want.Checksum || dry["env"] != "test" ||
-		dry["name"] != "billwire_subscription_access_public_team_billing_status_test" {
+		dry["name"] != "billwire_subscription_access_public_team_billing_status_test_v2" {
 		t.Fatalf("dry run: %v", dry)
 	}
 	var n int
@@ -66,8 +66,11 @@ func TestScaffoldFulfillmentRefusesBadCalls(t *testing.T) {
 	h := newHarness(t, harnessOpts{roots: rootsAt(root)})
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "lifetime_access"}, "pattern")
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "table": "orders; DROP TABLE users"}, "not a valid identifier")
-	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits"}, "credits_per_unit is required")
-	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 10, "apply": true, "write_to": "db/"},
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits"}, "grants is required", `grants: {"credits_100": 100, "credits_1k": 1000}`)
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 1000}, "credits_per_unit was replaced by grants",
+		`grants: {"credits_100": 100, "credits_1k": 1000}`)
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 0}}, "out of range")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 10}, "apply": true, "write_to": "db/"},
 		"cannot be combined")
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "write_to": "../outside.sql"}, "outside the allowed directories", root)
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "env": "live", "apply": true}, "--allow-live-writes")
@@ -85,10 +88,10 @@ func TestScaffoldFulfillmentWritesInsideTheClientsRoots(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	h := newHarness(t, harnessOpts{roots: rootsAt(root)})
-	got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 100, "write_to": "db/migrations/"})
+	got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}, "write_to": "db/migrations/"})
 	path, _ := got["path"].(string)
 	if got["mode"] != "written" || !strings.HasPrefix(path, filepath.Join(root, "db", "migrations")+string(filepath.Separator)) ||
-		!strings.HasSuffix(path, "_billwire_credits_public_credit_ledger_test.sql") {
+		!strings.HasSuffix(path, "_billwire_credits_public_credit_ledger_test_v2.sql") {
 		t.Fatalf("write_to: %v", got)
 	}
 	b, err := os.ReadFile(path)
