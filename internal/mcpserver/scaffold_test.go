@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/scaffold"
+	"github.com/billwire/billwire/internal/stripetest"
 )
 
 type rootsFunc func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
@@ -115,5 +116,29 @@ func TestScaffoldFulfillmentLiveApplyNeedsPermission(t *testing.T) {
 	args["confirm_live"] = true
 	if got := h.ok("scaffold_fulfillment", args); got["mode"] != "applied" || got["env"] != "live" {
 		t.Fatalf("live apply: %v", got)
+	}
+}
+
+// get_payments_status counts the payments that did not pay what they
+// named, per env, lists the latest, and says to refund them.
+func TestPaymentsStatusCountsFulfillmentMismatches(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{base: stripetest.Mock(t)})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.ok("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "apply": true})
+	if _, err := h.store.Pool().Exec(context.Background(), `INSERT INTO payments.fulfillment_mismatches (env, payment_key, order_id, reason, detail, created_at)
+		VALUES ('test', 'cs_test_Cheap', 'o_1', 'underpaid', '{"payment_intent_id": "pi_Cheap", "amount_subtotal": 100}', now()),
+			('test', 'cs_test_Old', 'o_2', 'wrong_owner', '{}', now() - interval '40 days'),
+			('live', 'cs_live_X', 'o_3', 'underpaid', '{}', now())`); err != nil {
+		t.Fatal(err)
+	}
+	st := h.ok("get_payments_status", map[string]any{"env": "test"})
+	mm := get(st, "environments", 0, "fulfillment_mismatches")
+	if get(mm, "total") != float64(2) || get(mm, "open") != float64(1) || get(mm, "by_reason", "underpaid") != float64(1) ||
+		get(mm, "latest", 0, "payment_key") != "cs_test_Cheap" || get(mm, "latest", 0, "order_id") != "o_1" || get(mm, "latest", 0, "detail", "amount_subtotal") != float64(100) {
+		t.Fatalf("fulfillment_mismatches = %v", mm)
+	}
+	if next, _ := get(st, "environments", 0, "next_step").(string); !strings.Contains(next, "refund") {
+		t.Fatalf("next_step = %q", next)
 	}
 }
