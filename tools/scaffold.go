@@ -34,7 +34,9 @@ type ScaffoldResult struct {
 	Path      string    `json:"path,omitempty"`
 	Unchanged bool      `json:"unchanged,omitempty"`
 	AppliedAt time.Time `json:"applied_at,omitzero"`
-	NextStep  string    `json:"next_step"`
+	// UpgradedFrom names the version 1 scaffold this apply upgraded.
+	UpgradedFrom string `json:"upgraded_from,omitempty"`
+	NextStep     string `json:"next_step"`
 }
 
 func scaffoldFulfillment(d Deps) Tool {
@@ -69,7 +71,7 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 		if err != nil {
 			return nil, err
 		}
-		res.Mode, res.AppliedAt = "applied", a.AppliedAt
+		res.Mode, res.AppliedAt, res.UpgradedFrom = "applied", a.AppliedAt, a.UpgradedFrom
 		if a.AlreadyApplied {
 			res.Mode = "already_applied"
 		}

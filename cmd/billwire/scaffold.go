@@ -70,6 +70,9 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			return nil
 		}
 		fmt.Fprintf(stdout, "applied %s (checksum %s), bound to %s:\n  %s\n", m.Name, m.Checksum, m.Env, strings.Join(m.Objects, "\n  "))
+		if res.UpgradedFrom != "" {
+			fmt.Fprintf(stdout, "upgraded from %s: tables and their rows kept, functions and the trigger replaced\n", res.UpgradedFrom)
+		}
 	case *writeTo != "":
 		wd, err := os.Getwd()
 		if err != nil {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/billwire/billwire/internal/scaffold"
 )
@@ -52,5 +55,37 @@ func TestScaffoldCommand(t *testing.T) {
 		if code, _, errs := cli(t, e, "", bad...); code != 2 || errs == "" {
 			t.Errorf("%v: exit %d, %s", bad, code, errs)
 		}
+	}
+}
+
+// The command the doctor gives for a version 1 scaffold upgrades it.
+func TestScaffoldCommandUpgradesVersion1(t *testing.T) {
+	t.Parallel()
+	e := env(t, "http://127.0.0.1:1")
+	if code, _, errs := cli(t, e, "", "migrate"); code != 0 {
+		t.Fatalf("migrate: %s", errs)
+	}
+	v1, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scaffold", "v1", "one_time_orders.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, string(v1)); err != nil { // as the app's migration tool ran it
+		t.Fatal(err)
+	}
+	code, out, errs := cli(t, e, "", "scaffold", "--pattern", "one_time_orders", "--env", "test", "--table", "public.orders", "--apply")
+	if code != 0 || !strings.Contains(out, "applied billwire_one_time_orders_public_orders_test_v2") ||
+		!strings.Contains(out, "upgraded from trigger app_public_orders (version 1)") {
+		t.Fatalf("upgrade: %d %s %s", code, out, errs)
+	}
+	var comment string
+	if err := conn.QueryRow(ctx, `SELECT obj_description('public.orders'::regclass, 'pg_class')`).Scan(&comment); err != nil ||
+		!strings.HasSuffix(comment, "version=2") {
+		t.Fatalf("table comment %q %v", comment, err)
 	}
 }

@@ -25,6 +25,9 @@ type Applied struct {
 	// AlreadyApplied means the same name and checksum were recorded before:
 	// nothing was executed.
 	AlreadyApplied bool `json:"already_applied"`
+	// UpgradedFrom names the earlier version this apply upgraded (its
+	// migration name, or its trigger when the app's tool applied it).
+	UpgradedFrom string `json:"upgraded_from,omitempty"`
 }
 
 // ownedObject is a view or function the SQL replaces; one that exists
@@ -73,6 +76,10 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 				return err
 			}
 		}
+		from, err := earlierVersion(ctx, tx, m)
+		if err != nil {
+			return err
+		}
 		// The outbox first: the SQL replaces a trigger on it, and webhook
 		// transactions take it before the app's tables, so taking it first
 		// makes them wait instead of deadlocking with this one.
@@ -86,13 +93,38 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 			m.Name, m.Checksum, m.SQL).Scan(&at); err != nil {
 			return fmt.Errorf("record %s: %w", m.Name, err)
 		}
-		res = &Applied{Name: m.Name, Checksum: m.Checksum, AppliedAt: at}
+		res = &Applied{Name: m.Name, Checksum: m.Checksum, AppliedAt: at, UpgradedFrom: from}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// earlierVersion finds what m upgrades: an earlier version's trigger of
+// the same pattern and table bound to the same env, else an earlier
+// version's record of the same pattern, table and env; "" when none.
+func earlierVersion(ctx context.Context, tx pgx.Tx, m *Migration) (string, error) {
+	bs, err := Bindings(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range bs {
+		if b.Pattern == m.Pattern && b.Table == m.Table && b.Env == string(m.Env) && b.Version < Version {
+			return "trigger " + b.Trigger + " (version " + strconv.Itoa(b.Version) + ")", nil
+		}
+	}
+	old := strings.TrimSuffix(m.Name, "_v"+strconv.Itoa(Version)) // version 1's name had no suffix
+	var name string
+	err = tx.QueryRow(ctx, `SELECT name FROM payments.app_migrations WHERE name = $1`, old).Scan(&name)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read payments.app_migrations: %w", err)
+	}
+	return name + " (version 1)", nil
 }
 
 // checkTable compares an existing table with the one the SQL would create:

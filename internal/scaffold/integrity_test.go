@@ -384,7 +384,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			t.Fatalf("name %s", m.Name)
 		}
 		a, err := scaffold.Apply(ctx, r.st.Pool(), m)
-		if err != nil || a.AlreadyApplied {
+		if err != nil || a.AlreadyApplied || !strings.Contains(a.UpgradedFrom, "version 1") {
 			t.Fatalf("upgrade %s: %+v %v", m.Name, a, err)
 		}
 	}
