@@ -353,6 +353,11 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	paid := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_1', 50000, 'usd') RETURNING id`).(string)
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: attackSession(paid, "u_1", 50000, "usd")}))
 	r.exec(`INSERT INTO app.team_credits (env, team_id, credits, reason, source_key) VALUES ('test', 't_1', 5, 'purchase', 'pi_Old')`)
+	// Version 1 pays an order for a 1.00 payment that names it.
+	robbed := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_1', 50000, 'usd') RETURNING id`).(string)
+	v1Attack := attackSession(robbed, "u_1", 100, "usd")
+	v1Attack["id"], v1Attack["payment_intent"] = "cs_test_V1Attack", "pi_V1Attack"
+	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: v1Attack}))
 
 	out, err := scaffold.FindOutdated(ctx, r.st.Pool())
 	if err != nil || len(out) != 2 {
@@ -406,6 +411,11 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		(SELECT count(*) FROM pg_attribute WHERE attrelid = 'app.team_credits'::regclass AND attname = 'items')`, paid); v[0] != "paid" ||
 		v[1] != int64(5) || v[2] != int64(1) {
 		t.Fatalf("after the upgrade: %v", v)
+	}
+	// The upgrade's backfill records what version 1 let through, so the app can check and refund it.
+	if v := r.row(`SELECT reason, detail->>'order_status', (SELECT status FROM public.orders WHERE id = $1)
+		FROM payments.fulfillment_mismatches WHERE payment_key = 'cs_test_V1Attack'`, robbed); v == nil || v[0] != "underpaid" || v[1] != "paid" || v[2] != "paid" {
+		t.Fatalf("version 1's underpaid order after the upgrade: %v", v)
 	}
 	order := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_1', 50000, 'usd') RETURNING id`).(string)
 	cheap := attackSession(order, "u_1", 100, "usd")
