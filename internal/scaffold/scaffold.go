@@ -17,7 +17,6 @@ import (
 	"strings"
 	"text/template"
 	"time"
-	"unicode"
 
 	"github.com/billwire/billwire/internal/store"
 )
@@ -79,6 +78,9 @@ type Options struct {
 	// is refused (use Grants).
 	CreditsPerUnit int64
 }
+
+// maxGrants bounds how many credit packs one credits scaffold names.
+const maxGrants = 100
 
 // grantsForm shows how grants are given, for error messages.
 const grantsForm = `grants: {"credits_100": 100, "credits_1k": 1000} (CLI --grants credits_100=100,credits_1k=1000): each credit pack's price lookup key and the credits one unit of it grants`
@@ -209,6 +211,9 @@ func Generate(o Options) (*Migration, error) {
 		if len(o.Grants) == 0 {
 			return nil, invalid("grants is required for pattern credits: %s", grantsForm)
 		}
+		if len(o.Grants) > maxGrants {
+			return nil, invalid("grants names %d credit packs; at most %d", len(o.Grants), maxGrants)
+		}
 		for k, v := range o.Grants {
 			if err := checkLookupKey(k); err != nil {
 				return nil, err
@@ -304,16 +309,17 @@ func migrationName(pattern, schema, table string, env store.Env) string {
 	return "billwire_" + pattern + "_" + schema + "_" + table + "_" + string(env) + "_v" + strconv.Itoa(Version)
 }
 
-// checkLookupKey accepts a Stripe price lookup key: 1 to 200 printable
-// characters. It reaches the SQL only as a quoted literal.
+// lookupKeyRE is what grants accepts as a price lookup key. The key
+// reaches the SQL only as a quoted literal inside a dollar-quoted function
+// body and in a comment, so "$", quotes, spaces and line breaks are kept
+// out as well.
+var lookupKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.:/+-]{1,200}$`)
+
+// checkLookupKey accepts a Stripe price lookup key of letters, digits and
+// _ . : / + - (at most 200).
 func checkLookupKey(k string) error {
-	if k == "" || len(k) > 200 {
-		return invalid("grants key %q is not a price lookup key: give 1 to 200 characters, e.g. credits_100", k)
-	}
-	for _, r := range k {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return invalid("grants key %q is not a price lookup key: no spaces or control characters, e.g. credits_100", k)
-		}
+	if !lookupKeyRE.MatchString(k) {
+		return invalid("grants key %q is not a lookup key billwire accepts: use 1 to 200 letters, digits and _ . : / + - (e.g. credits_100)", k)
 	}
 	return nil
 }
