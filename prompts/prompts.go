@@ -216,6 +216,7 @@ func addUsageCredits() Prompt {
 		"Walk through selling prepaid credit packs: the Stripe price, webhooks, an append-only credit ledger granted exactly once per payment, checkout, spending credits, and a test purchase with replays.",
 		[]argument{
 			{"pack_name", "Credit pack name customers see, e.g. 1,000 credits.", true},
+			{"lookup_key", "The pack's price lookup key, e.g. credits_1k: the key its grants name, so that only this price grants credits (lower-case letters, digits, _ . -; at most 100).", true},
 			{"amount", amountDesc, true},
 			{"currency", currDesc, true},
 			{"credits", "Credits granted per pack bought: a positive whole number, e.g. 1000.", true},
@@ -235,8 +236,10 @@ func addUsageCredits() Prompt {
 			if d.Credits, err = parseCredits(a["credits"]); err != nil {
 				return nil, err
 			}
+			if d.LookupKey, err = parseLookupKey(a["lookup_key"]); err != nil {
+				return nil, err
+			}
 			d.SubjectType = "user"
-			d.LookupKey = lookupKey(d.Name, "credits", "")
 			d.Display = money.Format(d.Amount, d.Currency)
 			return d, nil
 		})
@@ -383,6 +386,15 @@ func parseCredits(v string) (int64, error) {
 		return 0, argErr("credits", "%q is not a number of credits: give a positive whole number up to 1000000000, e.g. 1000", v)
 	}
 	return n, nil
+}
+
+var lookupKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
+
+func parseLookupKey(v string) (string, error) {
+	if !lookupKeyRE.MatchString(v) {
+		return "", argErr("lookup_key", "%q is not a lookup key for the pack's price: use lower-case letters, digits, _ . - (at most 100), e.g. credits_1k", v)
+	}
+	return v, nil
 }
 
 // lookupKey derives a stable lookup key from a name: lower-case letters

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -59,8 +60,17 @@ func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m 
 // scaffoldCommand is the CLI command that does what the call asked.
 func scaffoldCommand(p ScaffoldFulfillmentParams, m *scaffold.Migration) string {
 	args := []string{"billwire scaffold", "--pattern", m.Pattern, "--env", string(m.Env), "--table", m.Table, "--subject-type", m.SubjectType}
-	if p.CreditsPerUnit != 0 {
-		args = append(args, "--credits-per-unit", strconv.FormatInt(p.CreditsPerUnit, 10))
+	if len(p.Grants) > 0 {
+		keys := make([]string, 0, len(p.Grants))
+		for k := range p.Grants {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		grants := make([]string, len(keys))
+		for i, k := range keys {
+			grants[i] = k + "=" + strconv.FormatInt(p.Grants[k], 10)
+		}
+		args = append(args, "--grants", shellQuote(strings.Join(grants, ",")))
 	}
 	if p.WriteTo != "" {
 		args = append(args, "--write-to", shellQuote(p.WriteTo))

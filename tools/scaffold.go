@@ -15,14 +15,15 @@ import (
 
 // ScaffoldFulfillmentParams are scaffold_fulfillment's arguments.
 type ScaffoldFulfillmentParams struct {
-	Pattern        string `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end, cancel at period end; active or trialing grants access). one_time_orders: an orders table the app fills with pending orders, marked paid from the projected payment (order id in the Checkout Session's metadata order_id). credits: an append-only credit_ledger granted once per payment, with a balance view."`
-	Env            string `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment the objects are bound to (default test): only its billing changes reach them. Scaffold again with live to go live."`
-	Table          string `json:"table,omitempty" jsonschema_description:"Name of the main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: team_billing_status (or <subject_type>_billing_status), orders, credit_ledger, in schema public."`
-	SubjectType    string `json:"subject_type,omitempty" jsonschema_description:"billwire subject type the pattern serves, as set in billwire_subject_type metadata or client_reference_id type:id (default team for subscription_access, user otherwise); names the id column, e.g. team_id."`
-	CreditsPerUnit int64  `json:"credits_per_unit,omitempty" jsonschema_description:"credits only, required: credits granted per unit bought, i.e. per pack (a Checkout line item of quantity 1); quantity 3 grants three times as many. Units come from the line items billwire's session API recorded; a session created elsewhere counts as one unit."`
-	WriteTo        string `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's own migration tool: a .sql path, or a directory ending in / (the file is then named <UTC timestamp>_<name>.sql). Relative to the first MCP root (or billwire's working directory when the client has no roots); paths outside them are refused."`
-	Apply          bool   `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: generate the same SQL again, apply it in one transaction and record its name and checksum in payments.app_migrations. Not together with write_to."`
-	ConfirmLive    bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true, after the human confirmed, with apply or write_to for env live, or over objects bound to live now (any env): those are live writes, which also need billwire mcp started with --allow-live-writes."`
+	Pattern        string           `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end, cancel at period end; active or trialing grants access). one_time_orders: an orders table the app fills with pending orders (owner, amount, currency), marked paid only by the owner's payment of at least the amount in the currency (order id in the Checkout Session's metadata order_id); other payments naming it are recorded in payments.fulfillment_mismatches. credits: an append-only credit_ledger granted once per payment for the credit packs in grants, with a balance view."`
+	Env            string           `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment the objects are bound to (default test): only its billing changes reach them. Scaffold again with live to go live."`
+	Table          string           `json:"table,omitempty" jsonschema_description:"Name of the main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: team_billing_status (or <subject_type>_billing_status), orders, credit_ledger, in schema public."`
+	SubjectType    string           `json:"subject_type,omitempty" jsonschema_description:"billwire subject type the pattern serves, as set in billwire_subject_type metadata or client_reference_id type:id (default team for subscription_access, user otherwise); names the id column, e.g. team_id."`
+	Grants         map[string]int64 `json:"grants,omitempty" jsonschema_description:"credits only, required: each credit pack's price lookup key with the credits one unit of it grants, e.g. {\"credits_100\": 100, \"credits_1k\": 1000}. Only units of these prices grant (quantity 3 of credits_100 grants 300); any other purchase grants nothing. An item named by price id gets its lookup key from billwire's catalog."`
+	CreditsPerUnit int64            `json:"credits_per_unit,omitempty" jsonschema_description:"Replaced by grants in scaffold version 2 and refused: pass grants instead."`
+	WriteTo        string           `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's own migration tool: a .sql path, or a directory ending in / (the file is then named <UTC timestamp>_<name>.sql). Relative to the first MCP root (or billwire's working directory when the client has no roots); paths outside them are refused."`
+	Apply          bool             `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: generate the same SQL again, apply it in one transaction and record its name and checksum in payments.app_migrations. Not together with write_to."`
+	ConfirmLive    bool             `json:"confirm_live,omitempty" jsonschema_description:"Required true, after the human confirmed, with apply or write_to for env live, or over objects bound to live now (any env): those are live writes, which also need billwire mcp started with --allow-live-writes."`
 }
 
 // ScaffoldResult is what scaffold_fulfillment answers.
@@ -33,12 +34,14 @@ type ScaffoldResult struct {
 	Path      string    `json:"path,omitempty"`
 	Unchanged bool      `json:"unchanged,omitempty"`
 	AppliedAt time.Time `json:"applied_at,omitzero"`
-	NextStep  string    `json:"next_step"`
+	// UpgradedFrom names the version 1 scaffold this apply upgraded.
+	UpgradedFrom string `json:"upgraded_from,omitempty"`
+	NextStep     string `json:"next_step"`
 }
 
 func scaffoldFulfillment(d Deps) Tool {
 	return define("scaffold_fulfillment", "Scaffold fulfillment",
-		"Generate the SQL that grants what was paid for, in the app's own tables, reacting to billwire's outbox payments.billing_changes in the same transaction as each webhook projection (never to the success redirect). Shows the SQL first (dry run, the default); write_to writes it as a migration file for the app's migration tool; apply: true applies exactly that SQL and records its checksum (refusing changed SQL under an applied name, or a table that exists in another shape). Objects are bound to one env (default test).",
+		"Generate the SQL (generator version 2) that grants what was paid for, in the app's own tables, reacting to billwire's outbox payments.billing_changes in the same transaction as each webhook projection (never to the success redirect). Shows the SQL first (dry run, the default); write_to writes it as a migration file for the app's migration tool; apply: true applies exactly that SQL and records its checksum (refusing changed SQL under an applied name, or a table that exists in another shape). The same call over a version 1 scaffold of the same pattern, table and env upgrades it. Objects are bound to one env (default test).",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: false},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ScaffoldFulfillmentParams) (any, error) {
 			return d.scaffold(ctx, p)
@@ -49,7 +52,8 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 	if p.WriteTo != "" && p.Apply {
 		return nil, errors.New("write_to and apply cannot be combined: use write_to when the app has its own migration tool (it applies the file), apply: true when it has none")
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: p.Env, Table: p.Table, SubjectType: p.SubjectType, CreditsPerUnit: p.CreditsPerUnit})
+	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: p.Env, Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
+		CreditsPerUnit: p.CreditsPerUnit})
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +71,7 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 		if err != nil {
 			return nil, err
 		}
-		res.Mode, res.AppliedAt = "applied", a.AppliedAt
+		res.Mode, res.AppliedAt, res.UpgradedFrom = "applied", a.AppliedAt, a.UpgradedFrom
 		if a.AlreadyApplied {
 			res.Mode = "already_applied"
 		}
@@ -98,9 +102,10 @@ func verifyHint(m *scaffold.Migration) string {
 	case scaffold.SubscriptionAccess:
 		return "check access with " + m.Table + " after a test subscription's events arrive; grant access from it, never from the success redirect"
 	case scaffold.OneTimeOrders:
-		return "insert a pending order, put its id in the Checkout Session's metadata as order_id, and check that " + m.Table + " shows it paid after the events arrive"
+		return "insert a pending order with its owner's " + m.SubjectType + "_id, amount and currency, put its id in the Checkout Session's metadata as order_id, and check that " + m.Table +
+			" shows it paid after the events arrive; payments that do not pay it show in payments.fulfillment_mismatches (get_payments_status counts them) for the app to refund"
 	default:
-		return "complete a test Checkout payment and check that " + m.Table + " holds one purchase row for it, however often its events are delivered"
+		return "complete a test Checkout payment of a credit pack named in grants and check that " + m.Table + " holds one purchase row for it, however often its events are delivered"
 	}
 }
 

@@ -76,7 +76,7 @@ type GetPaymentsStatusParams struct {
 
 func getPaymentsStatus(d Deps) Tool {
 	return define("get_payments_status", "Payments status",
-		"Report billwire's state per environment: masked key, Stripe account, last sync (when, counts, errors), mirrored object counts, webhook state, and the next step to take. Call this first.",
+		"Report billwire's state per environment: masked key, Stripe account, last sync (when, counts, errors), mirrored object counts, webhook state, fulfillment mismatches (payments that named an order without paying for it, which the app should refund), and the next step to take. Call this first.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetPaymentsStatusParams) (any, error) {
 			envs := store.Envs

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	envName := fs.String("env", "test", "environment the objects are bound to: test or live")
 	table := fs.String("table", "", "main table, optionally schema-qualified (default team_billing_status, orders or credit_ledger)")
 	subject := fs.String("subject-type", "", "billwire subject type served (default team for subscription_access, user otherwise)")
-	rate := fs.Int64("credits-per-unit", 0, "credits: credits granted per unit (pack) bought (required for credits)")
+	grantsFlag := fs.String("grants", "", "credits (required): each credit pack's price lookup key and the credits one unit grants, e.g. credits_100=100,credits_1k=1000")
+	rate := fs.Int64("credits-per-unit", 0, "replaced by --grants in scaffold version 2 (refused)")
 	writeTo := fs.String("write-to", "", "write the SQL as a migration file: a .sql path or a directory ending in /, relative to the working directory")
 	apply := fs.Bool("apply", false, "apply the SQL in one transaction and record its checksum in payments.app_migrations")
 	if err := parse(fs, args); err != nil {
@@ -36,7 +38,12 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *writeTo != "" && *apply {
 		return usageErr("scaffold: --write-to and --apply cannot be combined: --write-to when the app has its own migration tool, --apply when it has none")
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: *pattern, Env: *envName, Table: *table, SubjectType: *subject, CreditsPerUnit: *rate})
+	grants, err := parseGrants(*grantsFlag)
+	if err != nil {
+		return err
+	}
+	m, err := scaffold.Generate(scaffold.Options{Pattern: *pattern, Env: *envName, Table: *table, SubjectType: *subject, Grants: grants,
+		CreditsPerUnit: *rate})
 	if errors.Is(err, scaffold.ErrInvalid) {
 		return usageErr("scaffold: %v", err)
 	}
@@ -63,6 +70,9 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			return nil
 		}
 		fmt.Fprintf(stdout, "applied %s (checksum %s), bound to %s:\n  %s\n", m.Name, m.Checksum, m.Env, strings.Join(m.Objects, "\n  "))
+		if res.UpgradedFrom != "" {
+			fmt.Fprintf(stdout, "upgraded from %s: tables and their rows kept, functions and the trigger replaced\n", res.UpgradedFrom)
+		}
 	case *writeTo != "":
 		wd, err := os.Getwd()
 		if err != nil {
@@ -89,4 +99,24 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		fmt.Fprintf(stderr, "billwire: dry run of %s (checksum %s); --write-to writes it as a migration file, --apply applies it\n", m.Name, m.Checksum)
 	}
 	return nil
+}
+
+// parseGrants reads --grants: lookup_key=credits pairs separated by commas.
+func parseGrants(v string) (map[string]int64, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	out := map[string]int64{}
+	for _, pair := range strings.Split(v, ",") {
+		k, n, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		credits, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+		if !ok || strings.TrimSpace(k) == "" || err != nil {
+			return nil, usageErr("scaffold: --grants %q: give lookup_key=credits pairs separated by commas, e.g. --grants credits_100=100,credits_1k=1000", pair)
+		}
+		if _, dup := out[strings.TrimSpace(k)]; dup {
+			return nil, usageErr("scaffold: --grants names %q twice", strings.TrimSpace(k))
+		}
+		out[strings.TrimSpace(k)] = credits
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +74,7 @@ func (s *Service) CheckIntegration(ctx context.Context, env store.Env, o DoctorO
 	add(s.checkSelfTest(ctx, st, env, o))
 	add(s.checkPortal(ctx, st, c, env, o))
 	add(s.checkFulfillment(ctx, st, env))
+	add(checkMismatches(ctx, st, env))
 	r.OK = true
 	for _, x := range r.Checks {
 		r.OK = r.OK && x.OK
@@ -325,6 +327,29 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env sto
 		}
 		mine = append(mine, fmt.Sprintf("%s → %s", b.Pattern, b.Table))
 	}
+	outdated, err := scaffold.FindOutdated(ctx, st.Pool())
+	if err != nil {
+		ck.Detail = err.Error()
+		return ck
+	}
+	var old, cmds []string
+	for _, o := range outdated {
+		if o.Env != string(env) {
+			continue
+		}
+		old = append(old, fmt.Sprintf("%s → %s is scaffold version %d (%s): %s", o.Pattern, o.Table, o.Version, o.Source, o.Hint()))
+		cmd := fmt.Sprintf("`%s` (or %s)", o.Command(), o.Call())
+		if o.Pattern == scaffold.Credits {
+			cmd += " with each credit pack's lookup key in grants"
+		}
+		cmds = append(cmds, cmd)
+	}
+	if len(old) > 0 {
+		ck.Detail = strings.Join(old, "; ")
+		ck.Fix = "upgrade to scaffold version " + strconv.Itoa(scaffold.Version) + ": " + strings.Join(cmds, "; ") +
+			". With a migration tool, use write_to (--write-to) instead of apply: the file upgrades version 1 in place"
+		return ck
+	}
 	switch {
 	case len(mine) > 0:
 		ck.OK, ck.Fix = true, ""
@@ -337,5 +362,39 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env sto
 	default:
 		ck.Detail = "no fulfillment is scaffolded: nothing grants access from the projected state yet"
 	}
+	return ck
+}
+
+// checkMismatches fails while payments of the last 30 days named an order
+// but did not pay for it and are not refunded: the app owes their money back.
+func checkMismatches(ctx context.Context, st *store.Store, env store.Env) Check {
+	ck := Check{Name: "fulfillment_mismatches"}
+	sum, err := st.FulfillmentMismatches(ctx, env, time.Now().Add(-MismatchWindow), 3)
+	if err != nil {
+		ck.Detail = err.Error()
+		return ck
+	}
+	if sum.Open == 0 {
+		ck.OK = true
+		ck.Detail = "no payment of the last 30 days named an order without paying for it"
+		if sum.Recent > 0 {
+			ck.Detail = fmt.Sprintf("%d mismatch(es) of the last 30 days, all refunded", sum.Recent)
+		}
+		return ck
+	}
+	var seen []string
+	for _, m := range sum.Latest {
+		if m.Refunded || m.CreatedAt.Before(sum.Since) {
+			continue
+		}
+		order := ""
+		if m.OrderID != nil {
+			order = " for order " + *m.OrderID
+		}
+		seen = append(seen, fmt.Sprintf("%s %s%s", m.PaymentKey, m.Reason, order))
+	}
+	ck.Detail = fmt.Sprintf("%d payment(s) of the last 30 days named an order but did not pay for it (payments.fulfillment_mismatches): %s",
+		sum.Open, strings.Join(seen, ", "))
+	ck.Fix = "the orders were left unpaid; the app should refund each of these payments in Stripe (the dashboard's payments page and get_payments_status list them; a refunded one stops counting)"
 	return ck
 }

@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/billwire/billwire/internal/store"
@@ -22,9 +23,20 @@ type EnvStatus struct {
 	Webhook      WebhookStatus    `json:"webhook"`
 	// Portal is the Billing Portal configuration billwire manages (made on
 	// the first portal session).
-	Portal   *store.PortalConfig `json:"portal_configuration,omitempty"`
-	NextStep string              `json:"next_step"`
+	Portal *store.PortalConfig `json:"portal_configuration,omitempty"`
+	// FulfillmentMismatches counts the payments that named an order but did
+	// not pay for it (payments.fulfillment_mismatches), with the latest;
+	// open ones are from the last 30 days and not refunded yet.
+	FulfillmentMismatches *store.MismatchSummary `json:"fulfillment_mismatches,omitempty"`
+	NextStep              string                 `json:"next_step"`
 }
+
+// MismatchWindow is how far back check_integration and get_payments_status
+// look for fulfillment mismatches the app has not refunded.
+const MismatchWindow = 30 * 24 * time.Hour
+
+// recentMismatches is how many of the latest mismatches get_payments_status lists.
+const recentMismatches = 5
 
 // WebhookStatus is the state of the webhook endpoint and of the ledger.
 type WebhookStatus struct {
@@ -81,6 +93,9 @@ func (s *Service) Status(ctx context.Context, envs []store.Env) ([]EnvStatus, er
 		for k, n := range counts {
 			es.Counts[string(k)] = n
 		}
+		if es.FulfillmentMismatches, err = st.FulfillmentMismatches(ctx, env, time.Now().Add(-MismatchWindow), recentMismatches); err != nil {
+			return nil, err
+		}
 		es.NextStep = nextStep(es)
 		out = append(out, es)
 	}
@@ -91,6 +106,9 @@ func nextStep(es EnvStatus) string {
 	switch {
 	case es.Webhook.Health != nil && es.Webhook.Health.Parked > 0:
 		return "some webhook events are parked after repeated failures: list_webhook_events with query \"parked\" shows their errors; replay_webhook_event retries one after a fix"
+	case es.FulfillmentMismatches != nil && es.FulfillmentMismatches.Open > 0:
+		return fmt.Sprintf("%d payment(s) of the last 30 days named an order but did not pay for it (fulfillment_mismatches.latest: underpaid, wrong currency, another owner…); "+
+			"the orders stay unpaid: the app should refund each payment in Stripe (a refunded one stops counting)", es.FulfillmentMismatches.Open)
 	case es.LastSync == nil:
 		return "run sync_catalog to mirror this account's products, prices, customers and subscriptions"
 	case es.LastSync.Status == "failed":
@@ -106,4 +124,14 @@ func nextStep(es EnvStatus) string {
 	default:
 		return "catalog is mirrored and webhooks arrive: read list_catalog for price ids or lookup keys, list_payment_history for payments"
 	}
+}
+
+// FulfillmentMismatches summarizes env's payments that named an order but
+// did not pay for it, over the last 30 days, with the latest (at most latest).
+func (s *Service) FulfillmentMismatches(ctx context.Context, env store.Env, latest int) (*store.MismatchSummary, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.FulfillmentMismatches(ctx, env, time.Now().Add(-MismatchWindow), latest)
 }

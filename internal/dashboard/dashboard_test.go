@@ -534,3 +534,27 @@ func TestExpiredSessionGoesToLogin(t *testing.T) {
 		t.Errorf("expired session = %d %q", a.code, a.h.Get("Location"))
 	}
 }
+
+// The payments page lists the payments that did not pay for their order,
+// per environment, with what was paid against what was owed, and the
+// payer's id from the session as text.
+func TestPaymentsPageListsFulfillmentMismatches(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, stripetest.FakeOptions{})
+	b := w.browser(t)
+	b.login()
+	if a := b.get("/dashboard/test/payments"); a.code != 200 || strings.Contains(a.body, `id="mismatches"`) {
+		t.Fatalf("without mismatches: %d, the section is shown", a.code)
+	}
+	if _, err := w.st.Pool().Exec(context.Background(), `INSERT INTO payments.fulfillment_mismatches (env, payment_key, order_id, reason, detail) VALUES
+		('test', 'cs_test_Cheap', 'o_500', 'underpaid', '{"order_amount": 50000, "order_currency": "usd", "order_owner": "u_1",
+			"amount_subtotal": 100, "currency": "usd", "subject_type": "user", "subject_id": "<script>x</script>", "payment_intent_id": "pi_Cheap"}'),
+		('live', 'cs_live_Other', 'o_live', 'wrong_owner', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	a := b.get("/dashboard/test/payments")
+	wantIn(t, "test payments", a.body, `id="mismatches"`, "cs_test_Cheap", "o_500", "underpaid", "1.00 USD", "500.00 USD", "u_1",
+		"&lt;script&gt;x&lt;/script&gt;", `href="https://dashboard.stripe.com/test/payments/pi_Cheap"`, "1 of the last 30 days not refunded")
+	wantNotIn(t, "test payments", a.body, "cs_live_Other", "<script>x")
+	wantIn(t, "live payments", b.get("/dashboard/live/payments").body, "cs_live_Other", "wrong_owner")
+}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -261,6 +262,67 @@ type paymentsView struct {
 	Statuses           []string
 	Records            []store.PaymentRecord
 	Pager              pager
+	// Mismatches are payments that named an order but did not pay for it.
+	Mismatches *store.MismatchSummary
+	Mismatch   []mismatchRow
+}
+
+// mismatchRow is a fulfillment mismatch as the payments page shows it.
+type mismatchRow struct {
+	store.FulfillmentMismatch
+	Paid, Owed, Payer, Owner string
+	Link                     template.URL
+}
+
+// mismatchesShown bounds the mismatches listed above the payment history.
+const mismatchesShown = 20
+
+func mismatchRows(env store.Env, ms []store.FulfillmentMismatch) []mismatchRow {
+	out := make([]mismatchRow, len(ms))
+	for i, m := range ms {
+		var d struct {
+			OrderAmount    *int64  `json:"order_amount"`
+			OrderCurrency  *string `json:"order_currency"`
+			OrderOwner     *string `json:"order_owner"`
+			AmountSubtotal *int64  `json:"amount_subtotal"`
+			AmountTotal    *int64  `json:"amount_total"`
+			Currency       *string `json:"currency"`
+			SubjectType    *string `json:"subject_type"`
+			SubjectID      *string `json:"subject_id"`
+		}
+		_ = json.Unmarshal(m.Detail, &d) // what the app's trigger wrote; unknown fields stay blank
+		r := mismatchRow{FulfillmentMismatch: m}
+		amount := func(a *int64, c *string) string {
+			if a == nil {
+				return "—"
+			}
+			if c == nil {
+				return strconv.FormatInt(*a, 10)
+			}
+			return money.Format(*a, *c)
+		}
+		paid := d.AmountSubtotal
+		if paid == nil {
+			paid = d.AmountTotal
+		}
+		r.Paid, r.Owed = amount(paid, d.Currency), amount(d.OrderAmount, d.OrderCurrency)
+		if d.SubjectID != nil {
+			r.Payer = deref(d.SubjectType) + ":" + *d.SubjectID
+		}
+		r.Owner = deref(d.OrderOwner)
+		if m.PaymentIntentID != nil {
+			r.Link = stripeLink(env, "payments", *m.PaymentIntentID)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func (d *Dashboard) payments(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
@@ -280,6 +342,14 @@ func (d *Dashboard) payments(w http.ResponseWriter, r *http.Request, s *session,
 			return
 		}
 		v.Records, more = res.Records, res.NextCursor != ""
+	}
+	mm, err := d.svc.FulfillmentMismatches(r.Context(), env, mismatchesShown)
+	if err != nil {
+		d.failErr(w, r, err)
+		return
+	}
+	if mm.Total > 0 {
+		v.Mismatches, v.Mismatch = mm, mismatchRows(env, mm.Latest)
 	}
 	v.Pager = lp.pager(r, len(v.Records), more)
 	d.render(w, r, http.StatusOK, "payments", v)

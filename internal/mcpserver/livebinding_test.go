@@ -161,12 +161,12 @@ func TestScaffoldWriteToOverLiveNeedsAHuman(t *testing.T) {
 		args           map[string]any
 		want           []string
 	}{
-		{"test over live, no flags", false, false, true, map[string]any{"pattern": "credits", "credits_per_unit": 100, "env": "test"},
-			[]string{"--allow-live-writes", "billwire scaffold --pattern credits --env test --table public.credit_ledger --subject-type user --credits-per-unit 100 --write-to db/migrations/"}},
-		{"test over live, flag only", true, false, true, map[string]any{"pattern": "credits", "credits_per_unit": 100}, []string{"confirm_live: true"}},
-		{"live over live, no flags", false, true, true, map[string]any{"pattern": "credits", "credits_per_unit": 100, "env": "live"}, []string{"--allow-live-writes"}},
-		{"live on a fresh database, no flags", false, true, false, map[string]any{"pattern": "credits", "credits_per_unit": 100, "env": "live"}, []string{"--allow-live-writes"}},
-		{"live on a fresh database, flag only", true, false, false, map[string]any{"pattern": "credits", "credits_per_unit": 100, "env": "live"}, []string{"confirm_live: true"}},
+		{"test over live, no flags", false, false, true, map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}, "env": "test"},
+			[]string{"--allow-live-writes", "billwire scaffold --pattern credits --env test --table public.credit_ledger --subject-type user --grants credits_100=100 --write-to db/migrations/"}},
+		{"test over live, flag only", true, false, true, map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}}, []string{"confirm_live: true"}},
+		{"live over live, no flags", false, true, true, map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}, "env": "live"}, []string{"--allow-live-writes"}},
+		{"live on a fresh database, no flags", false, true, false, map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}, "env": "live"}, []string{"--allow-live-writes"}},
+		{"live on a fresh database, flag only", true, false, false, map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}, "env": "live"}, []string{"confirm_live: true"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -176,7 +176,7 @@ func TestScaffoldWriteToOverLiveNeedsAHuman(t *testing.T) {
 			}
 			h := newHarness(t, harnessOpts{allowLiveWrites: tc.allow, roots: rootsAt(dir)})
 			if tc.bound {
-				bindLive(t, h, scaffold.Options{Pattern: "credits", CreditsPerUnit: 100})
+				bindLive(t, h, scaffold.Options{Pattern: "credits", Grants: map[string]int64{"credits_100": 100}})
 			}
 			args := map[string]any{"write_to": "db/migrations/"}
 			for k, v := range tc.args {
@@ -192,7 +192,7 @@ func TestScaffoldWriteToOverLiveNeedsAHuman(t *testing.T) {
 			// Confirmed in a server that allows live writes, it is written.
 			h2 := newHarness(t, harnessOpts{allowLiveWrites: true, roots: rootsAt(dir)})
 			if tc.bound {
-				bindLive(t, h2, scaffold.Options{Pattern: "credits", CreditsPerUnit: 100})
+				bindLive(t, h2, scaffold.Options{Pattern: "credits", Grants: map[string]int64{"credits_100": 100}})
 			}
 			args["confirm_live"] = true
 			if got := h2.ok("scaffold_fulfillment", args); got["mode"] != "written" {
@@ -202,8 +202,8 @@ func TestScaffoldWriteToOverLiveNeedsAHuman(t *testing.T) {
 	}
 	// A dry run stays allowed.
 	h := newHarness(t, harnessOpts{})
-	bindLive(t, h, scaffold.Options{Pattern: "credits", CreditsPerUnit: 100})
-	if got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 100}); got["mode"] != "dry_run" {
+	bindLive(t, h, scaffold.Options{Pattern: "credits", Grants: map[string]int64{"credits_100": 100}})
+	if got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}}); got["mode"] != "dry_run" {
 		t.Fatalf("dry run: %v", got)
 	}
 }

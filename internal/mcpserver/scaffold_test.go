@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/scaffold"
+	"github.com/billwire/billwire/internal/stripetest"
 )
 
 type rootsFunc func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
@@ -35,7 +36,7 @@ func TestScaffoldFulfillmentDryRunAndApply(t *testing.T) {
 	dry := h.ok("scaffold_fulfillment", args)
 	want, _ := scaffold.Generate(scaffold.Options{Pattern: "subscription_access", SubjectType: "team"})
 	if dry["mode"] != "dry_run" || dry["sql"] != want.SQL || dry["checksum"] != want.Checksum || dry["env"] != "test" ||
-		dry["name"] != "billwire_subscription_access_public_team_billing_status_test" {
+		dry["name"] != "billwire_subscription_access_public_team_billing_status_test_v2" {
 		t.Fatalf("dry run: %v", dry)
 	}
 	var n int
@@ -66,8 +67,11 @@ func TestScaffoldFulfillmentRefusesBadCalls(t *testing.T) {
 	h := newHarness(t, harnessOpts{roots: rootsAt(root)})
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "lifetime_access"}, "pattern")
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "table": "orders; DROP TABLE users"}, "not a valid identifier")
-	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits"}, "credits_per_unit is required")
-	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 10, "apply": true, "write_to": "db/"},
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits"}, "grants is required", `grants: {"credits_100": 100, "credits_1k": 1000}`)
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 1000}, "credits_per_unit was replaced by grants",
+		`grants: {"credits_100": 100, "credits_1k": 1000}`)
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 0}}, "out of range")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 10}, "apply": true, "write_to": "db/"},
 		"cannot be combined")
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "write_to": "../outside.sql"}, "outside the allowed directories", root)
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "env": "live", "apply": true}, "--allow-live-writes")
@@ -85,10 +89,10 @@ func TestScaffoldFulfillmentWritesInsideTheClientsRoots(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	h := newHarness(t, harnessOpts{roots: rootsAt(root)})
-	got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 100, "write_to": "db/migrations/"})
+	got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 100}, "write_to": "db/migrations/"})
 	path, _ := got["path"].(string)
 	if got["mode"] != "written" || !strings.HasPrefix(path, filepath.Join(root, "db", "migrations")+string(filepath.Separator)) ||
-		!strings.HasSuffix(path, "_billwire_credits_public_credit_ledger_test.sql") {
+		!strings.HasSuffix(path, "_billwire_credits_public_credit_ledger_test_v2.sql") {
 		t.Fatalf("write_to: %v", got)
 	}
 	b, err := os.ReadFile(path)
@@ -112,5 +116,29 @@ func TestScaffoldFulfillmentLiveApplyNeedsPermission(t *testing.T) {
 	args["confirm_live"] = true
 	if got := h.ok("scaffold_fulfillment", args); got["mode"] != "applied" || got["env"] != "live" {
 		t.Fatalf("live apply: %v", got)
+	}
+}
+
+// get_payments_status counts the payments that did not pay what they
+// named, per env, lists the latest, and says to refund them.
+func TestPaymentsStatusCountsFulfillmentMismatches(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{base: stripetest.Mock(t)})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.ok("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "apply": true})
+	if _, err := h.store.Pool().Exec(context.Background(), `INSERT INTO payments.fulfillment_mismatches (env, payment_key, order_id, reason, detail, created_at)
+		VALUES ('test', 'cs_test_Cheap', 'o_1', 'underpaid', '{"payment_intent_id": "pi_Cheap", "amount_subtotal": 100}', now()),
+			('test', 'cs_test_Old', 'o_2', 'wrong_owner', '{}', now() - interval '40 days'),
+			('live', 'cs_live_X', 'o_3', 'underpaid', '{}', now())`); err != nil {
+		t.Fatal(err)
+	}
+	st := h.ok("get_payments_status", map[string]any{"env": "test"})
+	mm := get(st, "environments", 0, "fulfillment_mismatches")
+	if get(mm, "total") != float64(2) || get(mm, "open") != float64(1) || get(mm, "by_reason", "underpaid") != float64(1) ||
+		get(mm, "latest", 0, "payment_key") != "cs_test_Cheap" || get(mm, "latest", 0, "order_id") != "o_1" || get(mm, "latest", 0, "detail", "amount_subtotal") != float64(100) {
+		t.Fatalf("fulfillment_mismatches = %v", mm)
+	}
+	if next, _ := get(st, "environments", 0, "next_step").(string); !strings.Contains(next, "refund") {
+		t.Fatalf("next_step = %q", next)
 	}
 }

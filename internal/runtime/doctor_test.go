@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +95,7 @@ func (r *doctorRig) check(receiver string) map[string]billing.Check {
 	return out
 }
 
-var checkNames = []string{"keys", "webhook_endpoint", "last_event", "self_test", "portal_configuration", "fulfillment"}
+var checkNames = []string{"keys", "webhook_endpoint", "last_event", "self_test", "portal_configuration", "fulfillment", "fulfillment_mismatches"}
 
 // failing returns the names of the checks that failed; each must say how to fix it.
 func failing(t *testing.T, got map[string]billing.Check) []string {
@@ -151,6 +154,26 @@ func TestCheckIntegrationBreakEachItem(t *testing.T) {
 			}
 			return ""
 		}, []string{"fulfillment"}},
+		{"fulfillment_v1", func(r *doctorRig) string {
+			// The app's migration tool ran version 1's SQL over it: still on version 1.
+			b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scaffold", "v1", "subscription_access.sql"))
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			if _, err := r.st.Pool().Exec(context.Background(), string(b)); err != nil {
+				r.t.Fatal(err)
+			}
+			return ""
+		}, []string{"fulfillment"}},
+		{"fulfillment_mismatches", func(r *doctorRig) string {
+			if _, err := r.st.Pool().Exec(context.Background(), `INSERT INTO payments.fulfillment_mismatches (env, payment_key, order_id, reason, detail, created_at)
+				VALUES ('test', 'cs_test_Old', 'o_old', 'underpaid', '{}', now() - interval '40 days'),
+					('live', 'cs_live_Other', 'o_live', 'underpaid', '{}', now()),
+					('test', 'cs_test_Cheap', 'o_1', 'underpaid', '{"payment_intent_id": "pi_Cheap"}', now())`); err != nil {
+				r.t.Fatal(err)
+			}
+			return ""
+		}, []string{"fulfillment_mismatches"}},
 	}
 	for _, b := range breaks {
 		t.Run(b.item, func(t *testing.T) {
@@ -164,6 +187,27 @@ func TestCheckIntegrationBreakEachItem(t *testing.T) {
 			f := failing(t, got)
 			if !equal(f, b.fails) {
 				t.Fatalf("broke %s: failing %v, want %v: %+v", b.item, f, b.fails, got)
+			}
+			switch b.item {
+			case "fulfillment_v1":
+				want := "`billwire scaffold --pattern subscription_access --env test --table public.team_billing_status --apply` " +
+					`(or scaffold_fulfillment {pattern: "subscription_access", env: "test", table: "public.team_billing_status", apply: true})`
+				if c := got["fulfillment"]; !strings.Contains(c.Fix, want) || !strings.Contains(c.Detail, "version 1") {
+					t.Errorf("fulfillment on version 1: %+v\nwant the fix to say %s", c, want)
+				}
+			case "fulfillment_mismatches":
+				if c := got["fulfillment_mismatches"]; !strings.Contains(c.Detail, "1 payment(s)") || !strings.Contains(c.Detail, "cs_test_Cheap underpaid for order o_1") ||
+					strings.Contains(c.Detail, "cs_test_Old") || !strings.Contains(c.Fix, "refund") {
+					t.Errorf("mismatches: %+v", c)
+				}
+				// Refunded in Stripe, it stops counting.
+				if _, err := r.st.Pool().Exec(context.Background(), `INSERT INTO payments.payment_history (env, key, kind, status, amount, amount_refunded, currency,
+					occurred_at, source_at) VALUES ('test', 'pi_Cheap', 'payment', 'refunded', 100, 100, 'usd', now(), now())`); err != nil {
+					t.Fatal(err)
+				}
+				if f := failing(t, r.check("")); len(f) != 0 {
+					t.Errorf("after the refund: failing %v", f)
+				}
 			}
 			if b.item == "keys" {
 				for _, n := range []string{"webhook_endpoint", "portal_configuration"} {

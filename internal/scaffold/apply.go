@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type Applied struct {
 	// AlreadyApplied means the same name and checksum were recorded before:
 	// nothing was executed.
 	AlreadyApplied bool `json:"already_applied"`
+	// UpgradedFrom names the earlier version this apply upgraded (its
+	// migration name, or its trigger when the app's tool applied it).
+	UpgradedFrom string `json:"upgraded_from,omitempty"`
 }
 
 // ownedObject is a view or function the SQL replaces; one that exists
@@ -72,6 +76,10 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 				return err
 			}
 		}
+		from, err := earlierVersion(ctx, tx, m)
+		if err != nil {
+			return err
+		}
 		// The outbox first: the SQL replaces a trigger on it, and webhook
 		// transactions take it before the app's tables, so taking it first
 		// makes them wait instead of deadlocking with this one.
@@ -85,13 +93,38 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 			m.Name, m.Checksum, m.SQL).Scan(&at); err != nil {
 			return fmt.Errorf("record %s: %w", m.Name, err)
 		}
-		res = &Applied{Name: m.Name, Checksum: m.Checksum, AppliedAt: at}
+		res = &Applied{Name: m.Name, Checksum: m.Checksum, AppliedAt: at, UpgradedFrom: from}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// earlierVersion finds what m upgrades: an earlier version's trigger of
+// the same pattern and table bound to the same env, else an earlier
+// version's record of the same pattern, table and env; "" when none.
+func earlierVersion(ctx context.Context, tx pgx.Tx, m *Migration) (string, error) {
+	bs, err := Bindings(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range bs {
+		if b.Pattern == m.Pattern && b.Table == m.Table && b.Env == string(m.Env) && b.Version < Version {
+			return "trigger " + b.Trigger + " (version " + strconv.Itoa(b.Version) + ")", nil
+		}
+	}
+	old := strings.TrimSuffix(m.Name, "_v"+strconv.Itoa(Version)) // version 1's name had no suffix
+	var name string
+	err = tx.QueryRow(ctx, `SELECT name FROM payments.app_migrations WHERE name = $1`, old).Scan(&name)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read payments.app_migrations: %w", err)
+	}
+	return name + " (version 1)", nil
 }
 
 // checkTable compares an existing table with the one the SQL would create:
@@ -147,6 +180,9 @@ func checkTable(ctx context.Context, tx pgx.Tx, schema string, t tableSpec) erro
 		want[c.Name] = true
 		h, ok := cols[c.Name]
 		switch {
+		case !ok && c.Since > 1:
+			// added by this version's ADD COLUMN IF NOT EXISTS: a table an
+			// earlier version created is upgraded, not refused
 		case !ok:
 			problems = append(problems, fmt.Sprintf("has no column %q (%s)", c.Name, c.Type))
 		case h.typ != c.Type:
@@ -217,6 +253,28 @@ func checkOwned(ctx context.Context, tx pgx.Tx, o ownedObject) error {
 
 const markerPrefix = "billwire scaffold_fulfillment "
 
+// parseMarker reads the scaffold's comment: pattern, env, table and
+// version (1 when it names none, as version 1 did not).
+func parseMarker(comment string) (pattern, env, table string, version int) {
+	version = 1
+	for _, f := range strings.Fields(strings.TrimPrefix(comment, markerPrefix)) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "pattern":
+			pattern = v
+		case "env":
+			env = v
+		case "table":
+			table = v
+		case "version":
+			if n, err := strconv.Atoi(v); err == nil {
+				version = n
+			}
+		}
+	}
+	return pattern, env, table, version
+}
+
 // Binding is a scaffolded trigger on payments.billing_changes.
 type Binding struct {
 	Trigger string `json:"trigger"`
@@ -224,6 +282,9 @@ type Binding struct {
 	Env     string `json:"env"`
 	Table   string `json:"table"`
 	Enabled bool   `json:"enabled"`
+	// Version is the generator version that made it (1 when its comment
+	// names none).
+	Version int `json:"version"`
 }
 
 // Bindings lists the scaffolded fulfillment triggers on
@@ -245,17 +306,7 @@ func Bindings(ctx context.Context, q interface {
 		if err := rows.Scan(&b.Trigger, &comment, &b.Enabled); err != nil {
 			return nil, err
 		}
-		for _, f := range strings.Fields(strings.TrimPrefix(comment, markerPrefix)) {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "pattern":
-				b.Pattern = v
-			case "env":
-				b.Env = v
-			case "table":
-				b.Table = v
-			}
-		}
+		b.Pattern, b.Env, b.Table, b.Version = parseMarker(comment)
 		out = append(out, b)
 	}
 	return out, rows.Err()

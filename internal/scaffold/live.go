@@ -17,23 +17,6 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// parseMarker reads the fields of a scaffold comment
-// (billwire scaffold_fulfillment pattern=… env=… table=…), ignoring
-// fields it does not know (version=2).
-func parseMarker(comment string) (map[string]string, bool) {
-	rest, ok := strings.CutPrefix(comment, markerPrefix)
-	if !ok {
-		return nil, false
-	}
-	f := map[string]string{}
-	for _, kv := range strings.Fields(rest) {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			f[k] = v
-		}
-	}
-	return f, true
-}
-
 // markerInSQL finds the scaffold comments in generated SQL (quoted literals).
 var markerInSQL = regexp.MustCompile(`'` + regexp.QuoteMeta(markerPrefix) + `[^']*'`)
 
@@ -62,9 +45,9 @@ func LiveBound(ctx context.Context, q Querier, m *Migration, ledger []string) ([
 			rows.Close()
 			return nil, fmt.Errorf("read the scaffold's objects: %w", err)
 		}
-		f, ok := parseMarker(comment)
+		_, env, table, _ := parseMarker(comment)
 		obj := typ + " " + strings.ReplaceAll(identity, `"`, "")
-		if ok && f["env"] == string(store.Live) && (f["table"] == m.Table || mine[obj]) {
+		if env == string(store.Live) && (table == m.Table || mine[obj]) {
 			out = append(out, obj)
 		}
 	}
@@ -74,8 +57,8 @@ func LiveBound(ctx context.Context, q Querier, m *Migration, ledger []string) ([
 	last := ""
 	for _, sql := range ledger {
 		for _, lit := range markerInSQL.FindAllString(sql, -1) {
-			if f, _ := parseMarker(strings.Trim(lit, "'")); f["table"] == m.Table {
-				last = f["env"]
+			if _, env, table, _ := parseMarker(strings.Trim(lit, "'")); table == m.Table {
+				last = env
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -30,6 +31,12 @@ const (
 	// Credits grants prepaid credits once per payment.
 	Credits = "credits"
 )
+
+// Version is the generator's version: it ends every migration name
+// (_v2) and is written into every object's comment. Version 2 checks the
+// money: an order is paid only by its owner's payment of its amount in its
+// currency, and credits are granted only for the prices named in grants.
+const Version = 2
 
 // Patterns lists the pattern names.
 var Patterns = []string{SubscriptionAccess, OneTimeOrders, Credits}
@@ -63,10 +70,20 @@ type Options struct {
 	// SubjectType is the billwire subject type (user, team, …) the pattern
 	// serves; default team for subscription_access, user otherwise.
 	SubjectType string
-	// CreditsPerUnit is, for credits, how many credits each unit bought
-	// (a pack: a line item quantity of 1) grants.
+	// Grants is, for credits, the credits one unit of each credit pack
+	// grants, by the pack's price lookup key (e.g. credits_100: 100). Only
+	// units of these prices grant.
+	Grants map[string]int64
+	// CreditsPerUnit was version 1's single rate for every unit bought; it
+	// is refused (use Grants).
 	CreditsPerUnit int64
 }
+
+// maxGrants bounds how many credit packs one credits scaffold names.
+const maxGrants = 100
+
+// grantsForm shows how grants are given, for error messages.
+const grantsForm = `grants: {"credits_100": 100, "credits_1k": 1000} (CLI --grants credits_100=100,credits_1k=1000): each credit pack's price lookup key and the credits one unit of it grants`
 
 // Migration is generated SQL, its name and its checksum.
 type Migration struct {
@@ -124,7 +141,9 @@ type names struct {
 	HasAccess                 string // subscription_access: the access function
 	Balances                  string // credits: the balance view
 	AppendOnly, AppendTrigger string // credits: the guard function and its trigger
-	Rate                      string // credits: credits per unit bought, an integer literal
+	Grants                    string // credits: a VALUES list of (lookup_key, credits per unit)
+	GrantList                 string // credits: the grants for the header, e.g. credits_100=100
+	Version                   int
 	Lit                       func(string) string
 	Q                         func(string) string
 }
@@ -184,23 +203,36 @@ func Generate(o Options) (*Migration, error) {
 	if err := checkIdent("table", table, 40); err != nil {
 		return nil, err
 	}
+	if o.CreditsPerUnit != 0 {
+		return nil, invalid("credits_per_unit was replaced by grants in scaffold v%d, so that only the credit packs grant (each its own amount, never any other purchase): pass %s", Version, grantsForm)
+	}
+	var grantKeys []string
 	if pattern == Credits {
-		v := o.CreditsPerUnit
-		if v == 0 {
-			return nil, invalid("credits_per_unit is required for pattern credits: the credits one unit bought grants (e.g. 1000 for a pack of 1000 credits; quantity 2 then grants 2000)")
+		if len(o.Grants) == 0 {
+			return nil, invalid("grants is required for pattern credits: %s", grantsForm)
 		}
-		if v < 0 || v > 1_000_000_000 {
-			return nil, invalid("credits_per_unit %d is out of range: give a whole number from 1 to 1000000000", v)
+		if len(o.Grants) > maxGrants {
+			return nil, invalid("grants names %d credit packs; at most %d", len(o.Grants), maxGrants)
 		}
-	} else if o.CreditsPerUnit != 0 {
-		return nil, invalid("credits_per_unit applies to pattern credits only; remove it for %s", pattern)
+		for k, v := range o.Grants {
+			if err := checkLookupKey(k); err != nil {
+				return nil, err
+			}
+			if v < 1 || v > 1_000_000_000 {
+				return nil, invalid("grants[%q] = %d is out of range: give a whole number of credits per unit from 1 to 1000000000", k, v)
+			}
+			grantKeys = append(grantKeys, k)
+		}
+		slices.Sort(grantKeys)
+	} else if len(o.Grants) != 0 {
+		return nil, invalid("grants applies to pattern credits only; remove it for %s", pattern)
 	}
 
 	n := names{Pattern: pattern, Env: string(env), SubjectType: subject, Schema: schema, Table: table,
-		Lit: quoteLiteral, Q: quoteIdent}
+		Lit: quoteLiteral, Q: quoteIdent, Version: Version}
 	q := func(name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
 	n.Qualified = q(table)
-	n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s", pattern, env, schema, table)
+	n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s version=%d", pattern, env, schema, table, Version)
 	n.Apply = q(table + "_apply")
 	n.OnChange = q(table + "_on_billing_change")
 	trigger := "app_" + schema + "_" + table
@@ -245,7 +277,14 @@ func Generate(o Options) (*Migration, error) {
 		n.Balances = q(balances)
 		n.AppendOnly = q(table + "_append_only")
 		n.AppendTrigger = quoteIdent(table + "_append_only")
-		n.Rate = strconv.FormatInt(o.CreditsPerUnit, 10)
+		vals := make([]string, len(grantKeys))
+		list := make([]string, len(grantKeys))
+		for i, k := range grantKeys {
+			vals[i] = "(" + quoteLiteral(k) + ", " + strconv.FormatInt(o.Grants[k], 10) + "::bigint)"
+			list[i] = k + "=" + strconv.FormatInt(o.Grants[k], 10)
+		}
+		n.Grants = strings.Join(vals, ", ")
+		n.GrantList = strings.Join(list, ", ")
 		fn(table+"_append_only", "")
 		objects = append(objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances)
 		owned = append(owned, ownedObject{kind: "view", schema: schema, name: balances})
@@ -267,7 +306,22 @@ func Generate(o Options) (*Migration, error) {
 }
 
 func migrationName(pattern, schema, table string, env store.Env) string {
-	return "billwire_" + pattern + "_" + schema + "_" + table + "_" + string(env)
+	return "billwire_" + pattern + "_" + schema + "_" + table + "_" + string(env) + "_v" + strconv.Itoa(Version)
+}
+
+// lookupKeyRE is what grants accepts as a price lookup key. The key
+// reaches the SQL only as a quoted literal inside a dollar-quoted function
+// body and in a comment, so "$", quotes, spaces and line breaks are kept
+// out as well.
+var lookupKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.:/+-]{1,200}$`)
+
+// checkLookupKey accepts a Stripe price lookup key of letters, digits and
+// _ . : / + - (at most 200).
+func checkLookupKey(k string) error {
+	if !lookupKeyRE.MatchString(k) {
+		return invalid("grants key %q is not a lookup key billwire accepts: use 1 to 200 letters, digits and _ . : / + - (e.g. credits_100)", k)
+	}
+	return nil
 }
 
 // FileName is the migration's file name for an app's migration directory,
@@ -284,6 +338,10 @@ type column struct {
 	Identity   bool   // GENERATED BY DEFAULT AS IDENTITY
 	Default    string // SQL expression, or ""
 	Check      string // SQL, or ""
+	// Since is the generator version that added the column (0: the
+	// first): the SQL adds it to an existing table with ADD COLUMN IF NOT
+	// EXISTS, so it must be nullable or have a default.
+	Since int
 }
 
 // tableSpec is a generated table: its columns, its constraints, and the
@@ -299,33 +357,45 @@ type tableSpec struct {
 	Comment string
 }
 
-// DDL renders the CREATE TABLE IF NOT EXISTS statement.
+// DDL renders the CREATE TABLE IF NOT EXISTS statement, then an ADD
+// COLUMN IF NOT EXISTS for each column a later version added, so that the
+// same SQL creates the table and upgrades one an earlier version created.
 func (t tableSpec) DDL(qualified string) string {
 	var b strings.Builder
 	b.WriteString("CREATE TABLE IF NOT EXISTS " + qualified + " (\n")
 	lines := make([]string, 0, len(t.Columns)+len(t.Extra))
 	for _, c := range t.Columns {
-		l := "    " + quoteIdent(c.Name) + " " + c.Type
-		if c.Identity {
-			l += " GENERATED BY DEFAULT AS IDENTITY"
-		}
-		if c.NotNull {
-			l += " NOT NULL"
-		}
-		if c.Default != "" {
-			l += " DEFAULT " + c.Default
-		}
-		if c.Check != "" {
-			l += " CHECK (" + c.Check + ")"
-		}
-		lines = append(lines, l)
+		lines = append(lines, "    "+c.def())
 	}
 	for _, e := range t.Extra {
 		lines = append(lines, "    "+e)
 	}
 	b.WriteString(strings.Join(lines, ",\n"))
 	b.WriteString("\n);")
+	for _, c := range t.Columns {
+		if c.Since > 1 {
+			fmt.Fprintf(&b, "\n-- Added in version %d.\nALTER TABLE %s ADD COLUMN IF NOT EXISTS %s;", c.Since, qualified, c.def())
+		}
+	}
 	return b.String()
+}
+
+// def is the column's definition.
+func (c column) def() string {
+	l := quoteIdent(c.Name) + " " + c.Type
+	if c.Identity {
+		l += " GENERATED BY DEFAULT AS IDENTITY"
+	}
+	if c.NotNull {
+		l += " NOT NULL"
+	}
+	if c.Default != "" {
+		l += " DEFAULT " + c.Default
+	}
+	if c.Check != "" {
+		l += " CHECK (" + c.Check + ")"
+	}
+	return l
 }
 
 const (
@@ -333,6 +403,7 @@ const (
 	tBig  = "bigint"
 	tBool = "boolean"
 	tTime = "timestamp with time zone"
+	tJSON = "jsonb"
 )
 
 var envCheck = `"env" IN ('test', 'live')`
@@ -386,5 +457,6 @@ func ledgerTable(table, subject string) tableSpec {
 		{Name: "amount", Type: tBig},
 		{Name: "currency", Type: tText},
 		{Name: "created_at", Type: tTime, NotNull: true, Default: "now()"},
+		{Name: "items", Type: tJSON, Since: 2},
 	}, Extra: []string{`PRIMARY KEY ("id")`, `UNIQUE ("source_key", "env")`}, Unique: [][]string{{"id"}, {"source_key", "env"}}}
 }

@@ -35,8 +35,8 @@ func TestGoldenSQL(t *testing.T) {
 		"subscription_access":           {Pattern: scaffold.SubscriptionAccess},
 		"subscription_access_user_live": {Pattern: scaffold.SubscriptionAccess, SubjectType: "user", Env: "live"},
 		"one_time_orders":               {Pattern: scaffold.OneTimeOrders},
-		"credits":                       {Pattern: scaffold.Credits, CreditsPerUnit: 100},
-		"credits_team_schema":           {Pattern: scaffold.Credits, CreditsPerUnit: 5, SubjectType: "team", Table: "app.team_credits"},
+		"credits":                       {Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100, "credits_1k": 1000}},
+		"credits_team_schema":           {Pattern: scaffold.Credits, Grants: map[string]int64{"team_credits_5": 5}, SubjectType: "team", Table: "app.team_credits"},
 	}
 	dir := filepath.Join("..", "..", "testdata", "scaffold")
 	update := os.Getenv("UPDATE_GOLDEN") != ""
@@ -90,9 +90,16 @@ func TestGenerateRefusesBadArguments(t *testing.T) {
 		{"catalog schema", scaffold.Options{Pattern: "one_time_orders", Table: "pg_catalog.orders"}, "belongs to billwire or PostgreSQL"},
 		{"long table", scaffold.Options{Pattern: "one_time_orders", Table: strings.Repeat("o", 41)}, "longer than 40"},
 		{"bad subject type", scaffold.Options{Pattern: "subscription_access", SubjectType: "team'--"}, "not a valid identifier"},
-		{"credits without rate", scaffold.Options{Pattern: "credits"}, "credits_per_unit is required"},
-		{"negative rate", scaffold.Options{Pattern: "credits", CreditsPerUnit: -5}, "out of range"},
-		{"rate for orders", scaffold.Options{Pattern: "one_time_orders", CreditsPerUnit: 10}, "pattern credits only"},
+		{"credits without grants", scaffold.Options{Pattern: "credits"}, "grants is required"},
+		{"negative grant", scaffold.Options{Pattern: "credits", Grants: map[string]int64{"credits_100": -5}}, "out of range"},
+		{"grants for orders", scaffold.Options{Pattern: "one_time_orders", Grants: map[string]int64{"credits_100": 10}}, "pattern credits only"},
+		{"lookup key with a space", scaffold.Options{Pattern: "credits", Grants: map[string]int64{"credits 100": 10}}, "not a lookup key"},
+		{"lookup key closing the function body", scaffold.Options{Pattern: "credits", Grants: map[string]int64{"x$$;DROP/**/TABLE/**/users;--": 10}}, "not a lookup key"},
+		{"lookup key with a line break", scaffold.Options{Pattern: "credits", Grants: map[string]int64{"x\nDROP": 10}}, "not a lookup key"},
+		{"empty lookup key", scaffold.Options{Pattern: "credits", Grants: map[string]int64{"": 10}}, "not a lookup key"},
+		{"version 1's rate", scaffold.Options{Pattern: "credits", CreditsPerUnit: 1000},
+			`credits_per_unit was replaced by grants in scaffold v2, so that only the credit packs grant (each its own amount, never any other purchase): pass grants: {"credits_100": 100, "credits_1k": 1000} (CLI --grants credits_100=100,credits_1k=1000)`},
+		{"version 1's rate with grants", scaffold.Options{Pattern: "credits", CreditsPerUnit: 10, Grants: map[string]int64{"credits_100": 10}}, "replaced by grants"},
 	}
 	for _, c := range cases {
 		_, err := scaffold.Generate(c.o)
@@ -321,14 +328,14 @@ func TestSubscriptionAccessBackfillsEarlierChanges(t *testing.T) {
 // checkoutSession is a one-time Checkout Session for an order.
 func orderSession(orderID, paymentStatus string) map[string]any {
 	return map[string]any{"id": "cs_test_Order1", "mode": "payment", "payment_status": paymentStatus, "payment_intent": "pi_Order1",
-		"subscription": nil, "amount_total": 4500, "metadata": map[string]any{"order_id": orderID}}
+		"subscription": nil, "amount_total": 4500, "amount_subtotal": 4500, "metadata": map[string]any{"order_id": orderID}}
 }
 
 func TestOrderPaidOnceNotOnUnpaidCompletion(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
 	r.apply(scaffold.Options{Pattern: scaffold.OneTimeOrders})
-	orderID := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_1', 4500, 'usd') RETURNING id`).(string)
+	orderID := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_123', 4500, 'usd') RETURNING id`).(string)
 	other := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_2', 100, 'usd') RETURNING id`).(string)
 	state := func() []any {
 		return r.row(`SELECT status, paid_at IS NOT NULL, amount_paid, checkout_session_id, payment_key, paid_at FROM public.orders WHERE id = $1`, orderID)
@@ -370,7 +377,7 @@ func TestOrderFailsOnAsyncFailure(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
 	r.apply(scaffold.Options{Pattern: scaffold.OneTimeOrders})
-	orderID := r.one(`INSERT INTO public.orders (amount) VALUES (4500) RETURNING id`).(string)
+	orderID := r.one(`INSERT INTO public.orders (user_id, amount, currency) VALUES ('u_123', 4500, 'usd') RETURNING id`).(string)
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: orderSession(orderID, "unpaid")}))
 	r.send(r.event("checkout.session.async_payment_failed", eventfixtures.Options{Object: orderSession(orderID, "unpaid")}))
 	if s := r.one(`SELECT status FROM public.orders WHERE id = $1`, orderID); s != "failed" {
@@ -392,16 +399,41 @@ func creditSession(id, pi string, amount int64) map[string]any {
 		"amount_total": amount, "metadata": map[string]any{"billwire_subject_type": "user", "billwire_subject_id": "u_9"}}
 }
 
+// billwireSession records a Checkout Session as billwire's session API
+// does: a row with the request's line items, opened as csID.
+func (r *rig) billwireSession(csID, subjectType, subjectID string, items ...map[string]any) {
+	r.t.Helper()
+	ctx := context.Background()
+	row, _, err := r.st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+		Request:     map[string]any{"mode": "payment", "line_items": items},
+		SubjectType: subjectType, SubjectID: subjectID})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var openErr error
+	r.st.CheckoutOpened(row.ID, csID, "https://checkout.stripe.com/c/pay/"+csID, "cus_Fixture1",
+		func(err error) { openErr = err })
+	r.st.Flush()
+	if openErr != nil {
+		r.t.Fatal(openErr)
+	}
+}
+
+func item(lookupKey string, quantity int) map[string]any {
+	return map[string]any{"lookup_key": lookupKey, "quantity": quantity}
+}
+
 func TestCreditsGrantedOncePerPayment(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
-	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 100})
+	r.apply(scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100}})
 	ledger := func() []any {
 		return r.row(`SELECT count(*) FILTER (WHERE reason = 'purchase'), count(*) FILTER (WHERE reason = 'refund'),
 			(SELECT balance FROM public.credit_balances WHERE user_id = 'u_9') FROM public.credit_ledger`)
 	}
 	// The payment intent's event first (no Checkout Session known yet), then
 	// the session's, its duplicate, a replay, and the same once more.
+	r.billwireSession("cs_test_Credits1", "user", "u_9", item("credits_100", 1))
 	pi := r.event("payment_intent.succeeded", eventfixtures.Options{Replace: map[string]string{"pi_Fixture1": "pi_Credits1"},
 		Object: map[string]any{"invoice": nil, "amount": 1000, "amount_received": 1000}})
 	r.send(pi)
@@ -417,27 +449,14 @@ func TestCreditsGrantedOncePerPayment(t *testing.T) {
 	}
 	r.send(r.event("checkout.session.async_payment_succeeded", eventfixtures.Options{Object: creditSession("cs_test_Credits1", "pi_Credits1", 1000)}))
 	if v := ledger(); v[0] != int64(1) || v[2] != int64(100) {
-		t.Fatalf("after one payment for a session billwire did not create (one unit), delivered many ways: %v, want 1 grant of 100 credits", v)
+		t.Fatalf("after one payment for one pack, delivered many ways: %v, want 1 grant of 100 credits", v)
 	}
 	if k := r.one(`SELECT source_key FROM public.credit_ledger WHERE reason = 'purchase'`); k != "pi_Credits1" {
 		t.Fatalf("grant keyed by %v, want the payment's canonical key", k)
 	}
 	// A session made by billwire's session API records its line items: three
 	// packs grant three times the credits.
-	ctx := context.Background()
-	row, _, err := r.st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
-		Request:     map[string]any{"mode": "payment", "line_items": []map[string]any{{"lookup_key": "credits_100", "quantity": 3}}},
-		SubjectType: "user", SubjectID: "u_9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var openErr error
-	r.st.CheckoutOpened(row.ID, "cs_test_Credits2", "https://checkout.stripe.com/c/pay/cs_test_Credits2", "cus_Fixture1",
-		func(err error) { openErr = err })
-	r.st.Flush()
-	if err := openErr; err != nil {
-		t.Fatal(err)
-	}
+	r.billwireSession("cs_test_Credits2", "user", "u_9", item("credits_100", 3))
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: creditSession("cs_test_Credits2", "pi_Credits2", 3000)}))
 	if v := ledger(); v[0] != int64(2) || v[2] != int64(100+300) {
 		t.Fatalf("after buying three packs: %v", v)
@@ -472,7 +491,7 @@ func TestTestModeNeverTouchesLiveBoundRows(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, true)
 	r.apply(scaffold.Options{Pattern: scaffold.SubscriptionAccess, Env: "live"})
-	r.apply(scaffold.Options{Pattern: scaffold.Credits, Env: "live", CreditsPerUnit: 1})
+	r.apply(scaffold.Options{Pattern: scaffold.Credits, Env: "live", Grants: map[string]int64{"credits_100": 1}})
 	r.sendTo(store.Live, r.event("customer.subscription.created", eventfixtures.Options{Livemode: true, Object: subscription("active")}))
 	before := r.row(`SELECT status, has_access, updated_at FROM public.team_billing_status WHERE team_id = 't_1' AND env = 'live'`)
 	if before == nil || before[0] != "active" || before[1] != true {
@@ -537,7 +556,7 @@ func TestApplyIsRecordedAndRefusesDrift(t *testing.T) {
 	t.Parallel()
 	st := storetest.New(t)
 	ctx := context.Background()
-	o := scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 100}
+	o := scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100}}
 	m, _ := scaffold.Generate(o)
 	first, err := scaffold.Apply(ctx, st.Pool(), m)
 	if err != nil || first.AlreadyApplied {
@@ -552,18 +571,18 @@ func TestApplyIsRecordedAndRefusesDrift(t *testing.T) {
 	if err != nil || !again.AlreadyApplied || !again.AppliedAt.Equal(first.AppliedAt) {
 		t.Fatalf("same again: %+v %v", again, err)
 	}
-	o.CreditsPerUnit = 200
+	o.Grants = map[string]int64{"credits_100": 200}
 	changed, _ := scaffold.Generate(o)
 	_, err = scaffold.Apply(ctx, st.Pool(), changed)
 	if !errors.Is(err, scaffold.ErrDrift) || !strings.Contains(err.Error(), m.Name) {
 		t.Fatalf("changed content: %v, want ErrDrift", err)
 	}
 	var body string
-	if err := st.Pool().QueryRow(ctx, `SELECT prosrc FROM pg_proc WHERE proname = 'credit_ledger_apply'`).Scan(&body); err != nil || !strings.Contains(body, "100 * coalesce") {
+	if err := st.Pool().QueryRow(ctx, `SELECT prosrc FROM pg_proc WHERE proname = 'credit_ledger_apply'`).Scan(&body); err != nil || !strings.Contains(body, "('credits_100', 100::bigint)") {
 		t.Fatalf("the refused SQL ran: %s %v", body, err)
 	}
 	// Going live rebinds; the test migration cannot then be re-applied as if current.
-	live, _ := scaffold.Generate(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 100, Env: "live"})
+	live, _ := scaffold.Generate(scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100}, Env: "live"})
 	if _, err := scaffold.Apply(ctx, st.Pool(), live); err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +614,7 @@ func TestApplyRefusesObjectsOfAnotherShape(t *testing.T) {
 		want []string
 	}{
 		{scaffold.Options{Pattern: scaffold.OneTimeOrders}, []string{`column "id" is bigint, not text`, `column "status" is integer, not text`, `no column "env"`}},
-		{scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 1}, []string{`"note" NOT NULL without a default`, "no unique key on (source_key, env)"}},
+		{scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 1}}, []string{`"note" NOT NULL without a default`, "no unique key on (source_key, env)"}},
 		{scaffold.Options{Pattern: scaffold.SubscriptionAccess}, []string{"function public.team_has_access(text) exists and was not created by billwire"}},
 	}
 	for _, c := range cases {
@@ -636,7 +655,7 @@ func TestWriteFileStaysInsideRoots(t *testing.T) {
 	roots := []string{root}
 
 	w, err := scaffold.WriteFile(m, "db/migrations/", roots, now)
-	want := filepath.Join(root, "db", "migrations", "20260301120000_billwire_one_time_orders_public_orders_test.sql")
+	want := filepath.Join(root, "db", "migrations", "20260301120000_billwire_one_time_orders_public_orders_test_v2.sql")
 	if err != nil || w.Path != want {
 		t.Fatalf("directory target: %+v %v, want %s", w, err, want)
 	}
@@ -677,7 +696,8 @@ func TestWriteFileStaysInsideRoots(t *testing.T) {
 func TestCreditsInTheAppsSchemaForTeams(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
-	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 5, SubjectType: "team", Table: "app.team_credits"})
+	r.apply(scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"team_credits_5": 5}, SubjectType: "team", Table: "app.team_credits"})
+	r.billwireSession("cs_test_Team1", "team", "t_1", item("team_credits_5", 1))
 	session := creditSession("cs_test_Team1", "pi_Team1", 1099)
 	session["metadata"] = team
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: session}))
