@@ -165,14 +165,13 @@ func TestPriceTermsApplyToUserCheckouts(t *testing.T) {
 		t.Fatalf("a price without terms gave %v", s)
 	}
 
-	// The price's terms change (an event): the very next checkout has them,
-	// though the prices of these items were cached.
-	changed, _ := json.Marshal(map[string]any{"id": "price_Trial14", "object": "price", "product": "prod_Trial", "active": true, "currency": "usd",
-		"unit_amount": 2000, "type": "recurring", "recurring": map[string]any{"interval": "month", "interval_count": 1}, "lookup_key": "trial_monthly",
-		"livemode": false, "created": 1718900000, "metadata": map[string]any{"billwire_trial_period_days": "7"}})
-	if _, err := r.st.Upsert(context.Background(), store.Test, store.Prices, []json.RawMessage{changed}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	// The price's terms change (Stripe's event, projected): the very next
+	// checkout has them, though the prices of these items were cached.
+	r.postEvent(eventfixtures.MustEvent(t, "price.updated", eventfixtures.Options{
+		Created: time.Now().Add(time.Minute).Unix(),
+		Replace: map[string]string{"price_Fixture1": "price_Trial14", "prod_Fixture1": "prod_Trial", "pro_monthly": "trial_monthly"},
+		Object:  map[string]any{"metadata": map[string]any{"billwire_trial_period_days": "7"}, "unit_amount": 2000},
+	}))
 	if res := r.do("POST", checkoutPath, tok("u_e"), checkoutBody(user("u_e"), items("price_Trial14")...)); res.status != 201 {
 		t.Fatalf("checkout: %d %v", res.status, res.body)
 	}
