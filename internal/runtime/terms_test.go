@@ -20,8 +20,9 @@ import (
 const checkoutPath = "/api/payments/test/checkout-sessions"
 
 // seedTerms adds products whose prices carry the app's terms in their
-// metadata, as create_price stores them: prod_Trial (14 days, promotion
-// codes), prod_Long (30 days), prod_Tax (automatic tax, no trial).
+// metadata, as create_price stores them: prod_Trial (monthly: 14 days and
+// promotion codes; yearly: 21 days), prod_Long (30 days), prod_Tax
+// (automatic tax, and a trial no one can read).
 func seedTerms(t *testing.T, r *rig) {
 	t.Helper()
 	obj := func(m map[string]any) json.RawMessage {
@@ -39,6 +40,9 @@ func seedTerms(t *testing.T, r *rig) {
 		obj(map[string]any{"id": "price_Trial14", "object": "price", "product": "prod_Trial", "active": true, "currency": "usd", "unit_amount": 2000,
 			"type": "recurring", "recurring": recurring, "lookup_key": "trial_monthly",
 			"metadata": map[string]any{"billwire_trial_period_days": "14", "billwire_allow_promotion_codes": "true"}}),
+		obj(map[string]any{"id": "price_TrialYearly", "object": "price", "product": "prod_Trial", "active": true, "currency": "usd", "unit_amount": 20000,
+			"type": "recurring", "recurring": map[string]any{"interval": "year", "interval_count": 1, "usage_type": "licensed"},
+			"metadata": map[string]any{"billwire_trial_period_days": "21"}}),
 		obj(map[string]any{"id": "price_Long30", "object": "price", "product": "prod_Long", "active": true, "currency": "usd", "unit_amount": 500,
 			"type": "recurring", "recurring": recurring, "metadata": map[string]any{"billwire_trial_period_days": "30"}}),
 		obj(map[string]any{"id": "price_Tax", "object": "price", "product": "prod_Tax", "active": true, "currency": "usd", "unit_amount": 700,
@@ -222,6 +226,9 @@ func TestTrialOncePerSubjectAndProduct(t *testing.T) {
 	}
 	if got := trial("u_farm", "price_Trial14"); got != "" {
 		t.Fatalf("second checkout while the first is open: trial %q, want none", got)
+	}
+	if got := trial("u_farm", "price_TrialYearly"); got != "" {
+		t.Fatalf("another price of the trialed product: trial %q, want none", got)
 	}
 	if got := trial("u_farm", "price_Trial14", "price_Long30"); got != "" {
 		t.Fatalf("the trialed product with another: trial %q, want none", got)
