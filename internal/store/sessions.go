@@ -120,8 +120,8 @@ const (
 	MetaAutomaticTax        = "billwire_automatic_tax"
 )
 
-// priceTermsSQL reads PriceTerms from a price's metadata, never failing on
-// what a human may have typed into it in Stripe's Dashboard.
+// priceTermsSQL reads a price's checkout terms from its metadata, never
+// failing on what a human may have typed into it in Stripe's Dashboard.
 const priceTermsSQL = `
 		CASE WHEN p.metadata->>'` + MetaTrialPeriodDays + `' ~ '^[0-9]{1,3}$' THEN
 			CASE WHEN (p.metadata->>'` + MetaTrialPeriodDays + `')::int BETWEEN 1 AND 730
@@ -216,10 +216,11 @@ var startTrialCheckoutSQL = strings.Replace(strings.Replace(startCheckoutSQL,
 	"\n\tSELECT fp.current OR $13", ",\n\t"+trialClaimSQL+"\n\tSELECT fp.current OR $13", 1),
 	"END, 0::bigint", "END, (SELECT count(*) FROM claim)", 1)
 
-// trialClaimSQL (two more CTEs of startTrialCheckoutSQL) claims the trial of a
-// row just inserted: $14 days for the products $15 (sorted, distinct),
-// unless the subject already had a trial of one of them (had) or $16 (the
-// caller set the trial itself, so only the claims are recorded). It reads
+// trialClaimSQL (two more CTEs of startTrialCheckoutSQL) claims the trial
+// of a row just inserted: $14 days for the products $15 (sorted, distinct),
+// unless the subject already had a trial of one of them (had); with $16
+// (the caller set the trial itself) the claims are recorded whatever the
+// subject had, where they are free. It reads
 // m, the subject's mapping, and ins, the row. A claim held by a checkout
 // that still holds it (payments.trial_claim_holds) is not taken over;
 // since the statement's snapshot does not see a claim committed
