@@ -126,15 +126,18 @@ func createProduct(d Deps) Tool {
 
 // CreatePriceParams are create_price's arguments.
 type CreatePriceParams struct {
-	Env           string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
-	ProductID     string `json:"product_id" jsonschema:"required" jsonschema_description:"The product's id (prod_…)."`
-	UnitAmount    int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
-	Currency      string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
-	Interval      string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval for a recurring price; omit for a one-time price."`
-	IntervalCount int64  `json:"interval_count,omitempty" jsonschema_description:"Intervals between bills (default 1), e.g. 3 with month for quarterly."`
-	LookupKey     string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app can use instead of the price id, e.g. pro_monthly."`
-	Nickname      string `json:"nickname,omitempty" jsonschema_description:"Internal name for the price."`
-	ConfirmLive   bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+	Env                 string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
+	ProductID           string `json:"product_id" jsonschema:"required" jsonschema_description:"The product's id (prod_…)."`
+	UnitAmount          int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
+	Currency            string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
+	Interval            string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval for a recurring price; omit for a one-time price."`
+	IntervalCount       int64  `json:"interval_count,omitempty" jsonschema_description:"Intervals between bills (default 1), e.g. 3 with month for quarterly."`
+	LookupKey           string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app can use instead of the price id, e.g. pro_monthly."`
+	Nickname            string `json:"nickname,omitempty" jsonschema_description:"Internal name for the price."`
+	TrialPeriodDays     int64  `json:"trial_period_days,omitempty" jsonschema_description:"Free trial in days (1 to 730, recurring prices only) that subscription checkouts of this price get, once per subject and product. Checkout terms are set on the price: end users' tokens cannot choose them."`
+	AllowPromotionCodes bool   `json:"allow_promotion_codes,omitempty" jsonschema_description:"Let customers enter promotion codes in checkouts of this price."`
+	AutomaticTax        bool   `json:"automatic_tax,omitempty" jsonschema_description:"Turn on Stripe Tax (automatic tax) in checkouts of this price."`
+	ConfirmLive         bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 func createPrice(d Deps) Tool {
@@ -147,7 +150,8 @@ func createPrice(d Deps) Tool {
 				return nil, err
 			}
 			in := billing.PriceInput{ProductID: p.ProductID, UnitAmount: p.UnitAmount, Currency: p.Currency, Interval: p.Interval,
-				IntervalCount: p.IntervalCount, LookupKey: p.LookupKey, Nickname: p.Nickname}
+				IntervalCount: p.IntervalCount, LookupKey: p.LookupKey, Nickname: p.Nickname,
+				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}}
 			if err := d.guardLive(ctx, env, p.ConfirmLive, "create a price"); err != nil {
 				return nil, err
 			}
@@ -161,13 +165,16 @@ func createPrice(d Deps) Tool {
 
 // CreatePlanParams are create_plan's arguments.
 type CreatePlanParams struct {
-	Env         string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to create the plan in."`
-	Name        string `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
-	UnitAmount  int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD."`
-	Currency    string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
-	Interval    string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval; omit for a one-time price."`
-	LookupKey   string `json:"lookup_key,omitempty" jsonschema_description:"Stable name for the price, e.g. pro_monthly."`
-	ConfirmLive bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+	Env                 string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to create the plan in."`
+	Name                string `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
+	UnitAmount          int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD."`
+	Currency            string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
+	Interval            string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval; omit for a one-time price."`
+	LookupKey           string `json:"lookup_key,omitempty" jsonschema_description:"Stable name for the price, e.g. pro_monthly."`
+	TrialPeriodDays     int64  `json:"trial_period_days,omitempty" jsonschema_description:"Free trial in days (1 to 730, recurring prices only) that subscription checkouts of this price get, once per subject and product. Checkout terms are set on the price: end users' tokens cannot choose them."`
+	AllowPromotionCodes bool   `json:"allow_promotion_codes,omitempty" jsonschema_description:"Let customers enter promotion codes in checkouts of this price."`
+	AutomaticTax        bool   `json:"automatic_tax,omitempty" jsonschema_description:"Turn on Stripe Tax (automatic tax) in checkouts of this price."`
+	ConfirmLive         bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 func createPlan(d Deps) Tool {
@@ -183,7 +190,8 @@ func createPlan(d Deps) Tool {
 				return nil, err
 			}
 			plan, err := d.Billing.CreatePlan(ctx, env, billing.PlanInput{Name: p.Name, UnitAmount: p.UnitAmount, Currency: p.Currency,
-				Interval: p.Interval, LookupKey: p.LookupKey})
+				Interval: p.Interval, LookupKey: p.LookupKey,
+				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}})
 			if err != nil {
 				return nil, err
 			}

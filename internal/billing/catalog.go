@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,6 +34,79 @@ type PriceInput struct {
 	IntervalCount int64
 	LookupKey     string
 	Nickname      string
+	PriceTermsInput
+}
+
+// PriceTermsInput are the checkout terms end users get with a price (see
+// CreateCheckout), stored in its Stripe metadata. Unset fields are left
+// out of the idempotency key, so a call without terms derives the key it
+// always did.
+type PriceTermsInput struct {
+	// TrialPeriodDays (1 to 730, recurring prices only) is the trial a
+	// subscription checkout of the price gets, once per subject and product.
+	TrialPeriodDays int64 `json:",omitempty"`
+	// AllowPromotionCodes lets the customer enter promotion codes.
+	AllowPromotionCodes bool `json:",omitempty"`
+	// AutomaticTax turns on Stripe Tax for the checkout.
+	AutomaticTax bool `json:",omitempty"`
+}
+
+func (t *PriceTermsInput) validate(interval string) error {
+	switch {
+	case t.TrialPeriodDays < 0 || t.TrialPeriodDays > 730:
+		return inputErr("trial_period_days is %d: Stripe allows a trial of 1 to 730 days (omit it for none)", t.TrialPeriodDays)
+	case t.TrialPeriodDays > 0 && interval == "":
+		return inputErr("trial_period_days applies to recurring prices only: set interval (e.g. month), or drop trial_period_days for a one-time price")
+	}
+	return nil
+}
+
+// metadata stamps the terms on a price's metadata.
+func (t *PriceTermsInput) metadata(add func(k, v string)) {
+	if t.TrialPeriodDays > 0 {
+		add(store.MetaTrialPeriodDays, strconv.FormatInt(t.TrialPeriodDays, 10))
+	}
+	if t.AllowPromotionCodes {
+		add(store.MetaAllowPromotionCodes, "true")
+	}
+	if t.AutomaticTax {
+		add(store.MetaAutomaticTax, "true")
+	}
+}
+
+// priceTerms reads the terms back from a price's metadata.
+func priceTerms(md map[string]string) PriceTermsResult {
+	var t PriceTermsResult
+	if n, err := strconv.ParseInt(md[store.MetaTrialPeriodDays], 10, 64); err == nil && n >= 1 && n <= 730 {
+		t.TrialPeriodDays = n
+	}
+	t.AllowPromotionCodes = md[store.MetaAllowPromotionCodes] == "true"
+	t.AutomaticTax = md[store.MetaAutomaticTax] == "true"
+	return t
+}
+
+// PriceTermsResult are a price's checkout terms as stored in Stripe.
+type PriceTermsResult struct {
+	TrialPeriodDays     int64 `json:"trial_period_days,omitempty"`
+	AllowPromotionCodes bool  `json:"allow_promotion_codes,omitempty"`
+	AutomaticTax        bool  `json:"automatic_tax,omitempty"`
+}
+
+func (t PriceTermsResult) String() string {
+	var parts []string
+	if t.TrialPeriodDays > 0 {
+		parts = append(parts, fmt.Sprintf("a %d-day trial", t.TrialPeriodDays))
+	}
+	if t.AllowPromotionCodes {
+		parts = append(parts, "promotion codes")
+	}
+	if t.AutomaticTax {
+		parts = append(parts, "automatic tax")
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ProductResult is a created product as stored.
@@ -56,6 +130,8 @@ type PriceResult struct {
 	Nickname      string `json:"nickname,omitempty"`
 	// Display is the amount for a human, e.g. "20.00 USD / month": check it.
 	Display string `json:"display"`
+	// The terms end users get with the price (see PriceTermsInput).
+	PriceTermsResult
 }
 
 func (in *ProductInput) validate() error {
@@ -109,7 +185,7 @@ func (in *PriceInput) validate() error {
 	if utf8.RuneCountInString(in.LookupKey) > 200 {
 		return inputErr("lookup_key is longer than Stripe's 200 characters")
 	}
-	return nil
+	return in.PriceTermsInput.validate(in.Interval)
 }
 
 // CreateProduct creates a product in Stripe and stores it. A retry with the
@@ -185,6 +261,7 @@ func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi
 	if in.Nickname != "" {
 		p.Nickname = stripe.String(in.Nickname)
 	}
+	in.PriceTermsInput.metadata(p.AddMetadata)
 	fetched := time.Now()
 	price, raw, err := c.CreatePrice(ctx, p, stripeapi.IdempotencyKey("create_price", e.Env, e.AccountID, in))
 	if err != nil {
@@ -195,7 +272,7 @@ func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi
 	}
 	s.log.Info().Str("env", string(e.Env)).Str("price", price.ID).Msg("price created")
 	out := &PriceResult{ID: price.ID, ProductID: in.ProductID, UnitAmount: price.UnitAmount, Currency: string(price.Currency),
-		LookupKey: price.LookupKey, Nickname: price.Nickname}
+		LookupKey: price.LookupKey, Nickname: price.Nickname, PriceTermsResult: priceTerms(price.Metadata)}
 	if price.Recurring != nil {
 		out.Interval, out.IntervalCount = string(price.Recurring.Interval), price.Recurring.IntervalCount
 	}
@@ -210,6 +287,7 @@ type PlanInput struct {
 	Currency   string
 	Interval   string
 	LookupKey  string
+	PriceTermsInput
 }
 
 // PlanResult is a created product with its price.
@@ -223,7 +301,8 @@ type PlanResult struct {
 // creating anything twice.
 func (s *Service) CreatePlan(ctx context.Context, env store.Env, in PlanInput) (*PlanResult, error) {
 	prodIn := ProductInput{Name: in.Name}
-	priceIn := PriceInput{ProductID: "(new)", UnitAmount: in.UnitAmount, Currency: in.Currency, Interval: in.Interval, LookupKey: in.LookupKey}
+	priceIn := PriceInput{ProductID: "(new)", UnitAmount: in.UnitAmount, Currency: in.Currency, Interval: in.Interval, LookupKey: in.LookupKey,
+		PriceTermsInput: in.PriceTermsInput}
 	if err := prodIn.validate(); err != nil {
 		return nil, err
 	}

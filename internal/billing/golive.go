@@ -540,6 +540,10 @@ func (p *promotion) price(ctx context.Context, tp listed[stripe.Price], testProd
 				add(ActionConflict, holder.v.ID, fmt.Sprintf("live price %s already uses lookup key %q with other terms (%s): archive it or move its lookup key in the Stripe Dashboard, or change the test price's lookup key; then call promote_catalog again", holder.v.ID, t.LookupKey, display(holder.v)))
 				return nil
 			}
+			if tt, lt := priceTerms(t.Metadata), priceTerms(holder.v.Metadata); tt != lt {
+				add(ActionConflict, holder.v.ID, fmt.Sprintf("live price %s has lookup key %q and the same amount, but other checkout terms (test: %s; live: %s): set the live price's metadata to the test price's (%s, %s, %s) in the Stripe Dashboard, or archive it; then call promote_catalog again", holder.v.ID, t.LookupKey, tt, lt, store.MetaTrialPeriodDays, store.MetaAllowPromotionCodes, store.MetaAutomaticTax))
+				return nil
+			}
 			if p.dryRun {
 				add(ActionAdopt, holder.v.ID, "")
 				return nil

@@ -140,8 +140,8 @@ func (r *CheckoutRequest) validate(origins auth.Origins) error {
 		if r.Mode != "subscription" {
 			return badRequest("invalid_request", "trial_period_days applies to mode \"subscription\" only")
 		}
-		if *r.TrialPeriodDays < 1 || *r.TrialPeriodDays > 730 {
-			return badRequest("invalid_request", "trial_period_days must be 1 to 730")
+		if *r.TrialPeriodDays < 0 || *r.TrialPeriodDays > 730 {
+			return badRequest("invalid_request", "trial_period_days must be 1 to 730, or 0 for no trial (the prices' trial otherwise applies)")
 		}
 	}
 	if len(r.Metadata) > 40 {
@@ -181,8 +181,8 @@ func lineItemRefs(r *CheckoutRequest) (ids, keys []string) {
 }
 
 // resolvePrices checks the line items against the prices found in
-// billwire's catalog and returns their price ids in order.
-func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutRequest) ([]string, error) {
+// billwire's catalog and returns their prices in order.
+func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutRequest) ([]store.CheckoutPrice, error) {
 	byID, byKey := map[string]store.CheckoutPrice{}, map[string]store.CheckoutPrice{}
 	for _, p := range found {
 		byID[p.ID] = p
@@ -190,7 +190,7 @@ func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutReques
 			byKey[p.LookupKey] = p
 		}
 	}
-	out := make([]string, len(r.LineItems))
+	out := make([]store.CheckoutPrice, len(r.LineItems))
 	currency, recurring := "", 0
 	for i, li := range r.LineItems {
 		p, ok := byID[li.PriceID]
@@ -220,7 +220,7 @@ func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutReques
 		if p.Type == "recurring" {
 			recurring++
 		}
-		out[i] = p.ID
+		out[i] = p
 	}
 	if r.Mode == "subscription" && recurring == 0 {
 		return nil, badRequest("wrong_price_mode", "mode \"subscription\" needs at least one recurring price; for one-time prices use mode \"payment\"")
@@ -295,6 +295,9 @@ func (s *Service) unavailable(err error) error {
 // behalf of caller: the local row first, then the subject's customer (made
 // once per subject, under a lock), then the session in Stripe.
 func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *auth.Caller, origins auth.Origins, r CheckoutRequest) (*CheckoutResult, error) {
+	if err := checkFieldsAllowed(caller, &r); err != nil {
+		return nil, err
+	}
 	if err := r.validate(origins); err != nil {
 		return nil, err
 	}
@@ -309,7 +312,7 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	// The first round trip writes the row only if the prices are still
 	// those this process checked last time for the same references.
 	refs := priceRefs(env, ids, keys)
-	var prices []string
+	var prices []store.CheckoutPrice
 	expect := ""
 	if found, fp, ok := s.prices.get(refs); ok {
 		if prices, err = resolvePrices(found, env, &r); err == nil {
@@ -321,6 +324,8 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		Env: env, Mode: r.Mode, Requester: caller.Requester(), IdempotencyKey: r.IdempotencyKey, RequestHash: hash,
 		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata,
 	}
+	terms := termsOf(prices, &r)
+	terms.claim(&nc)
 	start, err := st.StartCheckout(ctx, nc, ids, keys, expect)
 	if err != nil {
 		return nil, s.unavailable(err)
@@ -331,6 +336,8 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		if prices, err = resolvePrices(start.Prices, env, &r); err != nil {
 			return nil, err
 		}
+		terms = termsOf(prices, &r)
+		terms.claim(&nc)
 		if row, created, err = st.InsertCheckout(ctx, nc); err != nil {
 			return nil, s.unavailable(err)
 		}
@@ -366,8 +373,8 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		SuccessURL:        stripe.String(r.SuccessURL),
 		CancelURL:         stripe.String(r.CancelURL),
 	}
-	for i, id := range prices {
-		p.LineItems = append(p.LineItems, &stripe.CheckoutSessionLineItemParams{Price: stripe.String(id), Quantity: stripe.Int64(r.LineItems[i].Quantity)})
+	for i, price := range prices {
+		p.LineItems = append(p.LineItems, &stripe.CheckoutSessionLineItemParams{Price: stripe.String(price.ID), Quantity: stripe.Int64(r.LineItems[i].Quantity)})
 	}
 	stamp := func(add func(k, v string)) {
 		for k, v := range r.Metadata {
@@ -379,19 +386,17 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	stamp(p.AddMetadata)
 	p.AddMetadata(MetaCheckoutID, strconv.FormatInt(row.ID, 10))
 	if r.Mode == "subscription" {
-		p.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{TrialPeriodDays: r.TrialPeriodDays}
+		p.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{}
 		stamp(p.SubscriptionData.AddMetadata)
 	} else {
 		p.PaymentIntentData = &stripe.CheckoutSessionPaymentIntentDataParams{}
 		stamp(p.PaymentIntentData.AddMetadata)
 	}
-	if r.AllowPromotionCodes != nil {
-		p.AllowPromotionCodes = r.AllowPromotionCodes
+	trialDays := row.TrialDays
+	if terms.trialForced {
+		trialDays = terms.trialDays
 	}
-	if r.AutomaticTax != nil && *r.AutomaticTax {
-		p.AutomaticTax = &stripe.CheckoutSessionAutomaticTaxParams{Enabled: stripe.Bool(true)}
-		p.CustomerUpdate = &stripe.CheckoutSessionCustomerUpdateParams{Address: stripe.String("auto")}
-	}
+	terms.apply(p, trialDays)
 	sess, err := c.CreateCheckoutSession(ctx, p, stripeapi.IdempotencyKey("checkout", env, row.ID, row.CreatedAt.UnixMicro(), hash))
 	if err != nil {
 		return nil, s.checkoutFailed(ctx, st, row.ID, err)

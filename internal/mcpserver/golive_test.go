@@ -423,3 +423,57 @@ func TestPromoteCatalogCopiesFeatures(t *testing.T) {
 		t.Fatalf("live Pro after the re-run has features %v", got)
 	}
 }
+
+// The terms end users get go live with their price: a copy carries the
+// test price's terms; a hand-made live price with the same amount but
+// without them is not adopted silently.
+func TestPromoteCatalogCopiesPriceTerms(t *testing.T) {
+	t.Parallel()
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{testKey: "acct_terms", goliveKey: "acct_terms"}})
+	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true, rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, goliveKey, false); err != nil {
+		t.Fatal(err)
+	}
+	pro := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month",
+		"lookup_key": "pro_monthly", "trial_period_days": 14, "allow_promotion_codes": true, "automatic_tax": true})
+	team := h.ok("create_plan", map[string]any{"env": "test", "name": "Team", "unit_amount": 20000, "currency": "usd", "interval": "year",
+		"lookup_key": "team_yearly", "trial_period_days": 30})
+	liveAPI := stripeAPI(fake.URL(), goliveKey)
+	handmade, err := liveAPI.Products.New(&stripe.ProductParams{Name: stripe.String("Team (made by hand)")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := liveAPI.Prices.New(&stripe.PriceParams{Product: stripe.String(handmade.ID), Currency: stripe.String("usd"), UnitAmount: stripe.Int64(20000),
+		LookupKey: stripe.String("team_yearly"), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("year")}}); err != nil {
+		t.Fatal(err)
+	}
+	res := h.ok("promote_catalog", map[string]any{"confirm_live": true})
+	byTest := map[string]any{}
+	for _, p := range res["prices"].([]any) {
+		byTest[get(p, "test_price_id").(string)] = p
+	}
+	if p := byTest[get(pro, "price", "id").(string)]; get(p, "action") != "created" {
+		t.Fatalf("pro: %v", p)
+	}
+	if p := byTest[get(team, "price", "id").(string)]; get(p, "action") != "conflict" || !strings.Contains(get(p, "reason").(string), "a 30-day trial") {
+		t.Fatalf("team, held by a live price without its trial: %v", p)
+	}
+	var md map[string]string
+	if err := h.store.Pool().QueryRow(context.Background(), `SELECT p.metadata FROM payments.prices p JOIN payments.price_map m ON m.live_price_id = p.id
+		WHERE p.env = 'live' AND m.test_price_id = $1`, get(pro, "price", "id")).Scan(&md); err != nil {
+		t.Fatal(err)
+	}
+	if md["billwire_trial_period_days"] != "14" || md["billwire_allow_promotion_codes"] != "true" || md["billwire_automatic_tax"] != "true" {
+		t.Fatalf("the live copy's metadata %v", md)
+	}
+	var created bool
+	for _, r := range fake.Requests() {
+		if r.Method == "POST" && r.Path == "/v1/prices" && r.APIKey == goliveKey && r.Form.Get("lookup_key") == "pro_monthly" {
+			created = r.Form.Get("metadata[billwire_trial_period_days]") == "14"
+		}
+	}
+	if !created {
+		t.Fatal("the live price create did not carry the trial")
+	}
+}

@@ -515,6 +515,16 @@ func TestRetriedCreateSendsSameIdempotencyKey(t *testing.T) {
 	if fake.CountCreated("price") != 2 {
 		t.Fatalf("a different price was deduplicated")
 	}
+	// So are other checkout terms, each of them.
+	for i, terms := range []map[string]any{{"trial_period_days": 14}, {"trial_period_days": 30}, {"allow_promotion_codes": true}, {"automatic_tax": true}} {
+		for k, v := range terms {
+			args[k] = v
+		}
+		h.ok("create_plan", args)
+		if fake.CountCreated("price") != 3+i {
+			t.Fatalf("a price with other terms (%v) was deduplicated", terms)
+		}
+	}
 }
 
 func TestCreatePriceForUnknownProduct(t *testing.T) {
@@ -941,5 +951,60 @@ func TestTestCheckoutSessionAndSubjectBilling(t *testing.T) {
 	res := h.readResource("billwire://test/subjects/team/t_42")
 	if get(res, "customer", "id") != body.Get("customer") {
 		t.Fatalf("resource = %v", res)
+	}
+}
+
+// The terms end users get are set on the price: create_plan and
+// create_price store them in the price's metadata, the mirror keeps them,
+// and create_test_checkout_session (the session API's own path) applies
+// them, a trial once per subject and product.
+func TestPriceTermsThroughTools(t *testing.T) {
+	t.Parallel()
+	rec := stripetest.StartRecorder(t, stripetest.Mock(t))
+	h := newHarness(t, harnessOpts{base: rec.URL(), rateLimit: 1000})
+	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
+	h.fails("create_plan", map[string]any{"env": "test", "name": "Pack", "unit_amount": 500, "currency": "usd", "trial_period_days": 7},
+		"recurring prices only")
+	h.fails("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month", "trial_period_days": 731},
+		"1 to 730 days")
+	if n := rec.Calls("POST /v1/prices") + rec.Calls("POST /v1/products"); n != 0 {
+		t.Fatalf("refused calls reached Stripe %d times", n)
+	}
+	plan := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month",
+		"trial_period_days": 14, "allow_promotion_codes": true})
+	sent := rec.Bodies("POST /v1/prices")[0]
+	if sent.Get("metadata[billwire_trial_period_days]") != "14" || sent.Get("metadata[billwire_allow_promotion_codes]") != "true" ||
+		sent.Get("metadata[billwire_automatic_tax]") != "" {
+		t.Fatalf("price create = %v", sent)
+	}
+	priceID := get(plan, "price", "id").(string)
+	if get(plan, "price", "trial_period_days") != float64(14) || get(plan, "price", "allow_promotion_codes") != true {
+		t.Fatalf("create_plan answered %v", plan)
+	}
+	var md map[string]string
+	if err := h.store.Pool().QueryRow(context.Background(), `SELECT metadata FROM payments.prices WHERE id = $1`, priceID).Scan(&md); err != nil {
+		t.Fatal(err)
+	}
+	if md["billwire_trial_period_days"] != "14" || md["billwire_allow_promotion_codes"] != "true" {
+		t.Fatalf("mirrored metadata %v", md)
+	}
+	price := h.ok("create_price", map[string]any{"env": "test", "product_id": get(plan, "product", "id"), "unit_amount": 20000, "currency": "usd",
+		"interval": "year", "automatic_tax": true})
+	if s := rec.Bodies("POST /v1/prices")[1]; s.Get("metadata[billwire_automatic_tax]") != "true" || s.Get("metadata[billwire_trial_period_days]") != "" {
+		t.Fatalf("price create = %v", s)
+	}
+	if get(price, "price", "automatic_tax") != true {
+		t.Fatalf("create_price answered %v", price)
+	}
+
+	subject := map[string]any{"type": "user", "id": "u_terms"}
+	h.ok("create_test_checkout_session", map[string]any{"price_id": priceID, "subject": subject})
+	body := rec.Bodies("POST /v1/checkout/sessions")[0]
+	if body.Get("subscription_data[trial_period_days]") != "14" || body.Get("allow_promotion_codes") != "true" {
+		t.Fatalf("session body = %v", body)
+	}
+	h.ok("create_test_checkout_session", map[string]any{"price_id": priceID, "subject": subject})
+	if body := rec.Bodies("POST /v1/checkout/sessions")[1]; body.Get("subscription_data[trial_period_days]") != "" || body.Get("allow_promotion_codes") != "true" {
+		t.Fatalf("second session of the product = %v, want promotion codes and no trial", body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,17 +104,42 @@ type CheckoutPrice struct {
 	ProductActive bool
 	Currency      string
 	Type          string // one_time or recurring
+	// The checkout terms the app set on the price, kept in the Stripe
+	// price's metadata (the MetaTrialPeriodDays, MetaAllowPromotionCodes and
+	// MetaAutomaticTax keys). A trial that is not a whole number of 1 to 730
+	// days reads as none; a flag is set only by the text "true".
+	TrialPeriodDays     int64
+	AllowPromotionCodes bool
+	AutomaticTax        bool
 }
+
+// The price metadata keys that hold a price's checkout terms.
+const (
+	MetaTrialPeriodDays     = "billwire_trial_period_days"
+	MetaAllowPromotionCodes = "billwire_allow_promotion_codes"
+	MetaAutomaticTax        = "billwire_automatic_tax"
+)
+
+// priceTermsSQL reads a price's checkout terms from its metadata, never
+// failing on what a human may have typed into it in Stripe's Dashboard.
+const priceTermsSQL = `
+		CASE WHEN p.metadata->>'` + MetaTrialPeriodDays + `' ~ '^[0-9]{1,3}$' THEN
+			CASE WHEN (p.metadata->>'` + MetaTrialPeriodDays + `')::int BETWEEN 1 AND 730
+				THEN (p.metadata->>'` + MetaTrialPeriodDays + `')::bigint ELSE 0 END
+			ELSE 0 END AS trial_period_days,
+		coalesce(p.metadata->>'` + MetaAllowPromotionCodes + `' = 'true', false) AS allow_promotion_codes,
+		coalesce(p.metadata->>'` + MetaAutomaticTax + `' = 'true', false) AS automatic_tax`
 
 const checkoutPricesSQL = `
 	SELECT p.id, coalesce(p.lookup_key, '') AS lookup_key, p.product_id, p.active, coalesce(pr.active, false) AS product_active,
-		p.currency, p.type
+		p.currency, p.type,` + priceTermsSQL + `
 	FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
 	WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`
 
 func scanCheckoutPrice(r pgx.CollectableRow) (CheckoutPrice, error) {
 	var p CheckoutPrice
-	err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type)
+	err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type,
+		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax)
 	return p, err
 }
 
@@ -143,7 +169,8 @@ func PriceFingerprint(prices []CheckoutPrice) string {
 		if i > 0 {
 			b.WriteByte('\x1e')
 		}
-		for j, f := range []string{p.ID, p.LookupKey, p.ProductID, bit(p.Active), bit(p.ProductActive), p.Currency, p.Type} {
+		for j, f := range []string{p.ID, p.LookupKey, p.ProductID, bit(p.Active), bit(p.ProductActive), p.Currency, p.Type,
+			strconv.FormatInt(p.TrialPeriodDays, 10), bit(p.AllowPromotionCodes), bit(p.AutomaticTax)} {
 			if j > 0 {
 				b.WriteByte('\x1f')
 			}
@@ -161,7 +188,8 @@ const startCheckoutSQL = `
 	WITH p AS (` + checkoutPricesSQL + `),
 	fp AS (
 		SELECT coalesce(coalesce(string_agg(concat_ws(E'\x1f', p.id, p.lookup_key, p.product_id, p.active::int, p.product_active::int,
-			p.currency, p.type), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
+			p.currency, p.type,
+			p.trial_period_days, p.allow_promotion_codes::int, p.automatic_tax::int), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
 	ins AS (
 		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
 			subject_type, subject_id, client_reference_id, metadata, units)
@@ -177,8 +205,50 @@ const startCheckoutSQL = `
 		FROM payments.customer_mappings m
 		WHERE m.subject_id = $11 AND m.subject_type = $10 AND m.env = $1)
 	SELECT fp.current OR $13, ins.id, ins.created_at, m.customer_id, m.confirmed, m.deleted,
-		CASE WHEN NOT (fp.current OR $13) THEN (SELECT array_agg(row(p.*)) FROM p) END
+		CASE WHEN NOT (fp.current OR $13) THEN (SELECT array_agg(row(p.*)) FROM p) END, 0::bigint
 	FROM fp LEFT JOIN ins ON true LEFT JOIN m ON true`
+
+// startTrialCheckoutSQL is startCheckoutSQL for a checkout that would carry
+// a trial: the same statement, which also claims the trial (trialClaimSQL)
+// and returns how many of its products it claimed. A checkout without one
+// sends the shorter statement, which costs PostgreSQL less to run.
+var startTrialCheckoutSQL = strings.Replace(strings.Replace(startCheckoutSQL,
+	"\n\tSELECT fp.current OR $13", ",\n\t"+trialClaimSQL+"\n\tSELECT fp.current OR $13", 1),
+	"END, 0::bigint", "END, (SELECT count(*) FROM claim)", 1)
+
+// trialClaimSQL (two more CTEs of startTrialCheckoutSQL) claims the trial
+// of a row just inserted: $14 days for the products $15 (sorted, distinct),
+// unless the subject already had a trial of one of them (had); with $16
+// (the caller set the trial itself) the claims are recorded whatever the
+// subject had, where they are free. It reads
+// m, the subject's mapping, and ins, the row. A claim held by a checkout
+// that still holds it (payments.trial_claim_holds) is not taken over;
+// since the statement's snapshot does not see a claim committed
+// concurrently, the primary key's conflict (re-checked on the committed
+// row, whose checkout the snapshot then does not see either) refuses it.
+const trialClaimSQL = `had AS (
+		SELECT 1 FROM payments.trial_claims c JOIN payments.checkout_sessions cs ON cs.id = c.checkout_id
+		WHERE c.product_id = ANY($15) AND c.subject_id = $11 AND c.subject_type = $10 AND c.env = $1
+		  AND payments.trial_claim_holds(cs.status, cs.created_at)
+		UNION ALL
+		SELECT 1 FROM payments.subscriptions s
+		WHERE s.id IN (SELECT id FROM payments.subscriptions WHERE customer_id = (SELECT customer_id FROM m) AND env = $1
+		               UNION SELECT id FROM payments.subscriptions WHERE subject_id = $11 AND subject_type = $10 AND env = $1)
+		  AND s.env = $1 AND (s.trial_end IS NOT NULL OR s.data->>'trial_start' IS NOT NULL)
+		  AND (EXISTS (SELECT 1 FROM payments.subscription_items si JOIN payments.prices sp ON sp.id = si.price_id AND sp.env = si.env
+		               WHERE si.subscription_id = s.id AND si.env = s.env AND sp.product_id = ANY($15))
+		       OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(s.data->'items'->'data') WHEN 'array' THEN s.data->'items'->'data' END) it
+		                  WHERE coalesce(it->'price'->'product'->>'id', it->'price'->>'product') = ANY($15)))),
+	claim AS (
+		INSERT INTO payments.trial_claims AS c (env, subject_type, subject_id, product_id, checkout_id, trial_period_days)
+		SELECT $1, $10, $11, pid, ins.id, $14 FROM ins, unnest($15::text[]) pid
+		WHERE $14 > 0 AND ($16 OR NOT EXISTS (SELECT 1 FROM had))
+		ORDER BY pid
+		ON CONFLICT (subject_id, subject_type, product_id, env) DO UPDATE
+			SET checkout_id = EXCLUDED.checkout_id, trial_period_days = EXCLUDED.trial_period_days, created_at = now()
+			WHERE EXISTS (SELECT 1 FROM payments.checkout_sessions cs
+				WHERE cs.id = c.checkout_id AND NOT payments.trial_claim_holds(cs.status, cs.created_at))
+		RETURNING c.product_id)`
 
 // CheckoutStart is what StartCheckout read and wrote.
 type CheckoutStart struct {
@@ -193,6 +263,10 @@ type CheckoutStart struct {
 	// Mapping is the subject's customer, nil when it has none.
 	Mapping *Mapping
 }
+
+// releaseTrialSQL drops the claims of a row that lost part of its claim to
+// a concurrent checkout: without all of them it carries no trial.
+const releaseTrialSQL = `DELETE FROM payments.trial_claims WHERE checkout_id = $1`
 
 // StartCheckout is the first round trip of a checkout: it reads the
 // subject's mapping and the checkout's prices (named by ids and lookup
@@ -237,15 +311,35 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 		confirmed *bool
 		deleted   *bool
 		prices    []checkoutPriceRow
+		claimed   int
 	)
+	trialProducts := c.TrialProducts
+	if trialProducts == nil {
+		trialProducts = []string{}
+	}
+	sql, args := startCheckoutSQL, []any{c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
+		req, c.SubjectType, c.SubjectID, c.Metadata, anyway}
+	if c.TrialDays > 0 && len(trialProducts) > 0 {
+		sql, args = startTrialCheckoutSQL, append(args, c.TrialDays, trialProducts, c.TrialForced)
+	}
 	err = s.starts.do(func(b *pgx.Batch) {
-		b.Queue(startCheckoutSQL, c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
-			req, c.SubjectType, c.SubjectID, c.Metadata, anyway).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&out.Current, &id, &createdAt, &customer, &confirmed, &deleted, &prices)
+		b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&out.Current, &id, &createdAt, &customer, &confirmed, &deleted, &prices, &claimed)
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record checkout session: %w", err)
+	}
+	trialDays := int64(0)
+	switch {
+	case id == nil || c.TrialDays <= 0 || len(trialProducts) == 0:
+	case c.TrialForced || claimed == len(trialProducts):
+		trialDays = c.TrialDays
+	case claimed > 0:
+		// A concurrent checkout took some of the products first.
+		if _, err := s.pool.Exec(ctx, releaseTrialSQL, *id); err != nil {
+			return nil, fmt.Errorf("release trial claims: %w", err)
+		}
 	}
 	if customer != nil {
 		out.Mapping = &Mapping{CustomerID: *customer, Confirmed: *confirmed, Deleted: *deleted}
@@ -256,7 +350,7 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 	switch {
 	case !out.Current:
 	case id != nil:
-		out.Row = &Checkout{ID: *id, Env: c.Env, Status: "initialized", RequestHash: c.RequestHash, CreatedAt: *createdAt}
+		out.Row = &Checkout{ID: *id, Env: c.Env, Status: "initialized", RequestHash: c.RequestHash, CreatedAt: *createdAt, TrialDays: trialDays}
 		out.Created = true
 	default:
 		if out.Row, err = s.checkoutWhere(ctx, `idempotency_key = $1 AND requester = $2 AND env = $3`, c.IdempotencyKey, c.Requester, c.Env); err != nil {
@@ -270,7 +364,8 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 type checkoutPriceRow CheckoutPrice
 
 func (p *checkoutPriceRow) ScanIndex(i int) any {
-	return [...]any{&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type}[i]
+	return [...]any{&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type,
+		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax}[i]
 }
 
 // Mapping is the Stripe customer that pays for a subject.
@@ -376,6 +471,8 @@ type Checkout struct {
 	ErrorCode   string
 	Error       string
 	CreatedAt   time.Time
+	// TrialDays is the trial the checkout carries (see NewCheckout.TrialDays); 0 for none.
+	TrialDays int64
 }
 
 // NewCheckout is the row written before Stripe is called.
@@ -389,6 +486,19 @@ type NewCheckout struct {
 	SubjectType    string
 	SubjectID      string
 	Metadata       map[string]string
+	// TrialDays (> 0) is the trial a subscription checkout would carry for
+	// TrialProducts (its recurring prices' products, sorted, distinct). The
+	// row gets it only if the subject never had a trial of any of them: no
+	// checkout of the subject that holds a trial claim for one of them (see
+	// payments.trial_claims), no mirrored subscription of the subject's
+	// customer or carrying the subject with a trial (trial_start or
+	// trial_end set, any status) and an item of one of them. The written
+	// row's Checkout.TrialDays says what it got.
+	TrialDays     int64
+	TrialProducts []string
+	// TrialForced grants TrialDays whatever the subject had (the caller set
+	// the trial itself); the claims are still recorded where free.
+	TrialForced bool
 }
 
 // request is the request's JSON.
@@ -403,9 +513,10 @@ func (s *Store) checkoutWhere(ctx context.Context, where string, args ...any) (*
 	var c Checkout
 	err := s.pool.QueryRow(ctx, `
 		SELECT id, env, coalesce(stripe_id, ''), coalesce(url, ''), status, coalesce(request_hash, ''),
-			coalesce(error_code, ''), coalesce(error, ''), created_at
+			coalesce(error_code, ''), coalesce(error, ''), created_at,
+			coalesce((SELECT max(tc.trial_period_days) FROM payments.trial_claims tc WHERE tc.checkout_id = checkout_sessions.id), 0)
 		FROM payments.checkout_sessions WHERE `+where, args...).
-		Scan(&c.ID, &c.Env, &c.StripeID, &c.URL, &c.Status, &c.RequestHash, &c.ErrorCode, &c.Error, &c.CreatedAt)
+		Scan(&c.ID, &c.Env, &c.StripeID, &c.URL, &c.Status, &c.RequestHash, &c.ErrorCode, &c.Error, &c.CreatedAt, &c.TrialDays)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

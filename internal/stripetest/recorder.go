@@ -15,10 +15,10 @@ import (
 
 // Recorder sits in front of stripe-mock for the session API's tests. It
 // forwards every request, so stripe-mock still checks each request's shape
-// against Stripe's spec, and adds the memory stripe-mock lacks: customers
-// and Checkout Sessions get ids of their own (stripe-mock answers every
-// create with the same fixture id), customers keep their metadata, a
-// repeated Idempotency-Key replays the first answer as Stripe does, the
+// against Stripe's spec, and adds the memory stripe-mock lacks: customers,
+// prices and Checkout Sessions get ids of their own (stripe-mock answers
+// every create with the same fixture id), customers and prices keep their
+// metadata, a repeated Idempotency-Key replays the first answer as Stripe does, the
 // account stays the same (stripe-mock invents one per call), and every
 // request is counted.
 type Recorder struct {
@@ -148,8 +148,9 @@ func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Write(out) //nolint:errcheck
 }
 
-// rewrite gives created customers and sessions ids of their own and keeps
-// what stripe-mock drops (a customer's metadata, email and name).
+// rewrite gives created customers, prices and sessions ids of their own
+// and keeps what stripe-mock drops (a customer's metadata, email and name;
+// a price's metadata).
 func (r *Recorder) rewrite(route string, form url.Values, out []byte) []byte {
 	var obj map[string]any
 	if json.Unmarshal(out, &obj) != nil {
@@ -162,16 +163,16 @@ func (r *Recorder) rewrite(route string, form url.Values, out []byte) []byte {
 		r.n++
 		id := fmt.Sprintf("cus_Rec%06d", r.n)
 		obj["id"] = id
-		md := map[string]any{}
-		for k, v := range form {
-			if name, ok := strings.CutPrefix(k, "metadata["); ok {
-				md[strings.TrimSuffix(name, "]")] = v[0]
-			}
-		}
-		obj["metadata"] = md
+		obj["metadata"] = formMetadata(form)
 		obj["email"], obj["name"] = nilIfEmpty(form.Get("email")), nilIfEmpty(form.Get("name"))
 		b, _ := json.Marshal(obj)
 		r.customers[id] = b
+		return b
+	case "POST /v1/prices":
+		r.n++
+		obj["id"] = fmt.Sprintf("price_Rec%06d", r.n)
+		obj["metadata"] = formMetadata(form)
+		b, _ := json.Marshal(obj)
 		return b
 	case "GET /v1/account":
 		r.account = out
@@ -187,6 +188,17 @@ func (r *Recorder) rewrite(route string, form url.Values, out []byte) []byte {
 		return b
 	}
 	return out
+}
+
+// formMetadata is the metadata a create sent.
+func formMetadata(form url.Values) map[string]any {
+	md := map[string]any{}
+	for k, v := range form {
+		if name, ok := strings.CutPrefix(k, "metadata["); ok {
+			md[strings.TrimSuffix(name, "]")] = v[0]
+		}
+	}
+	return md
 }
 
 func nilIfEmpty(s string) any {

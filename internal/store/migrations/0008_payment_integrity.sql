@@ -158,3 +158,34 @@ ALTER TABLE payments.webhook_events ALTER COLUMN payload DROP NOT NULL;
 -- ignored events are recorded without a payload and never enter it.
 CREATE INDEX webhook_events_prunable ON payments.webhook_events (received_at)
     WHERE payload IS NOT NULL AND status IN ('processed', 'ignored');
+-- == user-token terms: a product's trial once per subject ==
+
+-- The trials billwire's checkouts carry, one row per subject and product:
+-- the checkout that carried (or carries) a trial of that product for that
+-- subject. A new checkout may take the row over only when that checkout no
+-- longer holds it (payments.trial_claim_holds): one that expired, failed,
+-- or never completed within Stripe's 24 hours. Completed and pending ones
+-- hold it, so two concurrent checkouts cannot both get the trial: the
+-- primary key makes the second wait for the first and see it. The session
+-- API also refuses the trial when the mirror holds a subscription of the
+-- subject's customer (or carrying the subject) with a trial of the product.
+CREATE TABLE payments.trial_claims (
+    env               text NOT NULL CHECK (env IN ('test', 'live')),
+    subject_type      text NOT NULL,
+    subject_id        text NOT NULL,
+    product_id        text NOT NULL,
+    checkout_id       bigint NOT NULL REFERENCES payments.checkout_sessions (id) ON DELETE CASCADE,
+    trial_period_days integer NOT NULL CHECK (trial_period_days BETWEEN 1 AND 730),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subject_id, subject_type, product_id, env)
+);
+CREATE INDEX trial_claims_checkout ON payments.trial_claims (checkout_id);
+
+-- Whether a checkout in this state still holds its trial: not when it
+-- expired or failed, nor when it stayed unfinished past Stripe's 24-hour
+-- session lifetime (plus an hour's margin).
+CREATE FUNCTION payments.trial_claim_holds(status text, created_at timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT (status IN ('expired', 'failed')
+        OR (status IN ('initialized', 'open') AND created_at < now() - interval '25 hours'))
+$$;
