@@ -213,6 +213,23 @@ func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutReques
 	return out, nil
 }
 
+// resolvedLineItems are the request's line items as the checkout buys them:
+// each with the price it resolved to (prices, from resolvePrices over
+// found) and that price's lookup key.
+func resolvedLineItems(found []store.CheckoutPrice, prices []string, r *CheckoutRequest) []store.CheckoutLineItem {
+	out := make([]store.CheckoutLineItem, len(prices))
+	for i, id := range prices {
+		out[i] = store.CheckoutLineItem{PriceID: id, Quantity: r.LineItems[i].Quantity}
+		for j := range found {
+			if found[j].ID == id && found[j].LookupKey != "" {
+				out[i].LookupKey = &found[j].LookupKey
+				break
+			}
+		}
+	}
+	return out
+}
+
 // stripeProblem turns a failed Stripe call into a refusal for the caller.
 func stripeProblem(err error) *Problem {
 	var se *stripeapi.Error
@@ -276,16 +293,17 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	// those this process checked last time for the same references.
 	refs := priceRefs(env, ids, keys)
 	var prices []string
+	var items []store.CheckoutLineItem
 	expect := ""
 	if found, fp, ok := s.prices.get(refs); ok {
 		if prices, err = resolvePrices(found, env, &r); err == nil {
-			expect = fp
+			expect, items = fp, resolvedLineItems(found, prices, &r)
 		}
 	}
 	request, hash := r.record()
 	nc := store.NewCheckout{
 		Env: env, Mode: r.Mode, Requester: caller.Requester(), IdempotencyKey: r.IdempotencyKey, RequestHash: hash,
-		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata,
+		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata, LineItems: items,
 	}
 	start, err := st.StartCheckout(ctx, nc, ids, keys, expect)
 	if err != nil {
@@ -297,6 +315,7 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		if prices, err = resolvePrices(start.Prices, env, &r); err != nil {
 			return nil, err
 		}
+		nc.LineItems = resolvedLineItems(start.Prices, prices, &r)
 		if row, created, err = st.InsertCheckout(ctx, nc); err != nil {
 			return nil, s.unavailable(err)
 		}

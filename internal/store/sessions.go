@@ -156,7 +156,9 @@ func PriceFingerprint(prices []CheckoutPrice) string {
 // startCheckoutSQL reads the checkout's prices and the subject's mapping,
 // and inserts the initialized row only when the prices' fingerprint is $4
 // (or $13, anyway, is true), all in one statement. The fingerprint's text is
-// PriceFingerprint's. units is the sum of the request's quantities.
+// PriceFingerprint's. units is the sum of the request's quantities;
+// line_items ($14) are the prices the caller resolved (valid when the
+// fingerprint holds, or, with anyway, checked by the caller).
 const startCheckoutSQL = `
 	WITH p AS (` + checkoutPricesSQL + `),
 	fp AS (
@@ -164,10 +166,10 @@ const startCheckoutSQL = `
 			p.currency, p.type), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
 	ins AS (
 		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
-			subject_type, subject_id, client_reference_id, metadata, units)
+			subject_type, subject_id, client_reference_id, metadata, units, line_items)
 		SELECT $1, $5, 'initialized', $6, $7, $8, $9, $10, $11, $10 || ':' || $11, coalesce($12::jsonb, '{}'),
 			(SELECT sum((li->>'quantity')::bigint) FROM jsonb_array_elements(
-				CASE jsonb_typeof($9::jsonb->'line_items') WHEN 'array' THEN $9::jsonb->'line_items' END) li)
+				CASE jsonb_typeof($9::jsonb->'line_items') WHEN 'array' THEN $9::jsonb->'line_items' END) li), $14::jsonb
 		FROM fp WHERE fp.current OR $13
 		ON CONFLICT (idempotency_key, requester, env) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING id, created_at),
@@ -240,7 +242,7 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 	)
 	err = s.starts.do(func(b *pgx.Batch) {
 		b.Queue(startCheckoutSQL, c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
-			req, c.SubjectType, c.SubjectID, c.Metadata, anyway).QueryRow(func(row pgx.Row) error {
+			req, c.SubjectType, c.SubjectID, c.Metadata, anyway, LineItemsJSON(c.LineItems)).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&out.Current, &id, &createdAt, &customer, &confirmed, &deleted, &prices)
 		})
 	})
@@ -389,6 +391,9 @@ type NewCheckout struct {
 	SubjectType    string
 	SubjectID      string
 	Metadata       map[string]string
+	// LineItems are the request's line items with their prices resolved
+	// (id and lookup key), in the request's order.
+	LineItems []CheckoutLineItem
 }
 
 // request is the request's JSON.
@@ -480,7 +485,8 @@ func (s *Store) foldCheckout(ctx context.Context, id int64, stripeID, url, custo
 			UPDATE payments.checkout_sessions t SET stripe_id = $2, url = $3, customer_id = coalesce(early.customer_id, $4),
 				status = early.status, payment_status = early.payment_status, subscription_id = early.subscription_id,
 				payment_intent_id = early.payment_intent_id, amount_total = early.amount_total, currency = early.currency,
-				data = early.data, source_at = early.source_at, error_code = NULL, error = NULL, updated_at = now()
+				data = early.data, source_at = early.source_at, line_items = coalesce(t.line_items, early.line_items),
+				error_code = NULL, error = NULL, updated_at = now()
 			FROM early WHERE t.id = $1`, id, stripeID, url, customer)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = fmt.Errorf("Stripe's session id %s is already recorded for another checkout", stripeID)
