@@ -391,9 +391,10 @@ func TestGroupCommitNeverWaitsOnLineItems(t *testing.T) {
 	if _, err := r.svc.SetupWebhook(ctx, store.Test, "", secret, ""); err != nil {
 		t.Fatal(err)
 	}
-	// One writer and no waiting for stragglers: the other deliveries can only
-	// be answered by the writer the held one would block if it waited inside.
-	proc := webhooks.NewProcessor(st.Pool(), r.svc, log, webhooks.Options{Writers: 1, MaxWait: -1})
+	// One writer, which waits long for deliveries being read: the other
+	// deliveries are answered by the writer the held one would block if it
+	// were fetched inside a batch, or delay if it still counted as arriving.
+	proc := webhooks.NewProcessor(st.Pool(), r.svc, log, webhooks.Options{Writers: 1, MaxWait: 5 * time.Second})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	srv := httptest.NewServer(mux)
@@ -424,7 +425,7 @@ func TestGroupCommitNeverWaitsOnLineItems(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("delivery %d answered %d while the line items were held", i, code)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(3 * time.Second):
 			t.Fatalf("delivery %d waited on the held line items request", i)
 		}
 	}

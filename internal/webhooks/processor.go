@@ -213,7 +213,7 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 	}
 	// What a payment session made elsewhere bought, when a credits scaffold
 	// needs it: asked of Stripe here, before the event joins a batch.
-	items, err := p.checkoutLineItems(ctx, env, e, obj, force)
+	items, err := p.checkoutLineItems(ctx, env, e, obj, force, a)
 	if err != nil {
 		a.leave()
 		return p.fail(ctx, env, e, source, force, err)
@@ -250,8 +250,9 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 // environment a credits scaffold is bound to, whose row has no line items
 // (billwire did not make it), unless the event was recorded before. It
 // returns nil otherwise. Its error means the event must not be projected
-// now.
-func (p *Processor) checkoutLineItems(ctx context.Context, env store.Env, e *Event, obj json.RawMessage, force bool) (json.RawMessage, error) {
+// now. The delivery leaves (a) before Stripe is asked: the writers do not
+// wait for it meanwhile.
+func (p *Processor) checkoutLineItems(ctx context.Context, env store.Env, e *Event, obj json.RawMessage, force bool, a *arrival) (json.RawMessage, error) {
 	if e.ObjectType != "checkout.session" || !Projects(e.Type) {
 		return nil, nil
 	}
@@ -271,6 +272,7 @@ func (p *Processor) checkoutLineItems(ctx context.Context, env store.Env, e *Eve
 	if !ok {
 		return nil, fmt.Errorf("the credits scaffold bound to %s needs the line items of checkout session %s, and this process cannot fetch them", env, cs.ID)
 	}
+	a.leave()
 	items, err := lf.FetchCheckoutLineItems(ctx, env, cs.ID)
 	if err != nil {
 		return nil, fmt.Errorf("fetch the line items of checkout session %s (a credits scaffold is bound to %s): %w", cs.ID, env, err)
