@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -116,6 +117,14 @@ type rig struct {
 	url  string
 	logs *lockedBuffer
 	at   int64 // the next event's created time
+	fake *stripetest.Fake
+}
+
+// lineItems gives Stripe's fake the line items of a session: billwire lists
+// them for payment sessions where a credits scaffold is bound.
+func (r *rig) lineItems(session string, quantity int) {
+	r.fake.PutLineItems(testKey, session, fmt.Appendf(nil, `{"id": "li_1", "object": "item", "quantity": %d,
+		"price": {"id": "price_Credits100", "object": "price", "lookup_key": "credits_100"}}`, quantity))
 }
 
 type lockedBuffer struct {
@@ -139,7 +148,7 @@ func newRig(t *testing.T, live bool) *rig {
 	t.Helper()
 	st := storetest.New(t)
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
-	r := &rig{t: t, st: st, logs: &lockedBuffer{}, at: 1750000000}
+	r := &rig{t: t, st: st, logs: &lockedBuffer{}, at: 1750000000, fake: fake}
 	log := zerolog.New(r.logs)
 	r.svc = billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, log)
 	ctx := context.Background()
@@ -396,6 +405,8 @@ func TestCreditsGrantedOncePerPayment(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
 	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 100})
+	r.lineItems("cs_test_Credits1", 1)
+	r.lineItems("cs_test_Credits2", 3)
 	ledger := func() []any {
 		return r.row(`SELECT count(*) FILTER (WHERE reason = 'purchase'), count(*) FILTER (WHERE reason = 'refund'),
 			(SELECT balance FROM public.credit_balances WHERE user_id = 'u_9') FROM public.credit_ledger`)
@@ -678,6 +689,7 @@ func TestCreditsInTheAppsSchemaForTeams(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
 	r.apply(scaffold.Options{Pattern: scaffold.Credits, CreditsPerUnit: 5, SubjectType: "team", Table: "app.team_credits"})
+	r.lineItems("cs_test_Team1", 1)
 	session := creditSession("cs_test_Team1", "pi_Team1", 1099)
 	session["metadata"] = team
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: session}))
