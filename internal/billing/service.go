@@ -192,6 +192,16 @@ func (s *Service) FetchObject(ctx context.Context, env store.Env, path string) (
 	return c.Retrieve(ctx, path)
 }
 
+// FetchCheckoutLineItems lists from Stripe what Checkout Session id of env
+// bought, for the webhook projection of a session made elsewhere.
+func (s *Service) FetchCheckoutLineItems(ctx context.Context, env store.Env, id string) ([]store.CheckoutLineItem, error) {
+	_, c, _, err := s.stripeFor(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return c.CheckoutLineItems(ctx, id)
+}
+
 // Static is a StoreSource over an already open store.
 func Static(st *store.Store) StoreSource { return staticStore{st} }
 

@@ -228,6 +228,20 @@ func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutReques
 	return out, nil
 }
 
+// resolvedLineItems are the request's line items as the checkout buys them:
+// each with the price it resolved to (prices, from resolvePrices, in the
+// request's order) and that price's lookup key.
+func resolvedLineItems(prices []store.CheckoutPrice, r *CheckoutRequest) []store.CheckoutLineItem {
+	out := make([]store.CheckoutLineItem, len(prices))
+	for i := range prices {
+		out[i] = store.CheckoutLineItem{PriceID: prices[i].ID, Quantity: r.LineItems[i].Quantity}
+		if prices[i].LookupKey != "" {
+			out[i].LookupKey = &prices[i].LookupKey
+		}
+	}
+	return out
+}
+
 // stripeProblem turns a failed Stripe call into a refusal for the caller.
 // The answer keeps only what Stripe said about the request itself (a 4xx
 // other than 401, 403 and 429, which are about billwire's key or pace),
@@ -313,16 +327,17 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	// those this process checked last time for the same references.
 	refs := priceRefs(env, ids, keys)
 	var prices []store.CheckoutPrice
+	var items []store.CheckoutLineItem
 	expect := ""
 	if found, fp, ok := s.prices.get(refs); ok {
 		if prices, err = resolvePrices(found, env, &r); err == nil {
-			expect = fp
+			expect, items = fp, resolvedLineItems(prices, &r)
 		}
 	}
 	request, hash := r.record()
 	nc := store.NewCheckout{
 		Env: env, Mode: r.Mode, Requester: caller.Requester(), IdempotencyKey: r.IdempotencyKey, RequestHash: hash,
-		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata,
+		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata, LineItems: items,
 	}
 	terms := termsOf(prices, &r)
 	terms.claim(&nc)
@@ -338,6 +353,7 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		}
 		terms = termsOf(prices, &r)
 		terms.claim(&nc)
+		nc.LineItems = resolvedLineItems(prices, &r)
 		if row, created, err = st.InsertCheckout(ctx, nc); err != nil {
 			return nil, s.unavailable(err)
 		}

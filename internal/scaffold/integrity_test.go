@@ -310,6 +310,12 @@ func TestCreditsWaitForTheLineItems(t *testing.T) {
 			}
 			r.send(r.event("payment_intent.succeeded", eventfixtures.Options{Replace: map[string]string{"pi_Fixture1": "pi_Elsewhere"},
 				Object: map[string]any{"invoice": nil, "amount": 3000, "amount_received": 3000}}))
+			if b := balance(); b != int64(0) {
+				t.Fatalf("granted %v before the session (and its line items) was known", b)
+			}
+			// The session's event: billwire fetches its line items from
+			// Stripe (a session made elsewhere, a credits scaffold bound).
+			r.lineItems("cs_test_Elsewhere", 3)
 			r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: creditSession("cs_test_Elsewhere", "pi_Elsewhere", 3000)}))
 			if version == 1 {
 				if b := balance(); b != int64(100) {
@@ -317,12 +323,6 @@ func TestCreditsWaitForTheLineItems(t *testing.T) {
 				}
 				return
 			}
-			if b := balance(); b != int64(0) {
-				t.Fatalf("granted %v before the line items were known", b)
-			}
-			// The line items become known (fetched from Stripe for a session made elsewhere).
-			r.exec(`UPDATE payments.checkout_sessions SET line_items = $1 WHERE stripe_id = 'cs_test_Elsewhere'`,
-				`[{"price_id": "price_X", "lookup_key": "credits_100", "quantity": 3}]`)
 			if b := balance(); b != int64(300) {
 				t.Fatalf("after the line items became known: %v, want 300", b)
 			}
@@ -347,6 +347,11 @@ func TestCreditsWaitForTheLineItems(t *testing.T) {
 func TestUpgradeFromVersion1(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, false)
+	// The attacks are sessions made elsewhere: with a credits scaffold
+	// bound, billwire lists their line items from Stripe.
+	r.lineItems("cs_test_Attack", 1)
+	r.lineItems("cs_test_V1Attack", 1)
+	r.lineItems("cs_test_Cheap", 1)
 	ctx := context.Background()
 	v1Orders := applyV1(t, r.st, "one_time_orders")
 	v1Credits := applyV1(t, r.st, "credits_team_schema")

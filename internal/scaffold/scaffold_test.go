@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -123,6 +124,14 @@ type rig struct {
 	url  string
 	logs *lockedBuffer
 	at   int64 // the next event's created time
+	fake *stripetest.Fake
+}
+
+// lineItems gives Stripe's fake the line items of a session: billwire lists
+// them for payment sessions where a credits scaffold is bound.
+func (r *rig) lineItems(session string, quantity int) {
+	r.fake.PutLineItems(testKey, session, fmt.Appendf(nil, `{"id": "li_1", "object": "item", "quantity": %d,
+		"price": {"id": "price_Credits100", "object": "price", "lookup_key": "credits_100"}}`, quantity))
 }
 
 type lockedBuffer struct {
@@ -146,7 +155,7 @@ func newRig(t *testing.T, live bool) *rig {
 	t.Helper()
 	st := storetest.New(t)
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
-	r := &rig{t: t, st: st, logs: &lockedBuffer{}, at: 1750000000}
+	r := &rig{t: t, st: st, logs: &lockedBuffer{}, at: 1750000000, fake: fake}
 	log := zerolog.New(r.logs)
 	r.svc = billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, log)
 	ctx := context.Background()
@@ -404,9 +413,27 @@ func creditSession(id, pi string, amount int64) map[string]any {
 func (r *rig) billwireSession(csID, subjectType, subjectID string, items ...map[string]any) {
 	r.t.Helper()
 	ctx := context.Background()
+	// The session API records the line items with their prices resolved.
+	resolved := make([]store.CheckoutLineItem, len(items))
+	for i, it := range items {
+		li := store.CheckoutLineItem{Quantity: int64(it["quantity"].(int))}
+		if key, ok := it["lookup_key"].(string); ok {
+			li.LookupKey = &key
+			if v := r.row(`SELECT id FROM payments.prices WHERE lookup_key = $1 AND env = 'test' AND active`, key); v != nil {
+				li.PriceID = v[0].(string)
+			}
+		} else {
+			li.PriceID = it["price_id"].(string)
+			if v := r.row(`SELECT lookup_key FROM payments.prices WHERE id = $1 AND env = 'test'`, li.PriceID); v != nil && v[0] != nil {
+				key := v[0].(string)
+				li.LookupKey = &key
+			}
+		}
+		resolved[i] = li
+	}
 	row, _, err := r.st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
 		Request:     map[string]any{"mode": "payment", "line_items": items},
-		SubjectType: subjectType, SubjectID: subjectID})
+		SubjectType: subjectType, SubjectID: subjectID, LineItems: resolved})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -183,7 +183,9 @@ func PriceFingerprint(prices []CheckoutPrice) string {
 // startCheckoutSQL reads the checkout's prices and the subject's mapping,
 // and inserts the initialized row only when the prices' fingerprint is $4
 // (or $13, anyway, is true), all in one statement. The fingerprint's text is
-// PriceFingerprint's. units is the sum of the request's quantities.
+// PriceFingerprint's. units is the sum of the request's quantities;
+// line_items ($14) are the prices the caller resolved (valid when the
+// fingerprint holds, or, with anyway, checked by the caller).
 const startCheckoutSQL = `
 	WITH p AS (` + checkoutPricesSQL + `),
 	fp AS (
@@ -192,10 +194,10 @@ const startCheckoutSQL = `
 			p.trial_period_days, p.allow_promotion_codes::int, p.automatic_tax::int), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
 	ins AS (
 		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
-			subject_type, subject_id, client_reference_id, metadata, units)
+			subject_type, subject_id, client_reference_id, metadata, units, line_items)
 		SELECT $1, $5, 'initialized', $6, $7, $8, $9, $10, $11, $10 || ':' || $11, coalesce($12::jsonb, '{}'),
 			(SELECT sum((li->>'quantity')::bigint) FROM jsonb_array_elements(
-				CASE jsonb_typeof($9::jsonb->'line_items') WHEN 'array' THEN $9::jsonb->'line_items' END) li)
+				CASE jsonb_typeof($9::jsonb->'line_items') WHEN 'array' THEN $9::jsonb->'line_items' END) li), $14::jsonb
 		FROM fp WHERE fp.current OR $13
 		ON CONFLICT (idempotency_key, requester, env) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING id, created_at),
@@ -217,8 +219,8 @@ var startTrialCheckoutSQL = strings.Replace(strings.Replace(startCheckoutSQL,
 	"END, 0::bigint", "END, (SELECT count(*) FROM claim)", 1)
 
 // trialClaimSQL (two more CTEs of startTrialCheckoutSQL) claims the trial
-// of a row just inserted: $14 days for the products $15 (sorted, distinct),
-// unless the subject already had a trial of one of them (had); with $16
+// of a row just inserted: $15 days for the products $16 (sorted, distinct),
+// unless the subject already had a trial of one of them (had); with $17
 // (the caller set the trial itself) the claims are recorded whatever the
 // subject had, where they are free. It reads
 // m, the subject's mapping, and ins, the row. A claim held by a checkout
@@ -228,7 +230,7 @@ var startTrialCheckoutSQL = strings.Replace(strings.Replace(startCheckoutSQL,
 // row, whose checkout the snapshot then does not see either) refuses it.
 const trialClaimSQL = `had AS (
 		SELECT 1 FROM payments.trial_claims c JOIN payments.checkout_sessions cs ON cs.id = c.checkout_id
-		WHERE c.product_id = ANY($15) AND c.subject_id = $11 AND c.subject_type = $10 AND c.env = $1
+		WHERE c.product_id = ANY($16) AND c.subject_id = $11 AND c.subject_type = $10 AND c.env = $1
 		  AND payments.trial_claim_holds(cs.status, cs.created_at)
 		UNION ALL
 		SELECT 1 FROM payments.subscriptions s
@@ -236,13 +238,13 @@ const trialClaimSQL = `had AS (
 		               UNION SELECT id FROM payments.subscriptions WHERE subject_id = $11 AND subject_type = $10 AND env = $1)
 		  AND s.env = $1 AND (s.trial_end IS NOT NULL OR s.data->>'trial_start' IS NOT NULL)
 		  AND (EXISTS (SELECT 1 FROM payments.subscription_items si JOIN payments.prices sp ON sp.id = si.price_id AND sp.env = si.env
-		               WHERE si.subscription_id = s.id AND si.env = s.env AND sp.product_id = ANY($15))
+		               WHERE si.subscription_id = s.id AND si.env = s.env AND sp.product_id = ANY($16))
 		       OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(s.data->'items'->'data') WHEN 'array' THEN s.data->'items'->'data' END) it
-		                  WHERE coalesce(it->'price'->'product'->>'id', it->'price'->>'product') = ANY($15)))),
+		                  WHERE coalesce(it->'price'->'product'->>'id', it->'price'->>'product') = ANY($16)))),
 	claim AS (
 		INSERT INTO payments.trial_claims AS c (env, subject_type, subject_id, product_id, checkout_id, trial_period_days)
-		SELECT $1, $10, $11, pid, ins.id, $14 FROM ins, unnest($15::text[]) pid
-		WHERE $14 > 0 AND ($16 OR NOT EXISTS (SELECT 1 FROM had))
+		SELECT $1, $10, $11, pid, ins.id, $15 FROM ins, unnest($16::text[]) pid
+		WHERE $15 > 0 AND ($17 OR NOT EXISTS (SELECT 1 FROM had))
 		ORDER BY pid
 		ON CONFLICT (subject_id, subject_type, product_id, env) DO UPDATE
 			SET checkout_id = EXCLUDED.checkout_id, trial_period_days = EXCLUDED.trial_period_days, created_at = now()
@@ -318,7 +320,7 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 		trialProducts = []string{}
 	}
 	sql, args := startCheckoutSQL, []any{c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
-		req, c.SubjectType, c.SubjectID, c.Metadata, anyway}
+		req, c.SubjectType, c.SubjectID, c.Metadata, anyway, LineItemsJSON(c.LineItems)}
 	if c.TrialDays > 0 && len(trialProducts) > 0 {
 		sql, args = startTrialCheckoutSQL, append(args, c.TrialDays, trialProducts, c.TrialForced)
 	}
@@ -499,6 +501,9 @@ type NewCheckout struct {
 	// TrialForced grants TrialDays whatever the subject had (the caller set
 	// the trial itself); the claims are still recorded where free.
 	TrialForced bool
+	// LineItems are the request's line items with their prices resolved
+	// (id and lookup key), in the request's order.
+	LineItems []CheckoutLineItem
 }
 
 // request is the request's JSON.
@@ -591,7 +596,8 @@ func (s *Store) foldCheckout(ctx context.Context, id int64, stripeID, url, custo
 			UPDATE payments.checkout_sessions t SET stripe_id = $2, url = $3, customer_id = coalesce(early.customer_id, $4),
 				status = early.status, payment_status = early.payment_status, subscription_id = early.subscription_id,
 				payment_intent_id = early.payment_intent_id, amount_total = early.amount_total, currency = early.currency,
-				data = early.data, source_at = early.source_at, error_code = NULL, error = NULL, updated_at = now()
+				data = early.data, source_at = early.source_at, line_items = coalesce(t.line_items, early.line_items),
+				error_code = NULL, error = NULL, updated_at = now()
 			FROM early WHERE t.id = $1`, id, stripeID, url, customer)
 		if err == nil && tag.RowsAffected() != 1 {
 			err = fmt.Errorf("Stripe's session id %s is already recorded for another checkout", stripeID)

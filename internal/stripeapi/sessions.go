@@ -2,9 +2,14 @@ package stripeapi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/stripe/stripe-go/v79"
+
+	"github.com/billwire/billwire/internal/store"
 )
 
 // CreateCustomer creates a customer.
@@ -40,6 +45,46 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p *stripe.CheckoutSe
 		return nil, c.wrap("create checkout session", err)
 	}
 	return out, nil
+}
+
+// CheckoutLineItems lists what Checkout Session id bought (GET
+// /v1/checkout/sessions/{id}/line_items, every page): each line's price, with
+// its lookup key (Stripe includes the price in each line), and quantity.
+func (c *Client) CheckoutLineItems(ctx context.Context, id string) ([]store.CheckoutLineItem, error) {
+	path := "/v1/checkout/sessions/" + url.PathEscape(id) + "/line_items"
+	out := []store.CheckoutLineItem{}
+	after := ""
+	for {
+		page, err := c.ListPage(ctx, path, after, 100, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range page.Data {
+			var li struct {
+				ID       string `json:"id"`
+				Quantity int64  `json:"quantity"`
+				Price    *struct {
+					ID        string `json:"id"`
+					LookupKey string `json:"lookup_key"`
+				} `json:"price"`
+			}
+			if err := json.Unmarshal(raw, &li); err != nil {
+				return nil, fmt.Errorf("list %s: a line item Stripe sent is not readable: %w", path, err)
+			}
+			item := store.CheckoutLineItem{Quantity: li.Quantity}
+			if li.Price != nil {
+				item.PriceID = li.Price.ID
+				if li.Price.LookupKey != "" {
+					item.LookupKey = &li.Price.LookupKey
+				}
+			}
+			out = append(out, item)
+			after = li.ID
+		}
+		if !page.HasMore || len(page.Data) == 0 || after == "" {
+			return out, nil
+		}
+	}
 }
 
 // CreatePortalSession creates a Billing Portal session.

@@ -87,6 +87,7 @@ type RecordedRequest struct {
 //	POST   /v1/products, /v1/prices (creates)
 //	GET    /v1/checkout/sessions/{id}, /v1/invoices/{id}, /v1/payment_intents/{id},
 //	       /v1/charges/{id}, /v1/refunds/{id}, /v1/disputes/{id} (objects from PutObject)
+//	GET    /v1/checkout/sessions/{id}/line_items (from PutLineItems)
 //	POST   /v1/webhook_endpoints, GET /v1/webhook_endpoints (create, list)
 //	GET    /v1/webhook_endpoints/{id}, POST (update), DELETE
 //	GET    /v1/events, /v1/events/{id} (events from AddEvent)

@@ -161,7 +161,7 @@ const batchTimeout = 30 * time.Second
 
 // pipeSQL are the statements a writer's connection prepares.
 var pipeSQL = func() []string {
-	s := []string{batchClaimSQL, mappingSQL, placeholderSQL, checkoutSQL, paymentSQL}
+	s := []string{batchClaimSQL, mappingSQL, placeholderSQL, adoptSQL, checkoutSQL, lineItemsSQL, paymentSQL, summarySQL}
 	return append(s, objectSQL[:]...)
 }()
 

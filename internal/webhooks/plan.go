@@ -37,6 +37,9 @@ type plan struct {
 	// of the rows being added.
 	env     store.Env
 	ev, oid string
+	// lineItems are the fetched line items of the event's Checkout
+	// Session, if any (see checkoutRow).
+	lineItems json.RawMessage
 
 	mappings     []mappingRow
 	placeholders []placeholderRow
@@ -96,6 +99,9 @@ type checkoutRow struct {
 	// row is billwire's own row for the session (billwire_checkout_id in
 	// its metadata), 0 for a session made elsewhere.
 	row int64
+	// lineItems are what the session bought, fetched from Stripe before
+	// the batch (see Processor.checkoutLineItems); nil when not fetched.
+	lineItems json.RawMessage
 }
 
 // texts and jsons are array arguments that pgx encodes without reflection
@@ -207,6 +213,7 @@ func (q *plan) queue(b *pgx.Batch) {
 	for _, layer := range layers(len(q.checkouts), func(i int) string { return string(q.checkouts[i].env) + " " + q.checkouts[i].stripeID }) {
 		queueCheckouts(b, q.checkouts, layer)
 	}
+	queueLineItems(b, q.checkouts)
 	for _, rows := range [][]paymentRow{q.payments, q.related} {
 		for _, layer := range layers(len(rows), func(i int) string { return string(rows[i].env) + " " + rows[i].key }) {
 			queuePayments(b, rows, layer)
@@ -300,16 +307,33 @@ func queueCheckouts(b *pgx.Batch, rows []checkoutRow, layer []int) {
 		mode, pstatus, cus, sub, pi, cref, st, sid = make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n), make(texts, n)
 		cur                                        = make(texts, n)
 		amount                                     = make([]int64, n)
-		data                                       = make(jsons, n)
+		data, items                                = make(jsons, n), make(jsons, n)
 		at                                         = make([]time.Time, n)
 	)
 	for j, i := range layer {
 		r := rows[i]
 		env[j], id[j], mode[j], status[j], pstatus[j] = string(r.env), r.stripeID, r.mode, r.status, r.paymentStatus
 		cus[j], sub[j], pi[j], cref[j], st[j], sid[j] = r.customer, r.subscription, r.paymentIntent, r.clientReferenceID, r.subjectType, r.subjectID
-		amount[j], cur[j], data[j], at[j], ev[j] = r.amountTotal, r.currency, r.data, r.at, r.ev
+		amount[j], cur[j], data[j], at[j], ev[j], items[j] = r.amountTotal, r.currency, r.data, r.at, r.ev, r.lineItems
 	}
-	b.Queue(checkoutSQL, env, id, mode, status, pstatus, cus, sub, pi, cref, st, sid, amount, cur, data, at, ev)
+	b.Queue(checkoutSQL, env, id, mode, status, pstatus, cus, sub, pi, cref, st, sid, amount, cur, data, at, ev, items)
+}
+
+// queueLineItems queues lineItemsSQL for the sessions whose line items were
+// fetched: checkoutSQL stores them with the session, unless the event was
+// older than the state stored, which a session's line items (fixed when it
+// is made) do not depend on.
+func queueLineItems(b *pgx.Batch, rows []checkoutRow) {
+	var env, id, ev []string
+	var items jsons
+	for _, r := range rows {
+		if r.lineItems != nil {
+			env, id, ev, items = append(env, string(r.env)), append(id, r.stripeID), append(ev, r.ev), append(items, r.lineItems)
+		}
+	}
+	if len(id) > 0 {
+		b.Queue(lineItemsSQL, env, id, items, ev)
+	}
 }
 
 func queuePayments(b *pgx.Batch, rows []paymentRow, layer []int) {
@@ -377,14 +401,14 @@ var objectSQL = func() (out [len(objectKinds)]string) {
 
 const checkoutSQL = `
 	INSERT INTO payments.checkout_sessions AS t (env, stripe_id, mode, status, payment_status, customer_id, subscription_id,
-		payment_intent_id, client_reference_id, subject_type, subject_id, amount_total, currency, metadata, data, source_at)
+		payment_intent_id, client_reference_id, subject_type, subject_id, amount_total, currency, metadata, data, source_at, line_items)
 	SELECT r.env, r.stripe_id, r.mode, r.status, r.payment_status, r.customer_id, r.subscription_id, r.payment_intent_id,
 		r.client_reference_id, r.subject_type, r.subject_id, r.amount_total, r.currency,
-		CASE jsonb_typeof(r.data->'metadata') WHEN 'object' THEN r.data->'metadata' ELSE '{}' END, r.data, r.at
+		CASE jsonb_typeof(r.data->'metadata') WHEN 'object' THEN r.data->'metadata' ELSE '{}' END, r.data, r.at, r.line_items
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-		$10::text[], $11::text[], $12::bigint[], $13::text[], $14::jsonb[], $15::timestamptz[], $16::text[])
+		$10::text[], $11::text[], $12::bigint[], $13::text[], $14::jsonb[], $15::timestamptz[], $16::text[], $17::jsonb[])
 		AS r(env, stripe_id, mode, status, payment_status, customer_id, subscription_id, payment_intent_id, client_reference_id,
-			subject_type, subject_id, amount_total, currency, data, at, ev)
+			subject_type, subject_id, amount_total, currency, data, at, ev, line_items)
 	WHERE ` + claimedRow + `
 	ON CONFLICT (env, stripe_id) DO UPDATE SET mode = EXCLUDED.mode, status = EXCLUDED.status,
 		payment_status = EXCLUDED.payment_status, customer_id = coalesce(EXCLUDED.customer_id, t.customer_id),
@@ -393,8 +417,17 @@ const checkoutSQL = `
 		client_reference_id = coalesce(EXCLUDED.client_reference_id, t.client_reference_id),
 		subject_type = coalesce(t.subject_type, EXCLUDED.subject_type), subject_id = coalesce(t.subject_id, EXCLUDED.subject_id),
 		amount_total = EXCLUDED.amount_total, currency = EXCLUDED.currency, metadata = EXCLUDED.metadata,
-		data = EXCLUDED.data, source_at = EXCLUDED.source_at, updated_at = now()
+		data = EXCLUDED.data, source_at = EXCLUDED.source_at, line_items = coalesce(t.line_items, EXCLUDED.line_items),
+		updated_at = now()
 	WHERE t.source_at <= EXCLUDED.source_at`
+
+// lineItemsSQL stores fetched line items on sessions that have none yet
+// (see queueLineItems). After checkoutSQL, it finds nothing to do unless
+// that statement kept newer state.
+const lineItemsSQL = `
+	UPDATE payments.checkout_sessions t SET line_items = r.line_items, updated_at = now()
+	FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[]) AS r(env, stripe_id, line_items, ev)
+	WHERE t.stripe_id = r.stripe_id AND t.env = r.env AND t.line_items IS NULL AND ` + claimedRow
 
 // paymentSQL merges rows with what other events said of the same money: the
 // newer event sets the status (a success is never undone by a failure),

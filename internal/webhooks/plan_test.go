@@ -21,7 +21,8 @@ func TestStatementsProbeByKeyOnEmptyTables(t *testing.T) {
 	ctx := context.Background()
 	statements := map[string]string{
 		"batch claim": batchClaimSQL, "mappings": mappingSQL, "placeholders": placeholderSQL,
-		"checkouts": checkoutSQL, "payments": paymentSQL,
+		"checkouts": checkoutSQL, "payments": paymentSQL, "line items": lineItemsSQL, "adoptions": adoptSQL,
+		"entitlement summaries": summarySQL,
 	}
 	for i, k := range objectKinds {
 		statements[string(k)] = objectSQL[i]

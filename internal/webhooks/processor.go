@@ -44,6 +44,14 @@ type SummaryFetcher interface {
 	FetchEntitlementSummary(ctx context.Context, env store.Env, customer string) (json.RawMessage, error)
 }
 
+// LineItemFetcher lists what a Checkout Session bought, for a payment
+// session billwire did not make, when a credits scaffold needs its line
+// items. The Fetcher may implement it; without it such events fail (and
+// are retried).
+type LineItemFetcher interface {
+	FetchCheckoutLineItems(ctx context.Context, env store.Env, session string) ([]store.CheckoutLineItem, error)
+}
+
 // Options tune a Processor.
 type Options struct {
 	// MaxAttempts is how many failed attempts park an event (default 5).
@@ -85,6 +93,7 @@ type Processor struct {
 	settled   map[mappingKey]struct{}
 	arrivals  arrivals
 	keys      keys
+	credits   boundEnvs
 	mu        sync.RWMutex // guards closed against sends on closed queues
 	closed    bool
 	wg        sync.WaitGroup
@@ -98,7 +107,10 @@ type item struct {
 	checkTie bool
 	source   string
 	force    bool
-	done     chan result
+	// lineItems are the Checkout Session's line items, fetched before the
+	// event is queued (see checkoutLineItems).
+	lineItems json.RawMessage
+	done      chan result
 	// rows are what the event writes (see project); projErr says why it
 	// cannot be projected.
 	rows    *plan
@@ -199,7 +211,14 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 			}
 		}
 	}
-	r, err := p.submit(ctx, &item{env: env, e: e, obj: obj, at: at, checkTie: true, source: source, force: force}, a)
+	// What a payment session made elsewhere bought, when a credits scaffold
+	// needs it: asked of Stripe here, before the event joins a batch.
+	items, err := p.checkoutLineItems(ctx, env, e, obj, force, a)
+	if err != nil {
+		a.leave()
+		return p.fail(ctx, env, e, source, force, err)
+	}
+	r, err := p.submit(ctx, &item{env: env, e: e, obj: obj, at: at, checkTie: true, source: source, force: force, lineItems: items}, a)
 	if err != nil {
 		return "", err
 	}
@@ -214,7 +233,7 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 		if ferr != nil {
 			return p.fail(ctx, env, e, source, force, fmt.Errorf("re-fetch %s to order same-second events: %w", path, ferr))
 		}
-		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force}, nil)
+		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force, lineItems: items}, nil)
 		if err != nil {
 			return "", err
 		}
@@ -223,6 +242,97 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 		return r.status, nil
 	}
 	return r.status, r.err
+}
+
+// checkoutLineItems fetches from Stripe the line items of the Checkout
+// Session an event is about, as a line_items column holds them, when
+// they are needed and unknown: for a payment-mode session, in an
+// environment a credits scaffold is bound to, whose row has no line items
+// (billwire did not make it), unless the event was recorded before. It
+// returns nil otherwise. Its error means the event must not be projected
+// now. The delivery leaves (a) before Stripe is asked: the writers do not
+// wait for it meanwhile.
+func (p *Processor) checkoutLineItems(ctx context.Context, env store.Env, e *Event, obj json.RawMessage, force bool, a *arrival) (json.RawMessage, error) {
+	if e.ObjectType != "checkout.session" || !Projects(e.Type) {
+		return nil, nil
+	}
+	bound, err := p.credits.bound(ctx, p.pool, env)
+	if err != nil || !bound {
+		return nil, err
+	}
+	var cs checkoutFields
+	if err := cs.scan(obj); err != nil || cs.Mode != "payment" || cs.ID == "" {
+		return nil, nil // not a payment; or unreadable, which the projection reports
+	}
+	need, err := store.CheckoutLineItemsNeeded(ctx, p.pool, env, e.ID, cs.ID, billwireRow(cs.Metadata), force)
+	if err != nil || !need {
+		return nil, err
+	}
+	lf, ok := p.fetch.(LineItemFetcher)
+	if !ok {
+		return nil, fmt.Errorf("the credits scaffold bound to %s needs the line items of checkout session %s, and this process cannot fetch them", env, cs.ID)
+	}
+	a.leave()
+	items, err := lf.FetchCheckoutLineItems(ctx, env, cs.ID)
+	if err != nil {
+		return nil, fmt.Errorf("fetch the line items of checkout session %s (a credits scaffold is bound to %s): %w", cs.ID, env, err)
+	}
+	return store.LineItemsJSON(items), nil
+}
+
+// boundTTL is how long the environments a credits scaffold is bound to are
+// cached: a scaffold applied while billwire serve runs takes effect within
+// that time.
+const boundTTL = 5 * time.Second
+
+// boundEnvs caches store.CreditsBoundEnvs. One reader asks the database
+// at a time; the others wait for its answer (or their context).
+type boundEnvs struct {
+	mu      sync.Mutex
+	envs    map[store.Env]bool
+	at      time.Time
+	loading chan struct{} // closed when the read in flight ends; nil when none
+	err     error
+}
+
+func (b *boundEnvs) bound(ctx context.Context, q store.RowQuerier, env store.Env) (bool, error) {
+	for {
+		b.mu.Lock()
+		if b.envs != nil && time.Since(b.at) < boundTTL {
+			ok := b.envs[env]
+			b.mu.Unlock()
+			return ok, nil
+		}
+		if wait := b.loading; wait != nil {
+			b.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+			b.mu.Lock()
+			err := b.err
+			b.mu.Unlock()
+			if err != nil {
+				return false, err
+			}
+			continue
+		}
+		done := make(chan struct{})
+		b.loading = done
+		b.mu.Unlock()
+		envs, err := store.CreditsBoundEnvs(ctx, q)
+		b.mu.Lock()
+		b.loading, b.err = nil, err
+		if err == nil {
+			b.envs, b.at = envs, time.Now()
+		}
+		b.mu.Unlock()
+		close(done)
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 func (p *Processor) submit(ctx context.Context, it *item, a *arrival) (result, error) {
@@ -464,7 +574,7 @@ func (p *Processor) settle(keys []mappingKey) {
 // project works out the rows of an item, in the caller's goroutine: the
 // writers, which run one batch after another, only put rows together.
 func (p *Processor) project(it *item) {
-	q := &plan{settled: p.isSettled, env: it.env, ev: it.e.ID, oid: it.e.ObjectID}
+	q := &plan{settled: p.isSettled, env: it.env, ev: it.e.ID, oid: it.e.ObjectID, lineItems: it.lineItems}
 	if proj, ok := projectors[it.e.Type]; ok {
 		it.projErr = proj(q, it.env, it.e, it.obj, it.at)
 	}

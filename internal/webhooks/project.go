@@ -295,7 +295,7 @@ func projectCheckout(q *plan, env store.Env, e *Event, obj json.RawMessage, at t
 		paymentStatus: str(cs.PaymentStatus), customer: cs.Customer.ptr(), subscription: cs.Subscription.ptr(),
 		paymentIntent: cs.PaymentIntent.ptr(), clientReferenceID: str(cs.ClientReferenceID), subjectType: str(sub.typ),
 		subjectID: str(sub.id), amountTotal: cs.AmountTotal, currency: str(cs.Currency), data: obj, at: at, ev: q.ev,
-		row: billwireRow(cs.Metadata)})
+		row: billwireRow(cs.Metadata), lineItems: q.lineItems})
 	if cs.Mode != "payment" {
 		return nil // subscription payments arrive as invoices
 	}
