@@ -66,6 +66,10 @@ func apiConfig(getenv func(string) string) (runtime.APIConfig, error) {
 	if err != nil {
 		return runtime.APIConfig{}, err
 	}
+	rates, err := runtime.ParseSessionRates(getenv)
+	if err != nil {
+		return runtime.APIConfig{}, err
+	}
 	return runtime.APIConfig{
 		JWT: auth.JWTConfig{
 			HS256Secret:      getenv("BILLWIRE_JWT_HS256_SECRET"),
@@ -77,5 +81,6 @@ func apiConfig(getenv func(string) string) (runtime.APIConfig, error) {
 		},
 		Origins:   origins,
 		PublicURL: getenv("BILLWIRE_PUBLIC_URL"),
+		Rates:     &rates,
 	}, nil
 }

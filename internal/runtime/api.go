@@ -25,6 +25,8 @@ type APIConfig struct {
 	Origins auth.Origins
 	// PublicURL is billwire's own public base URL (BILLWIRE_PUBLIC_URL).
 	PublicURL string
+	// Rates limit session creation; nil means DefaultSessionRates.
+	Rates *SessionRates
 }
 
 // api serves /api/payments/{env}/….
@@ -34,6 +36,7 @@ type api struct {
 	store    *store.Store
 	verifier *auth.Verifier
 	origins  auth.Origins
+	limits   *sessionLimits
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // by key hash
@@ -53,7 +56,8 @@ func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig, log zerolog.Lo
 	if err != nil {
 		return nil, err
 	}
-	return &api{log: log, svc: svc, store: st, verifier: v, origins: cfg.Origins, keys: map[string]cachedKey{}}, nil
+	return &api{log: log, svc: svc, store: st, verifier: v, origins: cfg.Origins,
+		limits: newSessionLimits(cfg.Rates), keys: map[string]cachedKey{}}, nil
 }
 
 func (a *api) mount(mux *http.ServeMux) {
@@ -112,7 +116,13 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly"
 	var ae *auth.Error
 	var p *billing.Problem
+	var rl *rateLimited
 	switch {
+	case errors.As(err, &rl):
+		a.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Str("limit", rl.what).Str("setting", rl.setting).
+			Str("rate", rl.rate.String()).Msg("session API: rate limited")
+		rl.write(w)
+		return
 	case errors.As(err, &ae):
 		status, code, msg = ae.Status, ae.Code, ae.Message
 	case errors.As(err, &p):
@@ -212,7 +222,12 @@ func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
+	done, err := a.limits.take(env, c, req.Subject, auth.Buy)
+	if err != nil {
+		return 0, nil, err
+	}
 	res, err := a.svc.CreateCheckout(r.Context(), env, c, a.origins, req)
+	done(err)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -227,7 +242,12 @@ func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, 
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
+	done, err := a.limits.take(env, c, req.Subject, auth.Manage)
+	if err != nil {
+		return 0, nil, err
+	}
 	res, err := a.svc.CreatePortal(r.Context(), env, c, a.origins, req)
+	done(err)
 	if err != nil {
 		return 0, nil, err
 	}
