@@ -201,6 +201,24 @@ func (l *Limiter) TakeAt(now time.Time, asks ...Ask) (ok bool, retry time.Durati
 	return true, 0, -1
 }
 
+// Check reports, without taking anything, whether a's bucket holds a
+// token now, and if not how long until it does: a cheap early refusal
+// before the work that a Take would follow.
+func (l *Limiter) Check(a Ask) (ok bool, retry time.Duration) {
+	if a.Rate.Off() {
+		return true, 0
+	}
+	h := maphash.String(l.seed, a.Key)
+	t := int64(time.Since(l.epoch))
+	l.mu.Lock()
+	tok := l.tokens(h, a.Rate, t)
+	l.mu.Unlock()
+	if tok >= 1 {
+		return true, 0
+	}
+	return false, time.Duration(math.Ceil((1 - tok) / a.Rate.perSecond() * float64(time.Second)))
+}
+
 // Refund gives back the tokens a Take of the same asks took (a request
 // that turned out to cost nothing), up to each bucket's burst.
 func (l *Limiter) Refund(asks ...Ask) { l.RefundAt(time.Now(), asks...) }

@@ -171,3 +171,19 @@ func TestFloodOfDistinctKeysIsBounded(t *testing.T) {
 		t.Fatal("the flood evicted the busy key's empty bucket: it got a fresh burst")
 	}
 }
+
+func TestCheckTakesNothing(t *testing.T) {
+	l := ratelimit.New(0)
+	a := ratelimit.Ask{Key: "k", Rate: ratelimit.Rate{N: 1, Period: time.Hour, Burst: 2}}
+	for range 10 {
+		if ok, _ := l.Check(a); !ok {
+			t.Fatal("Check refused a full bucket")
+		}
+	}
+	l.Take(a)
+	l.Take(a)
+	ok, retry := l.Check(a)
+	if ok || retry < 59*time.Minute || retry > time.Hour {
+		t.Fatalf("Check of an empty bucket: %v %v", ok, retry)
+	}
+}

@@ -119,9 +119,13 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var rl *rateLimited
 	switch {
 	case errors.As(err, &rl):
-		a.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Str("limit", rl.what).Str("setting", rl.setting).
-			Str("rate", rl.rate.String()).Msg("session API: rate limited")
-		rl.write(w)
+		ev := a.log.Debug()
+		if a.limits.logNow() { // a flood of refusals is not a flood of log lines
+			ev = a.log.Info()
+		}
+		ev.Str("method", r.Method).Str("path", r.URL.Path).Str("limit", rl.what).Str("setting", rl.setting).
+			Str("rate", rl.rate.String()).Msg("session API: rate limited (logged at info at most every 10 s)")
+		rl.write(w, r)
 		return
 	case errors.As(err, &ae):
 		status, code, msg = ae.Status, ae.Code, ae.Message
@@ -218,6 +222,9 @@ func decode(r *http.Request, v any) error {
 }
 
 func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	if err := a.limits.early(env, c); err != nil {
+		return 0, nil, err
+	}
 	var req billing.CheckoutRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
@@ -238,6 +245,9 @@ func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any
 }
 
 func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	if err := a.limits.early(env, c); err != nil {
+		return 0, nil, err
+	}
 	var req billing.PortalRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/billwire/billwire/internal/auth"
@@ -66,8 +67,16 @@ func ParseSessionRates(getenv func(string) string) (SessionRates, error) {
 
 // sessionLimits applies SessionRates to the session routes.
 type sessionLimits struct {
-	rates SessionRates
-	l     *ratelimit.Limiter
+	rates  SessionRates
+	l      *ratelimit.Limiter
+	logged atomic.Int64 // when a refusal was last logged at info (unix ns)
+}
+
+// logNow reports whether a refusal may be logged at info: at most one
+// every 10 seconds.
+func (s *sessionLimits) logNow() bool {
+	now, last := time.Now().UnixNano(), s.logged.Load()
+	return now-last >= int64(10*time.Second) && s.logged.CompareAndSwap(last, now)
 }
 
 func newSessionLimits(r *SessionRates) *sessionLimits {
@@ -102,9 +111,49 @@ func (e *rateLimited) retrySeconds() int64 {
 	return max(1, int64((e.retry+time.Second-1)/time.Second))
 }
 
-func (e *rateLimited) write(w http.ResponseWriter) {
+// refusalDelay is how long a request over its limit waits for its 429. A
+// caller looping over refusals (a script at concurrency 8 gets thousands
+// a second on loopback) would otherwise take the CPU the other callers'
+// checkouts need; held this long, each of its connections costs at most
+// ten refusals a second. A client that honours Retry-After waits longer
+// anyway.
+const refusalDelay = 100 * time.Millisecond
+
+// write answers 429 after refusalDelay (sooner if the client goes away).
+func (e *rateLimited) write(w http.ResponseWriter, r *http.Request) {
+	t := time.NewTimer(refusalDelay)
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		t.Stop()
+	}
 	w.Header().Set("Retry-After", strconv.FormatInt(e.retrySeconds(), 10))
 	writeError(w, http.StatusTooManyRequests, "rate_limited", e.Error())
+}
+
+// callerLimit is the bucket of the caller itself (the user's, or the API
+// key's), nil for other callers.
+func (s *sessionLimits) callerLimit(env store.Env, c *auth.Caller) *limit {
+	switch c.Kind {
+	case "user":
+		return &limit{ratelimit.Ask{Key: string(env) + "\x00user\x00" + c.ID, Rate: s.rates.User}, "user " + c.ID, RateUserEnv}
+	case "apikey":
+		return &limit{ratelimit.Ask{Key: string(env) + "\x00key\x00" + c.ID, Rate: s.rates.Key}, "API key " + c.Name, RateKeyEnv}
+	}
+	return nil
+}
+
+// early refuses a caller whose own bucket is empty before its body is
+// read: a flood over the limit costs as little as it can.
+func (s *sessionLimits) early(env store.Env, c *auth.Caller) error {
+	l := s.callerLimit(env, c)
+	if l == nil {
+		return nil
+	}
+	if ok, retry := s.l.Check(l.ask); !ok {
+		return &rateLimited{retry: retry, what: l.what, rate: l.ask.Rate, setting: l.setting}
+	}
+	return nil
 }
 
 // take takes a token for one session request of caller for sub: from the
@@ -115,21 +164,17 @@ func (e *rateLimited) write(w http.ResponseWriter) {
 // outcome: a refusal that cost nothing (a 4xx of billwire's own checks)
 // gives the tokens back.
 func (s *sessionLimits) take(env store.Env, c *auth.Caller, sub auth.Subject, action auth.Action) (done func(error), err error) {
-	var limits []limit
-	subjectOK := sub.Validate() == nil && c.Authorize(env, sub, action) == nil
-	switch c.Kind {
-	case "user":
-		limits = append(limits, limit{ratelimit.Ask{Key: string(env) + "\x00user\x00" + c.ID, Rate: s.rates.User}, "user " + c.ID, RateUserEnv})
-		if subjectOK {
-			limits = append(limits, limit{ratelimit.Ask{Key: string(env) + "\x00user-subject\x00" + sub.String(), Rate: s.rates.Subject}, "subject " + sub.String(), RateSubjectEnv})
-		}
-	case "apikey":
-		limits = append(limits, limit{ratelimit.Ask{Key: string(env) + "\x00key\x00" + c.ID, Rate: s.rates.Key}, "API key " + c.Name, RateKeyEnv})
-		if subjectOK {
-			limits = append(limits, limit{ratelimit.Ask{Key: string(env) + "\x00key-subject\x00" + sub.String(), Rate: s.rates.Subject}, "subject " + sub.String(), RateSubjectEnv})
-		}
-	default:
+	own := s.callerLimit(env, c)
+	if own == nil {
 		return func(error) {}, nil
+	}
+	limits := []limit{*own}
+	if sub.Validate() == nil && c.Authorize(env, sub, action) == nil {
+		side := "\x00user-subject\x00"
+		if c.Kind == "apikey" {
+			side = "\x00key-subject\x00"
+		}
+		limits = append(limits, limit{ratelimit.Ask{Key: string(env) + side + sub.String(), Rate: s.rates.Subject}, "subject " + sub.String(), RateSubjectEnv})
 	}
 	asks := make([]ratelimit.Ask, len(limits))
 	for i, l := range limits {

@@ -158,6 +158,12 @@ func TestAPIKeyLimit(t *testing.T) {
 		t.Fatalf("4th subject: %d %v", res.status, res.body)
 	}
 	checkLimited(t, []reply{res}, "API key app-backend")
+	// A caller looping over refusals waits for each: it cannot turn them
+	// into a flood of answers.
+	start := time.Now()
+	if res := r.do("POST", checkoutPath, r.apiKey, checkoutBody(user("u_k9"))); res.status != http.StatusTooManyRequests || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("a refusal answered in %v (%d); want it held 100 ms", time.Since(start), res.status)
+	}
 	if n := r.rec.Calls("POST /v1/checkout/sessions"); n != 3 {
 		t.Fatalf("Stripe saw %d session creates, want 3", n)
 	}
