@@ -371,8 +371,11 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	}
 	// Stored without waiting: see store.CheckoutOpened. A lost update is
 	// repaired by a retry or by the session's first event.
-	rowID := row.ID
-	st.CheckoutOpenedReusable(rowID, sess.ID, sess.URL, customer, reuseDigest(hash, pricesFP), func(err error) {
+	rowID, reuse := row.ID, ""
+	if caller.Kind == "user" { // only end users' sessions are given again
+		reuse = reuseDigest(hash, pricesFP)
+	}
+	st.CheckoutOpenedReusable(rowID, sess.ID, sess.URL, customer, reuse, func(err error) {
 		s.log.Error().Err(err).Int64("checkout", rowID).Msg("session API: store the created session; its first event will")
 	})
 	return &CheckoutResult{ID: row.ID, StripeSessionID: sess.ID, URL: sess.URL}, nil

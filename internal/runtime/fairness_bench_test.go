@@ -34,9 +34,9 @@ import (
 // a second, as test mode allows) through the client's default test-mode
 // pacer. Other users check out one after another, one every 100 ms, each
 // for itself (b.N checkouts a phase, each user once, its customer made
-// beforehand): first alone, then while one user's token posts checkouts
-// at concurrency 8 without pause, each with its own success URL so that no
-// reuse answers them. It reports the others' p95 in both phases and their
+// beforehand): alone, and while one user's token posts checkouts at
+// concurrency 8 without pause, each with its own success URL so that no
+// reuse answers them; the two phases alternate in four rounds. It reports the others' p95 in both phases and their
 // ratio, and how the flood was answered. BENCH_SESSION_RATES=off runs the
 // same without limits, for comparison.
 //
@@ -147,42 +147,53 @@ func BenchmarkCheckoutFairness(b *testing.B) {
 		sign(id)
 	}
 
-	b.ResetTimer()
-	unloaded := checkouts(alone)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	answers := map[int]int{}
 	var seq atomic.Int64
 	floodTok := sign(flooder)
 	// The flood's bodies are made once: the attacker's CPU is not billwire's.
-	floods := make([][]byte, 1000)
+	floods := make([][]byte, 20_000)
 	for i := range floods {
 		floods[i] = bodyFor(flooder, i+1)
 	}
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
+	flood := func() (stop func()) {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					code, err := post(floodTok, floods[int(seq.Add(1))%len(floods)])
+					if err != nil {
+						code = -1
+					}
+					mu.Lock()
+					answers[code]++
+					mu.Unlock()
 				}
-				code, err := post(floodTok, floods[int(seq.Add(1))%len(floods)])
-				if err != nil {
-					code = -1
-				}
-				mu.Lock()
-				answers[code]++
-				mu.Unlock()
-			}
-		}()
+			}()
+		}
+		return func() { close(done); wg.Wait() }
 	}
-	during := checkouts(loaded)
-	close(stop)
-	wg.Wait()
+
+	// The phases alternate in rounds (alone, flood, alone, flood, …), so
+	// that a change in the machine's other load meanwhile weighs on both.
+	b.ResetTimer()
+	var unloaded, during []time.Duration
+	const rounds = 4
+	for i := range rounds {
+		lo, hi := i*b.N/rounds, (i+1)*b.N/rounds
+		unloaded = append(unloaded, checkouts(alone[lo:hi])...)
+		stop := flood()
+		during = append(during, checkouts(loaded[lo:hi])...)
+		stop()
+	}
 	b.StopTimer()
 
 	u, l := p95(unloaded), p95(during)
