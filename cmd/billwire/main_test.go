@@ -376,3 +376,15 @@ func TestServe(t *testing.T) {
 		t.Fatalf("keys show after serve: %s", out)
 	}
 }
+
+// A session rate that is not one stops serve at start, naming the setting
+// and the form it takes.
+func TestServeRefusesABadSessionRate(t *testing.T) {
+	t.Parallel()
+	e := env(t, "http://127.0.0.1:1")
+	e["BILLWIRE_SESSION_RATE_USER"] = "10 per minute"
+	code, _, errs := cli(t, e, "", "serve", "--addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errs, "BILLWIRE_SESSION_RATE_USER") || !strings.Contains(errs, "N/m") || !strings.Contains(errs, "burst=") {
+		t.Fatalf("serve with a bad rate: exit %d, stderr %q", code, errs)
+	}
+}

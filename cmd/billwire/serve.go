@@ -101,8 +101,12 @@ func apiConfig(getenv func(string) string) (cfg runtime.APIConfig, warnings []st
 		TeamsClaim:       getenv("BILLWIRE_JWT_TEAMS_CLAIM"),
 		BillingRoleClaim: getenv("BILLWIRE_JWT_BILLING_ROLE_CLAIM"),
 	}
+	rates, err := runtime.ParseSessionRates(getenv)
+	if err != nil {
+		return runtime.APIConfig{}, nil, err
+	}
 	if warnings, err = jwt.Check(); err != nil {
 		return runtime.APIConfig{}, nil, fmt.Errorf("serve: not starting, the session API's user-token settings are unsafe:\n%w", err)
 	}
-	return runtime.APIConfig{JWT: jwt, Origins: origins, PublicURL: getenv("BILLWIRE_PUBLIC_URL")}, warnings, nil
+	return runtime.APIConfig{JWT: jwt, Origins: origins, PublicURL: getenv("BILLWIRE_PUBLIC_URL"), Rates: &rates}, warnings, nil
 }

@@ -323,6 +323,12 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		return nil, err
 	}
 	ids, keys := lineItemRefs(&r)
+	request, hash := r.record()
+	if caller.Kind == "user" { // an end user's repeat gets the session still open for it
+		if res, err := s.reusableCheckout(ctx, st, env, caller.Requester(), &r, hash, ids, keys); res != nil || err != nil {
+			return res, err
+		}
+	}
 	// The first round trip writes the row only if the prices are still
 	// those this process checked last time for the same references.
 	refs := priceRefs(env, ids, keys)
@@ -334,7 +340,6 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 			expect, items = fp, resolvedLineItems(prices, &r)
 		}
 	}
-	request, hash := r.record()
 	nc := store.NewCheckout{
 		Env: env, Mode: r.Mode, Requester: caller.Requester(), IdempotencyKey: r.IdempotencyKey, RequestHash: hash,
 		Request: request, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Metadata: r.Metadata, LineItems: items,
@@ -346,7 +351,9 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		return nil, s.unavailable(err)
 	}
 	row, created, mapping := start.Row, start.Created, start.Mapping
+	pricesFP := expect
 	if !start.Current {
+		pricesFP = store.PriceFingerprint(start.Prices)
 		s.prices.put(refs, start.Prices)
 		if prices, err = resolvePrices(start.Prices, env, &r); err != nil {
 			return nil, err
@@ -419,8 +426,11 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	}
 	// Stored without waiting: see store.CheckoutOpened. A lost update is
 	// repaired by a retry or by the session's first event.
-	rowID := row.ID
-	st.CheckoutOpened(rowID, sess.ID, sess.URL, customer, func(err error) {
+	rowID, reuse := row.ID, ""
+	if caller.Kind == "user" { // only end users' sessions are given again
+		reuse = reuseDigest(hash, pricesFP)
+	}
+	st.CheckoutOpenedReusable(rowID, sess.ID, sess.URL, customer, reuse, func(err error) {
 		s.log.Error().Err(err).Int64("checkout", rowID).Msg("session API: store the created session; its first event will")
 	})
 	return &CheckoutResult{ID: row.ID, StripeSessionID: sess.ID, URL: sess.URL}, nil

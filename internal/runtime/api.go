@@ -26,6 +26,8 @@ type APIConfig struct {
 	Origins auth.Origins
 	// PublicURL is billwire's own public base URL (BILLWIRE_PUBLIC_URL).
 	PublicURL string
+	// Rates limit session creation; nil means DefaultSessionRates.
+	Rates *SessionRates
 }
 
 // api serves /api/payments/{env}/….
@@ -35,6 +37,7 @@ type api struct {
 	store    *store.Store
 	verifier *auth.Verifier
 	origins  auth.Origins
+	limits   *sessionLimits
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // by key hash
@@ -59,7 +62,8 @@ func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig, log zerolog.Lo
 	if err != nil {
 		return nil, err
 	}
-	return &api{log: log, svc: svc, store: st, verifier: v, origins: cfg.Origins, keys: map[string]cachedKey{}}, nil
+	return &api{log: log, svc: svc, store: st, verifier: v, origins: cfg.Origins,
+		limits: newSessionLimits(cfg.Rates), keys: map[string]cachedKey{}}, nil
 }
 
 func (a *api) mount(mux *http.ServeMux) {
@@ -126,7 +130,17 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	detail := ""
 	var ae *auth.Error
 	var p *billing.Problem
+	var rl *rateLimited
 	switch {
+	case errors.As(err, &rl):
+		ev := a.log.Debug()
+		if a.limits.logNow() { // a flood of refusals is not a flood of log lines
+			ev = a.log.Info()
+		}
+		ev.Str("method", r.Method).Str("path", r.URL.Path).Str("limit", rl.what).Str("setting", rl.setting).
+			Str("rate", rl.rate.String()).Msg("session API: rate limited (logged at info at most every 10 s)")
+		rl.write(w, r)
+		return
 	case errors.As(err, &ae):
 		status, code, msg = ae.Status, ae.Code, ae.Message
 	case errors.As(err, &p):
@@ -227,11 +241,19 @@ func decode(r *http.Request, v any) error {
 }
 
 func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	if err := a.limits.early(env, c); err != nil {
+		return 0, nil, err
+	}
 	var req billing.CheckoutRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
+	done, err := a.limits.take(env, c, req.Subject, auth.Buy)
+	if err != nil {
+		return 0, nil, err
+	}
 	res, err := a.svc.CreateCheckout(r.Context(), env, c, a.origins, req)
+	done(err)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -242,11 +264,19 @@ func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any
 }
 
 func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+	if err := a.limits.early(env, c); err != nil {
+		return 0, nil, err
+	}
 	var req billing.PortalRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
+	done, err := a.limits.take(env, c, req.Subject, auth.Manage)
+	if err != nil {
+		return 0, nil, err
+	}
 	res, err := a.svc.CreatePortal(r.Context(), env, c, a.origins, req)
+	done(err)
 	if err != nil {
 		return 0, nil, err
 	}

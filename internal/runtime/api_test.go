@@ -19,6 +19,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/ratelimit"
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -46,6 +47,17 @@ type rig struct {
 
 func newRig(t *testing.T, opts ...func(*runtime.APIConfig)) *rig {
 	t.Helper()
+	return newRigWith(t, func(cfg *runtime.APIConfig) {
+		for _, o := range opts {
+			o(cfg)
+		}
+	})
+}
+
+// newRigWith is newRig with the session API's configuration changed by
+// change (its session rates are the defaults unless change sets them).
+func newRigWith(t *testing.T, change func(*runtime.APIConfig)) *rig {
+	t.Helper()
 	ctx := context.Background()
 	st := storetest.New(t)
 	rec := stripetest.StartRecorder(t, stripetest.Mock(t))
@@ -62,14 +74,14 @@ func newRig(t *testing.T, opts ...func(*runtime.APIConfig)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiCfg := runtime.APIConfig{
+	cfg := runtime.APIConfig{
 		JWT:     auth.JWTConfig{HS256Secret: jwtSecret, Env: store.Test, TeamsClaim: "teams", BillingRoleClaim: "billing_teams"},
 		Origins: origins,
 	}
-	for _, o := range opts {
-		o(&apiCfg)
+	if change != nil {
+		change(&cfg)
 	}
-	srv, err := runtime.New(st, svc, log, runtime.Options{API: apiCfg})
+	srv, err := runtime.New(st, svc, log, runtime.Options{API: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +370,14 @@ func TestCheckoutIdempotency(t *testing.T) {
 
 func TestConcurrentFirstCheckoutsShareOneCustomer(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	// Eight checkouts of one subject at once are over the default
+	// per-subject burst (5): this test is about the customer, so it raises
+	// the subject's limit.
+	r := newRigWith(t, func(c *runtime.APIConfig) {
+		rates := runtime.DefaultSessionRates()
+		rates.Subject = ratelimit.Rate{N: 100, Period: time.Minute, Burst: 100}
+		c.Rates = &rates
+	})
 	var wg sync.WaitGroup
 	codes := make([]int, 8)
 	for i := range codes {

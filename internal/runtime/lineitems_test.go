@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
@@ -62,6 +63,8 @@ func TestCheckoutRowRecordsResolvedLineItems(t *testing.T) {
 		{"price_id": "price_Sticker", "lookup_key": null, "quantity": 2}]`)
 	tok := token(t, jwt.MapClaims{"sub": "u_li"})
 	for i := range 2 { // the first checks the prices, the second finds them current
+		// Its own success URL: an identical open checkout would be given again.
+		payment["success_url"] = fmt.Sprintf("%s/billing?try=%d", appOrigin, i)
 		res := r.do("POST", "/api/payments/test/checkout-sessions", tok, payment)
 		if res.status != http.StatusCreated {
 			t.Fatalf("checkout %d: status %d: %v", i, res.status, res.body)

@@ -14,10 +14,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store"
 )
-
-const checkoutPath = "/api/payments/test/checkout-sessions"
 
 // seedTerms adds products whose prices carry the app's terms in their
 // metadata, as create_price stores them: prod_Trial (monthly: 14 days and
@@ -206,16 +205,23 @@ func (r *rig) postEvent(payload []byte) {
 // product's trial, and another subject, are unaffected.
 func TestTrialOncePerSubjectAndProduct(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	// The session rates are off and each checkout has its own success URL
+	// (an identical open one would be given again): this test is about
+	// the trial claims.
+	r := newRig(t, noSessionRates)
 	seedTerms(t, r)
 	tok := token(t, jwt.MapClaims{"sub": "u_farm"})
+	n := 0
 	trial := func(subject string, prices ...string) string {
 		t.Helper()
 		bearer := tok
 		if subject != "u_farm" {
 			bearer = token(t, jwt.MapClaims{"sub": subject})
 		}
-		res := r.do("POST", checkoutPath, bearer, checkoutBody(user(subject), items(prices...)...))
+		n++
+		body := checkoutBody(user(subject), items(prices...)...)
+		body["success_url"] = fmt.Sprintf("%s/billing?try=%d", appOrigin, n)
+		res := r.do("POST", checkoutPath, bearer, body)
 		if res.status != 201 {
 			t.Fatalf("checkout: %d %v", res.status, res.body)
 		}
@@ -286,7 +292,8 @@ func TestTrialOncePerSubjectAndProduct(t *testing.T) {
 // Concurrent checkouts of one subject get one trial between them.
 func TestConcurrentCheckoutsShareOneTrial(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
+	r := newRig(t, noSessionRates) // eight at once are over the default burst
+
 	seedTerms(t, r)
 	tok := token(t, jwt.MapClaims{"sub": "u_race"})
 	// Warm the price cache, so the checkouts take the one-statement path.
@@ -304,7 +311,9 @@ func TestConcurrentCheckoutsShareOneTrial(t *testing.T) {
 			if i%2 == 1 {
 				ids = []string{"price_Trial14"}
 			}
-			res := r.do("POST", checkoutPath, tok, checkoutBody(user("u_race"), items(ids...)...))
+			body := checkoutBody(user("u_race"), items(ids...)...)
+			body["success_url"] = fmt.Sprintf("%s/billing?try=%d", appOrigin, i)
+			res := r.do("POST", checkoutPath, tok, body)
 			statuses[i] = res.status
 		}()
 	}
@@ -378,3 +387,7 @@ func TestReadmeBrowserExample(t *testing.T) {
 		t.Fatalf("the README's example: %d %v %v", res.status, res.body, res.header)
 	}
 }
+
+// noSessionRates turns the session API's rate limits off, for tests about
+// something else that send more checkouts of one subject than its burst.
+func noSessionRates(c *runtime.APIConfig) { c.Rates = &runtime.SessionRates{} }

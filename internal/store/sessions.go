@@ -540,7 +540,8 @@ const checkoutOpenedSQL = `
 	WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
 	UPDATE payments.checkout_sessions t SET stripe_id = $2, url = $3,
 		status = CASE WHEN t.stripe_id IS NULL THEN 'open' ELSE t.status END,
-		customer_id = coalesce(t.customer_id, $4), error_code = NULL, error = NULL, updated_at = now()
+		customer_id = coalesce(t.customer_id, $4), reuse_digest = coalesce($5, t.reuse_digest),
+		error_code = NULL, error = NULL, updated_at = now()
 	FROM async WHERE t.id = $1 AND (t.stripe_id IS NULL OR t.stripe_id = $2)`
 
 // CheckoutOpened stores Stripe's session on the row, without waiting: the
@@ -560,8 +561,18 @@ const checkoutOpenedSQL = `
 // (keyed by Stripe's id, without billwire's row id): that row is then folded
 // into this one.
 func (s *Store) CheckoutOpened(id int64, stripeID, url, customer string, failed func(error)) {
+	s.CheckoutOpenedReusable(id, stripeID, url, customer, "", failed)
+}
+
+// CheckoutOpenedReusable is CheckoutOpened that also stores the session's
+// reuse digest (see ReusableCheckout; "" for none), in the same update.
+func (s *Store) CheckoutOpenedReusable(id int64, stripeID, url, customer, reuseDigest string, failed func(error)) {
+	var digest *string
+	if reuseDigest != "" {
+		digest = &reuseDigest
+	}
 	s.opens.later(func(b *pgx.Batch) {
-		b.Queue(checkoutOpenedSQL, id, stripeID, url, customer)
+		b.Queue(checkoutOpenedSQL, id, stripeID, url, customer, digest)
 	}, func(err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

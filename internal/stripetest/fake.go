@@ -84,7 +84,7 @@ type RecordedRequest struct {
 //	GET    /v1/account
 //	GET    /v1/products, /v1/prices, /v1/customers, /v1/subscriptions (lists)
 //	GET    /v1/products/{id}, /v1/prices/{id}, /v1/customers/{id}, /v1/subscriptions/{id}
-//	POST   /v1/products, /v1/prices (creates)
+//	POST   /v1/products, /v1/prices, /v1/customers, /v1/checkout/sessions (creates)
 //	GET    /v1/checkout/sessions/{id}, /v1/invoices/{id}, /v1/payment_intents/{id},
 //	       /v1/charges/{id}, /v1/refunds/{id}, /v1/disputes/{id} (objects from PutObject)
 //	GET    /v1/checkout/sessions/{id}/line_items (from PutLineItems)

@@ -189,3 +189,15 @@ LANGUAGE sql STABLE AS $$
     SELECT NOT (status IN ('expired', 'failed')
         OR (status IN ('initialized', 'open') AND created_at < now() - interval '25 hours'))
 $$;
+-- == fair use: reuse of open Checkout Sessions ==
+
+-- An end user who repeats a checkout (the same user, subject, request and
+-- prices) gets the session billwire opened for it while it is open, instead
+-- of a new one. reuse_digest is what the repeat must match: the request's
+-- hash with the prices it bought (see store.ReusableCheckout). It is set
+-- when Stripe's session is stored, on end users' sessions only. The index
+-- holds those while open: a session leaves it when its row completes or
+-- expires.
+ALTER TABLE payments.checkout_sessions ADD COLUMN reuse_digest text;
+CREATE INDEX checkout_sessions_reusable ON payments.checkout_sessions (subject_id, subject_type, env, request_hash, created_at)
+    WHERE status = 'open' AND reuse_digest IS NOT NULL;

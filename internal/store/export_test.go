@@ -1,0 +1,4 @@
+package store
+
+// ReusableCheckoutSQL is exported for the plan test.
+const ReusableCheckoutSQL = reusableCheckoutSQL
