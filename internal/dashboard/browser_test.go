@@ -148,6 +148,13 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the customers page has %d script elements (%v)", scripts, err)
 	}
 
+	// A payment that named an order without paying for it, as the v2
+	// scaffold records it: the payments page lists it above the payments.
+	if _, err := w.st.Pool().Exec(context.Background(), `INSERT INTO payments.fulfillment_mismatches (env, payment_key, order_id, reason, detail)
+		VALUES ('test', 'cs_test_DashCheap', 'o_500', 'underpaid', '{"order_amount": 50000, "order_currency": "usd", "order_owner": "u_123",
+			"amount_subtotal": 100, "currency": "usd", "subject_type": "user", "subject_id": "u_123", "payment_intent_id": "pi_DashCheap"}')`); err != nil {
+		t.Fatal(err)
+	}
 	// Every page of the test environment shows its seeded rows.
 	for _, p := range []struct {
 		page, sel string
@@ -156,6 +163,7 @@ func TestBrowser(t *testing.T) {
 		{"catalog", "#catalog", []string{"Pro", "20.00 USD / month", "pro_monthly", "Legacy Pro"}},
 		{"subscriptions", "#subscriptions", []string{"sub_DashJenny", "past_due", "Pro · 20.00 USD / month"}},
 		{"payments", "#payments", []string{"pi_DashPaid", "refunded 5.00 USD", "Your card has insufficient funds.", "re_DashRefund", "dp_DashDispute", "Respond in Stripe"}},
+		{"payments", "#mismatches", []string{"cs_test_DashCheap", "o_500", "underpaid", "1.00 USD", "500.00 USD"}},
 		{"webhooks", "#events", []string{"evt_DashPaid", parkedID, "deadlock detected (simulated)", "Replay"}},
 		{"settings", "#stripe-key", []string{"sk_test_…4242", "acct_DashTest"}},
 	} {
