@@ -1,0 +1,56 @@
+package runtime_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// trialSessions counts the Checkout Sessions Stripe was asked for with a
+// trial for subject id.
+func (r *rig) trialSessions(id string) int {
+	n := 0
+	for _, b := range r.rec.Bodies("POST /v1/checkout/sessions") {
+		if b.Get("metadata[billwire_subject_id]") == id && b.Get("subscription_data[trial_period_days]") != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// An end user makes a trial checkout fail (Stripe fails, or the user drops
+// the connection while billwire waits for Stripe), then retries it under
+// its idempotency key while it starts another checkout of the product: the
+// failed row's claim no longer held, so the other checkout took the trial,
+// while the retry still carried the trial it had read. Two trial sessions
+// of one product for one subject.
+func TestFailedCheckoutRetryDoesNotDoubleTheTrial(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, noSessionRates)
+	seedTerms(t, r)
+	tok := token(t, jwt.MapClaims{"sub": "u_retry"})
+	k1 := checkoutBody(user("u_retry"), items("price_Trial14")...)
+	k1["idempotency_key"] = "click-1"
+	r.rec.FailNext("POST /v1/checkout/sessions", 400, "invalid_request_error", "Something went wrong")
+	if res := r.do("POST", checkoutPath, tok, k1); res.status != http.StatusBadGateway {
+		t.Fatalf("the failing checkout: %d %v", res.status, res.body)
+	}
+	failed := r.trialSessions("u_retry") // the refused request
+	// The retry waits for Stripe while the other checkout is made.
+	arrived, release := r.rec.HoldNext("POST /v1/checkout/sessions")
+	defer release()
+	retried := make(chan int, 1)
+	go func() { retried <- r.do("POST", checkoutPath, tok, k1).status }()
+	<-arrived
+	k2 := checkoutBody(user("u_retry"), items("price_Trial14")...)
+	k2["success_url"] = appOrigin + "/billing?try=2"
+	other := r.do("POST", checkoutPath, tok, k2)
+	release()
+	if st := <-retried; st != http.StatusCreated || other.status != http.StatusCreated {
+		t.Fatalf("retry %d, other checkout %d %v", st, other.status, other.body)
+	}
+	if n := r.trialSessions("u_retry") - failed; n != 1 {
+		t.Fatalf("%d trial sessions of prod_Trial for u_retry, want 1", n)
+	}
+}
