@@ -594,7 +594,8 @@ func contains(list []string, s string) bool {
 
 // portalConfiguration creates, updates or reuses the Billing Portal
 // configuration billwire manages: payment methods, invoices, cancellation at
-// period end, and switching between the catalog's active recurring prices.
+// period end, and switching between the catalog's active recurring prices
+// (with promotion codes only when all of them take promotion codes).
 func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env) (string, error) {
 	products, err := st.PortalProducts(ctx, env)
 	if err != nil {
@@ -617,7 +618,16 @@ func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *s
 	}
 	if len(products) > 0 {
 		su := p.Features.SubscriptionUpdate
-		su.DefaultAllowedUpdates = stripe.StringSlice([]string{"price", "quantity", "promotion_code"})
+		// Promotion codes are a price's term (allow_promotion_codes): the
+		// portal takes them only when every price it offers does.
+		updates, promo := []string{"price", "quantity"}, true
+		for _, pp := range products {
+			promo = promo && pp.PromotionCodes
+		}
+		if promo {
+			updates = append(updates, "promotion_code")
+		}
+		su.DefaultAllowedUpdates = stripe.StringSlice(updates)
 		su.ProrationBehavior = stripe.String("create_prorations")
 		for _, pp := range products {
 			su.Products = append(su.Products, &stripe.BillingPortalConfigurationFeaturesSubscriptionUpdateProductParams{

@@ -1,7 +1,12 @@
 package runtime_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -52,5 +57,57 @@ func TestFailedCheckoutRetryDoesNotDoubleTheTrial(t *testing.T) {
 	}
 	if n := r.trialSessions("u_retry") - failed; n != 1 {
 		t.Fatalf("%d trial sessions of prod_Trial for u_retry, want 1", n)
+	}
+}
+
+// portalUpdates are the subscription updates the newest Billing Portal
+// configuration billwire sent allows.
+func (r *rig) portalUpdates(route string) []string {
+	r.t.Helper()
+	all := r.rec.Bodies(route)
+	if len(all) == 0 {
+		r.t.Fatalf("no %s", route)
+	}
+	var out []string
+	for k, v := range all[len(all)-1] {
+		if strings.HasPrefix(k, "features[subscription_update][default_allowed_updates]") {
+			out = append(out, v...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// An end user whose prices take no promotion codes opens the Billing
+// Portal: changing plans there must not let it enter one either (the
+// portal's promotion_code update), or the price's terms are bypassed.
+func TestPortalOffersPromotionCodesOnlyWhereThePricesDo(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	tok := token(t, jwt.MapClaims{"sub": "u_promo"})
+	if res := r.do("POST", checkoutPath, tok, checkoutBody(user("u_promo"))); res.status != http.StatusCreated {
+		t.Fatalf("checkout: %d %v", res.status, res.body)
+	}
+	portal := func() reply {
+		t.Helper()
+		res := r.do("POST", "/api/payments/test/portal-sessions", tok, map[string]any{"subject": user("u_promo"), "return_url": appOrigin + "/billing"})
+		if res.status != http.StatusCreated {
+			t.Fatalf("portal: %d %v", res.status, res.body)
+		}
+		return res
+	}
+	res := portal()
+	if got := r.portalUpdates("POST /v1/billing_portal/configurations"); slices.Contains(got, "promotion_code") || !slices.Contains(got, "price") {
+		t.Fatalf("the portal allows %v for prices without promotion codes", got)
+	}
+	// The app allows promotion codes on every price the portal offers:
+	// the portal does too.
+	if _, err := r.st.Pool().Exec(context.Background(), `UPDATE payments.prices
+		SET metadata = metadata || '{"billwire_allow_promotion_codes": "true"}' WHERE product_id = 'prod_Pro'`); err != nil {
+		t.Fatal(err)
+	}
+	portal()
+	if got := r.portalUpdates("POST /v1/billing_portal/configurations/" + fmt.Sprint(res.body["configuration_id"])); !slices.Contains(got, "promotion_code") {
+		t.Fatalf("the portal allows %v where every price takes promotion codes", got)
 	}
 }
