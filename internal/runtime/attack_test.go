@@ -111,3 +111,27 @@ func TestPortalOffersPromotionCodesOnlyWhereThePricesDo(t *testing.T) {
 		t.Fatalf("the portal allows %v where every price takes promotion codes", got)
 	}
 }
+
+// An end user adds a cheap item whose price takes promotion codes to a
+// plan whose price does not: promotion codes (which discount the whole
+// session unless the coupon names products) would open for the plan too.
+// A checkout takes them only when every one of its prices does.
+func TestPromotionCodesNeedEveryPrice(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	seedTerms(t, r)
+	tok := token(t, jwt.MapClaims{"sub": "u_mix"})
+	body := checkoutBody(user("u_mix"), items("price_Long30", "price_Trial14")...)
+	if res := r.do("POST", checkoutPath, tok, body); res.status != http.StatusCreated {
+		t.Fatalf("checkout: %d %v", res.status, res.body)
+	}
+	if s := r.lastSession(); s["allow_promotion_codes"] != "" {
+		t.Fatalf("a plan without promotion codes, with an item that takes them: %v", s)
+	}
+	if res := r.do("POST", checkoutPath, r.apiKey, checkoutBody(user("u_mix2"), items("price_Trial14")...)); res.status != http.StatusCreated {
+		t.Fatalf("checkout: %d %v", res.status, res.body)
+	}
+	if s := r.lastSession(); s["allow_promotion_codes"] != "true" {
+		t.Fatalf("the price that takes promotion codes alone: %v", s)
+	}
+}
