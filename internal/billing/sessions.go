@@ -94,6 +94,11 @@ type CheckoutResult struct {
 	Replayed bool `json:"-"`
 }
 
+// retryTrialMaxAge is how old a checkout row retried under its idempotency
+// key may be and still carry its trial: its claim holds for 25 hours from
+// the row, and a session made at the retry lives 24 hours from then.
+const retryTrialMaxAge = time.Hour
+
 var idemKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 
 func (r *CheckoutRequest) validate(origins auth.Origins) error {
@@ -375,6 +380,13 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 			return nil, problem(http.StatusConflict, "request_in_progress", "a request with idempotency_key %q is still being processed; retry in a few seconds", r.IdempotencyKey)
 		}
 		// failed, or abandoned mid-way: try Stripe again under the same Stripe idempotency key
+		if row.Status != "initialized" || time.Since(row.CreatedAt) >= retryTrialMaxAge {
+			// Only a row whose trial claim held all along keeps its trial:
+			// a failed row's stopped holding when it failed (another
+			// checkout of the subject may hold it now), and a session made
+			// now for an older row would outlive its claim.
+			row.TrialDays = 0
+		}
 	}
 	customer, err := st.SubjectCustomer(ctx, env, r.Subject.Type, r.Subject.ID, mapping, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
 		p := &stripe.CustomerParams{}
@@ -582,7 +594,8 @@ func contains(list []string, s string) bool {
 
 // portalConfiguration creates, updates or reuses the Billing Portal
 // configuration billwire manages: payment methods, invoices, cancellation at
-// period end, and switching between the catalog's active recurring prices.
+// period end, and switching between the catalog's active recurring prices
+// (with promotion codes only when all of them take promotion codes).
 func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env) (string, error) {
 	products, err := st.PortalProducts(ctx, env)
 	if err != nil {
@@ -605,7 +618,16 @@ func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *s
 	}
 	if len(products) > 0 {
 		su := p.Features.SubscriptionUpdate
-		su.DefaultAllowedUpdates = stripe.StringSlice([]string{"price", "quantity", "promotion_code"})
+		// Promotion codes are a price's term (allow_promotion_codes): the
+		// portal takes them only when every price it offers does.
+		updates, promo := []string{"price", "quantity"}, true
+		for _, pp := range products {
+			promo = promo && pp.PromotionCodes
+		}
+		if promo {
+			updates = append(updates, "promotion_code")
+		}
+		su.DefaultAllowedUpdates = stripe.StringSlice(updates)
 		su.ProrationBehavior = stripe.String("create_prorations")
 		for _, pp := range products {
 			su.Products = append(su.Products, &stripe.BillingPortalConfigurationFeaturesSubscriptionUpdateProductParams{

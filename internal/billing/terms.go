@@ -57,12 +57,15 @@ type checkoutTerms struct {
 }
 
 // termsOf derives a checkout's terms from its prices: the longest trial of
-// its recurring prices (subscription mode only), promotion codes and
-// automatic tax when any price asks for them. A request field (only an
+// its recurring prices (subscription mode only), automatic tax when any
+// price asks for it, promotion codes only when every price takes them (a
+// code discounts the whole session unless its coupon names products, so
+// one price's permission would discount the others). A request field (only an
 // API key may send one, see checkFieldsAllowed) overrides each: a trial
 // given by the request is granted as given, 0 meaning none.
 func termsOf(prices []store.CheckoutPrice, r *CheckoutRequest) checkoutTerms {
 	var t checkoutTerms
+	t.promotion = len(prices) > 0
 	for _, p := range prices {
 		if r.Mode == "subscription" && p.Type == "recurring" {
 			t.trialDays = max(t.trialDays, p.TrialPeriodDays)
@@ -70,7 +73,7 @@ func termsOf(prices []store.CheckoutPrice, r *CheckoutRequest) checkoutTerms {
 				t.trialProducts = append(t.trialProducts, p.ProductID)
 			}
 		}
-		t.promotion = t.promotion || p.AllowPromotionCodes
+		t.promotion = t.promotion && p.AllowPromotionCodes
 		t.automaticTax = t.automaticTax || p.AutomaticTax
 	}
 	sort.Strings(t.trialProducts)

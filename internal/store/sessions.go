@@ -665,12 +665,16 @@ func (s *Store) SetPortalConfiguration(ctx context.Context, env Env, id, digest 
 type PortalProduct struct {
 	ID     string
 	Prices []string
+	// PromotionCodes reports that every one of Prices takes promotion
+	// codes (the app's term, MetaAllowPromotionCodes).
+	PromotionCodes bool
 }
 
 // PortalProducts lists active products with their active recurring prices.
 func (s *Store) PortalProducts(ctx context.Context, env Env) ([]PortalProduct, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT pr.id, array_agg(p.id ORDER BY p.id)
+		SELECT pr.id, array_agg(p.id ORDER BY p.id),
+			bool_and(coalesce(p.metadata->>'`+MetaAllowPromotionCodes+`' = 'true', false))
 		FROM payments.prices p JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
 		WHERE p.env = $1 AND p.active AND pr.active AND p.type = 'recurring'
 		GROUP BY pr.id ORDER BY pr.id`, env)
@@ -679,7 +683,7 @@ func (s *Store) PortalProducts(ctx context.Context, env Env) ([]PortalProduct, e
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PortalProduct, error) {
 		var p PortalProduct
-		err := r.Scan(&p.ID, &p.Prices)
+		err := r.Scan(&p.ID, &p.Prices, &p.PromotionCodes)
 		return p, err
 	})
 }

@@ -32,8 +32,13 @@ type Recorder struct {
 	idem      map[string][]byte
 	customers map[string]json.RawMessage
 	fail      map[string]failure
+	hold      map[string]holdGate
 	account   []byte
 }
+
+// holdGate is a HoldNext: arrived is closed when the request waits, gate
+// when it may go on.
+type holdGate struct{ arrived, gate chan struct{} }
 
 type failure struct {
 	status int
@@ -44,7 +49,8 @@ type failure struct {
 func StartRecorder(tb testing.TB, upstream string) *Recorder {
 	tb.Helper()
 	r := &Recorder{upstream: strings.TrimRight(upstream, "/"), calls: map[string]int{}, bodies: map[string][]url.Values{},
-		idem: map[string][]byte{}, customers: map[string]json.RawMessage{}, fail: map[string]failure{}}
+		idem: map[string][]byte{}, customers: map[string]json.RawMessage{}, fail: map[string]failure{},
+		hold: map[string]holdGate{}}
 	r.srv = httptest.NewServer(r)
 	tb.Cleanup(r.srv.Close)
 	return r
@@ -76,6 +82,19 @@ func (r *Recorder) FailNext(route string, status int, typ, msg string) {
 	r.mu.Unlock()
 }
 
+// HoldNext makes the next request to "METHOD /path" wait, once recorded,
+// until release is called (or the request is cancelled); arrived is closed
+// when it starts waiting. A test uses it to act while billwire waits for
+// Stripe.
+func (r *Recorder) HoldNext(route string) (arrived <-chan struct{}, release func()) {
+	h := holdGate{arrived: make(chan struct{}), gate: make(chan struct{})}
+	r.mu.Lock()
+	r.hold[route] = h
+	r.mu.Unlock()
+	var once sync.Once
+	return h.arrived, func() { once.Do(func() { close(h.gate) }) }
+}
+
 // ServeHTTP forwards one request.
 func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
@@ -86,6 +105,16 @@ func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.calls[route]++
 	r.bodies[route] = append(r.bodies[route], form)
+	if h, ok := r.hold[route]; ok {
+		delete(r.hold, route)
+		r.mu.Unlock()
+		close(h.arrived)
+		select {
+		case <-h.gate:
+		case <-req.Context().Done():
+		}
+		r.mu.Lock()
+	}
 	if f, ok := r.fail[route]; ok {
 		delete(r.fail, route)
 		r.mu.Unlock()
