@@ -24,7 +24,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/billwire/billwire/internal/money"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 //go:embed templates/*.md
@@ -257,11 +257,11 @@ func debugWebhooks() Prompt {
 		"Walk through finding why Stripe events do not reach billwire or fail there, fixing the cause, and recovering what was missed without granting anything twice.",
 		[]argument{{"env", "Environment whose webhooks to debug: test or live.", true}},
 		func(a map[string]string) (any, error) {
-			env, err := store.ParseEnv(a["env"])
+			env, err := vocab.ParseEnv(a["env"])
 			if err != nil {
 				return nil, &ArgumentError{Argument: "env", msg: fmt.Sprintf("%q is not an environment: use test or live", a["env"])}
 			}
-			return data{Env: string(env), Live: env == store.Live}, nil
+			return data{Env: string(env), Live: env == vocab.Live}, nil
 		})
 }
 

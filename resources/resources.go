@@ -13,6 +13,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // pagination is how every list resource pages, said in its description.
@@ -24,7 +25,7 @@ func Register(s *server.MCPServer, b *billing.Service) {
 		mcp.WithResourceDescription("Both environments: masked Stripe key, account, last sync and counts, webhook state, next step. Never shows a full secret."),
 		mcp.WithMIMEType("application/json")),
 		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-			st, err := b.Status(ctx, store.Envs)
+			st, err := b.Status(ctx, vocab.Envs)
 			if err != nil {
 				return nil, err
 			}
@@ -40,12 +41,12 @@ func Register(s *server.MCPServer, b *billing.Service) {
 			}
 			return contents(req.Params.URI, map[string]any{"prices": m})
 		})
-	list := func(name, what string, fn func(context.Context, store.Env, store.Page) (any, error)) {
+	list := func(name, what string, fn func(context.Context, vocab.Env, store.Page) (any, error)) {
 		s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/"+name+"{?cursor,query}", name,
 			mcp.WithTemplateDescription(what+pagination),
 			mcp.WithTemplateMIMEType("application/json")),
 			func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-				env, err := store.ParseEnv(arg(req, "env"))
+				env, err := vocab.ParseEnv(arg(req, "env"))
 				if err != nil {
 					return nil, err
 				}
@@ -58,21 +59,21 @@ func Register(s *server.MCPServer, b *billing.Service) {
 	}
 	subjects(s, b)
 	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys) mirrored from Stripe.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) { return b.ListCatalog(ctx, env, p) })
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) { return b.ListCatalog(ctx, env, p) })
 	list("customers", "Stripe customers mirrored by billwire.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListCustomers(ctx, env, p)
 		})
 	list("subscriptions", "Stripe subscriptions with their items, mirrored by billwire.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListSubscriptions(ctx, env, p)
 		})
 	list("payment-history", "Payments (with failures and refunded amounts), refunds and disputes projected from Stripe events, newest first.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListPaymentHistory(ctx, env, p)
 		})
 	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept.",
-		func(ctx context.Context, env store.Env, p store.Page) (any, error) {
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListWebhookEvents(ctx, env, p)
 		})
 }
@@ -83,7 +84,7 @@ func subjects(s *server.MCPServer, b *billing.Service) {
 		mcp.WithTemplateDescription("A subject's (type user or team) billing state from webhook-projected data: its Stripe customer and whether the mapping is confirmed, subscriptions that still bill, recent payments. The same view as get_subject_billing."),
 		mcp.WithTemplateMIMEType("application/json")),
 		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-			env, err := store.ParseEnv(arg(req, "env"))
+			env, err := vocab.ParseEnv(arg(req, "env"))
 			if err != nil {
 				return nil, err
 			}

@@ -6,7 +6,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/auth"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // PromoteCatalogParams are promote_catalog's arguments.
@@ -21,7 +21,7 @@ func promoteCatalog(d Deps) Tool {
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p PromoteCatalogParams) (any, error) {
 			if !p.DryRun {
-				if err := d.guardLive(ctx, store.Live, p.ConfirmLive, "copy the test catalog (products, prices and their features)"); err != nil {
+				if err := d.guardLive(ctx, vocab.Live, p.ConfirmLive, "copy the test catalog (products, prices and their features)"); err != nil {
 					return nil, err
 				}
 			}
@@ -42,7 +42,7 @@ func setEntitlements(d Deps) Tool {
 		"Make a product grant features through Stripe Entitlements: each feature (by lookup key) is reused if it exists, else created, and attached to the product. Adds only; features already attached stay. Stripe then tracks which customers are entitled, and billwire answers from the summaries it sends (check_entitlement). Retrying the same call changes nothing more.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetEntitlementsParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
@@ -65,7 +65,7 @@ func checkEntitlement(d Deps) Tool {
 		"Answer whether a subject may use a feature: its Stripe customer (from the customer mapping) must have the feature among the active entitlements Stripe last reported (entitlements.active_entitlement_summary.updated). Reads billwire's database only; the answer says why.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CheckEntitlementParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}

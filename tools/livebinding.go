@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/billwire/billwire/internal/scaffold"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // guardScaffold applies the live-safety rules to scaffold SQL that is about
@@ -22,7 +22,7 @@ import (
 // command a human runs instead.
 func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m *scaffold.Migration) error {
 	reason := "this binds fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments"
-	if m.Env != store.Live {
+	if m.Env != vocab.Live {
 		st, err := d.Billing.Store(ctx)
 		if err != nil {
 			return fmt.Errorf("cannot check whether %s is bound to live, so nothing was written: %w", m.Table, err)
@@ -51,10 +51,10 @@ func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m 
 		return fmt.Errorf("%s: a live write. Nothing was written. Confirm with the human, then call again with confirm_live: true (or the human runs: %s)", reason, cmd)
 	}
 	what := "bind fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments"
-	if m.Env != store.Live {
+	if m.Env != vocab.Live {
 		what = "rebind live fulfillment (" + m.Pattern + ", " + m.Table + ") to " + string(m.Env)
 	}
-	return d.guardLive(ctx, store.Live, true, what)
+	return d.guardLive(ctx, vocab.Live, true, what)
 }
 
 // scaffoldCommand is the CLI command that does what the call asked.

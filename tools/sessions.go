@@ -7,7 +7,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // GetSubjectBillingParams are get_subject_billing's arguments.
@@ -21,7 +21,7 @@ func getSubjectBilling(d Deps) Tool {
 		"Show a subject's (user's or team's) billing state from webhook-projected data, as the app's GET /api/payments/{env}/subjects/{type}/{id} route does: its Stripe customer and whether the webhook confirmed the mapping, subscriptions that still bill (plan, status, period end) and recent payments. Use it to verify a checkout reached the subject.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetSubjectBillingParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}

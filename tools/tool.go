@@ -17,7 +17,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/secrets"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Deps are what the tools need, injected as values.
@@ -133,8 +133,8 @@ var (
 // guardLive applies the live-safety rules to a write in env: refused unless
 // the server allows live writes and the call sets confirm_live; where the
 // client supports elicitation, the human is asked too.
-func (d Deps) guardLive(ctx context.Context, env store.Env, confirmLive bool, what string) error {
-	if env != store.Live {
+func (d Deps) guardLive(ctx context.Context, env vocab.Env, confirmLive bool, what string) error {
+	if env != vocab.Live {
 		return nil
 	}
 	if !d.AllowLiveWrites {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // All returns every tool, sorted by name.
@@ -57,11 +58,11 @@ func configureStripeKeys(d Deps) Tool {
 		"Store the Stripe test key billwire uses. billwire asks Stripe which account the key belongs to, stores the key encrypted, and only ever shows it masked (sk_test_…4242). Live keys never pass through MCP: for env live this answers with the terminal command a human runs instead.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ConfigureStripeKeysParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
-			if env == store.Live {
+			if env == vocab.Live {
 				return nil, errors.New("live keys are never accepted through MCP, so they stay out of the agent's transcript. " +
 					"Ask the human to run this in a terminal (it reads the key from standard input): billwire keys set --env live")
 			}
@@ -79,13 +80,13 @@ func getPaymentsStatus(d Deps) Tool {
 		"Report billwire's state per environment: masked key, Stripe account, last sync (when, counts, errors), mirrored object counts, webhook state, fulfillment mismatches (payments that named an order without paying for it, which the app should refund), and the next step to take. Call this first.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetPaymentsStatusParams) (any, error) {
-			envs := store.Envs
+			envs := vocab.Envs
 			if p.Env != "" {
-				env, err := store.ParseEnv(p.Env)
+				env, err := vocab.ParseEnv(p.Env)
 				if err != nil {
 					return nil, err
 				}
-				envs = []store.Env{env}
+				envs = []vocab.Env{env}
 			}
 			st, err := d.Billing.Status(ctx, envs)
 			if err != nil {
@@ -109,7 +110,7 @@ func createProduct(d Deps) Tool {
 		"Create a product in Stripe and store it in billwire's catalog. Retrying the same call creates nothing twice. To create a product with its price in one call use create_plan.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreateProductParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
@@ -145,7 +146,7 @@ func createPrice(d Deps) Tool {
 		"Create a price for a product. Amounts are in minor units and checked before Stripe is called; the result's display field (e.g. \"20.00 USD / month\") shows what was created: check it. Retrying the same call creates nothing twice.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreatePriceParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +183,7 @@ func createPlan(d Deps) Tool {
 		"Create a product and its price in one call, e.g. Pro at 2000 usd per month. Both are checked before Stripe is called; the result's price.display (\"20.00 USD / month\") shows what was created. Retrying the same call creates nothing twice.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreatePlanParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
@@ -211,13 +212,13 @@ func syncCatalog(d Deps) Tool {
 		"Mirror products, prices, customers and subscriptions from Stripe into billwire's database, a page at a time. Reads Stripe, changes nothing there. A failed sync keeps what it stored; calling it again resumes where it stopped. Customers and products deleted in Stripe without an event reaching billwire are marked deleted and counted in removed. Sends progress notifications when the request carries a progress token.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, p SyncCatalogParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
-			var kinds []store.Kind
+			var kinds []vocab.Kind
 			for _, o := range p.Objects {
-				k, err := store.ParseKind(strings.TrimSpace(o))
+				k, err := vocab.ParseKind(strings.TrimSpace(o))
 				if err != nil {
 					return nil, err
 				}
@@ -266,8 +267,8 @@ type ListParams struct {
 	Query  string `json:"query,omitempty" jsonschema_description:"Optional search: an id (the object's, its customer's, subject's, invoice's, subscription's) or a status, exactly; or the start of a customer's email or name. For the catalog: any part of a product name, product or price id, or lookup key."`
 }
 
-func (p ListParams) page() (store.Env, store.Page, error) {
-	env, err := store.ParseEnv(p.Env)
+func (p ListParams) page() (vocab.Env, store.Page, error) {
+	env, err := vocab.ParseEnv(p.Env)
 	return env, store.Page{Cursor: p.Cursor, Query: p.Query}, err
 }
 

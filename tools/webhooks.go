@@ -8,7 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/billing"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // SetupWebhookParams are setup_webhook's arguments.
@@ -26,11 +26,11 @@ func setupWebhook(d Deps) Tool {
 		"Make Stripe deliver the events billwire projects to billwire serve: finds billwire's endpoint in Stripe (or creates it, API version 2024-06-20, exactly billwire's event types), repairs a disabled one or one with other events, and stores the signing secret encrypted. With signing_secret only (from `stripe listen`, test only), stores that for local development. After a rotation the previous secret is accepted for 24 hours; revoke_previous ends that at once.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetupWebhookParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
-			if env == store.Live && p.SigningSecret != "" {
+			if env == vocab.Live && p.SigningSecret != "" {
 				// Whoever chose it could sign live events: like live keys, a
 				// human sets it, whatever the server's flags.
 				return nil, errors.New("a live signing secret is never accepted through MCP: whoever chose it could forge live events. " +
@@ -64,7 +64,7 @@ func reconcileEvents(d Deps) Tool {
 		"Fill gaps after downtime: list Stripe's events over a window and run the ones billwire has not recorded through the webhook receiver's own path. Events already recorded are skipped, so it is safe to repeat. Reads Stripe, changes nothing there.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReconcileEventsParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}
@@ -87,7 +87,7 @@ func replayWebhookEvent(d Deps) Tool {
 		"Project one recorded event again, e.g. a parked one after the cause of its failure was fixed. Newer state is never overwritten by it. An event whose payload billwire pruned (payload_kept false in list_webhook_events; BILLWIRE_EVENT_RETENTION) is fetched from Stripe's events API first; Stripe keeps events 30 days, and for an older one the answer says to run sync_catalog instead.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReplayWebhookEventParams) (any, error) {
-			env, err := store.ParseEnv(p.Env)
+			env, err := vocab.ParseEnv(p.Env)
 			if err != nil {
 				return nil, err
 			}

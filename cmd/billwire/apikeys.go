@@ -11,6 +11,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // cmdAPIKeys manages the server-to-server keys of the session API.
@@ -34,7 +35,7 @@ func cmdAPIKeys(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	var env store.Env
+	var env vocab.Env
 	if envFlag != nil {
 		var err error
 		if env, err = parseEnvFlag("apikeys "+sub, *envFlag); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func TestAPIKeysCommand(t *testing.T) {
@@ -35,7 +36,7 @@ func TestAPIKeysCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if k, err := st.APIKeyByHash(context.Background(), auth.HashAPIKey(key)); err != nil || k.Env != store.Test {
+	if k, err := st.APIKeyByHash(context.Background(), auth.HashAPIKey(key)); err != nil || k.Env != vocab.Test {
 		t.Fatalf("the printed key does not authenticate: %+v %v", k, err)
 	}
 	if code, _, stderr := cli(t, e, "", "apikeys", "revoke", "--env", "test", "--name", "app-backend"); code != 0 {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func cmdKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -71,7 +71,7 @@ func cmdKeysSet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return nil
 }
 
-func readSecret(stdin io.Reader, stderr io.Writer, env store.Env) (string, error) {
+func readSecret(stdin io.Reader, stderr io.Writer, env vocab.Env) (string, error) {
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		fmt.Fprintf(stderr, "Paste the Stripe %s secret key (sk_%s_… or rk_%s_…) and press Enter; it is not shown: ", env, env, env)
 		restore := hideInput(f)
@@ -94,7 +94,7 @@ func cmdKeysShow(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	defer a.Close()
-	sts, err := a.svc.Status(ctx, store.Envs)
+	sts, err := a.svc.Status(ctx, vocab.Envs)
 	if err != nil {
 		return err
 	}

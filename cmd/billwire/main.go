@@ -21,6 +21,7 @@ import (
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -243,8 +244,8 @@ func isTerminal(f any) bool {
 }
 
 // parseEnvFlag reads a command's --env value; a bad one is a usage error.
-func parseEnvFlag(cmd, value string) (store.Env, error) {
-	env, err := store.ParseEnv(value)
+func parseEnvFlag(cmd, value string) (vocab.Env, error) {
+	env, err := vocab.ParseEnv(value)
 	if err != nil {
 		return "", usageErr("%s: --env: %v", cmd, err)
 	}

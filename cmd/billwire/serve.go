@@ -11,7 +11,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -97,7 +97,7 @@ func apiConfig(getenv func(string) string) (cfg runtime.APIConfig, warnings []st
 		JWKSURL:          strings.TrimSpace(getenv("BILLWIRE_JWKS_URL")),
 		Issuer:           getenv("BILLWIRE_JWT_ISSUER"),
 		Audience:         getenv("BILLWIRE_JWT_AUDIENCE"),
-		Env:              store.Env(strings.TrimSpace(getenv("BILLWIRE_JWT_ENV"))),
+		Env:              vocab.Env(strings.TrimSpace(getenv("BILLWIRE_JWT_ENV"))),
 		TeamsClaim:       getenv("BILLWIRE_JWT_TEAMS_CLAIM"),
 		BillingRoleClaim: getenv("BILLWIRE_JWT_BILLING_ROLE_CLAIM"),
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/billing"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -22,9 +22,9 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err != nil {
 		return err
 	}
-	var kinds []store.Kind
+	var kinds []vocab.Kind
 	for _, o := range splitList(*objects) {
-		k, err := store.ParseKind(o)
+		k, err := vocab.ParseKind(o)
 		if err != nil {
 			return usageErr("sync: --objects: %v", err)
 		}
@@ -67,7 +67,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 // kindCounts lists counts per object kind in sync order: "products 1, prices 2".
 func kindCounts(counts map[string]int64) string {
 	var parts []string
-	for _, k := range store.Kinds {
+	for _, k := range vocab.Kinds {
 		if n, ok := counts[string(k)]; ok {
 			parts = append(parts, fmt.Sprintf("%s %d", k, n))
 		}

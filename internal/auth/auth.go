@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // APIKeyPrefix starts every billwire API key.
@@ -88,7 +89,7 @@ type Caller struct {
 	Name string
 	// Env binds an API key, or a user token (BILLWIRE_JWT_ENV), to its
 	// environment.
-	Env store.Env
+	Env vocab.Env
 	// Teams and BillingTeams come from the user's token claims.
 	Teams, BillingTeams map[string]bool
 }
@@ -133,7 +134,7 @@ func forbidden(format string, args ...any) *Error {
 // key acts in its own, a user token in BILLWIRE_JWT_ENV's (403
 // environment_not_allowed, so a test deployment's users cannot start live
 // checkouts, nor a live deployment's users test-card ones).
-func (c *Caller) CheckEnv(env store.Env) error {
+func (c *Caller) CheckEnv(env vocab.Env) error {
 	switch c.Kind {
 	case "apikey":
 		if c.Env != env {
@@ -156,7 +157,7 @@ func (c *Caller) CheckEnv(env store.Env) error {
 // only (CheckEnv); an API key or billwire's own agent may name any subject;
 // a user may act for itself, for a team its token lists, and change a
 // team's existing billing only with the billing role.
-func (c *Caller) Authorize(env store.Env, sub Subject, a Action) error {
+func (c *Caller) Authorize(env vocab.Env, sub Subject, a Action) error {
 	if err := c.CheckEnv(env); err != nil {
 		return err
 	}

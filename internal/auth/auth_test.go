@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 func TestJWKSTokens(t *testing.T) {
@@ -35,7 +34,7 @@ func TestJWKSTokens(t *testing.T) {
 		}}})
 	}))
 	defer srv.Close()
-	v, err := NewVerifier(JWTConfig{JWKSURL: srv.URL, Issuer: "https://id.example.com", Audience: "billing", Env: store.Test, TeamsClaim: "org_ids"})
+	v, err := NewVerifier(JWTConfig{JWKSURL: srv.URL, Issuer: "https://id.example.com", Audience: "billing", Env: vocab.Test, TeamsClaim: "org_ids"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +83,7 @@ func TestJWKSTokens(t *testing.T) {
 
 func TestShortHS256SecretRefused(t *testing.T) {
 	t.Parallel()
-	if _, err := NewVerifier(JWTConfig{HS256Secret: "short", Env: store.Test}); err == nil {
+	if _, err := NewVerifier(JWTConfig{HS256Secret: "short", Env: vocab.Test}); err == nil {
 		t.Fatal("a short HS256 secret was accepted")
 	}
 }
@@ -121,23 +120,23 @@ func TestTeamClaims(t *testing.T) {
 
 func TestOwnership(t *testing.T) {
 	t.Parallel()
-	u := &Caller{Kind: "user", ID: "u1", Env: store.Test, Teams: map[string]bool{"t1": true, "t2": true}, BillingTeams: map[string]bool{"t2": true}}
-	k := &Caller{Kind: "apikey", ID: "7", Env: store.Test}
+	u := &Caller{Kind: "user", ID: "u1", Env: vocab.Test, Teams: map[string]bool{"t1": true, "t2": true}, BillingTeams: map[string]bool{"t2": true}}
+	k := &Caller{Kind: "apikey", ID: "7", Env: vocab.Test}
 	cases := []struct {
 		c    *Caller
-		env  store.Env
+		env  vocab.Env
 		sub  Subject
 		a    Action
 		want bool
 	}{
-		{u, store.Test, Subject{"user", "u1"}, Manage, true},
-		{u, store.Test, Subject{"user", "u2"}, Read, false},
-		{u, store.Test, Subject{"team", "t1"}, Buy, true},
-		{u, store.Test, Subject{"team", "t1"}, Manage, false},
-		{u, store.Test, Subject{"team", "t2"}, Manage, true},
-		{u, store.Test, Subject{"team", "t3"}, Read, false},
-		{k, store.Test, Subject{"team", "anything"}, Manage, true},
-		{k, store.Live, Subject{"user", "u1"}, Buy, false},
+		{u, vocab.Test, Subject{"user", "u1"}, Manage, true},
+		{u, vocab.Test, Subject{"user", "u2"}, Read, false},
+		{u, vocab.Test, Subject{"team", "t1"}, Buy, true},
+		{u, vocab.Test, Subject{"team", "t1"}, Manage, false},
+		{u, vocab.Test, Subject{"team", "t2"}, Manage, true},
+		{u, vocab.Test, Subject{"team", "t3"}, Read, false},
+		{k, vocab.Test, Subject{"team", "anything"}, Manage, true},
+		{k, vocab.Live, Subject{"user", "u1"}, Buy, false},
 	}
 	for i, c := range cases {
 		if err := c.c.Authorize(c.env, c.sub, c.a); (err == nil) != c.want {

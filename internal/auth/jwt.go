@@ -16,9 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 // JWTConfig is how end-user tokens are verified.
@@ -32,7 +31,7 @@ type JWTConfig struct {
 	Issuer, Audience string
 	// Env is the one environment user tokens act in (BILLWIRE_JWT_ENV),
 	// required when user tokens are on.
-	Env store.Env
+	Env vocab.Env
 	// TeamsClaim names the claim listing the user's teams.
 	TeamsClaim string
 	// BillingRoleClaim names the claim granting billing rights per team.
@@ -51,7 +50,7 @@ func (c JWTConfig) Enabled() bool { return c.HS256Secret != "" || c.JWKSURL != "
 // does not start), a warning is for the start-up log.
 func (c JWTConfig) Check() (warnings []string, err error) {
 	var errs []error
-	if c.Env != "" && c.Env != store.Test && c.Env != store.Live {
+	if c.Env != "" && c.Env != vocab.Test && c.Env != vocab.Live {
 		errs = append(errs, fmt.Errorf("BILLWIRE_JWT_ENV is %q: set it to test or live, the one environment end users' tokens act in", string(c.Env)))
 	}
 	if !c.Enabled() {

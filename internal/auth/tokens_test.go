@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 const (
@@ -102,7 +101,7 @@ func (ks *keyServer) sign(kid string, claims jwt.MapClaims) string {
 
 func (ks *keyServer) verifier(t *testing.T) *Verifier {
 	t.Helper()
-	v, err := NewVerifier(JWTConfig{JWKSURL: ks.srv.URL, Issuer: testIssuer, Audience: testAudience, Env: store.Test})
+	v, err := NewVerifier(JWTConfig{JWKSURL: ks.srv.URL, Issuer: testIssuer, Audience: testAudience, Env: vocab.Test})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +128,9 @@ func TestJWKSNeedsIssuerAndAudience(t *testing.T) {
 		cfg  JWTConfig
 		want []string
 	}{
-		"no issuer":   {JWTConfig{JWKSURL: "https://id.example.com/jwks", Audience: testAudience, Env: store.Test}, []string{"BILLWIRE_JWT_ISSUER"}},
-		"no audience": {JWTConfig{JWKSURL: "https://id.example.com/jwks", Issuer: testIssuer, Env: store.Test}, []string{"BILLWIRE_JWT_AUDIENCE"}},
-		"neither":     {JWTConfig{JWKSURL: "https://id.example.com/jwks", Env: store.Test}, []string{"BILLWIRE_JWT_ISSUER", "BILLWIRE_JWT_AUDIENCE"}},
+		"no issuer":   {JWTConfig{JWKSURL: "https://id.example.com/jwks", Audience: testAudience, Env: vocab.Test}, []string{"BILLWIRE_JWT_ISSUER"}},
+		"no audience": {JWTConfig{JWKSURL: "https://id.example.com/jwks", Issuer: testIssuer, Env: vocab.Test}, []string{"BILLWIRE_JWT_AUDIENCE"}},
+		"neither":     {JWTConfig{JWKSURL: "https://id.example.com/jwks", Env: vocab.Test}, []string{"BILLWIRE_JWT_ISSUER", "BILLWIRE_JWT_AUDIENCE"}},
 	} {
 		_, err := NewVerifier(c.cfg)
 		if err == nil {
@@ -145,11 +144,11 @@ func TestJWKSNeedsIssuerAndAudience(t *testing.T) {
 		}
 	}
 	// HS256 without issuer or audience still starts, with warnings.
-	warn, err := JWTConfig{HS256Secret: strings.Repeat("s", 32), Env: store.Live}.Check()
+	warn, err := JWTConfig{HS256Secret: strings.Repeat("s", 32), Env: vocab.Live}.Check()
 	if err != nil || len(warn) != 2 || !strings.Contains(warn[0]+warn[1], "BILLWIRE_JWT_ISSUER") || !strings.Contains(warn[0]+warn[1], "BILLWIRE_JWT_AUDIENCE") {
 		t.Errorf("HS256 without issuer/audience: warnings %q, %v", warn, err)
 	}
-	if warn, err := (JWTConfig{HS256Secret: strings.Repeat("s", 32), Env: store.Live, Issuer: testIssuer, Audience: testAudience}).Check(); err != nil || len(warn) != 0 {
+	if warn, err := (JWTConfig{HS256Secret: strings.Repeat("s", 32), Env: vocab.Live, Issuer: testIssuer, Audience: testAudience}).Check(); err != nil || len(warn) != 0 {
 		t.Errorf("HS256 with issuer and audience: %q, %v", warn, err)
 	}
 }
@@ -195,7 +194,7 @@ func TestJWTEnvRequired(t *testing.T) {
 	if _, err := (JWTConfig{Env: "staging"}).Check(); err == nil || !strings.Contains(err.Error(), "BILLWIRE_JWT_ENV") {
 		t.Errorf("a BILLWIRE_JWT_ENV that is no environment is refused even without user tokens: %v", err)
 	}
-	v, err := NewVerifier(JWTConfig{HS256Secret: secret, Env: store.Test})
+	v, err := NewVerifier(JWTConfig{HS256Secret: secret, Env: vocab.Test})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,12 +203,12 @@ func TestJWTEnvRequired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Authorize(store.Test, Subject{"user", "u_1"}, Manage); err != nil {
+	if err := c.Authorize(vocab.Test, Subject{"user", "u_1"}, Manage); err != nil {
 		t.Fatalf("own environment: %v", err)
 	}
 	for _, a := range []Action{Read, Buy, Manage} {
 		var ae *Error
-		err := c.Authorize(store.Live, Subject{"user", "u_1"}, a)
+		err := c.Authorize(vocab.Live, Subject{"user", "u_1"}, a)
 		if !errors.As(err, &ae) || ae.Status != 403 || ae.Code != "environment_not_allowed" || !strings.Contains(ae.Message, "BILLWIRE_JWT_ENV") {
 			t.Errorf("action %d on live with a test user token: %v", a, err)
 		}

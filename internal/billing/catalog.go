@@ -16,6 +16,7 @@ import (
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // ProductInput is what create_product takes.
@@ -64,24 +65,24 @@ func (t *PriceTermsInput) validate(interval string) error {
 // metadata stamps the terms on a price's metadata.
 func (t *PriceTermsInput) metadata(add func(k, v string)) {
 	if t.TrialPeriodDays > 0 {
-		add(store.MetaTrialPeriodDays, strconv.FormatInt(t.TrialPeriodDays, 10))
+		add(vocab.MetaTrialPeriodDays, strconv.FormatInt(t.TrialPeriodDays, 10))
 	}
 	if t.AllowPromotionCodes {
-		add(store.MetaAllowPromotionCodes, "true")
+		add(vocab.MetaAllowPromotionCodes, "true")
 	}
 	if t.AutomaticTax {
-		add(store.MetaAutomaticTax, "true")
+		add(vocab.MetaAutomaticTax, "true")
 	}
 }
 
 // priceTerms reads the terms back from a price's metadata.
 func priceTerms(md map[string]string) PriceTermsResult {
 	var t PriceTermsResult
-	if n, err := strconv.ParseInt(md[store.MetaTrialPeriodDays], 10, 64); err == nil && n >= 1 && n <= 730 {
+	if n, err := strconv.ParseInt(md[vocab.MetaTrialPeriodDays], 10, 64); err == nil && n >= 1 && n <= 730 {
 		t.TrialPeriodDays = n
 	}
-	t.AllowPromotionCodes = md[store.MetaAllowPromotionCodes] == "true"
-	t.AutomaticTax = md[store.MetaAutomaticTax] == "true"
+	t.AllowPromotionCodes = md[vocab.MetaAllowPromotionCodes] == "true"
+	t.AutomaticTax = md[vocab.MetaAutomaticTax] == "true"
 	return t
 }
 
@@ -190,7 +191,7 @@ func (in *PriceInput) validate() error {
 
 // CreateProduct creates a product in Stripe and stores it. A retry with the
 // same arguments sends the same idempotency key, so Stripe creates one.
-func (s *Service) CreateProduct(ctx context.Context, env store.Env, in ProductInput) (*ProductResult, error) {
+func (s *Service) CreateProduct(ctx context.Context, env vocab.Env, in ProductInput) (*ProductResult, error) {
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func (s *Service) createProduct(ctx context.Context, st *store.Store, c *stripea
 	if err != nil {
 		return nil, err
 	}
-	if _, err := st.Upsert(ctx, e.Env, store.Products, []json.RawMessage{raw}, fetched); err != nil {
+	if _, err := st.Upsert(ctx, e.Env, vocab.Products, []json.RawMessage{raw}, fetched); err != nil {
 		return nil, fmt.Errorf("product %s was created in Stripe but not stored (%w); retry the same call: Stripe will return the same product", prod.ID, err)
 	}
 	s.log.Info().Str("env", string(e.Env)).Str("product", prod.ID).Msg("product created")
@@ -223,7 +224,7 @@ func (s *Service) createProduct(ctx context.Context, st *store.Store, c *stripea
 
 // CreatePrice creates a price for a product, storing the product first when
 // billwire has not seen it yet, so a price is never stored without it.
-func (s *Service) CreatePrice(ctx context.Context, env store.Env, in PriceInput) (*PriceResult, error) {
+func (s *Service) CreatePrice(ctx context.Context, env vocab.Env, in PriceInput) (*PriceResult, error) {
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
@@ -267,7 +268,7 @@ func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi
 	if err != nil {
 		return nil, err
 	}
-	if _, err := st.Upsert(ctx, e.Env, store.Prices, []json.RawMessage{raw}, fetched); err != nil {
+	if _, err := st.Upsert(ctx, e.Env, vocab.Prices, []json.RawMessage{raw}, fetched); err != nil {
 		return nil, fmt.Errorf("price %s was created in Stripe but not stored (%w); retry the same call: Stripe will return the same price", price.ID, err)
 	}
 	s.log.Info().Str("env", string(e.Env)).Str("price", price.ID).Msg("price created")
@@ -299,7 +300,7 @@ type PlanResult struct {
 // CreatePlan creates a product and its price. Both inputs are checked before
 // Stripe is called; a retry after a failure finishes the job without
 // creating anything twice.
-func (s *Service) CreatePlan(ctx context.Context, env store.Env, in PlanInput) (*PlanResult, error) {
+func (s *Service) CreatePlan(ctx context.Context, env vocab.Env, in PlanInput) (*PlanResult, error) {
 	prodIn := ProductInput{Name: in.Name}
 	priceIn := PriceInput{ProductID: "(new)", UnitAmount: in.UnitAmount, Currency: in.Currency, Interval: in.Interval, LookupKey: in.LookupKey,
 		PriceTermsInput: in.PriceTermsInput}
@@ -327,14 +328,14 @@ func (s *Service) CreatePlan(ctx context.Context, env store.Env, in PlanInput) (
 
 // fetchProducts retrieves products from Stripe and stores them: one by id,
 // more a hundred at a time with the list endpoint's ids filter.
-func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env, ids []string) error {
+func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, ids []string) error {
 	fetched := time.Now()
 	if len(ids) == 1 {
 		raw, err := c.Retrieve(ctx, "/v1/products/"+ids[0])
 		if err != nil {
 			return err
 		}
-		_, err = st.Upsert(ctx, env, store.Products, []json.RawMessage{raw}, fetched)
+		_, err = st.Upsert(ctx, env, vocab.Products, []json.RawMessage{raw}, fetched)
 		return err
 	}
 	for chunk := range slices.Chunk(ids, 100) {
@@ -345,7 +346,7 @@ func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripea
 		if len(page.Data) < len(chunk) {
 			return fmt.Errorf("stripe returned %d of the %d products that prices refer to", len(page.Data), len(chunk))
 		}
-		if _, err := st.Upsert(ctx, env, store.Products, page.Data, fetched); err != nil {
+		if _, err := st.Upsert(ctx, env, vocab.Products, page.Data, fetched); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -33,7 +34,7 @@ type Check struct {
 
 // IntegrationReport is the whole check of one environment.
 type IntegrationReport struct {
-	Env    store.Env `json:"env"`
+	Env    vocab.Env `json:"env"`
 	OK     bool      `json:"ok"`
 	Checks []Check   `json:"checks"`
 }
@@ -59,7 +60,7 @@ const SelfTestType = "billwire.self_test"
 // endpoint and its events, the last event received, a signed self-test
 // event through the running receiver, the Billing Portal configuration and
 // the fulfillment objects. Each check says how to fix a failure.
-func (s *Service) CheckIntegration(ctx context.Context, env store.Env, o DoctorOptions) (*IntegrationReport, error) {
+func (s *Service) CheckIntegration(ctx context.Context, env vocab.Env, o DoctorOptions) (*IntegrationReport, error) {
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func (s *Service) CheckIntegration(ctx context.Context, env store.Env, o DoctorO
 	return r, nil
 }
 
-func (s *Service) checkKeys(ctx context.Context, env store.Env) (*stripeapi.Client, Check) {
+func (s *Service) checkKeys(ctx context.Context, env vocab.Env) (*stripeapi.Client, Check) {
 	ck := Check{Name: "keys"}
 	_, c, e, err := s.stripeFor(ctx, env)
 	if err != nil {
@@ -96,7 +97,7 @@ func (s *Service) checkKeys(ctx context.Context, env store.Env) (*stripeapi.Clie
 	if err != nil {
 		ck.Detail = err.Error()
 		ck.Fix = fmt.Sprintf("set a working key: `billwire keys set --env %s`", env)
-		if env == store.Test {
+		if env == vocab.Test {
 			ck.Fix += " (or configure_stripe_keys)"
 		}
 		return nil, ck
@@ -114,7 +115,7 @@ func (s *Service) checkKeys(ctx context.Context, env store.Env) (*stripeapi.Clie
 	return c, ck
 }
 
-func (s *Service) checkEndpoint(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env) Check {
+func (s *Service) checkEndpoint(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env) Check {
 	ck := Check{Name: "webhook_endpoint", Fix: fmt.Sprintf("call setup_webhook {env: %q} (or `billwire webhook setup --env %s`): it creates or repairs billwire's endpoint", env, env)}
 	ep, err := st.Webhook(ctx, env)
 	if errors.Is(err, store.ErrNotFound) {
@@ -171,7 +172,7 @@ func (s *Service) checkEndpoint(ctx context.Context, st *store.Store, c *stripea
 	return ck
 }
 
-func checkLastEvent(ctx context.Context, st *store.Store, env store.Env) Check {
+func checkLastEvent(ctx context.Context, st *store.Store, env vocab.Env) Check {
 	ck := Check{Name: "last_event"}
 	h, err := st.WebhookHealth(ctx, env)
 	switch {
@@ -192,7 +193,7 @@ func checkLastEvent(ctx context.Context, st *store.Store, env store.Env) Check {
 
 // checkSelfTest signs an event with the stored secret, sends it to the
 // running receiver, and checks that it reached this database.
-func (s *Service) checkSelfTest(ctx context.Context, st *store.Store, env store.Env, o DoctorOptions) Check {
+func (s *Service) checkSelfTest(ctx context.Context, st *store.Store, env vocab.Env, o DoctorOptions) Check {
 	base := strings.TrimRight(o.ReceiverURL, "/")
 	if base == "" {
 		base = DefaultPublicURL
@@ -208,7 +209,7 @@ func (s *Service) checkSelfTest(ctx context.Context, st *store.Store, env store.
 	now := time.Now()
 	id := fmt.Sprintf("evt_billwire_selftest_%d", now.UnixNano())
 	payload, _ := json.Marshal(map[string]any{
-		"id": id, "object": "event", "api_version": stripe.APIVersion, "created": now.Unix(), "livemode": env == store.Live,
+		"id": id, "object": "event", "api_version": stripe.APIVersion, "created": now.Unix(), "livemode": env == vocab.Live,
 		"type": SelfTestType, "pending_webhooks": 0, "request": map[string]any{"id": nil, "idempotency_key": nil},
 		"data": map[string]any{"object": map[string]any{"id": "billwire_self_test", "object": SelfTestType}},
 	})
@@ -248,7 +249,7 @@ func (s *Service) checkSelfTest(ctx context.Context, st *store.Store, env store.
 	return ck
 }
 
-func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env, o DoctorOptions) Check {
+func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, o DoctorOptions) Check {
 	ck := Check{Name: "portal_configuration"}
 	cur, err := st.PortalConfiguration(ctx, env)
 	if err != nil {
@@ -298,7 +299,7 @@ func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi
 
 // checkFulfillment checks that fulfillment is scaffolded for env: triggers
 // on the outbox bound to env, enabled, over tables that exist.
-func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env store.Env) Check {
+func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env vocab.Env) Check {
 	ck := Check{Name: "fulfillment", Fix: fmt.Sprintf("scaffold it: scaffold_fulfillment {pattern: …, env: %q} shows the SQL; then write_to for the app's migration tool, or apply: true", env)}
 	bs, err := scaffold.Bindings(ctx, st.Pool())
 	if err != nil {
@@ -356,7 +357,7 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env sto
 		ck.Detail = "bound to " + string(env) + ": " + strings.Join(mine, ", ")
 	case len(other) > 0:
 		ck.Detail = "fulfillment is bound to another environment: " + strings.Join(other, ", ")
-		if env == store.Live {
+		if env == vocab.Live {
 			ck.Fix = "going live: scaffold the same pattern with env \"live\" (the go_live prompt walks through it)"
 		}
 	default:
@@ -367,7 +368,7 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env sto
 
 // checkMismatches fails while payments of the last 30 days named an order
 // but did not pay for it and are not refunded: the app owes their money back.
-func checkMismatches(ctx context.Context, st *store.Store, env store.Env) Check {
+func checkMismatches(ctx context.Context, st *store.Store, env vocab.Env) Check {
 	ck := Check{Name: "fulfillment_mismatches"}
 	sum, err := st.FulfillmentMismatches(ctx, env, time.Now().Add(-MismatchWindow), 3)
 	if err != nil {

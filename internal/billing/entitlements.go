@@ -15,6 +15,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // featureKeyRE is what billwire accepts as a feature lookup key: Stripe
@@ -41,7 +42,7 @@ type FeatureResult struct {
 
 // EntitlementsResult reports set_entitlements.
 type EntitlementsResult struct {
-	Env       store.Env       `json:"env"`
+	Env       vocab.Env       `json:"env"`
 	ProductID string          `json:"product_id"`
 	Features  []FeatureResult `json:"features"`
 	// OtherAttached are features attached to the product before and not
@@ -55,7 +56,7 @@ type EntitlementsResult struct {
 // product. It adds; it never detaches. Customers who buy the product are
 // then entitled to the features, and Stripe reports that in
 // entitlements.active_entitlement_summary.updated events.
-func (s *Service) SetEntitlements(ctx context.Context, env store.Env, productID string, features []string) (*EntitlementsResult, error) {
+func (s *Service) SetEntitlements(ctx context.Context, env vocab.Env, productID string, features []string) (*EntitlementsResult, error) {
 	productID = strings.TrimSpace(productID)
 	if productID == "" {
 		return nil, inputErr("product_id is required: a prod_… id from list_catalog (for live, the live id from billwire://price-map)")
@@ -131,7 +132,7 @@ func (s *Service) SetEntitlements(ctx context.Context, env store.Env, productID 
 
 // ensureFeature returns the active feature with lookup key k in c's mode,
 // creating it, named name, when there is none; created says it was.
-func ensureFeature(ctx context.Context, c *stripeapi.Client, env store.Env, account, k, name string) (f *stripe.EntitlementsFeature, created bool, err error) {
+func ensureFeature(ctx context.Context, c *stripeapi.Client, env vocab.Env, account, k, name string) (f *stripe.EntitlementsFeature, created bool, err error) {
 	if f, err = c.FeatureByLookupKey(ctx, k); err != nil || f != nil {
 		return f, false, err
 	}
@@ -144,7 +145,7 @@ func ensureFeature(ctx context.Context, c *stripeapi.Client, env store.Env, acco
 
 // EntitlementCheck explains an entitlement answer.
 type EntitlementCheck struct {
-	Env        store.Env    `json:"env"`
+	Env        vocab.Env    `json:"env"`
 	Subject    auth.Subject `json:"subject"`
 	Feature    string       `json:"feature"`
 	Allowed    bool         `json:"allowed"`
@@ -160,7 +161,7 @@ type EntitlementCheck struct {
 // the entitlement summaries Stripe sent: the subject's customer (from
 // payments.customer_mappings) must have the feature among its active
 // entitlements. No customer, or no summary yet, means no.
-func (s *Service) CheckEntitlement(ctx context.Context, env store.Env, subject auth.Subject, feature string) (bool, *EntitlementCheck, error) {
+func (s *Service) CheckEntitlement(ctx context.Context, env vocab.Env, subject auth.Subject, feature string) (bool, *EntitlementCheck, error) {
 	if err := subject.Validate(); err != nil {
 		return false, nil, inputErr("%s", err)
 	}
@@ -209,7 +210,7 @@ func (s *Service) CheckEntitlement(ctx context.Context, env store.Env, subject a
 // entitlements.active_entitlement_summary from Stripe's active entitlements
 // list, every page: what to store when an event's summary is truncated
 // (store.ErrEntitlementSummaryTruncated), as of the time of the fetch.
-func (s *Service) FetchEntitlementSummary(ctx context.Context, env store.Env, customerID string) (json.RawMessage, error) {
+func (s *Service) FetchEntitlementSummary(ctx context.Context, env vocab.Env, customerID string) (json.RawMessage, error) {
 	_, c, _, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
@@ -224,7 +225,7 @@ func (s *Service) FetchEntitlementSummary(ctx context.Context, env store.Env, cu
 	return json.Marshal(map[string]any{
 		"object":   "entitlements.active_entitlement_summary",
 		"customer": customerID,
-		"livemode": env == store.Live,
+		"livemode": env == vocab.Live,
 		"entitlements": map[string]any{
 			"object": "list", "data": data, "has_more": false,
 			"url": "/v1/customer/" + customerID + "/entitlements",
@@ -234,7 +235,7 @@ func (s *Service) FetchEntitlementSummary(ctx context.Context, env store.Env, cu
 
 // RefreshEntitlementSummary fetches a customer's active entitlements from
 // Stripe and stores them as of now.
-func (s *Service) RefreshEntitlementSummary(ctx context.Context, env store.Env, customerID string) error {
+func (s *Service) RefreshEntitlementSummary(ctx context.Context, env vocab.Env, customerID string) error {
 	at := time.Now()
 	obj, err := s.FetchEntitlementSummary(ctx, env, customerID)
 	if err != nil {

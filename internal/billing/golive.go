@@ -15,6 +15,7 @@ import (
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // TestIDMetadataKey is the metadata key promote_catalog stamps on the live
@@ -93,12 +94,12 @@ const liveKeyMissing = "no live Stripe key is set: live keys never pass through 
 // conflict otherwise. With dryRun nothing is written anywhere; it reports
 // what would be created (without a live key, as if live mode were empty).
 func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResult, error) {
-	st, testC, testE, err := s.stripeFor(ctx, store.Test)
+	st, testC, testE, err := s.stripeFor(ctx, vocab.Test)
 	if err != nil {
 		return nil, fmt.Errorf("promote_catalog reads the test catalog from Stripe: %w", err)
 	}
 	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Features: []PromotedFeature{}, Counts: map[string]int{}}
-	_, liveC, liveE, err := s.stripeFor(ctx, store.Live)
+	_, liveC, liveE, err := s.stripeFor(ctx, vocab.Live)
 	switch {
 	case errors.Is(err, ErrNotConfigured) && dryRun:
 		res.LiveKey = "missing"
@@ -384,7 +385,7 @@ func (p *promotion) storeLiveProduct(ctx context.Context, id string, raw json.Ra
 	if raw == nil {
 		raw = p.liveRaw[id]
 	}
-	if _, err := p.st.Upsert(ctx, store.Live, store.Products, []json.RawMessage{raw}, time.Now()); err != nil {
+	if _, err := p.st.Upsert(ctx, vocab.Live, vocab.Products, []json.RawMessage{raw}, time.Now()); err != nil {
 		return fmt.Errorf("live product %s is in Stripe but not stored (%w); call promote_catalog again", id, err)
 	}
 	p.stored[id] = true
@@ -413,7 +414,7 @@ func (p *promotion) features(ctx context.Context, testC *stripeapi.Client, testP
 				lf = liveFeature{found.ID, "existing"}
 			}
 		default:
-			found, created, err := ensureFeature(ctx, p.c, store.Live, p.e.AccountID, f.LookupKey, f.Name)
+			found, created, err := ensureFeature(ctx, p.c, vocab.Live, p.e.AccountID, f.LookupKey, f.Name)
 			if err != nil {
 				return lf, fmt.Errorf("copy feature %q to live: %w; call promote_catalog again to finish (nothing is created twice)", f.LookupKey, err)
 			}
@@ -456,7 +457,7 @@ func (p *promotion) features(ctx context.Context, testC *stripeapi.Client, testP
 				}
 				out.Action, out.Feature = ActionWouldAttach, lf.report
 				if !p.dryRun {
-					key := stripeapi.IdempotencyKey("attach_feature", store.Live, p.e.AccountID, liveID, lf.id)
+					key := stripeapi.IdempotencyKey("attach_feature", vocab.Live, p.e.AccountID, liveID, lf.id)
 					if _, err := p.c.AttachFeature(ctx, liveID, lf.id, key); err != nil {
 						return fmt.Errorf("attach feature %q to live product %s: %w; call promote_catalog again to finish (nothing is attached twice)", f.LookupKey, liveID, err)
 					}
@@ -541,7 +542,7 @@ func (p *promotion) price(ctx context.Context, tp listed[stripe.Price], testProd
 				return nil
 			}
 			if tt, lt := priceTerms(t.Metadata), priceTerms(holder.v.Metadata); tt != lt {
-				add(ActionConflict, holder.v.ID, fmt.Sprintf("live price %s has lookup key %q and the same amount, but other checkout terms (test: %s; live: %s): set the live price's metadata to the test price's (%s, %s, %s) in the Stripe Dashboard, or archive it; then call promote_catalog again", holder.v.ID, t.LookupKey, tt, lt, store.MetaTrialPeriodDays, store.MetaAllowPromotionCodes, store.MetaAutomaticTax))
+				add(ActionConflict, holder.v.ID, fmt.Sprintf("live price %s has lookup key %q and the same amount, but other checkout terms (test: %s; live: %s): set the live price's metadata to the test price's (%s, %s, %s) in the Stripe Dashboard, or archive it; then call promote_catalog again", holder.v.ID, t.LookupKey, tt, lt, vocab.MetaTrialPeriodDays, vocab.MetaAllowPromotionCodes, vocab.MetaAutomaticTax))
 				return nil
 			}
 			if p.dryRun {
@@ -597,11 +598,11 @@ func (p *promotion) record(ctx context.Context, t *stripe.Price, testProduct, li
 			if err := p.storeLiveProduct(ctx, liveProduct, nil); err != nil {
 				return err
 			}
-		} else if err := p.s.fetchProducts(ctx, p.st, p.c, store.Live, []string{liveProduct}); err != nil {
+		} else if err := p.s.fetchProducts(ctx, p.st, p.c, vocab.Live, []string{liveProduct}); err != nil {
 			return err
 		}
 	}
-	if _, err := p.st.Upsert(ctx, store.Live, store.Prices, []json.RawMessage{lp.raw}, time.Now()); err != nil {
+	if _, err := p.st.Upsert(ctx, vocab.Live, vocab.Prices, []json.RawMessage{lp.raw}, time.Now()); err != nil {
 		return fmt.Errorf("live price %s is in Stripe but not stored (%w); call promote_catalog again", lp.v.ID, err)
 	}
 	m := store.PriceMapping{TestPriceID: t.ID, LivePriceID: lp.v.ID, TestProductID: testProduct, LiveProductID: liveProduct}
@@ -657,7 +658,7 @@ var ErrUnknownLookupKey = errors.New("unknown lookup key")
 // are the same in both environments while price ids differ, so an app that
 // names prices by lookup key works unchanged after go-live. An unknown key
 // is an error wrapping ErrUnknownLookupKey (and an InputError).
-func (s *Service) ResolveLookupKey(ctx context.Context, env store.Env, lookupKey string) (string, error) {
+func (s *Service) ResolveLookupKey(ctx context.Context, env vocab.Env, lookupKey string) (string, error) {
 	lookupKey = strings.TrimSpace(lookupKey)
 	if lookupKey == "" {
 		return "", inputErr("lookup_key is empty: give the price's lookup key, e.g. pro_monthly (list_catalog shows them)")
@@ -683,7 +684,7 @@ func (s *Service) ResolveLookupKey(ctx context.Context, env store.Env, lookupKey
 	}
 	if len(page.Data) == 0 {
 		how := "create it with create_plan or create_price (lookup_key), or check the spelling with list_catalog"
-		if env == store.Live {
+		if env == vocab.Live {
 			how = "copy the test catalog with promote_catalog, or check the spelling with list_catalog {env: \"live\"}"
 		}
 		return "", &lookupKeyError{msg: fmt.Sprintf("no active %s price has lookup key %q: %s", env, lookupKey, how)}
@@ -703,7 +704,7 @@ func (s *Service) ResolveLookupKey(ctx context.Context, env store.Env, lookupKey
 	} else if err != nil {
 		return "", err
 	}
-	if _, err := st.Upsert(ctx, env, store.Prices, page.Data[:1], time.Now()); err != nil {
+	if _, err := st.Upsert(ctx, env, vocab.Prices, page.Data[:1], time.Now()); err != nil {
 		return "", err
 	}
 	return price.ID, nil

@@ -6,31 +6,32 @@ import (
 
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Catalog is a page of products with their prices.
 type Catalog struct {
-	Env        store.Env       `json:"env"`
+	Env        vocab.Env       `json:"env"`
 	Products   []store.Product `json:"products"`
 	NextCursor string          `json:"next_cursor,omitempty"`
 }
 
 // Customers is a page of customers.
 type Customers struct {
-	Env        store.Env        `json:"env"`
+	Env        vocab.Env        `json:"env"`
 	Customers  []store.Customer `json:"customers"`
 	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
 // Subscriptions is a page of subscriptions.
 type Subscriptions struct {
-	Env           store.Env            `json:"env"`
+	Env           vocab.Env            `json:"env"`
 	Subscriptions []store.Subscription `json:"subscriptions"`
 	NextCursor    string               `json:"next_cursor,omitempty"`
 }
 
 // ListCatalog reads a page of the mirrored catalog, each price with its human form.
-func (s *Service) ListCatalog(ctx context.Context, env store.Env, p store.Page) (*Catalog, error) {
+func (s *Service) ListCatalog(ctx context.Context, env vocab.Env, p store.Page) (*Catalog, error) {
 	prods, cursor, err := list(ctx, s, env, p, (*store.Store).ListCatalog)
 	if err != nil {
 		return nil, err
@@ -55,7 +56,7 @@ func (s *Service) ListCatalog(ctx context.Context, env store.Env, p store.Page) 
 }
 
 // ListCustomers reads a page of mirrored customers.
-func (s *Service) ListCustomers(ctx context.Context, env store.Env, p store.Page) (*Customers, error) {
+func (s *Service) ListCustomers(ctx context.Context, env vocab.Env, p store.Page) (*Customers, error) {
 	cs, cursor, err := list(ctx, s, env, p, (*store.Store).ListCustomers)
 	if err != nil {
 		return nil, err
@@ -64,7 +65,7 @@ func (s *Service) ListCustomers(ctx context.Context, env store.Env, p store.Page
 }
 
 // ListSubscriptions reads a page of mirrored subscriptions.
-func (s *Service) ListSubscriptions(ctx context.Context, env store.Env, p store.Page) (*Subscriptions, error) {
+func (s *Service) ListSubscriptions(ctx context.Context, env vocab.Env, p store.Page) (*Subscriptions, error) {
 	subs, cursor, err := list(ctx, s, env, p, (*store.Store).ListSubscriptions)
 	if err != nil {
 		return nil, err
@@ -90,8 +91,8 @@ func (s *Service) ListSubscriptions(ctx context.Context, env store.Env, p store.
 
 // list runs one store list query; a bad cursor is the caller's to fix, and
 // an empty page is an empty JSON array, not null.
-func list[T any](ctx context.Context, s *Service, env store.Env, p store.Page,
-	query func(*store.Store, context.Context, store.Env, store.Page) ([]T, string, error)) ([]T, string, error) {
+func list[T any](ctx context.Context, s *Service, env vocab.Env, p store.Page,
+	query func(*store.Store, context.Context, vocab.Env, store.Page) ([]T, string, error)) ([]T, string, error) {
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, "", err

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // priceCache remembers, per set of line-item references, the prices the
@@ -26,7 +27,7 @@ type cachedPrices struct {
 const maxCachedPriceSets = 4096
 
 // priceRefs is the cache key of a checkout's references.
-func priceRefs(env store.Env, ids, keys []string) string {
+func priceRefs(env vocab.Env, ids, keys []string) string {
 	return string(env) + "\x1d" + strings.Join(ids, "\x1f") + "\x1d" + strings.Join(keys, "\x1f")
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // reuseMaxAge is how long an open Checkout Session is given again: Stripe
@@ -32,7 +33,7 @@ func reuseDigest(requestHash, priceFingerprint string) string {
 // over the same prices, as an idempotent replay (nil when there is none). The prices it
 // read are remembered, so that the checkout that follows writes its row in
 // one round trip. It costs no Stripe call either way.
-func (s *Service) reusableCheckout(ctx context.Context, st *store.Store, env store.Env, requester string, r *CheckoutRequest, hash string, ids, keys []string) (*CheckoutResult, error) {
+func (s *Service) reusableCheckout(ctx context.Context, st *store.Store, env vocab.Env, requester string, r *CheckoutRequest, hash string, ids, keys []string) (*CheckoutResult, error) {
 	open, prices, err := st.ReusableCheckout(ctx, env, requester, r.Subject.Type, r.Subject.ID, hash, ids, keys, reuseMaxAge)
 	if err != nil {
 		return nil, s.unavailable(err)

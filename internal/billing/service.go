@@ -17,6 +17,7 @@ import (
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // StoreSource hands out the store, opening it on first use.
@@ -31,7 +32,7 @@ type Service struct {
 	log    zerolog.Logger
 
 	mu      sync.Mutex
-	clients map[store.Env]cachedClient
+	clients map[vocab.Env]cachedClient
 	prices  priceCache
 }
 
@@ -43,7 +44,7 @@ type cachedClient struct {
 
 // New returns a service over stores, calling Stripe with opts.
 func New(stores StoreSource, opts stripeapi.Options, log zerolog.Logger) *Service {
-	return &Service{stores: stores, stripe: opts, log: log, clients: map[store.Env]cachedClient{}}
+	return &Service{stores: stores, stripe: opts, log: log, clients: map[vocab.Env]cachedClient{}}
 }
 
 // InputError is a mistake in the caller's arguments; its text says how to fix it.
@@ -64,9 +65,9 @@ func IsInputError(err error) bool {
 // ErrNotConfigured means an environment has no Stripe key yet.
 var ErrNotConfigured = errors.New("no Stripe key configured")
 
-func notConfigured(env store.Env) error {
+func notConfigured(env vocab.Env) error {
 	how := "call configure_stripe_keys with env \"test\" and an sk_test_… key (or run `billwire keys set --env test`)"
-	if env == store.Live {
+	if env == vocab.Live {
 		how = "ask a human to run `billwire keys set --env live` in a terminal"
 	}
 	return fmt.Errorf("%w for %s: %s", ErrNotConfigured, env, how)
@@ -78,7 +79,7 @@ func (s *Service) Store(ctx context.Context) (*store.Store, error) { return s.st
 // stripeFor returns the store, the Stripe client for env from the stored
 // key, and env's configuration. The client (and its rate-limit pacing) is
 // reused while the stored key stays the same.
-func (s *Service) stripeFor(ctx context.Context, env store.Env) (*store.Store, *stripeapi.Client, *store.Environment, error) {
+func (s *Service) stripeFor(ctx context.Context, env vocab.Env) (*store.Store, *stripeapi.Client, *store.Environment, error) {
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -112,7 +113,7 @@ func (s *Service) stripeFor(ctx context.Context, env store.Env) (*store.Store, *
 
 // recentClient returns env's client when its key was read within maxAge:
 // the session API's hot path skips re-reading the key on every request.
-func (s *Service) recentClient(env store.Env, maxAge time.Duration) *stripeapi.Client {
+func (s *Service) recentClient(env vocab.Env, maxAge time.Duration) *stripeapi.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cc, ok := s.clients[env]; ok && time.Since(cc.checked) < maxAge {
@@ -123,7 +124,7 @@ func (s *Service) recentClient(env store.Env, maxAge time.Duration) *stripeapi.C
 
 // KeyResult reports a configured key.
 type KeyResult struct {
-	Env            store.Env `json:"env"`
+	Env            vocab.Env `json:"env"`
 	Key            string    `json:"key"`
 	KeyKind        string    `json:"key_kind"`
 	AccountID      string    `json:"account_id"`
@@ -136,7 +137,7 @@ type KeyResult struct {
 // ConfigureKey checks key with Stripe and stores it for env. A key of
 // another account than the stored one needs confirmAccountChange, and then
 // clears what was mirrored from the old account.
-func (s *Service) ConfigureKey(ctx context.Context, env store.Env, key string, confirmAccountChange bool) (*KeyResult, error) {
+func (s *Service) ConfigureKey(ctx context.Context, env vocab.Env, key string, confirmAccountChange bool) (*KeyResult, error) {
 	kind, err := stripeapi.KeyKind(env, key)
 	if err != nil {
 		return nil, &InputError{msg: err.Error()}
@@ -184,7 +185,7 @@ func (s *Service) ConfigureKey(ctx context.Context, env store.Env, key string, c
 
 // FetchObject retrieves one object from Stripe for env (a path such as
 // /v1/subscriptions/sub_123).
-func (s *Service) FetchObject(ctx context.Context, env store.Env, path string) (json.RawMessage, error) {
+func (s *Service) FetchObject(ctx context.Context, env vocab.Env, path string) (json.RawMessage, error) {
 	_, c, _, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
@@ -194,7 +195,7 @@ func (s *Service) FetchObject(ctx context.Context, env store.Env, path string) (
 
 // FetchCheckoutLineItems lists from Stripe what Checkout Session id of env
 // bought, for the webhook projection of a session made elsewhere.
-func (s *Service) FetchCheckoutLineItems(ctx context.Context, env store.Env, id string) ([]store.CheckoutLineItem, error) {
+func (s *Service) FetchCheckoutLineItems(ctx context.Context, env vocab.Env, id string) ([]store.CheckoutLineItem, error) {
 	_, c, _, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err

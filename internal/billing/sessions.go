@@ -21,6 +21,7 @@ import (
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Problem is a refusal of the session API with a stable code: the HTTP
@@ -54,14 +55,6 @@ func problem(status int, code, format string, args ...any) *Problem {
 func badRequest(code, format string, args ...any) *Problem {
 	return problem(http.StatusBadRequest, code, format, args...)
 }
-
-// The metadata keys billwire stamps; callers cannot set them.
-const (
-	MetaSubjectType = "billwire_subject_type"
-	MetaSubjectID   = "billwire_subject_id"
-	MetaCheckoutID  = "billwire_checkout_id"
-	reservedPrefix  = "billwire_"
-)
 
 // LineItem is one price of a checkout, named by id or lookup key.
 type LineItem struct {
@@ -153,8 +146,8 @@ func (r *CheckoutRequest) validate(origins auth.Origins) error {
 		return badRequest("invalid_request", "at most 40 metadata keys")
 	}
 	for k, v := range r.Metadata {
-		if strings.HasPrefix(k, reservedPrefix) {
-			return badRequest("reserved_metadata", "metadata key %q is reserved: keys starting with %q are billwire's (it stamps the subject itself)", k, reservedPrefix)
+		if strings.HasPrefix(k, vocab.MetaPrefix) {
+			return badRequest("reserved_metadata", "metadata key %q is reserved: keys starting with %q are billwire's (it stamps the subject itself)", k, vocab.MetaPrefix)
 		}
 		if k == "" || len(k) > 40 || len(v) > 500 {
 			return badRequest("invalid_request", "metadata key %q: keys are 1 to 40 characters, values at most 500", k)
@@ -187,7 +180,7 @@ func lineItemRefs(r *CheckoutRequest) (ids, keys []string) {
 
 // resolvePrices checks the line items against the prices found in
 // billwire's catalog and returns their prices in order.
-func resolvePrices(found []store.CheckoutPrice, env store.Env, r *CheckoutRequest) ([]store.CheckoutPrice, error) {
+func resolvePrices(found []store.CheckoutPrice, env vocab.Env, r *CheckoutRequest) ([]store.CheckoutPrice, error) {
 	byID, byKey := map[string]store.CheckoutPrice{}, map[string]store.CheckoutPrice{}
 	for _, p := range found {
 		byID[p.ID] = p
@@ -272,7 +265,7 @@ func stripeProblem(err error) *Problem {
 		Message: "Stripe could not be reached or did not answer; retry shortly"}
 }
 
-func (s *Service) sessionClient(ctx context.Context, env store.Env) (*store.Store, *stripeapi.Client, error) {
+func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Store, *stripeapi.Client, error) {
 	if c := s.recentClient(env, 2*time.Second); c != nil {
 		st, err := s.stores.Get(ctx)
 		if err != nil {
@@ -313,7 +306,7 @@ func (s *Service) unavailable(err error) error {
 // CreateCheckout creates a Checkout Session for the request's subject on
 // behalf of caller: the local row first, then the subject's customer (made
 // once per subject, under a lock), then the session in Stripe.
-func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *auth.Caller, origins auth.Origins, r CheckoutRequest) (*CheckoutResult, error) {
+func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *auth.Caller, origins auth.Origins, r CheckoutRequest) (*CheckoutResult, error) {
 	if err := checkFieldsAllowed(caller, &r); err != nil {
 		return nil, err
 	}
@@ -390,8 +383,8 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 	}
 	customer, err := st.SubjectCustomer(ctx, env, r.Subject.Type, r.Subject.ID, mapping, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
 		p := &stripe.CustomerParams{}
-		p.AddMetadata(MetaSubjectType, r.Subject.Type)
-		p.AddMetadata(MetaSubjectID, r.Subject.ID)
+		p.AddMetadata(vocab.MetaSubjectType, r.Subject.Type)
+		p.AddMetadata(vocab.MetaSubjectID, r.Subject.ID)
 		cust, err := c.CreateCustomer(ctx, p, stripeapi.IdempotencyKey("customer", env, r.Subject, replaced))
 		if err != nil {
 			return "", nil, err
@@ -415,11 +408,11 @@ func (s *Service) CreateCheckout(ctx context.Context, env store.Env, caller *aut
 		for k, v := range r.Metadata {
 			add(k, v)
 		}
-		add(MetaSubjectType, r.Subject.Type)
-		add(MetaSubjectID, r.Subject.ID)
+		add(vocab.MetaSubjectType, r.Subject.Type)
+		add(vocab.MetaSubjectID, r.Subject.ID)
 	}
 	stamp(p.AddMetadata)
-	p.AddMetadata(MetaCheckoutID, strconv.FormatInt(row.ID, 10))
+	p.AddMetadata(vocab.MetaCheckoutID, strconv.FormatInt(row.ID, 10))
 	if r.Mode == "subscription" {
 		p.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{}
 		stamp(p.SubscriptionData.AddMetadata)
@@ -488,7 +481,7 @@ type PortalResult struct {
 var billingStatuses = []string{"active", "trialing", "past_due"}
 
 // CreatePortal opens the Billing Portal for the subject's customer.
-func (s *Service) CreatePortal(ctx context.Context, env store.Env, caller *auth.Caller, origins auth.Origins, r PortalRequest) (*PortalResult, error) {
+func (s *Service) CreatePortal(ctx context.Context, env vocab.Env, caller *auth.Caller, origins auth.Origins, r PortalRequest) (*PortalResult, error) {
 	if err := r.Subject.Validate(); err != nil {
 		code := "invalid_subject"
 		if r.Subject == (auth.Subject{}) {
@@ -596,7 +589,7 @@ func contains(list []string, s string) bool {
 // configuration billwire manages: payment methods, invoices, cancellation at
 // period end, and switching between the catalog's active recurring prices
 // (with promotion codes only when all of them take promotion codes).
-func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env store.Env) (string, error) {
+func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env) (string, error) {
 	products, err := st.PortalProducts(ctx, env)
 	if err != nil {
 		return "", s.unavailable(err)
@@ -666,7 +659,7 @@ func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *s
 
 // SubjectBilling is a subject's billing state from projected data.
 type SubjectBilling struct {
-	Env           store.Env                   `json:"env"`
+	Env           vocab.Env                   `json:"env"`
 	Subject       auth.Subject                `json:"subject"`
 	HasBilling    bool                        `json:"has_billing"`
 	Customer      *store.SubjectCustomerInfo  `json:"customer"`
@@ -679,7 +672,7 @@ type SubjectBilling struct {
 
 // GetSubjectBilling returns the subject's customer, its subscriptions that
 // still bill, and its recent payments.
-func (s *Service) GetSubjectBilling(ctx context.Context, env store.Env, caller *auth.Caller, sub auth.Subject) (*SubjectBilling, error) {
+func (s *Service) GetSubjectBilling(ctx context.Context, env vocab.Env, caller *auth.Caller, sub auth.Subject) (*SubjectBilling, error) {
 	if err := sub.Validate(); err != nil {
 		return nil, badRequest("invalid_subject", "%s", err)
 	}
@@ -756,7 +749,7 @@ func (s *Service) CreateTestCheckout(ctx context.Context, origins auth.Origins, 
 		return nil, s.unavailable(err)
 	}
 	mode := "payment"
-	found, err := st.CheckoutPrices(ctx, store.Test, nonEmpty(in.PriceID), nonEmpty(in.LookupKey))
+	found, err := st.CheckoutPrices(ctx, vocab.Test, nonEmpty(in.PriceID), nonEmpty(in.LookupKey))
 	if err != nil {
 		return nil, s.unavailable(err)
 	}
@@ -775,7 +768,7 @@ func (s *Service) CreateTestCheckout(ctx context.Context, origins auth.Origins, 
 	if r.SuccessURL == "" {
 		r.SuccessURL = base + "/checkout/done?session_id={CHECKOUT_SESSION_ID}"
 	}
-	return s.CreateCheckout(ctx, store.Test, auth.MCPCaller, origins, r)
+	return s.CreateCheckout(ctx, vocab.Test, auth.MCPCaller, origins, r)
 }
 
 func nonEmpty(s string) []string {
@@ -787,7 +780,7 @@ func nonEmpty(s string) []string {
 
 // SubjectEntitlement answers the app's entitlement route: may the subject
 // use feature, under the session API's ownership rules.
-func (s *Service) SubjectEntitlement(ctx context.Context, env store.Env, caller *auth.Caller, sub auth.Subject, feature string) (*EntitlementCheck, error) {
+func (s *Service) SubjectEntitlement(ctx context.Context, env vocab.Env, caller *auth.Caller, sub auth.Subject, feature string) (*EntitlementCheck, error) {
 	if err := sub.Validate(); err != nil {
 		return nil, badRequest("invalid_subject", "%s", err)
 	}

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // EnvStatus is what get_payments_status reports for one environment.
 type EnvStatus struct {
-	Env          store.Env        `json:"env"`
+	Env          vocab.Env        `json:"env"`
 	Configured   bool             `json:"configured"`
 	Key          string           `json:"key,omitempty"`
 	KeyKind      string           `json:"key_kind,omitempty"`
@@ -48,7 +49,7 @@ type WebhookStatus struct {
 
 // Status reports each of envs: key (masked), account, last sync, counts,
 // webhook state and the next step to take.
-func (s *Service) Status(ctx context.Context, envs []store.Env) ([]EnvStatus, error) {
+func (s *Service) Status(ctx context.Context, envs []vocab.Env) ([]EnvStatus, error) {
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func nextStep(es EnvStatus) string {
 
 // FulfillmentMismatches summarizes env's payments that named an order but
 // did not pay for it, over the last 30 days, with the latest (at most latest).
-func (s *Service) FulfillmentMismatches(ctx context.Context, env store.Env, latest int) (*store.MismatchSummary, error) {
+func (s *Service) FulfillmentMismatches(ctx context.Context, env vocab.Env, latest int) (*store.MismatchSummary, error) {
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, err

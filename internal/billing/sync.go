@@ -12,6 +12,7 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // pageSize is Stripe's largest list page.
@@ -21,27 +22,27 @@ const pageSize = 100
 // counts as dead (its process stopped) and becomes resumable.
 const staleRunAfter = 2 * time.Minute
 
-var listPath = map[store.Kind]string{
-	store.Products:      "/v1/products",
-	store.Prices:        "/v1/prices",
-	store.Customers:     "/v1/customers",
-	store.Subscriptions: "/v1/subscriptions",
+var listPath = map[vocab.Kind]string{
+	vocab.Products:      "/v1/products",
+	vocab.Prices:        "/v1/prices",
+	vocab.Customers:     "/v1/customers",
+	vocab.Subscriptions: "/v1/subscriptions",
 }
 
-var listFilters = map[store.Kind]url.Values{
-	store.Subscriptions: {"status": {"all"}}, // Stripe omits canceled subscriptions otherwise
+var listFilters = map[vocab.Kind]url.Values{
+	vocab.Subscriptions: {"status": {"all"}}, // Stripe omits canceled subscriptions otherwise
 }
 
 // Progress reports a sync under way.
 type Progress struct {
-	Kind  store.Kind `json:"kind"`
+	Kind  vocab.Kind `json:"kind"`
 	Total int64      `json:"total"` // objects synced so far, all kinds
 	Count int64      `json:"count"` // objects of Kind synced so far
 }
 
 // SyncResult reports a finished (or failed) sync.
 type SyncResult struct {
-	Env         store.Env        `json:"env"`
+	Env         vocab.Env        `json:"env"`
 	RunID       int64            `json:"run_id"`
 	Status      string           `json:"status"`
 	Counts      map[string]int64 `json:"counts"`
@@ -58,12 +59,12 @@ type SyncResult struct {
 // Sync mirrors the given kinds (all when empty) from Stripe into the store,
 // a page at a time. Each page is stored as it arrives, so a failure keeps
 // what came before; the next Sync of the same kinds resumes after it.
-func (s *Service) Sync(ctx context.Context, env store.Env, kinds []store.Kind, progress func(Progress)) (*SyncResult, error) {
+func (s *Service) Sync(ctx context.Context, env vocab.Env, kinds []vocab.Kind, progress func(Progress)) (*SyncResult, error) {
 	if len(kinds) == 0 {
-		kinds = store.Kinds
+		kinds = vocab.Kinds
 	}
 	objects := make([]string, 0, len(kinds))
-	for _, k := range store.Kinds { // canonical order, no duplicates
+	for _, k := range vocab.Kinds { // canonical order, no duplicates
 		if slices.Contains(kinds, k) {
 			objects = append(objects, string(k))
 		}
@@ -105,7 +106,7 @@ type syncJob struct {
 	s        *Service
 	st       *store.Store
 	c        *stripeapi.Client
-	env      store.Env
+	env      vocab.Env
 	progress func(Progress)
 
 	mu      sync.Mutex // guards run, removed and the progress callback
@@ -118,18 +119,18 @@ type syncJob struct {
 func (j *syncJob) run_(ctx context.Context, objects []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var lanes [][]store.Kind
-	var catalog []store.Kind
+	var lanes [][]vocab.Kind
+	var catalog []vocab.Kind
 	for _, o := range objects {
-		k := store.Kind(o)
-		if k == store.Products || k == store.Prices {
+		k := vocab.Kind(o)
+		if k == vocab.Products || k == vocab.Prices {
 			catalog = append(catalog, k)
 		} else {
-			lanes = append(lanes, []store.Kind{k})
+			lanes = append(lanes, []vocab.Kind{k})
 		}
 	}
 	if len(catalog) > 0 {
-		lanes = append([][]store.Kind{catalog}, lanes...)
+		lanes = append([][]vocab.Kind{catalog}, lanes...)
 	}
 	var wg sync.WaitGroup
 	for _, lane := range lanes {
@@ -159,7 +160,7 @@ type fetched struct {
 
 // syncKind pages through one kind. The next page is fetched while the
 // current one is stored, so the store never holds back the request pacing.
-func (j *syncJob) syncKind(ctx context.Context, kind store.Kind) error {
+func (j *syncJob) syncKind(ctx context.Context, kind vocab.Kind) error {
 	j.mu.Lock()
 	done := slices.Contains(j.run.Done, string(kind))
 	cursor := j.run.Cursors[string(kind)]
@@ -232,13 +233,13 @@ func (j *syncJob) syncKind(ctx context.Context, kind store.Kind) error {
 	return nil
 }
 
-func (j *syncJob) store(ctx context.Context, kind store.Kind, objs []json.RawMessage, at time.Time) error {
+func (j *syncJob) store(ctx context.Context, kind vocab.Kind, objs []json.RawMessage, at time.Time) error {
 	switch kind {
-	case store.Prices:
+	case vocab.Prices:
 		if err := j.ensureProducts(ctx, objs); err != nil {
 			return err
 		}
-	case store.Subscriptions:
+	case vocab.Subscriptions:
 		for i, o := range objs {
 			full, err := j.completeItems(ctx, o)
 			if err != nil {
@@ -325,7 +326,7 @@ func (j *syncJob) completeItems(ctx context.Context, sub json.RawMessage) (json.
 }
 
 // advance records a stored page in the run (cursor, count, done) and reports progress.
-func (j *syncJob) advance(ctx context.Context, kind store.Kind, p *stripeapi.Page, last bool) error {
+func (j *syncJob) advance(ctx context.Context, kind vocab.Kind, p *stripeapi.Page, last bool) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if n := len(p.Data); n > 0 {

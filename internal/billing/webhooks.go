@@ -17,18 +17,16 @@ import (
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
 // PublicURLEnv names the variable holding billwire serve's public base URL.
 const PublicURLEnv = "BILLWIRE_PUBLIC_URL"
 
-// managedTag marks the endpoint billwire manages, in its metadata.
-const managedTag = "billwire_managed"
-
 // WebhookSetup reports what setup_webhook did.
 type WebhookSetup struct {
-	Env      store.Env             `json:"env"`
+	Env      vocab.Env             `json:"env"`
 	Action   string                `json:"action"` // created, updated, unchanged, recreated, stored_cli_secret
 	Endpoint store.WebhookEndpoint `json:"endpoint"`
 	// PreviousRevoked is set when revoke_previous was asked: whether a
@@ -41,7 +39,7 @@ type WebhookSetup struct {
 // signing secret at once (after a leak, or once the rotation is done).
 // after is what a setup in the same call did, or nil when the call only
 // revokes; the answer reports both.
-func (s *Service) RevokePreviousWebhookSecret(ctx context.Context, env store.Env, after *WebhookSetup) (*WebhookSetup, error) {
+func (s *Service) RevokePreviousWebhookSecret(ctx context.Context, env vocab.Env, after *WebhookSetup) (*WebhookSetup, error) {
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, err
@@ -73,7 +71,7 @@ func (s *Service) RevokePreviousWebhookSecret(ctx context.Context, env store.Env
 // billwire's endpoint (tagged in metadata) or creates it, repairs a disabled
 // one or one with other events, and stores the signing secret. With only a
 // signing secret (from `stripe listen`), it stores that for local development.
-func (s *Service) SetupWebhook(ctx context.Context, env store.Env, endpointURL, signingSecret, publicBase string) (*WebhookSetup, error) {
+func (s *Service) SetupWebhook(ctx context.Context, env vocab.Env, endpointURL, signingSecret, publicBase string) (*WebhookSetup, error) {
 	signingSecret = strings.TrimSpace(signingSecret)
 	if signingSecret != "" {
 		if !strings.HasPrefix(signingSecret, "whsec_") || len(signingSecret) < 16 {
@@ -109,7 +107,7 @@ func (s *Service) SetupWebhook(ctx context.Context, env store.Env, endpointURL, 
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, inputErr("url %q is not an http(s) URL", endpointURL)
 	}
-	if env == store.Live && u.Scheme != "https" {
+	if env == vocab.Live && u.Scheme != "https" {
 		return nil, inputErr("Stripe delivers live events only to https URLs: use https://…")
 	}
 	st, c, e, err := s.stripeFor(ctx, env)
@@ -160,7 +158,7 @@ func (s *Service) SetupWebhook(ctx context.Context, env store.Env, endpointURL, 
 			EnabledEvents: stripe.StringSlice(events),
 			APIVersion:    stripe.String(stripe.APIVersion),
 			Description:   stripe.String("billwire (" + string(env) + ")"),
-			Metadata:      map[string]string{managedTag: "true", "billwire_env": string(env)},
+			Metadata:      map[string]string{vocab.MetaManaged: "true", vocab.MetaEnv: string(env)},
 		}
 		idem := stripeapi.IdempotencyKey("create_webhook_endpoint", env, e.AccountID, endpointURL, time.Now().Unix()/3600, action)
 		if ep, err = c.CreateWebhookEndpoint(ctx, params, idem); err != nil {
@@ -190,12 +188,12 @@ func (s *Service) SetupWebhook(ctx context.Context, env store.Env, endpointURL, 
 }
 
 // storedFor reports whether the stored secret belongs to endpoint id.
-func storedFor(st *store.Store, ctx context.Context, env store.Env, id string) bool {
+func storedFor(st *store.Store, ctx context.Context, env vocab.Env, id string) bool {
 	w, err := st.Webhook(ctx, env)
 	return err == nil && w.Source == "managed" && w.EndpointID == id
 }
 
-func maskedSecret(st *store.Store, ctx context.Context, env store.Env) string {
+func maskedSecret(st *store.Store, ctx context.Context, env vocab.Env) string {
 	if w, err := st.Webhook(ctx, env); err == nil {
 		return w.SecretMasked
 	}
@@ -209,7 +207,7 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-func findManagedEndpoint(ctx context.Context, c *stripeapi.Client, env store.Env) (*stripe.WebhookEndpoint, error) {
+func findManagedEndpoint(ctx context.Context, c *stripeapi.Client, env vocab.Env) (*stripe.WebhookEndpoint, error) {
 	after := ""
 	for {
 		page, err := c.ListPage(ctx, "/v1/webhook_endpoints", after, 100, nil)
@@ -221,7 +219,7 @@ func findManagedEndpoint(ctx context.Context, c *stripeapi.Client, env store.Env
 			if err := json.Unmarshal(raw, &ep); err != nil {
 				return nil, err
 			}
-			if ep.Metadata[managedTag] == "true" && (ep.Metadata["billwire_env"] == "" || ep.Metadata["billwire_env"] == string(env)) {
+			if ep.Metadata[vocab.MetaManaged] == "true" && (ep.Metadata[vocab.MetaEnv] == "" || ep.Metadata[vocab.MetaEnv] == string(env)) {
 				return &ep, nil
 			}
 			after = ep.ID
@@ -234,7 +232,7 @@ func findManagedEndpoint(ctx context.Context, c *stripeapi.Client, env store.Env
 
 // ReconcileResult reports a reconcile run.
 type ReconcileResult struct {
-	Env      store.Env        `json:"env"`
+	Env      vocab.Env        `json:"env"`
 	Since    time.Time        `json:"since"`
 	Listed   int              `json:"listed"`
 	Known    int              `json:"already_recorded"`
@@ -276,7 +274,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 // Reconcile lists Stripe's events since a time (at most Stripe's 30 days)
 // and runs those billwire has not recorded through the receiver's own path;
 // duplicates are no-ops, so gaps of any age in the window are filled.
-func (s *Service) Reconcile(ctx context.Context, env store.Env, since time.Time) (*ReconcileResult, error) {
+func (s *Service) Reconcile(ctx context.Context, env vocab.Env, since time.Time) (*ReconcileResult, error) {
 	now := time.Now()
 	if since.After(now) {
 		return nil, inputErr("since is in the future")
@@ -319,7 +317,7 @@ func (s *Service) Reconcile(ctx context.Context, env store.Env, since time.Time)
 				res.Known++
 				continue
 			}
-			if e.Livemode != (env == store.Live) {
+			if e.Livemode != (env == vocab.Live) {
 				continue
 			}
 			status, err := proc.Process(ctx, env, e, "reconcile", false)
@@ -343,7 +341,7 @@ func (s *Service) Reconcile(ctx context.Context, env store.Env, since time.Time)
 
 // ReplayResult reports a replayed event.
 type ReplayResult struct {
-	Env     store.Env `json:"env"`
+	Env     vocab.Env `json:"env"`
 	EventID string    `json:"event_id"`
 	Was     string    `json:"was"`
 	Status  string    `json:"status"`
@@ -357,7 +355,7 @@ type ReplayResult struct {
 // BILLWIRE_EVENT_RETENTION) is fetched from Stripe's events API and that is
 // projected; Stripe keeps events for 30 days, and an older one cannot be
 // replayed (the error says what to do instead).
-func (s *Service) Replay(ctx context.Context, env store.Env, eventID string) (*ReplayResult, error) {
+func (s *Service) Replay(ctx context.Context, env vocab.Env, eventID string) (*ReplayResult, error) {
 	eventID = strings.TrimSpace(eventID)
 	st, err := s.stores.Get(ctx)
 	if err != nil {
@@ -387,7 +385,7 @@ func (s *Service) Replay(ctx context.Context, env store.Env, eventID string) (*R
 	if err != nil {
 		return nil, err
 	}
-	if e.ID != rec.ID || e.Livemode != (env == store.Live) {
+	if e.ID != rec.ID || e.Livemode != (env == vocab.Live) {
 		return nil, fmt.Errorf("replay %s: Stripe answered event %s (livemode %v) for it in %s", rec.ID, e.ID, e.Livemode, env)
 	}
 	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
@@ -402,7 +400,7 @@ func (s *Service) Replay(ctx context.Context, env store.Env, eventID string) (*R
 
 // refetchEvent fetches a recorded event whose payload was pruned from
 // Stripe's events API.
-func (s *Service) refetchEvent(ctx context.Context, env store.Env, rec *store.WebhookEvent) (json.RawMessage, error) {
+func (s *Service) refetchEvent(ctx context.Context, env vocab.Env, rec *store.WebhookEvent) (json.RawMessage, error) {
 	_, c, _, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
@@ -422,13 +420,13 @@ func (s *Service) refetchEvent(ctx context.Context, env store.Env, rec *store.We
 
 // PaymentHistory is a page of payment history.
 type PaymentHistory struct {
-	Env        store.Env             `json:"env"`
+	Env        vocab.Env             `json:"env"`
 	Records    []store.PaymentRecord `json:"payments"`
 	NextCursor string                `json:"next_cursor,omitempty"`
 }
 
 // ListPaymentHistory reads a page of projected payments, failures, refunds and disputes.
-func (s *Service) ListPaymentHistory(ctx context.Context, env store.Env, p store.Page) (*PaymentHistory, error) {
+func (s *Service) ListPaymentHistory(ctx context.Context, env vocab.Env, p store.Page) (*PaymentHistory, error) {
 	rows, cursor, err := list(ctx, s, env, p, (*store.Store).ListPaymentHistory)
 	if err != nil {
 		return nil, err
@@ -443,13 +441,13 @@ func (s *Service) ListPaymentHistory(ctx context.Context, env store.Env, p store
 
 // WebhookEvents is a page of the event ledger.
 type WebhookEvents struct {
-	Env        store.Env            `json:"env"`
+	Env        vocab.Env            `json:"env"`
 	Events     []store.WebhookEvent `json:"events"`
 	NextCursor string               `json:"next_cursor,omitempty"`
 }
 
 // ListWebhookEvents reads a page of recorded events, newest first.
-func (s *Service) ListWebhookEvents(ctx context.Context, env store.Env, p store.Page) (*WebhookEvents, error) {
+func (s *Service) ListWebhookEvents(ctx context.Context, env vocab.Env, p store.Page) (*WebhookEvents, error) {
 	rows, cursor, err := list(ctx, s, env, p, (*store.Store).ListWebhookEvents)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // CookieName is the session cookie.
@@ -106,7 +107,7 @@ type loginView struct {
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	v := loginView{layout: layout{Title: "Sign in", Env: store.Test}, Next: safeNext(r.URL.Query().Get("next"))}
+	v := loginView{layout: layout{Title: "Sign in", Env: vocab.Test}, Next: safeNext(r.URL.Query().Get("next"))}
 	if st, err := d.svc.Store(r.Context()); err == nil {
 		if _, err := st.AdminPasswordHash(r.Context()); errors.Is(err, store.ErrNotFound) {
 			v.NoAdmin = true
@@ -120,7 +121,7 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 // so guessing runs at LoginEvery per address. A success refills the bucket.
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostFormValue("next"))
-	v := loginView{layout: layout{Title: "Sign in", Env: store.Test}, Next: next}
+	v := loginView{layout: layout{Title: "Sign in", Env: vocab.Test}, Next: next}
 	key := clientKey(r)
 	now := d.opts.Now()
 	if ok, wait := d.limiter.take(key, now); !ok {

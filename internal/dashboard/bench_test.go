@@ -18,6 +18,7 @@ import (
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Sizes of the benchmark's test environment; live gets a hundredth, so
@@ -31,9 +32,9 @@ const (
 // seedBig fills env with n subscriptions (each with its customer, subject
 // mapping and item), p payment history rows (one in 13 failed, refunds and
 // disputes among them) and e webhook events (one in 5,000 parked).
-func seedBig(tb testing.TB, st *store.Store, env store.Env, n, p, e int) {
+func seedBig(tb testing.TB, st *store.Store, env vocab.Env, n, p, e int) {
 	tb.Helper()
-	pre := map[store.Env]string{store.Test: "B", store.Live: "L"}[env]
+	pre := map[vocab.Env]string{vocab.Test: "B", vocab.Live: "L"}[env]
 	sql := fmt.Sprintf(`
 		INSERT INTO payments.products (env, id, name, active, livemode, created, data, source_at)
 		SELECT '%[1]s', 'prod_%[2]s' || lpad(i::text, 6, '0'), 'Plan ' || i, i %% 5 <> 0, false, now() - i * interval '1 day', '{}', now()
@@ -85,13 +86,13 @@ func BenchmarkDashboard(b *testing.B) {
 	st := storetest.New(b)
 	ctx := context.Background()
 	start := time.Now()
-	seedBig(b, st, store.Test, benchSubscriptions, benchPayments, benchEvents)
-	seedBig(b, st, store.Live, benchSubscriptions/100, benchPayments/100, benchEvents/100)
+	seedBig(b, st, vocab.Test, benchSubscriptions, benchPayments, benchEvents)
+	seedBig(b, st, vocab.Live, benchSubscriptions/100, benchPayments/100, benchEvents/100)
 	if _, err := st.Pool().Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
 	key := "sk_test_51DashboardBenchKey00000000004242"
-	if err := st.PutEnvironment(ctx, store.Test, key, "secret", "acct_Bench", "Bench", secrets.Mask(key), false); err != nil {
+	if err := st.PutEnvironment(ctx, vocab.Test, key, "secret", "acct_Bench", "Bench", secrets.Mask(key), false); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("seeded in %v", time.Since(start).Round(time.Second))

@@ -25,7 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/billing"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 //go:embed templates/*.html assets/*
@@ -67,7 +67,7 @@ type Dashboard struct {
 	bgStop  context.CancelFunc
 	bg      sync.WaitGroup
 	mu      sync.Mutex
-	syncing map[store.Env]bool
+	syncing map[vocab.Env]bool
 }
 
 // New builds the dashboard over svc.
@@ -90,7 +90,7 @@ func New(svc *billing.Service, log zerolog.Logger, opts Options) *Dashboard {
 		pages:   parseTemplates(),
 		limiter: newLimiter(opts.LoginBurst, opts.LoginEvery),
 		hashing: make(chan struct{}, 2),
-		syncing: map[store.Env]bool{},
+		syncing: map[vocab.Env]bool{},
 	}
 	d.bgCtx, d.bgStop = context.WithCancel(context.Background())
 
@@ -176,7 +176,7 @@ type errorView struct {
 }
 
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	d.render(w, r, code, "error", errorView{layout: layout{Title: http.StatusText(code), Env: store.Test}, Code: code, Message: msg})
+	d.render(w, r, code, "error", errorView{layout: layout{Title: http.StatusText(code), Env: vocab.Test}, Code: code, Message: msg})
 }
 
 // failErr answers a failed read: the caller's mistake as 400 with its text,

@@ -17,6 +17,7 @@ import (
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // PageSize is the number of rows on a page.
@@ -30,7 +31,7 @@ const MaxPage = 200
 // layout is what every page's frame needs.
 type layout struct {
 	Title    string
-	Env      store.Env
+	Env      vocab.Env
 	Nav      string // the current page, for the menu
 	CSRF     string
 	Flash    string
@@ -41,7 +42,7 @@ type layout struct {
 }
 
 // Live reports whether the page shows live data, which the frame marks.
-func (l layout) Live() bool { return l.Env == store.Live }
+func (l layout) Live() bool { return l.Env == vocab.Live }
 
 // pager links a numbered page to its neighbours.
 type pager struct {
@@ -55,7 +56,7 @@ type pager struct {
 	MaxPage    int
 }
 
-var pages = map[string]func(*Dashboard, http.ResponseWriter, *http.Request, *session, store.Env){
+var pages = map[string]func(*Dashboard, http.ResponseWriter, *http.Request, *session, vocab.Env){
 	"catalog":       (*Dashboard).catalog,
 	"customers":     (*Dashboard).customers,
 	"subscriptions": (*Dashboard).subscriptions,
@@ -65,7 +66,7 @@ var pages = map[string]func(*Dashboard, http.ResponseWriter, *http.Request, *ses
 }
 
 func (d *Dashboard) page(w http.ResponseWriter, r *http.Request, s *session) {
-	env, err := store.ParseEnv(r.PathValue("env"))
+	env, err := vocab.ParseEnv(r.PathValue("env"))
 	h, ok := pages[r.PathValue("page")]
 	if err != nil || !ok || r.PathValue("env") != string(env) {
 		d.fail(w, r, http.StatusNotFound, "There is no such page in the dashboard.")
@@ -74,10 +75,10 @@ func (d *Dashboard) page(w http.ResponseWriter, r *http.Request, s *session) {
 	h(d, w, r, s, env)
 }
 
-func (d *Dashboard) frame(r *http.Request, s *session, env store.Env, nav, title string) layout {
-	other := store.Live
-	if env == store.Live {
-		other = store.Test
+func (d *Dashboard) frame(r *http.Request, s *session, env vocab.Env, nav, title string) layout {
+	other := vocab.Live
+	if env == vocab.Live {
+		other = vocab.Test
 	}
 	l := layout{Title: title, Env: env, Nav: nav, CSRF: s.csrf, OtherEnv: "/dashboard/" + string(other) + "/" + nav, Signed: true}
 	if f, ok := strings.CutPrefix(s.flash, "err:"); ok {
@@ -168,7 +169,7 @@ type catalogView struct {
 	Pager   pager
 }
 
-func (d *Dashboard) catalog(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
+func (d *Dashboard) catalog(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
 	lp := readList(r)
 	v := catalogView{layout: d.frame(r, s, env, "catalog", "Catalog"), Q: lp.q, Products: []store.Product{}}
 	sp, ok := lp.storePage()
@@ -181,7 +182,7 @@ func (d *Dashboard) catalog(w http.ResponseWriter, r *http.Request, s *session, 
 			return
 		}
 		v.Products, more = res.Products, res.NextCursor != ""
-		if d.opts.PriceMap != nil && env == store.Test {
+		if d.opts.PriceMap != nil && env == vocab.Test {
 			var ids []string
 			for _, p := range v.Products {
 				for _, pr := range p.Prices {
@@ -208,7 +209,7 @@ type customersView struct {
 	Pager     pager
 }
 
-func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
+func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
 	lp := readList(r)
 	v := customersView{layout: d.frame(r, s, env, "customers", "Customers"), Q: lp.q}
 	sp, ok := lp.storePage()
@@ -234,7 +235,7 @@ type subscriptionsView struct {
 	Pager              pager
 }
 
-func (d *Dashboard) subscriptions(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
+func (d *Dashboard) subscriptions(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
 	lp := readList(r)
 	v := subscriptionsView{layout: d.frame(r, s, env, "subscriptions", "Subscriptions"), Q: lp.q, Status: lp.status,
 		Subject: lp.subject, Statuses: store.SubscriptionStatuses}
@@ -277,7 +278,7 @@ type mismatchRow struct {
 // mismatchesShown bounds the mismatches listed above the payment history.
 const mismatchesShown = 20
 
-func mismatchRows(env store.Env, ms []store.FulfillmentMismatch) []mismatchRow {
+func mismatchRows(env vocab.Env, ms []store.FulfillmentMismatch) []mismatchRow {
 	out := make([]mismatchRow, len(ms))
 	for i, m := range ms {
 		var d struct {
@@ -325,7 +326,7 @@ func deref(s *string) string {
 	return *s
 }
 
-func (d *Dashboard) payments(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
+func (d *Dashboard) payments(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
 	lp := readList(r)
 	v := paymentsView{layout: d.frame(r, s, env, "payments", "Payment history"), Q: lp.q, Status: lp.status,
 		Subject: lp.subject, Statuses: store.PaymentStatuses}
@@ -366,7 +367,7 @@ type webhooksView struct {
 	Pager     pager
 }
 
-func (d *Dashboard) webhooks(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
+func (d *Dashboard) webhooks(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
 	lp := readList(r)
 	v := webhooksView{layout: d.frame(r, s, env, "webhooks", "Webhooks"), Q: lp.q, Status: lp.status,
 		Statuses: store.EventStatuses, Back: r.URL.RequestURI()}
@@ -408,8 +409,8 @@ type settingsView struct {
 	Syncing bool // a sync started here is running
 }
 
-func (d *Dashboard) settings(w http.ResponseWriter, r *http.Request, s *session, env store.Env) {
-	sts, err := d.svc.Status(r.Context(), []store.Env{env})
+func (d *Dashboard) settings(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
+	sts, err := d.svc.Status(r.Context(), []vocab.Env{env})
 	if err != nil {
 		d.failErr(w, r, err)
 		return
@@ -422,7 +423,7 @@ func (d *Dashboard) settings(w http.ResponseWriter, r *http.Request, s *session,
 
 // replay re-projects one recorded event (the button of a parked one).
 func (d *Dashboard) replay(w http.ResponseWriter, r *http.Request, s *session) {
-	env, err := store.ParseEnv(r.PathValue("env"))
+	env, err := vocab.ParseEnv(r.PathValue("env"))
 	if err != nil {
 		d.fail(w, r, http.StatusNotFound, "There is no such page in the dashboard.")
 		return
@@ -456,7 +457,7 @@ func (d *Dashboard) replay(w http.ResponseWriter, r *http.Request, s *session) {
 // environment): it can take minutes, longer than a request should. The
 // Settings page shows its progress from the sync run it records.
 func (d *Dashboard) sync(w http.ResponseWriter, r *http.Request, s *session) {
-	env, err := store.ParseEnv(r.PathValue("env"))
+	env, err := vocab.ParseEnv(r.PathValue("env"))
 	if err != nil {
 		d.fail(w, r, http.StatusNotFound, "There is no such page in the dashboard.")
 		return
@@ -513,12 +514,12 @@ var stripeID = regexp.MustCompile(`^[a-z]+_[A-Za-z0-9_]+$`)
 
 // stripeLink is the page of an object in Stripe's dashboard: under /test/
 // for test mode, without for live.
-func stripeLink(env store.Env, kind, id string) template.URL {
+func stripeLink(env vocab.Env, kind, id string) template.URL {
 	if !stripeID.MatchString(id) {
 		return ""
 	}
 	base := "https://dashboard.stripe.com/"
-	if env == store.Test {
+	if env == vocab.Test {
 		base += "test/"
 	}
 	return template.URL(base + kind + "/" + url.PathEscape(id)) //nolint:gosec // a fixed origin and a checked id
@@ -526,7 +527,7 @@ func stripeLink(env store.Env, kind, id string) template.URL {
 
 // paymentLink is where a payment history row is handled in Stripe: a
 // payment's page (where it is refunded), a refund's, a dispute's (where it is answered).
-func paymentLink(env store.Env, p store.PaymentRecord) template.URL {
+func paymentLink(env vocab.Env, p store.PaymentRecord) template.URL {
 	switch p.Kind {
 	case "refund":
 		return stripeLink(env, "refunds", p.Key)

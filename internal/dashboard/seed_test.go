@@ -23,6 +23,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 const (
@@ -55,8 +56,8 @@ func seed(tb testing.TB, st *store.Store) {
 	must(err)
 	_, err = st.SetAdminPassword(ctx, hash)
 	must(err)
-	must(st.PutEnvironment(ctx, store.Test, testKey, "secret", "acct_DashTest", "Dash Co", secrets.Mask(testKey), false))
-	must(st.SetWebhook(ctx, store.Test, store.WebhookEndpoint{Source: "cli", SecretMasked: secrets.Mask(whsec)}, whsec))
+	must(st.PutEnvironment(ctx, vocab.Test, testKey, "secret", "acct_DashTest", "Dash Co", secrets.Mask(testKey), false))
+	must(st.SetWebhook(ctx, vocab.Test, store.WebhookEndpoint{Source: "cli", SecretMasked: secrets.Mask(whsec)}, whsec))
 
 	objs := func(format string, args ...[]any) []json.RawMessage {
 		var out []json.RawMessage
@@ -66,28 +67,28 @@ func seed(tb testing.TB, st *store.Store) {
 		return out
 	}
 	at := time.Now()
-	for _, env := range store.Envs {
-		live := env == store.Live
-		p := map[store.Env]string{store.Test: "Pro", store.Live: "Live Pro"}[env]
-		_, err = st.Upsert(ctx, env, store.Products, objs(`{"id":%q,"object":"product","name":%q,"active":%t,"created":1719914400,"livemode":%t,"metadata":{}}`,
+	for _, env := range vocab.Envs {
+		live := env == vocab.Live
+		p := map[vocab.Env]string{vocab.Test: "Pro", vocab.Live: "Live Pro"}[env]
+		_, err = st.Upsert(ctx, env, vocab.Products, objs(`{"id":%q,"object":"product","name":%q,"active":%t,"created":1719914400,"livemode":%t,"metadata":{}}`,
 			[]any{"prod_DashPro", p, true, live}, []any{"prod_DashOld", "Legacy " + p, false, live}), at)
 		must(err)
-		_, err = st.Upsert(ctx, env, store.Prices, objs(`{"id":%q,"object":"price","product":%q,"active":true,"currency":"usd","unit_amount":%d,"type":"recurring","recurring":{"interval":"month","interval_count":1},"lookup_key":%q,"created":1719914400,"livemode":%t,"metadata":{}}`,
+		_, err = st.Upsert(ctx, env, vocab.Prices, objs(`{"id":%q,"object":"price","product":%q,"active":true,"currency":"usd","unit_amount":%d,"type":"recurring","recurring":{"interval":"month","interval_count":1},"lookup_key":%q,"created":1719914400,"livemode":%t,"metadata":{}}`,
 			[]any{"price_DashProMonthly", "prod_DashPro", 2000, "pro_monthly", live}, []any{"price_DashOldMonthly", "prod_DashOld", 900, "legacy_monthly", live}), at)
 		must(err)
 	}
-	_, err = st.Upsert(ctx, store.Test, store.Customers, objs(`{"id":%q,"object":"customer","email":%q,"name":%q,"created":1719914400,"livemode":false,"metadata":{}}`,
+	_, err = st.Upsert(ctx, vocab.Test, vocab.Customers, objs(`{"id":%q,"object":"customer","email":%q,"name":%q,"created":1719914400,"livemode":false,"metadata":{}}`,
 		[]any{"cus_DashJenny", "jenny@example.com", "Jenny Rosen"}, []any{"cus_DashEvil", "mallory@example.com", evilName},
 		[]any{"cus_DashTeam", "billing@acme.example", "Acme Inc"}), at)
 	must(err)
-	_, err = st.Upsert(ctx, store.Live, store.Customers, objs(`{"id":%q,"object":"customer","email":%q,"name":%q,"created":1719914400,"livemode":true,"metadata":{}}`,
+	_, err = st.Upsert(ctx, vocab.Live, vocab.Customers, objs(`{"id":%q,"object":"customer","email":%q,"name":%q,"created":1719914400,"livemode":true,"metadata":{}}`,
 		[]any{"cus_LiveOnly", "paying@customer.example", "Paying Customer"}), at)
 	must(err)
 	_, err = st.Pool().Exec(ctx, `INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed) VALUES
 		('test', 'user', 'u_jenny', 'cus_DashJenny', true), ('test', 'team', 't_acme', 'cus_DashTeam', false)`)
 	must(err)
 	sub := `{"id":%q,"object":"subscription","customer":%q,"status":%q,"currency":"usd","current_period_start":1719914400,"current_period_end":1722592800,"cancel_at_period_end":false,"created":1719914400,"livemode":false,"metadata":{},"items":{"object":"list","data":[{"id":%q,"object":"subscription_item","price":{"id":"price_DashProMonthly"},"quantity":1}],"has_more":false}}`
-	_, err = st.Upsert(ctx, store.Test, store.Subscriptions, objs(sub,
+	_, err = st.Upsert(ctx, vocab.Test, vocab.Subscriptions, objs(sub,
 		[]any{"sub_DashJenny", "cus_DashJenny", "active", "si_DashJenny"}, []any{"sub_DashAcme", "cus_DashTeam", "past_due", "si_DashAcme"}), at)
 	must(err)
 	_, err = st.Pool().Exec(ctx, `

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // DefaultStart is the default [Config.Start]: 2024-07-01T00:00:00Z, after
@@ -521,7 +522,7 @@ func (g *gen) replacer(c *customer, p *payment) map[string]string {
 }
 
 func (c *customer) subjectMeta() map[string]any {
-	return map[string]any{"billwire_subject_type": "user", "billwire_subject_id": c.subject}
+	return map[string]any{vocab.MetaSubjectType: "user", vocab.MetaSubjectID: c.subject}
 }
 
 // customerCreated emits customer.created.

@@ -12,8 +12,8 @@ import (
 	"github.com/stripe/stripe-go/v79/client"
 
 	"github.com/billwire/billwire/internal/billing"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // stripeAPI is a stripe-go client of the fake, for arranging Stripe's side.
@@ -67,7 +67,7 @@ func TestPromoteCatalog(t *testing.T) {
 	// Without permission or confirmation, refused before Stripe is asked.
 	h2 := newHarness(t, harnessOpts{base: fake.URL()})
 	h2.fails("promote_catalog", map[string]any{"confirm_live": true}, "--allow-live-writes")
-	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(ctx, store.Live, goliveKey, false); err != nil {
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(ctx, vocab.Live, goliveKey, false); err != nil {
 		t.Fatal(err)
 	}
 	h.fails("promote_catalog", nil, "confirm_live: true")
@@ -206,14 +206,14 @@ func TestPromoteCatalog(t *testing.T) {
 	// Lookup keys resolve per environment.
 	b := billingFor(t, h, fake.URL())
 	for _, c := range []struct {
-		env  store.Env
+		env  vocab.Env
 		key  string
 		want string
 	}{
-		{store.Test, "pro_monthly", priceID(pro)},
-		{store.Live, "pro_monthly", proLive},
-		{store.Live, "team_yearly", adoptable.ID},
-		{store.Live, "starter_monthly", clash.ID}, // known to Stripe only: fetched and mirrored
+		{vocab.Test, "pro_monthly", priceID(pro)},
+		{vocab.Live, "pro_monthly", proLive},
+		{vocab.Live, "team_yearly", adoptable.ID},
+		{vocab.Live, "starter_monthly", clash.ID}, // known to Stripe only: fetched and mirrored
 	} {
 		if id, err := b.ResolveLookupKey(ctx, c.env, c.key); err != nil || id != c.want {
 			t.Errorf("%s %s = %q, %v; want %s", c.env, c.key, id, err, c.want)
@@ -222,7 +222,7 @@ func TestPromoteCatalog(t *testing.T) {
 	if n := count(t, h.store, "prices WHERE env = 'live' AND lookup_key = 'starter_monthly'"); n != 1 {
 		t.Fatalf("a price resolved from Stripe was not mirrored (%d rows)", n)
 	}
-	_, err = b.ResolveLookupKey(ctx, store.Live, "nope_monthly")
+	_, err = b.ResolveLookupKey(ctx, vocab.Live, "nope_monthly")
 	if !errors.Is(err, billing.ErrUnknownLookupKey) || !billing.IsInputError(err) || !strings.Contains(err.Error(), "promote_catalog") {
 		t.Fatalf("unknown lookup key: %v", err)
 	}
@@ -248,7 +248,7 @@ func TestPromoteCatalogAcrossAccountsWarns(t *testing.T) {
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{testKey: "acct_sandbox", goliveKey: "acct_live"}})
 	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true})
 	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
-	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, goliveKey, false); err != nil {
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), vocab.Live, goliveKey, false); err != nil {
 		t.Fatal(err)
 	}
 	h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"})
@@ -324,7 +324,7 @@ func TestSetAndCheckEntitlements(t *testing.T) {
 	}
 	// Stripe's view of the customer, fetched whole and stored.
 	fake.SetActiveEntitlements(testKey, "cus_T1", "api_access", "sso")
-	if err := billingFor(t, h, fake.URL()).RefreshEntitlementSummary(ctx, store.Test, "cus_T1"); err != nil {
+	if err := billingFor(t, h, fake.URL()).RefreshEntitlementSummary(ctx, vocab.Test, "cus_T1"); err != nil {
 		t.Fatal(err)
 	}
 	c = h.ok("check_entitlement", map[string]any{"env": "test", "subject": subject, "feature": "api_access"})
@@ -361,7 +361,7 @@ func TestPromoteCatalogCopiesFeatures(t *testing.T) {
 	}
 	h.ok("set_entitlements", map[string]any{"env": "test", "product_id": pro, "features": []string{"api_access", "priority_support"}})
 	h.ok("set_entitlements", map[string]any{"env": "test", "product_id": basic, "features": []string{"api_access"}})
-	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, goliveKey, false); err != nil {
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), vocab.Live, goliveKey, false); err != nil {
 		t.Fatal(err)
 	}
 	// Live already has api_access, made by hand.
@@ -432,7 +432,7 @@ func TestPromoteCatalogCopiesPriceTerms(t *testing.T) {
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{testKey: "acct_terms", goliveKey: "acct_terms"}})
 	h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: true, rateLimit: 1000})
 	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
-	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, goliveKey, false); err != nil {
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), vocab.Live, goliveKey, false); err != nil {
 		t.Fatal(err)
 	}
 	pro := h.ok("create_plan", map[string]any{"env": "test", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month",

@@ -11,8 +11,8 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/eventfixtures"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // TestAgentJourney plays the whole agent journey through an MCP client:
@@ -39,7 +39,7 @@ func TestAgentJourney(t *testing.T) {
 
 	// The app's backend asks billwire serve for a checkout for team acme.
 	key, hash, hint := auth.NewAPIKey()
-	if _, err := h.store.CreateAPIKey(ctx, store.Test, "app-backend", hash, hint); err != nil {
+	if _, err := h.store.CreateAPIKey(ctx, vocab.Test, "app-backend", hash, hint); err != nil {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(map[string]any{

@@ -27,6 +27,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -392,7 +393,7 @@ func TestLiveWritesNeedFlagAndConfirmation(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: allow})
 		// A human sets the live key through the CLI path (the core, not MCP).
-		if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, liveKey, false); err != nil {
+		if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), vocab.Live, liveKey, false); err != nil {
 			t.Fatal(err)
 		}
 		args := map[string]any{"env": "live", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"}
@@ -429,7 +430,7 @@ func TestLiveWriteAsksTheHumanWhenTheClientCan(t *testing.T) {
 			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
 				Action: answer.Load().(mcp.ElicitationResponseAction), Content: map[string]any{"confirm": true}}}, nil
 		})})
-	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), store.Live, liveKey, false); err != nil {
+	if _, err := billingFor(t, h, fake.URL()).ConfigureKey(context.Background(), vocab.Live, liveKey, false); err != nil {
 		t.Fatal(err)
 	}
 	args := map[string]any{"env": "live", "name": "Pro", "confirm_live": true}
@@ -538,7 +539,7 @@ func TestCreatePriceForUnknownProduct(t *testing.T) {
 		t.Fatalf("%d prices stored", n)
 	}
 	// A product that exists in Stripe but was never synced is fetched first.
-	prods, _, err := h.store.ListCatalog(context.Background(), store.Test, store.Page{})
+	prods, _, err := h.store.ListCatalog(context.Background(), vocab.Test, store.Page{})
 	if err != nil || len(prods) != 0 {
 		t.Fatalf("catalog before: %v %v", prods, err)
 	}
@@ -558,7 +559,7 @@ func TestCreatePriceForUnknownProduct(t *testing.T) {
 }
 
 func stripeClient(t *testing.T, base string) *stripeapi.Client {
-	c, err := stripeapi.New(store.Test, testKey, stripeapi.Options{BaseURL: base})
+	c, err := stripeapi.New(vocab.Test, testKey, stripeapi.Options{BaseURL: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,16 +759,16 @@ func TestSyncMarksWhatStripeDeleted(t *testing.T) {
 	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
 	ctx := context.Background()
 	old := time.Now().Add(-time.Hour)
-	put := func(kind store.Kind, obj string, at time.Time) {
+	put := func(kind vocab.Kind, obj string, at time.Time) {
 		t.Helper()
-		if _, err := h.store.Upsert(ctx, store.Test, kind, []json.RawMessage{json.RawMessage(obj)}, at); err != nil {
+		if _, err := h.store.Upsert(ctx, vocab.Test, kind, []json.RawMessage{json.RawMessage(obj)}, at); err != nil {
 			t.Fatal(err)
 		}
 	}
 	recent := time.Now().Add(-time.Minute).Unix()
-	put(store.Customers, `{"id":"cus_GoneFromStripe","object":"customer","created":1700000000,"email":"gone@example.com"}`, old)
-	put(store.Customers, fmt.Sprintf(`{"id":"cus_JustCreated","object":"customer","created":%d}`, recent), old)
-	put(store.Products, `{"id":"prod_GoneFromStripe","object":"product","name":"Gone","active":true,"created":1700000000}`, old)
+	put(vocab.Customers, `{"id":"cus_GoneFromStripe","object":"customer","created":1700000000,"email":"gone@example.com"}`, old)
+	put(vocab.Customers, fmt.Sprintf(`{"id":"cus_JustCreated","object":"customer","created":%d}`, recent), old)
+	put(vocab.Products, `{"id":"prod_GoneFromStripe","object":"product","name":"Gone","active":true,"created":1700000000}`, old)
 
 	res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"products", "customers"}})
 	if get(res, "removed", "customers") != float64(1) || get(res, "removed", "products") != float64(1) {
@@ -801,7 +802,7 @@ func TestSyncMarksWhatStripeDeleted(t *testing.T) {
 
 	// A resumed listing marks nothing: its first pages were read by the run
 	// that failed.
-	put(store.Customers, `{"id":"cus_GoneWhileFailing","object":"customer","created":1700000000}`, old)
+	put(vocab.Customers, `{"id":"cus_GoneWhileFailing","object":"customer","created":1700000000}`, old)
 	fake.FailAfter("/v1/customers", 1, 500)
 	h.fails("sync_catalog", map[string]any{"env": "test", "objects": []string{"customers"}}, "resume")
 	fake.ClearFaults()

@@ -12,6 +12,7 @@ import (
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // A live signing secret set by a prompt-injected agent would let whoever
@@ -29,7 +30,7 @@ func TestSetupWebhookRefusesALiveSigningSecret(t *testing.T) {
 			fake := stripetest.StartFake(t, stripetest.FakeOptions{Accounts: map[string]string{goliveKey: "acct_live"}})
 			h := newHarness(t, harnessOpts{base: fake.URL(), allowLiveWrites: tc.allow})
 			ctx := context.Background()
-			if _, err := billingFor(t, h, fake.URL()).ConfigureKey(ctx, store.Live, goliveKey, false); err != nil {
+			if _, err := billingFor(t, h, fake.URL()).ConfigureKey(ctx, vocab.Live, goliveKey, false); err != nil {
 				t.Fatal(err)
 			}
 			args := map[string]any{"env": "live", "signing_secret": forged}
@@ -37,7 +38,7 @@ func TestSetupWebhookRefusesALiveSigningSecret(t *testing.T) {
 				args["confirm_live"] = true
 			}
 			h.fails("setup_webhook", args, "billwire webhook setup --env live --signing-secret-stdin")
-			if _, err := h.store.WebhookSecrets(ctx, store.Live); !errors.Is(err, store.ErrNotFound) {
+			if _, err := h.store.WebhookSecrets(ctx, vocab.Live); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a live secret was stored: %v", err)
 			}
 			h.assertNoSecret(forged)

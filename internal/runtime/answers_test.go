@@ -18,8 +18,8 @@ import (
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 type lockedBuffer struct {
@@ -48,7 +48,7 @@ func serveOver(t *testing.T, r *rig, base string) (*rig, *lockedBuffer) {
 	svc := billing.New(billing.Static(r.st), stripeapi.Options{BaseURL: base, RateLimit: 10000}, log)
 	origins, _ := auth.ParseOrigins(appOrigin)
 	srv, err := runtime.New(r.st, svc, log, runtime.Options{API: runtime.APIConfig{
-		JWT: auth.JWTConfig{HS256Secret: jwtSecret, Env: store.Test}, Origins: origins}})
+		JWT: auth.JWTConfig{HS256Secret: jwtSecret, Env: vocab.Test}, Origins: origins}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // APIConfig is who may call the session API and where it may send browsers.
@@ -89,7 +90,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // handle authenticates the caller, checks the environment and maps errors
 // to {code, message}.
-func (a *api) handle(fn func(r *http.Request, env store.Env, c *auth.Caller) (int, any, error)) http.Handler {
+func (a *api) handle(fn func(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			if !a.origins.AllowsOrigin(origin) {
@@ -98,7 +99,7 @@ func (a *api) handle(fn func(r *http.Request, env store.Env, c *auth.Caller) (in
 			}
 			a.cors(w, origin)
 		}
-		env, err := store.ParseEnv(r.PathValue("env"))
+		env, err := vocab.ParseEnv(r.PathValue("env"))
 		if err != nil {
 			writeError(w, http.StatusNotFound, "unknown_environment", err.Error())
 			return
@@ -240,7 +241,7 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+func (a *api) checkout(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
 	if err := a.limits.early(env, c); err != nil {
 		return 0, nil, err
 	}
@@ -263,7 +264,7 @@ func (a *api) checkout(r *http.Request, env store.Env, c *auth.Caller) (int, any
 	return http.StatusCreated, res, nil
 }
 
-func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
 	if err := a.limits.early(env, c); err != nil {
 		return 0, nil, err
 	}
@@ -283,7 +284,7 @@ func (a *api) portal(r *http.Request, env store.Env, c *auth.Caller) (int, any, 
 	return http.StatusCreated, res, nil
 }
 
-func (a *api) subject(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+func (a *api) subject(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
 	res, err := a.svc.GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
 	if err != nil {
 		return 0, nil, err
@@ -291,7 +292,7 @@ func (a *api) subject(r *http.Request, env store.Env, c *auth.Caller) (int, any,
 	return http.StatusOK, res, nil
 }
 
-func (a *api) entitlement(r *http.Request, env store.Env, c *auth.Caller) (int, any, error) {
+func (a *api) entitlement(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
 	res, err := a.svc.SubjectEntitlement(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")}, r.PathValue("feature"))
 	if err != nil {
 		return 0, nil, err

@@ -25,6 +25,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 const (
@@ -63,10 +64,10 @@ func newRigWith(t *testing.T, change func(*runtime.APIConfig)) *rig {
 	rec := stripetest.StartRecorder(t, stripetest.Mock(t))
 	log := zerolog.New(io.Discard)
 	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: rec.URL(), RateLimit: 10000}, log)
-	if _, err := svc.ConfigureKey(ctx, store.Test, testKey, false); err != nil {
+	if _, err := svc.ConfigureKey(ctx, vocab.Test, testKey, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SetupWebhook(ctx, store.Test, "", whsec, ""); err != nil {
+	if _, err := svc.SetupWebhook(ctx, vocab.Test, "", whsec, ""); err != nil {
 		t.Fatal(err)
 	}
 	seedCatalog(t, st)
@@ -75,7 +76,7 @@ func newRigWith(t *testing.T, change func(*runtime.APIConfig)) *rig {
 		t.Fatal(err)
 	}
 	cfg := runtime.APIConfig{
-		JWT:     auth.JWTConfig{HS256Secret: jwtSecret, Env: store.Test, TeamsClaim: "teams", BillingRoleClaim: "billing_teams"},
+		JWT:     auth.JWTConfig{HS256Secret: jwtSecret, Env: vocab.Test, TeamsClaim: "teams", BillingRoleClaim: "billing_teams"},
 		Origins: origins,
 	}
 	if change != nil {
@@ -88,7 +89,7 @@ func newRigWith(t *testing.T, change func(*runtime.APIConfig)) *rig {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Processor().Close() })
 	key, hash, hint := auth.NewAPIKey()
-	if _, err := st.CreateAPIKey(ctx, store.Test, "app-backend", hash, hint); err != nil {
+	if _, err := st.CreateAPIKey(ctx, vocab.Test, "app-backend", hash, hint); err != nil {
 		t.Fatal(err)
 	}
 	return &rig{t: t, st: st, svc: svc, rec: rec, url: hs.URL, apiKey: key}
@@ -117,10 +118,10 @@ func seedCatalog(t testing.TB, st *store.Store) {
 		obj(map[string]any{"id": "price_OldProduct", "object": "price", "product": "prod_Old", "active": true, "currency": "usd", "unit_amount": 900, "type": "one_time"}),
 	}
 	ctx := context.Background()
-	if _, err := st.Upsert(ctx, store.Test, store.Products, products, time.Now()); err != nil {
+	if _, err := st.Upsert(ctx, vocab.Test, vocab.Products, products, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Upsert(ctx, store.Test, store.Prices, prices, time.Now()); err != nil {
+	if _, err := st.Upsert(ctx, vocab.Test, vocab.Prices, prices, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -236,7 +237,7 @@ func TestCheckoutStampsSubjectEverywhere(t *testing.T) {
 	if r.countRows(`stripe_id = $1 AND status = 'open' AND requester LIKE 'apikey:%' AND subject_type = 'user' AND subject_id = 'u_1' AND url <> ''`, sid) != 1 {
 		t.Error("local row not open with requester and subject")
 	}
-	m, err := r.st.SubjectMapping(context.Background(), store.Test, "user", "u_1")
+	m, err := r.st.SubjectMapping(context.Background(), vocab.Test, "user", "u_1")
 	if err != nil || m.CustomerID != "cus_Rec000001" || m.Confirmed {
 		t.Errorf("mapping %+v %v: want unconfirmed cus_Rec000001", m, err)
 	}
@@ -269,7 +270,7 @@ func TestCheckoutRefusals(t *testing.T) {
 	_, liveHash, liveHint := auth.NewAPIKey()
 	liveKey, lh, _ := auth.NewAPIKey()
 	_ = liveHash
-	if _, err := r.st.CreateAPIKey(context.Background(), store.Live, "live-backend", lh, liveHint); err != nil {
+	if _, err := r.st.CreateAPIKey(context.Background(), vocab.Live, "live-backend", lh, liveHint); err != nil {
 		t.Fatal(err)
 	}
 	with := func(mut func(b map[string]any)) map[string]any {
@@ -417,7 +418,7 @@ func TestStripeRejectionIsRecorded(t *testing.T) {
 		t.Fatal("the failure is not recorded on the local row")
 	}
 	// The customer made before the session is recorded too (the mapping).
-	if _, err := r.st.SubjectMapping(context.Background(), store.Test, "user", "u_1"); err != nil {
+	if _, err := r.st.SubjectMapping(context.Background(), vocab.Test, "user", "u_1"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -477,7 +478,7 @@ func TestPortalOwnership(t *testing.T) {
 	if cfg.Get("features[subscription_update][products][0][product]") != "prod_Pro" || cfg.Get("features[subscription_cancel][enabled]") != "true" {
 		t.Errorf("configuration %v", cfg)
 	}
-	st, _ := r.svc.Status(context.Background(), []store.Env{store.Test})
+	st, _ := r.svc.Status(context.Background(), []vocab.Env{vocab.Test})
 	if len(st) != 1 || st[0].Portal == nil || st[0].Portal.ID == "" {
 		t.Errorf("get_payments_status does not report the portal configuration: %+v", st)
 	}
@@ -528,7 +529,7 @@ func TestJourney(t *testing.T) {
 	}
 	send("checkout.session.completed", map[string]any{"id": sid, "customer": cust, "client_reference_id": "user:u_j", "metadata": meta,
 		"subscription": "sub_J1", "mode": "subscription"})
-	m, err := r.st.SubjectMapping(context.Background(), store.Test, "user", "u_j")
+	m, err := r.st.SubjectMapping(context.Background(), vocab.Test, "user", "u_j")
 	if err != nil || !m.Confirmed || m.CustomerID != cust {
 		t.Fatalf("mapping after checkout.session.completed: %+v %v", m, err)
 	}
@@ -597,10 +598,10 @@ func TestEntitlementRoute(t *testing.T) {
 	if res := r.do("GET", route+"api_access", u, nil); res.status != 200 || res.body["allowed"] != false {
 		t.Fatalf("before any summary: %d %v", res.status, res.body)
 	}
-	m, _ := r.st.SubjectMapping(context.Background(), store.Test, "user", "u_e")
+	m, _ := r.st.SubjectMapping(context.Background(), vocab.Test, "user", "u_e")
 	summary := fmt.Sprintf(`{"object":"entitlements.active_entitlement_summary","customer":%q,"livemode":false,
 		"entitlements":{"object":"list","has_more":false,"data":[{"id":"ent_1","object":"entitlements.active_entitlement","feature":"feat_1","livemode":false,"lookup_key":"api_access"}]}}`, m.CustomerID)
-	if err := store.ProjectEntitlementSummary(context.Background(), r.st.Pool(), store.Test, []byte(summary), time.Now()); err != nil {
+	if err := store.ProjectEntitlementSummary(context.Background(), r.st.Pool(), vocab.Test, []byte(summary), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if res := r.do("GET", route+"api_access", u, nil); res.status != 200 || res.body["allowed"] != true {

@@ -23,10 +23,10 @@ import (
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/ratelimit"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 type stripeTimeKey struct{}
@@ -72,12 +72,12 @@ func BenchmarkCheckoutOverhead(b *testing.B) {
 	origins, _ := auth.ParseOrigins(appOrigin)
 	seedCatalog(b, st)
 	setup := billing.New(billing.Static(st), stripeapi.Options{BaseURL: rec.URL(), RateLimit: 1e6}, log)
-	if _, err := setup.ConfigureKey(ctx, store.Test, testKey, false); err != nil {
+	if _, err := setup.ConfigureKey(ctx, vocab.Test, testKey, false); err != nil {
 		b.Fatal(err)
 	}
 	const subjects = 500
 	for i := range subjects {
-		if _, err := setup.CreateCheckout(ctx, store.Test, auth.MCPCaller, origins, mustCheckout(checkoutBody(user(fmt.Sprintf("u_%d", i))))); err != nil {
+		if _, err := setup.CreateCheckout(ctx, vocab.Test, auth.MCPCaller, origins, mustCheckout(checkoutBody(user(fmt.Sprintf("u_%d", i))))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -109,7 +109,7 @@ func BenchmarkCheckoutOverhead(b *testing.B) {
 	}))
 	defer hs.Close()
 	key, hash, hint := auth.NewAPIKey()
-	if _, err := st.CreateAPIKey(ctx, store.Test, "bench", hash, hint); err != nil {
+	if _, err := st.CreateAPIKey(ctx, vocab.Test, "bench", hash, hint); err != nil {
 		b.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

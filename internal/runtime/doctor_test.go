@@ -22,6 +22,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 const fakeKey = "sk_test_51DoctorTestKey00000000000004242"
@@ -50,10 +51,10 @@ func newDoctorRig(t *testing.T) *doctorRig {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Processor().Close() })
-	if _, err := svc.ConfigureKey(ctx, store.Test, fakeKey, false); err != nil {
+	if _, err := svc.ConfigureKey(ctx, vocab.Test, fakeKey, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SetupWebhook(ctx, store.Test, hs.URL+"/webhooks/stripe/test", "", ""); err != nil {
+	if _, err := svc.SetupWebhook(ctx, vocab.Test, hs.URL+"/webhooks/stripe/test", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	m, err := scaffold.Generate(scaffold.Options{Pattern: "subscription_access", Env: "test"})
@@ -64,7 +65,7 @@ func newDoctorRig(t *testing.T) *doctorRig {
 		t.Fatal(err)
 	}
 	r := &doctorRig{t: t, st: st, svc: svc, fake: fake, url: hs.URL}
-	secrets, err := st.WebhookSecrets(ctx, store.Test)
+	secrets, err := st.WebhookSecrets(ctx, vocab.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func (r *doctorRig) check(receiver string) map[string]billing.Check {
 	if receiver == "" {
 		receiver = r.url
 	}
-	rep, err := r.svc.CheckIntegration(context.Background(), store.Test, billing.DoctorOptions{ReceiverURL: receiver, CreatePortal: true})
+	rep, err := r.svc.CheckIntegration(context.Background(), vocab.Test, billing.DoctorOptions{ReceiverURL: receiver, CreatePortal: true})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestCheckIntegrationBreakEachItem(t *testing.T) {
 			return ""
 		}, []string{"keys", "webhook_endpoint", "portal_configuration"}},
 		{"webhook_endpoint", func(r *doctorRig) string {
-			ep, _ := r.st.Webhook(context.Background(), store.Test)
+			ep, _ := r.st.Webhook(context.Background(), vocab.Test)
 			r.fake.DisableWebhookEndpoint(fakeKey, ep.EndpointID)
 			return ""
 		}, []string{"webhook_endpoint"}},
@@ -144,7 +145,7 @@ func TestCheckIntegrationBreakEachItem(t *testing.T) {
 			return dead.URL
 		}, []string{"self_test"}},
 		{"portal_configuration", func(r *doctorRig) string {
-			pc, _ := r.st.PortalConfiguration(context.Background(), store.Test)
+			pc, _ := r.st.PortalConfiguration(context.Background(), vocab.Test)
 			r.fake.DeactivatePortalConfiguration(fakeKey, pc.ID)
 			return ""
 		}, []string{"portal_configuration"}},

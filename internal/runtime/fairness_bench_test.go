@@ -22,10 +22,10 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // BenchmarkCheckoutFairness measures what one user's flood does to other
@@ -52,7 +52,7 @@ func BenchmarkCheckoutFairness(b *testing.B) {
 	log := zerolog.New(io.Discard)
 	seedCatalog(b, st)
 	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL()}, log)
-	if _, err := svc.ConfigureKey(ctx, store.Test, testKey, false); err != nil {
+	if _, err := svc.ConfigureKey(ctx, vocab.Test, testKey, false); err != nil {
 		b.Fatal(err)
 	}
 	origins, _ := auth.ParseOrigins(appOrigin)
@@ -74,7 +74,7 @@ func BenchmarkCheckoutFairness(b *testing.B) {
 		ids := make([]string, n)
 		for i := range ids {
 			ids[i] = fmt.Sprintf("%s%d", prefix, i)
-			if _, err := st.SubjectCustomer(ctx, store.Test, "user", ids[i], nil, func(context.Context, string) (string, json.RawMessage, error) {
+			if _, err := st.SubjectCustomer(ctx, vocab.Test, "user", ids[i], nil, func(context.Context, string) (string, json.RawMessage, error) {
 				return "cus_bench_" + ids[i], nil, nil
 			}); err != nil {
 				b.Fatal(err)

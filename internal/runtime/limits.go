@@ -11,7 +11,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/ratelimit"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // SessionRates limit session creation (Checkout and Billing Portal) per
@@ -133,7 +133,7 @@ func (e *rateLimited) write(w http.ResponseWriter, r *http.Request) {
 
 // callerLimit is the bucket of the caller itself (the user's, or the API
 // key's), nil for other callers.
-func (s *sessionLimits) callerLimit(env store.Env, c *auth.Caller) *limit {
+func (s *sessionLimits) callerLimit(env vocab.Env, c *auth.Caller) *limit {
 	switch c.Kind {
 	case "user":
 		return &limit{ratelimit.Ask{Key: string(env) + "\x00user\x00" + c.ID, Rate: s.rates.User}, "user " + c.ID, RateUserEnv}
@@ -145,7 +145,7 @@ func (s *sessionLimits) callerLimit(env store.Env, c *auth.Caller) *limit {
 
 // early refuses a caller whose own bucket is empty before its body is
 // read: a flood over the limit costs as little as it can.
-func (s *sessionLimits) early(env store.Env, c *auth.Caller) error {
+func (s *sessionLimits) early(env vocab.Env, c *auth.Caller) error {
 	l := s.callerLimit(env, c)
 	if l == nil {
 		return nil
@@ -163,7 +163,7 @@ func (s *sessionLimits) early(env store.Env, c *auth.Caller) error {
 // read or written for the request. done must be called with the request's
 // outcome: a refusal that cost nothing (a 4xx of billwire's own checks)
 // gives the tokens back.
-func (s *sessionLimits) take(env store.Env, c *auth.Caller, sub auth.Subject, action auth.Action) (done func(error), err error) {
+func (s *sessionLimits) take(env vocab.Env, c *auth.Caller, sub auth.Subject, action auth.Action) (done func(error), err error) {
 	own := s.callerLimit(env, c)
 	if own == nil {
 		return func(error) {}, nil

@@ -16,7 +16,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/ratelimit"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 const checkoutPath = "/api/payments/test/checkout-sessions"
@@ -112,7 +112,7 @@ func TestSubjectLimitHoldsAcrossAPIKeys(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	second, hash, hint := auth.NewAPIKey()
-	if _, err := r.st.CreateAPIKey(context.Background(), store.Test, "second-backend", hash, hint); err != nil {
+	if _, err := r.st.CreateAPIKey(context.Background(), vocab.Test, "second-backend", hash, hint); err != nil {
 		t.Fatal(err)
 	}
 	keys := []string{r.apiKey, second}

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 // The session API's row holds what the checkout buys, resolved: each line's
@@ -26,7 +25,7 @@ func TestCheckoutRowRecordsResolvedLineItems(t *testing.T) {
 	ctx := context.Background()
 	sticker, _ := json.Marshal(map[string]any{"id": "price_Sticker", "object": "price", "product": "prod_Pro", "active": true,
 		"currency": "usd", "unit_amount": 100, "type": "one_time", "livemode": false, "created": 1718900000, "metadata": map[string]any{}})
-	if _, err := r.st.Upsert(ctx, store.Test, store.Prices, []json.RawMessage{sticker}, time.Now()); err != nil {
+	if _, err := r.st.Upsert(ctx, vocab.Test, vocab.Prices, []json.RawMessage{sticker}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	items := func(t *testing.T, s string) any {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // seedTerms adds products whose prices carry the app's terms in their
@@ -48,10 +48,10 @@ func seedTerms(t *testing.T, r *rig) {
 			"type": "recurring", "recurring": recurring, "metadata": map[string]any{"billwire_automatic_tax": "true", "billwire_trial_period_days": "soon"}}),
 	}
 	ctx := context.Background()
-	if _, err := r.st.Upsert(ctx, store.Test, store.Products, products, time.Now()); err != nil {
+	if _, err := r.st.Upsert(ctx, vocab.Test, vocab.Products, products, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.st.Upsert(ctx, store.Test, store.Prices, prices, time.Now()); err != nil {
+	if _, err := r.st.Upsert(ctx, vocab.Test, vocab.Prices, prices, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/runtime"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // A user token acts in BILLWIRE_JWT_ENV only: on the other environment's
@@ -51,7 +51,7 @@ func TestUserTokenStaysInItsEnvironment(t *testing.T) {
 	}
 
 	// Bound to live, the same token may not start a test-card checkout.
-	live := newRig(t, func(c *runtime.APIConfig) { c.JWT.Env = store.Live })
+	live := newRig(t, func(c *runtime.APIConfig) { c.JWT.Env = vocab.Live })
 	refused(live, "checkout on test", live.do("POST", "/api/payments/test/checkout-sessions", u, checkoutBody(user("u_1"))))
 	refused(live, "subject on test", live.do("GET", "/api/payments/test/subjects/user/u_1", u, nil))
 	if res := live.do("POST", "/api/payments/test/checkout-sessions", live.apiKey, checkoutBody(user("u_1"))); res.status != http.StatusCreated {
@@ -118,7 +118,7 @@ func TestJWKSTokensThroughTheAPI(t *testing.T) {
 	t.Cleanup(jwks.Close)
 	const iss, aud = "https://id.example.com/", "billwire-app"
 	r := newRig(t, func(c *runtime.APIConfig) {
-		c.JWT = auth.JWTConfig{JWKSURL: jwks.URL, Issuer: iss, Audience: aud, Env: store.Test}
+		c.JWT = auth.JWTConfig{JWKSURL: jwks.URL, Issuer: iss, Audience: aud, Env: vocab.Test}
 	})
 	sign := func(claims jwt.MapClaims) string {
 		claims["sub"], claims["exp"] = "u_k", time.Now().Add(time.Hour).Unix()
@@ -144,8 +144,8 @@ func TestJWKSTokensThroughTheAPI(t *testing.T) {
 		}
 	}
 	for name, cfg := range map[string]auth.JWTConfig{
-		"no issuer":   {JWKSURL: jwks.URL, Audience: aud, Env: store.Test},
-		"no audience": {JWKSURL: jwks.URL, Issuer: iss, Env: store.Test},
+		"no issuer":   {JWKSURL: jwks.URL, Audience: aud, Env: vocab.Test},
+		"no audience": {JWKSURL: jwks.URL, Issuer: iss, Env: vocab.Test},
 		"no env":      {JWKSURL: jwks.URL, Issuer: iss, Audience: aud},
 	} {
 		if _, err := runtime.New(r.st, r.svc, zerolog.Nop(), runtime.Options{API: runtime.APIConfig{JWT: cfg}}); err == nil {

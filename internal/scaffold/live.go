@@ -7,9 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 // Querier runs a query: a pool, a connection or a transaction.
@@ -47,7 +46,7 @@ func LiveBound(ctx context.Context, q Querier, m *Migration, ledger []string) ([
 		}
 		_, env, table, _ := parseMarker(comment)
 		obj := typ + " " + strings.ReplaceAll(identity, `"`, "")
-		if env == string(store.Live) && (table == m.Table || mine[obj]) {
+		if env == string(vocab.Live) && (table == m.Table || mine[obj]) {
 			out = append(out, obj)
 		}
 	}
@@ -62,7 +61,7 @@ func LiveBound(ctx context.Context, q Querier, m *Migration, ledger []string) ([
 			}
 		}
 	}
-	if last == string(store.Live) {
+	if last == string(vocab.Live) {
 		out = append(out, "payments.app_migrations: the last migration applied for "+m.Table+" bound it to live")
 	}
 	slices.Sort(out)

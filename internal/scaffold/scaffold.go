@@ -18,7 +18,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // The patterns the scaffold generates.
@@ -88,7 +88,7 @@ const grantsForm = `grants: {"credits_100": 100, "credits_1k": 1000} (CLI --gran
 // Migration is generated SQL, its name and its checksum.
 type Migration struct {
 	Pattern     string    `json:"pattern"`
-	Env         store.Env `json:"env"`
+	Env         vocab.Env `json:"env"`
 	Table       string    `json:"table"`
 	SubjectType string    `json:"subject_type"`
 	// Name identifies the migration in payments.app_migrations.
@@ -162,9 +162,9 @@ func Generate(o Options) (*Migration, error) {
 	if !known {
 		return nil, invalid("unknown pattern %q: use one of %s", pattern, strings.Join(Patterns, ", "))
 	}
-	env := store.Test
+	env := vocab.Test
 	if o.Env != "" {
-		e, err := store.ParseEnv(o.Env)
+		e, err := vocab.ParseEnv(o.Env)
 		if err != nil {
 			return nil, invalid("env: %v", err)
 		}
@@ -305,7 +305,7 @@ func Generate(o Options) (*Migration, error) {
 		SQL: buf.String(), tables: tables, owned: owned, schema: schema}, nil
 }
 
-func migrationName(pattern, schema, table string, env store.Env) string {
+func migrationName(pattern, schema, table string, env vocab.Env) string {
 	return "billwire_" + pattern + "_" + schema + "_" + table + "_" + string(env) + "_v" + strconv.Itoa(Version)
 }
 
@@ -428,7 +428,7 @@ func statusTable(table, subject string) tableSpec {
 	}, Extra: []string{"PRIMARY KEY (" + quoteIdent(sc) + `, "env", "subscription_id")`}, Unique: [][]string{{sc, "env", "subscription_id"}}}
 }
 
-func ordersTable(table, subject string, env store.Env) tableSpec {
+func ordersTable(table, subject string, env vocab.Env) tableSpec {
 	return tableSpec{Name: table, Columns: []column{
 		{Name: "id", Type: tText, NotNull: true, Default: "gen_random_uuid()::text"},
 		{Name: "env", Type: tText, NotNull: true, Default: quoteLiteral(string(env)), Check: envCheck},

@@ -24,6 +24,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -159,9 +160,9 @@ func newRig(t *testing.T, live bool) *rig {
 	log := zerolog.New(r.logs)
 	r.svc = billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, log)
 	ctx := context.Background()
-	keys := map[store.Env]string{store.Test: testKey}
+	keys := map[vocab.Env]string{vocab.Test: testKey}
 	if live {
-		keys[store.Live] = liveKey
+		keys[vocab.Live] = liveKey
 	}
 	for env, key := range keys {
 		if _, err := r.svc.ConfigureKey(ctx, env, key, false); err != nil {
@@ -205,7 +206,7 @@ func (r *rig) event(typ string, o eventfixtures.Options) []byte {
 }
 
 // deliver posts a signed event to env's route and returns the status code.
-func (r *rig) deliver(env store.Env, payload []byte) int {
+func (r *rig) deliver(env vocab.Env, payload []byte) int {
 	r.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, r.url+"/webhooks/stripe/"+string(env), bytes.NewReader(payload))
 	req.Header.Set("Stripe-Signature", eventfixtures.Sign(payload, secret, time.Now()))
@@ -217,9 +218,9 @@ func (r *rig) deliver(env store.Env, payload []byte) int {
 	return resp.StatusCode
 }
 
-func (r *rig) send(payload []byte) { r.sendTo(store.Test, payload) }
+func (r *rig) send(payload []byte) { r.sendTo(vocab.Test, payload) }
 
-func (r *rig) sendTo(env store.Env, payload []byte) {
+func (r *rig) sendTo(env vocab.Env, payload []byte) {
 	r.t.Helper()
 	if code := r.deliver(env, payload); code != http.StatusOK {
 		r.t.Fatalf("delivery answered %d\nlog:\n%s", code, r.logs.String())
@@ -369,7 +370,7 @@ func TestOrderPaidOnceNotOnUnpaidCompletion(t *testing.T) {
 	// Duplicates, a replay and the payment intent's own event change nothing.
 	r.send(succeeded)
 	r.send(completed)
-	if _, err := r.svc.Replay(context.Background(), store.Test, eventID(t, succeeded)); err != nil {
+	if _, err := r.svc.Replay(context.Background(), vocab.Test, eventID(t, succeeded)); err != nil {
 		t.Fatal(err)
 	}
 	r.send(r.event("payment_intent.succeeded", eventfixtures.Options{Replace: map[string]string{"pi_Fixture1": "pi_Order1"},
@@ -431,7 +432,7 @@ func (r *rig) billwireSession(csID, subjectType, subjectID string, items ...map[
 		}
 		resolved[i] = li
 	}
-	row, _, err := r.st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+	row, _, err := r.st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1",
 		Request:     map[string]any{"mode": "payment", "line_items": items},
 		SubjectType: subjectType, SubjectID: subjectID, LineItems: resolved})
 	if err != nil {
@@ -471,7 +472,7 @@ func TestCreditsGrantedOncePerPayment(t *testing.T) {
 	r.send(completed)
 	r.send(completed)
 	r.send(pi)
-	if _, err := r.svc.Replay(context.Background(), store.Test, eventID(t, completed)); err != nil {
+	if _, err := r.svc.Replay(context.Background(), vocab.Test, eventID(t, completed)); err != nil {
 		t.Fatal(err)
 	}
 	r.send(r.event("checkout.session.async_payment_succeeded", eventfixtures.Options{Object: creditSession("cs_test_Credits1", "pi_Credits1", 1000)}))
@@ -519,7 +520,7 @@ func TestTestModeNeverTouchesLiveBoundRows(t *testing.T) {
 	r := newRig(t, true)
 	r.apply(scaffold.Options{Pattern: scaffold.SubscriptionAccess, Env: "live"})
 	r.apply(scaffold.Options{Pattern: scaffold.Credits, Env: "live", Grants: map[string]int64{"credits_100": 1}})
-	r.sendTo(store.Live, r.event("customer.subscription.created", eventfixtures.Options{Livemode: true, Object: subscription("active")}))
+	r.sendTo(vocab.Live, r.event("customer.subscription.created", eventfixtures.Options{Livemode: true, Object: subscription("active")}))
 	before := r.row(`SELECT status, has_access, updated_at FROM public.team_billing_status WHERE team_id = 't_1' AND env = 'live'`)
 	if before == nil || before[0] != "active" || before[1] != true {
 		t.Fatalf("live row: %v", before)
@@ -549,7 +550,7 @@ func TestFailingAppTriggerFailsTheProjection(t *testing.T) {
 	r.exec(`ALTER TABLE public.team_billing_status ADD CONSTRAINT no_past_due CHECK (status <> 'past_due')`)
 	pastDue := r.event("customer.subscription.updated", eventfixtures.Options{Object: subscription("past_due")})
 	for attempt := 1; attempt <= 2; attempt++ {
-		if code := r.deliver(store.Test, pastDue); code != http.StatusInternalServerError {
+		if code := r.deliver(vocab.Test, pastDue); code != http.StatusInternalServerError {
 			t.Fatalf("attempt %d answered %d, want 500 so Stripe retries", attempt, code)
 		}
 	}
@@ -564,14 +565,14 @@ func TestFailingAppTriggerFailsTheProjection(t *testing.T) {
 		t.Fatalf("a failed projection left something behind: %v", v)
 	}
 	// The third attempt parks it; fixed, a replay applies it.
-	if code := r.deliver(store.Test, pastDue); code != http.StatusOK {
+	if code := r.deliver(vocab.Test, pastDue); code != http.StatusOK {
 		t.Fatalf("third attempt answered %d", code)
 	}
 	if s := r.one(`SELECT status FROM payments.webhook_events WHERE id = $1`, id); s != "parked" {
 		t.Fatalf("event is %v, want parked", s)
 	}
 	r.exec(`ALTER TABLE public.team_billing_status DROP CONSTRAINT no_past_due`)
-	if _, err := r.svc.Replay(context.Background(), store.Test, id); err != nil {
+	if _, err := r.svc.Replay(context.Background(), vocab.Test, id); err != nil {
 		t.Fatal(err)
 	}
 	if s := r.one(`SELECT status FROM public.team_billing_status WHERE team_id = 't_1'`); s != "past_due" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -84,7 +85,7 @@ const entitlementSummarySQL = `
 // EntitlementSummaryStatement is the statement ProjectEntitlementSummary
 // runs, for callers that batch statements. It does not check the object:
 // call ParseEntitlementSummary first.
-func EntitlementSummaryStatement(env Env, obj json.RawMessage, sourceAt time.Time) (string, []any) {
+func EntitlementSummaryStatement(env vocab.Env, obj json.RawMessage, sourceAt time.Time) (string, []any) {
 	return entitlementSummarySQL, []any{env, string(obj), sourceAt}
 }
 
@@ -94,7 +95,7 @@ func EntitlementSummaryStatement(env Env, obj json.RawMessage, sourceAt time.Tim
 // from a newer source is kept. A truncated summary is refused with
 // ErrEntitlementSummaryTruncated, so that a partial list never revokes
 // features: fetch the whole list and store that.
-func ProjectEntitlementSummary(ctx context.Context, db Execer, env Env, obj json.RawMessage, sourceAt time.Time) error {
+func ProjectEntitlementSummary(ctx context.Context, db Execer, env vocab.Env, obj json.RawMessage, sourceAt time.Time) error {
 	sum, err := ParseEntitlementSummary(obj)
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func ProjectEntitlementSummary(ctx context.Context, db Execer, env Env, obj json
 	if sum.HasMore {
 		return fmt.Errorf("customer %s: %w", sum.Customer, ErrEntitlementSummaryTruncated)
 	}
-	if sum.Livemode != (env == Live) {
+	if sum.Livemode != (env == vocab.Live) {
 		return fmt.Errorf("entitlement summary of customer %s has livemode %v, but the environment is %s", sum.Customer, sum.Livemode, env)
 	}
 	sql, args := EntitlementSummaryStatement(env, obj, sourceAt)
@@ -114,7 +115,7 @@ func ProjectEntitlementSummary(ctx context.Context, db Execer, env Env, obj json
 
 // EntitlementSummary is a customer's stored active entitlements.
 type EntitlementSummary struct {
-	Env        Env       `json:"env"`
+	Env        vocab.Env `json:"env"`
 	CustomerID string    `json:"customer_id"`
 	Features   []string  `json:"features"`
 	SourceAt   time.Time `json:"source_at"`
@@ -122,7 +123,7 @@ type EntitlementSummary struct {
 }
 
 // GetEntitlementSummary returns the stored summary of a customer, or ErrNotFound.
-func (s *Store) GetEntitlementSummary(ctx context.Context, env Env, customerID string) (*EntitlementSummary, error) {
+func (s *Store) GetEntitlementSummary(ctx context.Context, env vocab.Env, customerID string) (*EntitlementSummary, error) {
 	var e EntitlementSummary
 	err := s.pool.QueryRow(ctx, `
 		SELECT env, customer_id, features, source_at, updated_at FROM payments.entitlement_summaries
@@ -149,7 +150,7 @@ type SubjectEntitlements struct {
 // GetSubjectEntitlements resolves a subject to its customer through
 // payments.customer_mappings and reads the customer's summary. It returns
 // ErrNotFound when no customer is mapped to the subject.
-func (s *Store) GetSubjectEntitlements(ctx context.Context, env Env, subjectType, subjectID string) (*SubjectEntitlements, error) {
+func (s *Store) GetSubjectEntitlements(ctx context.Context, env vocab.Env, subjectType, subjectID string) (*SubjectEntitlements, error) {
 	var out SubjectEntitlements
 	var features []string
 	var sourceAt, updatedAt *time.Time

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
 // Environment is the configuration of one Stripe environment.
 type Environment struct {
-	Env          Env
+	Env          vocab.Env
 	KeyMasked    string
 	KeyKind      string // secret or restricted
 	AccountID    string
@@ -21,7 +22,7 @@ type Environment struct {
 	secretKeyEnc []byte
 }
 
-func purposeSecretKey(env Env) string { return "stripe_secret_key/" + string(env) }
+func purposeSecretKey(env vocab.Env) string { return "stripe_secret_key/" + string(env) }
 
 // SecretKey decrypts the environment's Stripe key.
 func (s *Store) SecretKey(e *Environment) (string, error) {
@@ -33,7 +34,7 @@ func (s *Store) SecretKey(e *Environment) (string, error) {
 }
 
 // GetEnvironment returns the stored configuration of env, or ErrNotFound.
-func (s *Store) GetEnvironment(ctx context.Context, env Env) (*Environment, error) {
+func (s *Store) GetEnvironment(ctx context.Context, env vocab.Env) (*Environment, error) {
 	var e Environment
 	err := s.pool.QueryRow(ctx, `
 		SELECT env, secret_key_enc, key_masked, key_kind, account_id, account_name, configured_at, updated_at
@@ -52,7 +53,7 @@ func (s *Store) GetEnvironment(ctx context.Context, env Env) (*Environment, erro
 // With resetMirror, the objects mirrored from the previous account, its
 // sync runs, entitlement summaries and the test→live price map are removed
 // in the same transaction: they belong to another account and would mislead.
-func (s *Store) PutEnvironment(ctx context.Context, env Env, secretKey, keyKind, accountID, accountName, masked string, resetMirror bool) error {
+func (s *Store) PutEnvironment(ctx context.Context, env vocab.Env, secretKey, keyKind, accountID, accountName, masked string, resetMirror bool) error {
 	sealed := s.key.Seal(secretKey, purposeSecretKey(env))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if resetMirror {

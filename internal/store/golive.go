@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -56,7 +57,7 @@ func (s *Store) PriceMap(ctx context.Context) ([]PriceMapping, error) {
 // ErrNotFound. Stripe keeps lookup keys unique per mode; when the mirror
 // still holds an older price with the key (the key was transferred and the
 // old price's update has not arrived), the newest wins.
-func (s *Store) LookupKeyPrice(ctx context.Context, env Env, lookupKey string) (string, error) {
+func (s *Store) LookupKeyPrice(ctx context.Context, env vocab.Env, lookupKey string) (string, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `
 		SELECT id FROM payments.prices

@@ -16,6 +16,7 @@ import (
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func openStore(t *testing.T) *store.Store {
@@ -67,45 +68,45 @@ func TestLookupKeyPricePerEnvironment(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
 	now := time.Now()
-	for _, env := range store.Envs {
-		live := env == store.Live
-		if _, err := s.Upsert(ctx, env, store.Products, []json.RawMessage{raw(`{"id":"prod_1","object":"product","name":"Pro","active":true,"created":1700000000,"livemode":%v}`, live)}, now); err != nil {
+	for _, env := range vocab.Envs {
+		live := env == vocab.Live
+		if _, err := s.Upsert(ctx, env, vocab.Products, []json.RawMessage{raw(`{"id":"prod_1","object":"product","name":"Pro","active":true,"created":1700000000,"livemode":%v}`, live)}, now); err != nil {
 			t.Fatal(err)
 		}
 	}
 	prices := []struct {
-		env    store.Env
+		env    vocab.Env
 		id     string
 		key    string
 		active bool
 	}{
-		{store.Test, "price_test_old", "pro_monthly", false},
-		{store.Test, "price_test_new", "pro_monthly", true},
-		{store.Live, "price_live", "pro_monthly", true},
-		{store.Live, "price_live_team", "team_monthly", false},
+		{vocab.Test, "price_test_old", "pro_monthly", false},
+		{vocab.Test, "price_test_new", "pro_monthly", true},
+		{vocab.Live, "price_live", "pro_monthly", true},
+		{vocab.Live, "price_live_team", "team_monthly", false},
 	}
 	for _, p := range prices {
 		obj := raw(`{"id":%q,"object":"price","product":"prod_1","active":%v,"currency":"usd","unit_amount":2000,"type":"recurring",
-			"recurring":{"interval":"month","interval_count":1},"lookup_key":%q,"created":1700000000,"livemode":%v}`, p.id, p.active, p.key, p.env == store.Live)
-		if _, err := s.Upsert(ctx, p.env, store.Prices, []json.RawMessage{obj}, now); err != nil {
+			"recurring":{"interval":"month","interval_count":1},"lookup_key":%q,"created":1700000000,"livemode":%v}`, p.id, p.active, p.key, p.env == vocab.Live)
+		if _, err := s.Upsert(ctx, p.env, vocab.Prices, []json.RawMessage{obj}, now); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, c := range []struct {
-		env       store.Env
+		env       vocab.Env
 		key, want string
 	}{
-		{store.Test, "pro_monthly", "price_test_new"},
-		{store.Live, "pro_monthly", "price_live"},
+		{vocab.Test, "pro_monthly", "price_test_new"},
+		{vocab.Live, "pro_monthly", "price_live"},
 	} {
 		if got, err := s.LookupKeyPrice(ctx, c.env, c.key); err != nil || got != c.want {
 			t.Errorf("%s %s = %q, %v; want %s", c.env, c.key, got, err, c.want)
 		}
 	}
 	for _, c := range []struct {
-		env store.Env
+		env vocab.Env
 		key string
-	}{{store.Live, "team_monthly"}, {store.Test, "team_monthly"}, {store.Test, "nope"}} {
+	}{{vocab.Live, "team_monthly"}, {vocab.Test, "team_monthly"}, {vocab.Test, "nope"}} {
 		if _, err := s.LookupKeyPrice(ctx, c.env, c.key); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s %s: err = %v, want ErrNotFound", c.env, c.key, err)
 		}
@@ -182,43 +183,43 @@ func TestProjectEntitlementSummary(t *testing.T) {
 	if err := json.Unmarshal(summaryFixture(t), &ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), store.Test, ev.Data.Object, t0); err != nil {
+	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), vocab.Test, ev.Data.Object, t0); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.GetEntitlementSummary(ctx, store.Test, "cus_Fixture1")
+	got, err := s.GetEntitlementSummary(ctx, vocab.Test, "cus_Fixture1")
 	if err != nil || !slices.Equal(got.Features, []string{"api_access", "priority_support"}) || !got.SourceAt.Equal(t0) {
 		t.Fatalf("summary = %+v, %v", got, err)
 	}
 	// An older summary (a late delivery) leaves the newer one; a newer replaces it.
-	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), store.Test, summaryObject(t, "cus_Fixture1", false, false), t0.Add(-time.Minute)); err != nil {
+	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), vocab.Test, summaryObject(t, "cus_Fixture1", false, false), t0.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetEntitlementSummary(ctx, store.Test, "cus_Fixture1"); len(got.Features) != 2 {
+	if got, _ := s.GetEntitlementSummary(ctx, vocab.Test, "cus_Fixture1"); len(got.Features) != 2 {
 		t.Fatalf("an older summary overwrote a newer one: %+v", got)
 	}
-	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), store.Test, summaryObject(t, "cus_Fixture1", false, false, "seats", "api_access", "seats"), t0.Add(time.Minute)); err != nil {
+	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), vocab.Test, summaryObject(t, "cus_Fixture1", false, false, "seats", "api_access", "seats"), t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetEntitlementSummary(ctx, store.Test, "cus_Fixture1"); !slices.Equal(got.Features, []string{"api_access", "seats"}) {
+	if got, _ := s.GetEntitlementSummary(ctx, vocab.Test, "cus_Fixture1"); !slices.Equal(got.Features, []string{"api_access", "seats"}) {
 		t.Fatalf("newer summary = %+v", got)
 	}
 	// Losing every entitlement is a summary too.
-	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), store.Test, summaryObject(t, "cus_Fixture1", false, false), t0.Add(2*time.Minute)); err != nil {
+	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), vocab.Test, summaryObject(t, "cus_Fixture1", false, false), t0.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetEntitlementSummary(ctx, store.Test, "cus_Fixture1"); got.Features == nil || len(got.Features) != 0 {
+	if got, _ := s.GetEntitlementSummary(ctx, vocab.Test, "cus_Fixture1"); got.Features == nil || len(got.Features) != 0 {
 		t.Fatalf("emptied summary = %#v", got.Features)
 	}
 	// Refused, nothing stored: truncated, wrong mode, not a summary.
 	bad := []struct {
 		obj  json.RawMessage
-		env  store.Env
+		env  vocab.Env
 		want string
 	}{
-		{summaryObject(t, "cus_2", false, true, "a"), store.Test, "has_more"},
-		{summaryObject(t, "cus_2", false, false, "a"), store.Live, "livemode"},
-		{raw(`{"object":"customer","id":"cus_2"}`), store.Test, "entitlements.active_entitlement_summary"},
-		{raw(`{"object":"entitlements.active_entitlement_summary","livemode":false,"entitlements":{"data":[]}}`), store.Test, "no customer"},
+		{summaryObject(t, "cus_2", false, true, "a"), vocab.Test, "has_more"},
+		{summaryObject(t, "cus_2", false, false, "a"), vocab.Live, "livemode"},
+		{raw(`{"object":"customer","id":"cus_2"}`), vocab.Test, "entitlements.active_entitlement_summary"},
+		{raw(`{"object":"entitlements.active_entitlement_summary","livemode":false,"entitlements":{"data":[]}}`), vocab.Test, "no customer"},
 	}
 	for _, b := range bad {
 		err := store.ProjectEntitlementSummary(ctx, s.Pool(), b.env, b.obj, t0)
@@ -226,10 +227,10 @@ func TestProjectEntitlementSummary(t *testing.T) {
 			t.Errorf("%s: err = %v, want %q", b.obj, err, b.want)
 		}
 	}
-	if _, err := s.GetEntitlementSummary(ctx, store.Test, "cus_2"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetEntitlementSummary(ctx, vocab.Test, "cus_2"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused summary was stored: %v", err)
 	}
-	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), store.Test, summaryObject(t, "cus_2", false, true, "a"), t0); !errors.Is(err, store.ErrEntitlementSummaryTruncated) {
+	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), vocab.Test, summaryObject(t, "cus_2", false, true, "a"), t0); !errors.Is(err, store.ErrEntitlementSummaryTruncated) {
 		t.Fatalf("truncated: %v", err)
 	}
 }
@@ -238,27 +239,27 @@ func TestSubjectEntitlements(t *testing.T) {
 	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
-	if _, err := s.GetSubjectEntitlements(ctx, store.Test, "team", "t_1"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetSubjectEntitlements(ctx, vocab.Test, "team", "t_1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unmapped subject: %v", err)
 	}
 	if _, err := s.Pool().Exec(ctx, `INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id, confirmed)
 		VALUES ('test', 'team', 't_1', 'cus_A', true), ('live', 'team', 't_1', 'cus_L', false)`); err != nil {
 		t.Fatal(err)
 	}
-	se, err := s.GetSubjectEntitlements(ctx, store.Test, "team", "t_1")
+	se, err := s.GetSubjectEntitlements(ctx, vocab.Test, "team", "t_1")
 	if err != nil || se.CustomerID != "cus_A" || !se.MappingConfirmed || se.Summary != nil {
 		t.Fatalf("before any summary: %+v, %v", se, err)
 	}
 	at := time.Now().Truncate(time.Second)
-	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), store.Test, summaryObject(t, "cus_A", false, false, "api_access"), at); err != nil {
+	if err := store.ProjectEntitlementSummary(ctx, s.Pool(), vocab.Test, summaryObject(t, "cus_A", false, false, "api_access"), at); err != nil {
 		t.Fatal(err)
 	}
-	se, err = s.GetSubjectEntitlements(ctx, store.Test, "team", "t_1")
+	se, err = s.GetSubjectEntitlements(ctx, vocab.Test, "team", "t_1")
 	if err != nil || se.Summary == nil || !slices.Equal(se.Summary.Features, []string{"api_access"}) || !se.Summary.SourceAt.Equal(at) {
 		t.Fatalf("after the summary: %+v, %v", se, err)
 	}
 	// The live mapping sees nothing of the test summary.
-	se, err = s.GetSubjectEntitlements(ctx, store.Live, "team", "t_1")
+	se, err = s.GetSubjectEntitlements(ctx, vocab.Live, "team", "t_1")
 	if err != nil || se.CustomerID != "cus_L" || se.Summary != nil {
 		t.Fatalf("live: %+v, %v", se, err)
 	}
@@ -271,34 +272,34 @@ func TestAccountChangeClearsMapAndSummaries(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
 	const key = "sk_live_FAKEstoreFixture1234"
-	if err := s.PutEnvironment(ctx, store.Live, key, "secret", "acct_A", "", "sk_live_…1234", false); err != nil {
+	if err := s.PutEnvironment(ctx, vocab.Live, key, "secret", "acct_A", "", "sk_live_…1234", false); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutPriceMapping(ctx, store.PriceMapping{TestPriceID: "price_T", LivePriceID: "price_L", TestProductID: "prod_T", LiveProductID: "prod_L"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, env := range store.Envs {
-		if err := store.ProjectEntitlementSummary(ctx, s.Pool(), env, summaryObject(t, "cus_A", env == store.Live, false, "x"), time.Now()); err != nil {
+	for _, env := range vocab.Envs {
+		if err := store.ProjectEntitlementSummary(ctx, s.Pool(), env, summaryObject(t, "cus_A", env == vocab.Live, false, "x"), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The same account again keeps both.
-	if err := s.PutEnvironment(ctx, store.Live, key, "secret", "acct_A", "", "sk_live_…1234", false); err != nil {
+	if err := s.PutEnvironment(ctx, vocab.Live, key, "secret", "acct_A", "", "sk_live_…1234", false); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := s.PriceMap(ctx); len(m) != 1 {
 		t.Fatalf("map = %v", m)
 	}
-	if err := s.PutEnvironment(ctx, store.Live, key, "secret", "acct_B", "", "sk_live_…1234", true); err != nil {
+	if err := s.PutEnvironment(ctx, vocab.Live, key, "secret", "acct_B", "", "sk_live_…1234", true); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := s.PriceMap(ctx); len(m) != 0 {
 		t.Fatalf("map after the account change = %v", m)
 	}
-	if _, err := s.GetEntitlementSummary(ctx, store.Live, "cus_A"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetEntitlementSummary(ctx, vocab.Live, "cus_A"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("live summary after the account change: %v", err)
 	}
-	if _, err := s.GetEntitlementSummary(ctx, store.Test, "cus_A"); err != nil {
+	if _, err := s.GetEntitlementSummary(ctx, vocab.Test, "cus_A"); err != nil {
 		t.Fatalf("the test summary went with the live account: %v", err)
 	}
 }

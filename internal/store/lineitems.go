@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -46,7 +47,7 @@ const scaffoldMarker = "billwire scaffold_fulfillment "
 // to: those named by an enabled trigger on payments.billing_changes whose
 // comment is the scaffold's marker with pattern credits (or a later
 // generator's credits_v…).
-func CreditsBoundEnvs(ctx context.Context, q RowQuerier) (map[Env]bool, error) {
+func CreditsBoundEnvs(ctx context.Context, q RowQuerier) (map[vocab.Env]bool, error) {
 	rows, err := q.Query(ctx, `
 		SELECT d.description FROM pg_trigger t
 		JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0
@@ -59,13 +60,13 @@ func CreditsBoundEnvs(ctx context.Context, q RowQuerier) (map[Env]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the scaffolds bound to payments.billing_changes: %w", err)
 	}
-	out := map[Env]bool{}
+	out := map[vocab.Env]bool{}
 	for _, c := range comments {
 		f := markerFields(c)
 		if p := f["pattern"]; p != "credits" && !strings.HasPrefix(p, "credits_v") {
 			continue
 		}
-		if env, err := ParseEnv(f["env"]); err == nil {
+		if env, err := vocab.ParseEnv(f["env"]); err == nil {
 			out[env] = true
 		}
 	}
@@ -95,7 +96,7 @@ func markerFields(comment string) map[string]string {
 // Stripe's id, or the session API's row named in its metadata, row, that
 // has no session yet) holds them already, nor when the event was recorded
 // before (a duplicate, unless force: a replay).
-func CheckoutLineItemsNeeded(ctx context.Context, q RowQuerier, env Env, eventID, stripeID string, row int64, force bool) (bool, error) {
+func CheckoutLineItemsNeeded(ctx context.Context, q RowQuerier, env vocab.Env, eventID, stripeID string, row int64, force bool) (bool, error) {
 	var need bool
 	err := q.QueryRow(ctx, `
 		SELECT NOT EXISTS (SELECT 1 FROM payments.checkout_sessions c

@@ -8,6 +8,7 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // A credits scaffold is bound to an environment by an enabled trigger on
@@ -28,7 +29,7 @@ func TestCreditsBoundEnvs(t *testing.T) {
 		exec(fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT ON payments.billing_changes FOR EACH ROW EXECUTE FUNCTION public.noop()`, name))
 		exec(fmt.Sprintf(`COMMENT ON TRIGGER %s ON payments.billing_changes IS '%s'`, name, comment))
 	}
-	got := func() map[store.Env]bool {
+	got := func() map[vocab.Env]bool {
 		t.Helper()
 		envs, err := store.CreditsBoundEnvs(ctx, st.Pool())
 		if err != nil {
@@ -51,7 +52,7 @@ func TestCreditsBoundEnvs(t *testing.T) {
 	}
 	trigger("credits_live", "billwire scaffold_fulfillment pattern=credits env=live table=public.credit_ledger")
 	trigger("credits_test", "billwire scaffold_fulfillment pattern=credits_v2 version=2 env=test table=public.credit_ledger grants=credits_100")
-	if envs := got(); !reflect.DeepEqual(envs, map[store.Env]bool{store.Live: true, store.Test: true}) {
+	if envs := got(); !reflect.DeepEqual(envs, map[vocab.Env]bool{vocab.Live: true, vocab.Test: true}) {
 		t.Fatalf("bound = %v, want test and live", envs)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -179,7 +180,7 @@ type Price struct {
 
 // ListCatalog returns a page of products (by id), each with all its prices.
 // Query matches any part of a product's name or id, or of a price's id or lookup key.
-func (s *Store) ListCatalog(ctx context.Context, env Env, p Page) ([]Product, string, error) {
+func (s *Store) ListCatalog(ctx context.Context, env vocab.Env, p Page) ([]Product, string, error) {
 	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err
@@ -224,7 +225,7 @@ func (s *Store) ListCatalog(ctx context.Context, env Env, p Page) ([]Product, st
 }
 
 // GetPrice returns one stored price, or ErrNotFound.
-func (s *Store) GetPrice(ctx context.Context, env Env, id string) (*Price, error) {
+func (s *Store) GetPrice(ctx context.Context, env vocab.Env, id string) (*Price, error) {
 	var p Price
 	err := s.pool.QueryRow(ctx, `SELECT id, product_id, active, currency, unit_amount, type, recurring_interval,
 		recurring_interval_count, lookup_key, nickname, metadata FROM payments.prices WHERE env = $1 AND id = $2`, env, id).
@@ -260,7 +261,7 @@ type Subject struct {
 // ListCustomers returns a page of customers (by id), each with its subject.
 // Query matches the customer id or its subject id exactly, or the start of
 // the email or name.
-func (s *Store) ListCustomers(ctx context.Context, env Env, p Page) ([]Customer, string, error) {
+func (s *Store) ListCustomers(ctx context.Context, env vocab.Env, p Page) ([]Customer, string, error) {
 	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err
@@ -345,7 +346,7 @@ type SubscriptionItem struct {
 // ListSubscriptions returns a page of subscriptions (by id) with their plans,
 // customers and subjects. Query matches the subscription, customer or
 // subject id exactly, a status, or the start of the customer's email or name.
-func (s *Store) ListSubscriptions(ctx context.Context, env Env, p Page) ([]Subscription, string, error) {
+func (s *Store) ListSubscriptions(ctx context.Context, env vocab.Env, p Page) ([]Subscription, string, error) {
 	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err

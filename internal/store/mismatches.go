@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -14,7 +15,7 @@ import (
 // triggers): the app should refund it in Stripe.
 type FulfillmentMismatch struct {
 	ID         int64           `json:"id"`
-	Env        Env             `json:"env"`
+	Env        vocab.Env       `json:"env"`
 	PaymentKey string          `json:"payment_key"`
 	OrderID    *string         `json:"order_id,omitempty"`
 	Reason     string          `json:"reason"`
@@ -54,7 +55,7 @@ func scanMismatch(r pgx.CollectableRow) (FulfillmentMismatch, error) {
 
 // FulfillmentMismatches returns the summary of env's mismatches since
 // since, with the latest (at most latest of them).
-func (s *Store) FulfillmentMismatches(ctx context.Context, env Env, since time.Time, latest int) (*MismatchSummary, error) {
+func (s *Store) FulfillmentMismatches(ctx context.Context, env vocab.Env, since time.Time, latest int) (*MismatchSummary, error) {
 	out := &MismatchSummary{Since: since, ByReason: map[string]int64{}}
 	rows, err := s.pool.Query(ctx, `
 		SELECT m.reason, count(*), count(*) FILTER (WHERE m.created_at >= $2),
@@ -90,7 +91,7 @@ func (s *Store) FulfillmentMismatches(ctx context.Context, env Env, since time.T
 }
 
 // ListFulfillmentMismatches returns env's mismatches, newest first.
-func (s *Store) ListFulfillmentMismatches(ctx context.Context, env Env, limit, offset int) ([]FulfillmentMismatch, error) {
+func (s *Store) ListFulfillmentMismatches(ctx context.Context, env vocab.Env, limit, offset int) ([]FulfillmentMismatch, error) {
 	if limit <= 0 || limit > MaxLimit {
 		limit = DefaultLimit
 	}

@@ -6,32 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
-
-// Kind is a kind of Stripe object billwire mirrors.
-type Kind string
-
-// The mirrored kinds, in the order a sync visits them (prices need their products).
-const (
-	Products      Kind = "products"
-	Prices        Kind = "prices"
-	Customers     Kind = "customers"
-	Subscriptions Kind = "subscriptions"
-)
-
-// Kinds lists every mirrored kind in sync order.
-var Kinds = []Kind{Products, Prices, Customers, Subscriptions}
-
-// ParseKind validates an object kind name.
-func ParseKind(s string) (Kind, error) {
-	for _, k := range Kinds {
-		if string(k) == s {
-			return k, nil
-		}
-	}
-	return "", fmt.Errorf("unknown object type %q: use products, prices, customers or subscriptions", s)
-}
 
 // ts turns a Stripe unix-seconds field into a timestamptz (null stays null).
 const ts = `to_timestamp(nullif(o->>'%s', '')::bigint)`
@@ -43,8 +20,8 @@ func tsf(field string) string { return fmt.Sprintf(ts, field) }
 // announced, timestamptz), and skip rows already holding newer data. The
 // subscriptions upsert also replaces the items of the subscriptions it
 // changed with the items in their payloads, in the same statement.
-var upsertSQL = map[Kind]string{
-	Products: `
+var upsertSQL = map[vocab.Kind]string{
+	vocab.Products: `
 		INSERT INTO payments.products AS t (env, id, name, description, active, metadata, livemode, created, data, source_at)
 		SELECT env, o->>'id', coalesce(o->>'name', ''), o->>'description', coalesce((o->>'active')::boolean, true),
 			coalesce(o->'metadata', '{}'), coalesce((o->>'livemode')::boolean, false), ` + tsf("created") + `, o, at
@@ -53,7 +30,7 @@ var upsertSQL = map[Kind]string{
 			active = EXCLUDED.active, metadata = EXCLUDED.metadata, livemode = EXCLUDED.livemode,
 			created = EXCLUDED.created, data = EXCLUDED.data, source_at = EXCLUDED.source_at, synced_at = now()
 		WHERE t.source_at <= EXCLUDED.source_at`,
-	Prices: `
+	vocab.Prices: `
 		INSERT INTO payments.prices AS t (env, id, product_id, active, currency, unit_amount, type, recurring_interval,
 			recurring_interval_count, lookup_key, nickname, metadata, livemode, created, data, source_at)
 		SELECT env, o->>'id', CASE jsonb_typeof(o->'product') WHEN 'object' THEN o->'product'->>'id' ELSE o->>'product' END,
@@ -68,7 +45,7 @@ var upsertSQL = map[Kind]string{
 			livemode = EXCLUDED.livemode, created = EXCLUDED.created, data = EXCLUDED.data,
 			source_at = EXCLUDED.source_at, synced_at = now()
 		WHERE t.source_at <= EXCLUDED.source_at`,
-	Customers: `
+	vocab.Customers: `
 		INSERT INTO payments.customers AS t (env, id, email, name, description, metadata, livemode, created, deleted, data, source_at)
 		SELECT env, o->>'id', o->>'email', o->>'name', o->>'description', coalesce(o->'metadata', '{}'),
 			coalesce((o->>'livemode')::boolean, false), coalesce(` + tsf("created") + `, now()),
@@ -81,7 +58,7 @@ var upsertSQL = map[Kind]string{
 		WHERE t.source_at <= EXCLUDED.source_at`,
 	// Items already stored as the payload says are left alone: an upsert
 	// that changes nothing still locks (and logs) the row.
-	Subscriptions: `,
+	vocab.Subscriptions: `,
 		up AS (
 		INSERT INTO payments.subscriptions AS t (env, id, customer_id, status, currency, current_period_start,
 			current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, metadata, livemode, created, data, source_at,
@@ -133,8 +110,8 @@ const syncInput = `SELECT $1::text AS env, o, $3::timestamptz AS at FROM jsonb_a
 // from the query input, whose columns are env (text), o (the full Stripe
 // object, jsonb) and at (the time of the event or fetch it comes from,
 // timestamptz). Rows holding data newer than at are left alone.
-func UpsertSQL(kind Kind, input string) string {
-	if kind == Subscriptions {
+func UpsertSQL(kind vocab.Kind, input string) string {
+	if kind == vocab.Subscriptions {
 		// The subscriptions statement reads its input more than once.
 		return `WITH input AS MATERIALIZED (` + input + `)` + upsertSQL[kind]
 	}
@@ -144,7 +121,7 @@ func UpsertSQL(kind Kind, input string) string {
 // Upsert stores full Stripe objects of one kind, as of sourceAt, in one
 // transaction. Rows holding data newer than sourceAt are left alone. It
 // returns how many objects it was given.
-func (s *Store) Upsert(ctx context.Context, env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) (int, error) {
+func (s *Store) Upsert(ctx context.Context, env vocab.Env, kind vocab.Kind, objects []json.RawMessage, sourceAt time.Time) (int, error) {
 	if len(objects) == 0 {
 		return 0, nil
 	}
@@ -158,20 +135,20 @@ func (s *Store) Upsert(ctx context.Context, env Env, kind Kind, objects []json.R
 }
 
 // UpsertTx is Upsert inside the caller's transaction.
-func UpsertTx(ctx context.Context, tx pgx.Tx, env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) error {
+func UpsertTx(ctx context.Context, tx pgx.Tx, env vocab.Env, kind vocab.Kind, objects []json.RawMessage, sourceAt time.Time) error {
 	sql, args := UpsertStatement(env, kind, objects, sourceAt)
 	_, err := tx.Exec(ctx, sql, args...)
 	return err
 }
 
 // UpsertStatement is the statement Upsert runs, for callers that batch statements.
-func UpsertStatement(env Env, kind Kind, objects []json.RawMessage, sourceAt time.Time) (string, []any) {
+func UpsertStatement(env vocab.Env, kind vocab.Kind, objects []json.RawMessage, sourceAt time.Time) (string, []any) {
 	return syncQueries[kind], []any{env, joinJSON(objects), sourceAt}
 }
 
-var syncQueries = func() map[Kind]string {
-	m := map[Kind]string{}
-	for _, k := range Kinds {
+var syncQueries = func() map[vocab.Kind]string {
+	m := map[vocab.Kind]string{}
+	for _, k := range vocab.Kinds {
 		m[k] = UpsertSQL(k, syncInput)
 	}
 	return m
@@ -194,7 +171,7 @@ func joinJSON(objects []json.RawMessage) string {
 }
 
 // MissingProducts returns those of ids that are not stored for env.
-func (s *Store) MissingProducts(ctx context.Context, env Env, ids []string) ([]string, error) {
+func (s *Store) MissingProducts(ctx context.Context, env vocab.Env, ids []string) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT u.pid FROM unnest($2::text[]) AS u(pid)
 		WHERE NOT EXISTS (SELECT 1 FROM payments.products p WHERE p.env = $1 AND p.id = u.pid)`, env, ids)
@@ -205,7 +182,7 @@ func (s *Store) MissingProducts(ctx context.Context, env Env, ids []string) ([]s
 }
 
 // Counts returns how many objects of each kind env holds.
-func (s *Store) Counts(ctx context.Context, env Env) (map[Kind]int64, error) {
+func (s *Store) Counts(ctx context.Context, env vocab.Env) (map[vocab.Kind]int64, error) {
 	var p, pr, c, sub int64
 	err := s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM payments.products WHERE env = $1),
@@ -215,7 +192,7 @@ func (s *Store) Counts(ctx context.Context, env Env) (map[Kind]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[Kind]int64{Products: p, Prices: pr, Customers: c, Subscriptions: sub}, nil
+	return map[vocab.Kind]int64{vocab.Products: p, vocab.Prices: pr, vocab.Customers: c, vocab.Subscriptions: sub}, nil
 }
 
 // listingMargin is how long before a listing began an object must have been
@@ -227,12 +204,12 @@ const listingMargin = 10 * time.Minute
 // markUnlistedSQL marks what Stripe deletes (customers, products) as
 // deleted, the way the deletion events do: a customer deleted, a product
 // inactive.
-var markUnlistedSQL = map[Kind]string{
-	Customers: `
+var markUnlistedSQL = map[vocab.Kind]string{
+	vocab.Customers: `
 		UPDATE payments.customers SET deleted = true, data = data || '{"deleted": true}', source_at = $2, synced_at = now()
 		WHERE env = $1 AND NOT deleted AND source_at < $2 AND created < $3
 		RETURNING id`,
-	Products: `
+	vocab.Products: `
 		UPDATE payments.products SET active = false, data = data || '{"active": false}', source_at = $2, synced_at = now()
 		WHERE env = $1 AND active AND source_at < $2 AND created < $3
 		RETURNING id`,
@@ -240,7 +217,7 @@ var markUnlistedSQL = map[Kind]string{
 
 // DeletedInStripe reports whether Stripe's API deletes objects of kind
 // (customers, products); prices are archived and subscriptions canceled.
-func DeletedInStripe(kind Kind) bool {
+func DeletedInStripe(kind vocab.Kind) bool {
 	_, ok := markUnlistedSQL[kind]
 	return ok
 }
@@ -252,7 +229,7 @@ func DeletedInStripe(kind Kind) bool {
 // source_at is at least listedAt; what is older was not listed. Objects
 // created within listingMargin of the listing are left alone. It returns
 // the ids it marked.
-func (s *Store) MarkUnlisted(ctx context.Context, env Env, kind Kind, listedAt time.Time) ([]string, error) {
+func (s *Store) MarkUnlisted(ctx context.Context, env vocab.Env, kind vocab.Kind, listedAt time.Time) ([]string, error) {
 	q, ok := markUnlistedSQL[kind]
 	if !ok {
 		return nil, fmt.Errorf("%s are not deleted in Stripe", kind)

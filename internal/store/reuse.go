@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // OpenCheckout is an open Checkout Session billwire made, as
@@ -41,7 +43,7 @@ const reusableCheckoutSQL = `
 // subject's current customer (nil when there is none). The caller gives the session again
 // only when its ReuseDigest is that of the same request over the prices
 // read now: a price changed since is a new session.
-func (s *Store) ReusableCheckout(ctx context.Context, env Env, requester, subjectType, subjectID, hash string, ids, lookupKeys []string, maxAge time.Duration) (*OpenCheckout, []CheckoutPrice, error) {
+func (s *Store) ReusableCheckout(ctx context.Context, env vocab.Env, requester, subjectType, subjectID, hash string, ids, lookupKeys []string, maxAge time.Duration) (*OpenCheckout, []CheckoutPrice, error) {
 	var (
 		rows               []checkoutPriceRow
 		id                 *int64

@@ -11,12 +11,13 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // reusable writes a checkout row for user u1 and opens it with digest.
 func reusable(t *testing.T, st *store.Store, requester, hash, digest string) int64 {
 	t.Helper()
-	row, _, err := st.InsertCheckout(context.Background(), store.NewCheckout{Env: store.Test, Mode: "subscription", Requester: requester,
+	row, _, err := st.InsertCheckout(context.Background(), store.NewCheckout{Env: vocab.Test, Mode: "subscription", Requester: requester,
 		RequestHash: hash, Request: map[string]any{}, SubjectType: "user", SubjectID: "u1"})
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func TestReusableCheckout(t *testing.T) {
 	}
 	find := func(requester, hash string) *store.OpenCheckout {
 		t.Helper()
-		o, _, err := st.ReusableCheckout(ctx, store.Test, requester, "user", "u1", hash, []string{"price_X"}, nil, time.Hour)
+		o, _, err := st.ReusableCheckout(ctx, vocab.Test, requester, "user", "u1", hash, []string{"price_X"}, nil, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -17,7 +18,7 @@ import (
 // APIKey is a stored server-to-server key, without the key itself.
 type APIKey struct {
 	ID         int64      `json:"id"`
-	Env        Env        `json:"env"`
+	Env        vocab.Env  `json:"env"`
 	Name       string     `json:"name"`
 	Hint       string     `json:"key"`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -29,7 +30,7 @@ type APIKey struct {
 var ErrNameTaken = errors.New("name taken")
 
 // CreateAPIKey stores the hash of a new key.
-func (s *Store) CreateAPIKey(ctx context.Context, env Env, name string, hash []byte, hint string) (*APIKey, error) {
+func (s *Store) CreateAPIKey(ctx context.Context, env vocab.Env, name string, hash []byte, hint string) (*APIKey, error) {
 	k := APIKey{Env: env, Name: name, Hint: hint}
 	err := s.pool.QueryRow(ctx, `
 		INSERT INTO payments.api_keys (env, name, key_hash, key_hint) VALUES ($1, $2, $3, $4)
@@ -60,7 +61,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, all bool) ([]APIKey, error) {
 }
 
 // RevokeAPIKey revokes the active key named name in env.
-func (s *Store) RevokeAPIKey(ctx context.Context, env Env, name string) error {
+func (s *Store) RevokeAPIKey(ctx context.Context, env vocab.Env, name string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE payments.api_keys SET revoked_at = now()
 		WHERE name = $1 AND env = $2 AND revoked_at IS NULL`, name, env)
 	if err != nil {
@@ -105,30 +106,23 @@ type CheckoutPrice struct {
 	Currency      string
 	Type          string // one_time or recurring
 	// The checkout terms the app set on the price, kept in the Stripe
-	// price's metadata (the MetaTrialPeriodDays, MetaAllowPromotionCodes and
-	// MetaAutomaticTax keys). A trial that is not a whole number of 1 to 730
+	// price's metadata (the vocab.MetaTrialPeriodDays, vocab.MetaAllowPromotionCodes and
+	// vocab.MetaAutomaticTax keys). A trial that is not a whole number of 1 to 730
 	// days reads as none; a flag is set only by the text "true".
 	TrialPeriodDays     int64
 	AllowPromotionCodes bool
 	AutomaticTax        bool
 }
 
-// The price metadata keys that hold a price's checkout terms.
-const (
-	MetaTrialPeriodDays     = "billwire_trial_period_days"
-	MetaAllowPromotionCodes = "billwire_allow_promotion_codes"
-	MetaAutomaticTax        = "billwire_automatic_tax"
-)
-
 // priceTermsSQL reads a price's checkout terms from its metadata, never
 // failing on what a human may have typed into it in Stripe's Dashboard.
 const priceTermsSQL = `
-		CASE WHEN p.metadata->>'` + MetaTrialPeriodDays + `' ~ '^[0-9]{1,3}$' THEN
-			CASE WHEN (p.metadata->>'` + MetaTrialPeriodDays + `')::int BETWEEN 1 AND 730
-				THEN (p.metadata->>'` + MetaTrialPeriodDays + `')::bigint ELSE 0 END
+		CASE WHEN p.metadata->>'` + vocab.MetaTrialPeriodDays + `' ~ '^[0-9]{1,3}$' THEN
+			CASE WHEN (p.metadata->>'` + vocab.MetaTrialPeriodDays + `')::int BETWEEN 1 AND 730
+				THEN (p.metadata->>'` + vocab.MetaTrialPeriodDays + `')::bigint ELSE 0 END
 			ELSE 0 END AS trial_period_days,
-		coalesce(p.metadata->>'` + MetaAllowPromotionCodes + `' = 'true', false) AS allow_promotion_codes,
-		coalesce(p.metadata->>'` + MetaAutomaticTax + `' = 'true', false) AS automatic_tax`
+		coalesce(p.metadata->>'` + vocab.MetaAllowPromotionCodes + `' = 'true', false) AS allow_promotion_codes,
+		coalesce(p.metadata->>'` + vocab.MetaAutomaticTax + `' = 'true', false) AS automatic_tax`
 
 const checkoutPricesSQL = `
 	SELECT p.id, coalesce(p.lookup_key, '') AS lookup_key, p.product_id, p.active, coalesce(pr.active, false) AS product_active,
@@ -144,7 +138,7 @@ func scanCheckoutPrice(r pgx.CollectableRow) (CheckoutPrice, error) {
 }
 
 // CheckoutPrices returns the prices of env named by ids or lookup keys.
-func (s *Store) CheckoutPrices(ctx context.Context, env Env, ids, lookupKeys []string) ([]CheckoutPrice, error) {
+func (s *Store) CheckoutPrices(ctx context.Context, env vocab.Env, ids, lookupKeys []string) ([]CheckoutPrice, error) {
 	rows, err := s.pool.Query(ctx, checkoutPricesSQL, env, ids, lookupKeys)
 	if err != nil {
 		return nil, fmt.Errorf("read prices: %w", err)
@@ -260,7 +254,7 @@ type CheckoutStart struct {
 	Current bool
 	Row     *Checkout
 	Created bool
-	// Prices are the prices read, when they were not those expected.
+	// vocab.Prices are the prices read, when they were not those expected.
 	Prices []CheckoutPrice
 	// Mapping is the subject's customer, nil when it has none.
 	Mapping *Mapping
@@ -390,7 +384,7 @@ const mappingSQL = `
 	FROM payments.customer_mappings m
 	WHERE m.subject_id = $3 AND m.subject_type = $2 AND m.env = $1`
 
-func mappingOf(ctx context.Context, q querier, env Env, subjectType, subjectID string) (*Mapping, error) {
+func mappingOf(ctx context.Context, q querier, env vocab.Env, subjectType, subjectID string) (*Mapping, error) {
 	var m Mapping
 	err := q.QueryRow(ctx, mappingSQL, env, subjectType, subjectID).Scan(&m.CustomerID, &m.Confirmed, &m.Deleted)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -403,7 +397,7 @@ func mappingOf(ctx context.Context, q querier, env Env, subjectType, subjectID s
 }
 
 // SubjectMapping returns the subject's customer, or ErrNotFound.
-func (s *Store) SubjectMapping(ctx context.Context, env Env, subjectType, subjectID string) (*Mapping, error) {
+func (s *Store) SubjectMapping(ctx context.Context, env vocab.Env, subjectType, subjectID string) (*Mapping, error) {
 	return mappingOf(ctx, s.pool, env, subjectType, subjectID)
 }
 
@@ -417,7 +411,7 @@ func (s *Store) SubjectMapping(ctx context.Context, env Env, subjectType, subjec
 // the new customer's id and full Stripe object, which is mirrored at once.
 //
 // known is the mapping the caller read already (nil: none, or not read).
-func (s *Store) SubjectCustomer(ctx context.Context, env Env, subjectType, subjectID string, known *Mapping, create func(ctx context.Context, replaced string) (string, json.RawMessage, error)) (string, error) {
+func (s *Store) SubjectCustomer(ctx context.Context, env vocab.Env, subjectType, subjectID string, known *Mapping, create func(ctx context.Context, replaced string) (string, json.RawMessage, error)) (string, error) {
 	if known != nil && !known.Deleted {
 		return known.CustomerID, nil
 	}
@@ -444,7 +438,7 @@ func (s *Store) SubjectCustomer(ctx context.Context, env Env, subjectType, subje
 			return err
 		}
 		if len(obj) > 0 {
-			if err := UpsertTx(ctx, tx, env, Customers, []json.RawMessage{obj}, time.Now()); err != nil {
+			if err := UpsertTx(ctx, tx, env, vocab.Customers, []json.RawMessage{obj}, time.Now()); err != nil {
 				return err
 			}
 		}
@@ -465,7 +459,7 @@ func (s *Store) SubjectCustomer(ctx context.Context, env Env, subjectType, subje
 // Checkout is billwire's row for a runtime Checkout Session.
 type Checkout struct {
 	ID          int64
-	Env         Env
+	Env         vocab.Env
 	StripeID    string
 	URL         string
 	Status      string
@@ -479,7 +473,7 @@ type Checkout struct {
 
 // NewCheckout is the row written before Stripe is called.
 type NewCheckout struct {
-	Env            Env
+	Env            vocab.Env
 	Mode           string
 	Requester      string
 	IdempotencyKey string // optional, scoped to Requester
@@ -636,7 +630,7 @@ type PortalConfig struct {
 }
 
 // PortalConfiguration returns env's portal configuration (empty when none).
-func (s *Store) PortalConfiguration(ctx context.Context, env Env) (PortalConfig, error) {
+func (s *Store) PortalConfiguration(ctx context.Context, env vocab.Env) (PortalConfig, error) {
 	var p PortalConfig
 	err := s.pool.QueryRow(ctx, `
 		SELECT coalesce(portal_configuration_id, ''), coalesce(portal_configuration_digest, ''), portal_configured_at
@@ -651,7 +645,7 @@ func (s *Store) PortalConfiguration(ctx context.Context, env Env) (PortalConfig,
 }
 
 // SetPortalConfiguration records env's portal configuration.
-func (s *Store) SetPortalConfiguration(ctx context.Context, env Env, id, digest string) error {
+func (s *Store) SetPortalConfiguration(ctx context.Context, env vocab.Env, id, digest string) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE payments.environments SET portal_configuration_id = $2, portal_configuration_digest = $3,
 			portal_configured_at = now() WHERE env = $1`, env, id, digest)
@@ -665,16 +659,16 @@ func (s *Store) SetPortalConfiguration(ctx context.Context, env Env, id, digest 
 type PortalProduct struct {
 	ID     string
 	Prices []string
-	// PromotionCodes reports that every one of Prices takes promotion
-	// codes (the app's term, MetaAllowPromotionCodes).
+	// PromotionCodes reports that every one of vocab.Prices takes promotion
+	// codes (the app's term, vocab.MetaAllowPromotionCodes).
 	PromotionCodes bool
 }
 
 // PortalProducts lists active products with their active recurring prices.
-func (s *Store) PortalProducts(ctx context.Context, env Env) ([]PortalProduct, error) {
+func (s *Store) PortalProducts(ctx context.Context, env vocab.Env) ([]PortalProduct, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT pr.id, array_agg(p.id ORDER BY p.id),
-			bool_and(coalesce(p.metadata->>'`+MetaAllowPromotionCodes+`' = 'true', false))
+			bool_and(coalesce(p.metadata->>'`+vocab.MetaAllowPromotionCodes+`' = 'true', false))
 		FROM payments.prices p JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
 		WHERE p.env = $1 AND p.active AND pr.active AND p.type = 'recurring'
 		GROUP BY pr.id ORDER BY pr.id`, env)
@@ -708,7 +702,7 @@ var ActiveStatuses = []string{"active", "trialing", "past_due", "unpaid", "incom
 
 // SubjectSubscriptions returns the subscriptions of customer (or carrying
 // the subject) in the given statuses (all when none), newest first.
-func (s *Store) SubjectSubscriptions(ctx context.Context, env Env, customer, subjectType, subjectID string, statuses []string) ([]SubjectSubscription, error) {
+func (s *Store) SubjectSubscriptions(ctx context.Context, env vocab.Env, customer, subjectType, subjectID string, statuses []string) ([]SubjectSubscription, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT s.id, s.status, s.customer_id, coalesce(i.price_id, ''), coalesce(p.lookup_key, ''), coalesce(p.product_id, ''),
 			coalesce(nullif(pr.name, ''), p.nickname, ''), coalesce(i.quantity, 0), s.current_period_end, s.cancel_at_period_end, s.trial_end
@@ -742,7 +736,7 @@ type SubjectCustomerInfo struct {
 }
 
 // CustomerInfo returns what billwire has mirrored of customer (id only when nothing).
-func (s *Store) CustomerInfo(ctx context.Context, env Env, customer string) (SubjectCustomerInfo, error) {
+func (s *Store) CustomerInfo(ctx context.Context, env vocab.Env, customer string) (SubjectCustomerInfo, error) {
 	c := SubjectCustomerInfo{ID: customer}
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(email, ''), coalesce(name, ''), deleted FROM payments.customers
 		WHERE id = $1 AND env = $2`, customer, env).Scan(&c.Email, &c.Name, &c.Deleted)
@@ -754,7 +748,7 @@ func (s *Store) CustomerInfo(ctx context.Context, env Env, customer string) (Sub
 
 // SubjectPayments returns the newest payment history rows of customer or
 // the subject.
-func (s *Store) SubjectPayments(ctx context.Context, env Env, customer, subjectType, subjectID string, limit int) ([]PaymentRecord, error) {
+func (s *Store) SubjectPayments(ctx context.Context, env vocab.Env, customer, subjectType, subjectID string, limit int) ([]PaymentRecord, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT key, kind, status, amount, amount_refunded, currency, customer_id, subject_type, subject_id, invoice_id,
 			subscription_id, payment_intent_id, charge_id, checkout_session_id, failure_code, failure_message, failures, reason, occurred_at

@@ -8,6 +8,7 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // opened stores a session and waits for it.
@@ -24,7 +25,7 @@ func TestCheckoutOpenedFoldsAnEarlyWebhookRow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := storetest.New(t)
-	row, created, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+	row, created, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1",
 		RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u1"})
 	if err != nil || !created {
 		t.Fatal(created, err)
@@ -73,7 +74,7 @@ func TestStartCheckoutWritesOnlyOverTheCheckedPrices(t *testing.T) {
 	st := storetest.New(t)
 	seedPrices(t, st)
 	ids, keys := []string{"price_b", "price_B", "price_a"}, []string{"pack_ü"}
-	nc := store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1", IdempotencyKey: "k1",
+	nc := store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1", IdempotencyKey: "k1",
 		RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u1"}
 	rows := func() int {
 		var n int
@@ -134,7 +135,7 @@ func TestCheckoutOpenedCommitsAsynchronouslyAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+	row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1",
 		RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u1"})
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +159,7 @@ func TestCheckoutOpenedKeepsAnAdoptedRow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := storetest.New(t)
-	row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+	row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1",
 		RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u1"})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +191,7 @@ func TestConcurrentCheckoutWritesFailAlone(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+			row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1",
 				RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: fmt.Sprint("u", i)})
 			if err != nil {
 				errs[i] = err
@@ -234,7 +235,7 @@ func TestCheckoutOpenedIsDoneByClose(t *testing.T) {
 	}
 	var rows [3]int64
 	for i := range rows {
-		row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "payment", Requester: "apikey:1",
+		row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "payment", Requester: "apikey:1",
 			RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: fmt.Sprint("u", i)})
 		if err != nil {
 			t.Fatal(err)

@@ -22,29 +22,6 @@ import (
 	"github.com/billwire/billwire/internal/secrets"
 )
 
-// Env is a Stripe environment: test or live.
-type Env string
-
-// The two environments.
-const (
-	Test Env = "test"
-	Live Env = "live"
-)
-
-// Envs lists both environments in display order.
-var Envs = []Env{Test, Live}
-
-// ParseEnv validates an environment name.
-func ParseEnv(s string) (Env, error) {
-	switch Env(strings.ToLower(strings.TrimSpace(s))) {
-	case Test:
-		return Test, nil
-	case Live:
-		return Live, nil
-	}
-	return "", fmt.Errorf("unknown environment %q: use \"test\" or \"live\"", s)
-}
-
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func raw(format string, args ...any) json.RawMessage {
@@ -85,10 +86,10 @@ func TestEnvironmentKeyIsSealed(t *testing.T) {
 	s := storetest.New(t)
 	ctx := context.Background()
 	const key = "sk_test_51SecretValueNobodySees4242"
-	if err := s.PutEnvironment(ctx, store.Test, key, "secret", "acct_1", "Acme", "sk_test_…4242", false); err != nil {
+	if err := s.PutEnvironment(ctx, vocab.Test, key, "secret", "acct_1", "Acme", "sk_test_…4242", false); err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.GetEnvironment(ctx, store.Test)
+	e, err := s.GetEnvironment(ctx, vocab.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestEnvironmentKeyIsSealed(t *testing.T) {
 		FROM payments.environments`).Scan(&leaked); err != nil || leaked {
 		t.Fatalf("plaintext key stored: %v %v", leaked, err)
 	}
-	if _, err := s.GetEnvironment(ctx, store.Live); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetEnvironment(ctx, vocab.Live); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("live = %v, want ErrNotFound", err)
 	}
 }
@@ -113,17 +114,17 @@ func TestUpsertKeepsNewerData(t *testing.T) {
 	prod := func(name string) json.RawMessage {
 		return raw(`{"id":"prod_1","object":"product","name":%q,"active":true,"created":1700000000,"livemode":false,"metadata":{"tier":"pro"}}`, name)
 	}
-	if _, err := s.Upsert(ctx, store.Test, store.Products, []json.RawMessage{prod("New")}, t0); err != nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Products, []json.RawMessage{prod("New")}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Upsert(ctx, store.Test, store.Products, []json.RawMessage{prod("Old")}, t0.Add(-time.Minute)); err != nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Products, []json.RawMessage{prod("Old")}, t0.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	price := raw(`{"id":"price_1","object":"price","product":"prod_1","active":true,"currency":"usd","unit_amount":2000,"type":"recurring","recurring":{"interval":"month","interval_count":1},"lookup_key":"pro_monthly","created":1700000001,"livemode":false,"metadata":{}}`)
-	if _, err := s.Upsert(ctx, store.Test, store.Prices, []json.RawMessage{price}, t0); err != nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Prices, []json.RawMessage{price}, t0); err != nil {
 		t.Fatal(err)
 	}
-	got, nextCursor, err := s.ListCatalog(ctx, store.Test, store.Page{})
+	got, nextCursor, err := s.ListCatalog(ctx, vocab.Test, store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +136,10 @@ func TestUpsertKeepsNewerData(t *testing.T) {
 	}
 	// A price whose product is not stored is refused whole.
 	orphan := raw(`{"id":"price_2","object":"price","product":"prod_missing","active":true,"currency":"usd","unit_amount":100,"type":"one_time","created":1700000001}`)
-	if _, err := s.Upsert(ctx, store.Test, store.Prices, []json.RawMessage{orphan}, t0); err == nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Prices, []json.RawMessage{orphan}, t0); err == nil {
 		t.Fatal("price without product stored")
 	}
-	missing, err := s.MissingProducts(ctx, store.Test, []string{"prod_1", "prod_missing"})
+	missing, err := s.MissingProducts(ctx, vocab.Test, []string{"prod_1", "prod_missing"})
 	if err != nil || len(missing) != 1 || missing[0] != "prod_missing" {
 		t.Fatalf("MissingProducts = %v, %v", missing, err)
 	}
@@ -155,13 +156,13 @@ func TestSubscriptionItemsFollowPayload(t *testing.T) {
 		return fmt.Sprintf(`{"id":%q,"object":"subscription_item","subscription":"sub_1","price":{"id":%q,"object":"price"},"quantity":%d}`, id, price, q)
 	}
 	t0 := time.Now()
-	if _, err := s.Upsert(ctx, store.Test, store.Subscriptions, []json.RawMessage{sub(item("si_1", "price_a", 1) + "," + item("si_2", "price_b", 2))}, t0); err != nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Subscriptions, []json.RawMessage{sub(item("si_1", "price_a", 1) + "," + item("si_2", "price_b", 2))}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Upsert(ctx, store.Test, store.Subscriptions, []json.RawMessage{sub(item("si_2", "price_b", 5))}, t0.Add(time.Second)); err != nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Subscriptions, []json.RawMessage{sub(item("si_2", "price_b", 5))}, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	subs, _, err := s.ListSubscriptions(ctx, store.Test, store.Page{Query: "active"})
+	subs, _, err := s.ListSubscriptions(ctx, vocab.Test, store.Page{Query: "active"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,13 +182,13 @@ func TestListPaginationAndSearch(t *testing.T) {
 	for i := range 7 {
 		objs = append(objs, raw(`{"id":"cus_%02d","object":"customer","email":"user%d@example.com","name":"User_%d","created":1700000000,"livemode":false}`, i, i, i))
 	}
-	if _, err := s.Upsert(ctx, store.Test, store.Customers, objs, time.Now()); err != nil {
+	if _, err := s.Upsert(ctx, vocab.Test, vocab.Customers, objs, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var seen []string
 	cursor := ""
 	for {
-		page, nextCursor, err := s.ListCustomers(ctx, store.Test, store.Page{Cursor: cursor, Limit: 3})
+		page, nextCursor, err := s.ListCustomers(ctx, vocab.Test, store.Page{Cursor: cursor, Limit: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,18 +203,18 @@ func TestListPaginationAndSearch(t *testing.T) {
 	if strings.Join(seen, ",") != "cus_00,cus_01,cus_02,cus_03,cus_04,cus_05,cus_06" {
 		t.Fatalf("pages = %v", seen)
 	}
-	hits, _, err := s.ListCustomers(ctx, store.Test, store.Page{Query: "user3@"})
+	hits, _, err := s.ListCustomers(ctx, vocab.Test, store.Page{Query: "user3@"})
 	if err != nil || len(hits) != 1 || hits[0].ID != "cus_03" {
 		t.Fatalf("search = %+v, %v", hits, err)
 	}
 	// LIKE wildcards in a query are literal.
-	if hits, _, _ := s.ListCustomers(ctx, store.Test, store.Page{Query: "%"}); len(hits) != 0 {
+	if hits, _, _ := s.ListCustomers(ctx, vocab.Test, store.Page{Query: "%"}); len(hits) != 0 {
 		t.Fatalf("%% matched %d rows", len(hits))
 	}
-	if _, _, err := s.ListCustomers(ctx, store.Test, store.Page{Cursor: "garbage!"}); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := s.ListCustomers(ctx, vocab.Test, store.Page{Cursor: "garbage!"}); !errors.Is(err, store.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
-	if other, _, _ := s.ListCustomers(ctx, store.Live, store.Page{}); len(other) != 0 {
+	if other, _, _ := s.ListCustomers(ctx, vocab.Live, store.Page{}); len(other) != 0 {
 		t.Fatal("live sees test rows")
 	}
 }
@@ -232,7 +233,7 @@ func TestListFiltersAndOffsets(t *testing.T) {
 	}
 	keys := func(p store.Page) string {
 		t.Helper()
-		rows, _, err := s.ListPaymentHistory(ctx, store.Test, p)
+		rows, _, err := s.ListPaymentHistory(ctx, vocab.Test, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,10 +262,10 @@ func TestListFiltersAndOffsets(t *testing.T) {
 			t.Errorf("%+v = %q, want %q", c.p, got, c.want)
 		}
 	}
-	if _, _, err := s.ListPaymentHistory(ctx, store.Test, store.Page{Status: "paid'; DROP TABLE x; --"}); !errors.Is(err, store.ErrBadFilter) {
+	if _, _, err := s.ListPaymentHistory(ctx, vocab.Test, store.Page{Status: "paid'; DROP TABLE x; --"}); !errors.Is(err, store.ErrBadFilter) {
 		t.Errorf("unknown status: %v", err)
 	}
-	if _, _, err := s.ListWebhookEvents(ctx, store.Test, store.Page{Status: "done"}); !errors.Is(err, store.ErrBadFilter) {
+	if _, _, err := s.ListWebhookEvents(ctx, vocab.Test, store.Page{Status: "done"}); !errors.Is(err, store.ErrBadFilter) {
 		t.Errorf("unknown event status: %v", err)
 	}
 }

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
 // SyncRun is one sync of Stripe objects into the store.
 type SyncRun struct {
 	ID          int64             `json:"id"`
-	Env         Env               `json:"env"`
+	Env         vocab.Env         `json:"env"`
 	AccountID   string            `json:"account_id"`
 	Objects     []string          `json:"objects"`
 	Status      string            `json:"status"`
@@ -39,7 +40,7 @@ func scanSyncRun(row pgx.Row) (*SyncRun, error) {
 
 // StartSyncRun records a new running sync. A resumed run starts from the
 // counts, cursors and finished kinds of the run it resumes.
-func (s *Store) StartSyncRun(ctx context.Context, env Env, accountID string, objects []string, resume *SyncRun) (*SyncRun, error) {
+func (s *Store) StartSyncRun(ctx context.Context, env vocab.Env, accountID string, objects []string, resume *SyncRun) (*SyncRun, error) {
 	counts, cursors, done := map[string]int64{}, map[string]string{}, []string{}
 	var from *int64
 	if resume != nil {
@@ -83,14 +84,14 @@ func (s *Store) FinishSyncRun(r *SyncRun, runErr error) error {
 }
 
 // LastSyncRun returns env's newest sync run, or ErrNotFound.
-func (s *Store) LastSyncRun(ctx context.Context, env Env) (*SyncRun, error) {
+func (s *Store) LastSyncRun(ctx context.Context, env vocab.Env) (*SyncRun, error) {
 	return scanSyncRun(s.pool.QueryRow(ctx, `SELECT `+syncRunCols+` FROM payments.sync_runs
 		WHERE env = $1 ORDER BY id DESC LIMIT 1`, env))
 }
 
 // AbandonStaleRuns marks runs that have made no progress for maxAge as
 // failed: their process died. They stay resumable.
-func (s *Store) AbandonStaleRuns(ctx context.Context, env Env, maxAge time.Duration) error {
+func (s *Store) AbandonStaleRuns(ctx context.Context, env vocab.Env, maxAge time.Duration) error {
 	_, err := s.pool.Exec(ctx, `UPDATE payments.sync_runs SET status = 'failed', finished_at = now(),
 		error = 'the process running this sync stopped before it finished'
 		WHERE env = $1 AND status = 'running' AND heartbeat_at < now() - make_interval(secs => $2)`, env, maxAge.Seconds())

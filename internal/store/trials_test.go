@@ -7,6 +7,7 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // A checkout whose trial claim meets a concurrent one on one of its
@@ -37,7 +38,7 @@ func TestTrialClaimLostToAConcurrentCheckoutIsReleased(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "subscription", Requester: "user:u1",
+		row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "subscription", Requester: "user:u1",
 			RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u1",
 			TrialDays: 14, TrialProducts: []string{"prod_A", "prod_B"}})
 		done <- result{row, err}
@@ -67,13 +68,13 @@ func TestTrialClaimLostToAConcurrentCheckoutIsReleased(t *testing.T) {
 	}
 
 	// With its claims, a row read again (an idempotent retry) says its trial.
-	row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "subscription", Requester: "user:u2",
+	row, _, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "subscription", Requester: "user:u2",
 		RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u2", IdempotencyKey: "k",
 		TrialDays: 21, TrialProducts: []string{"prod_A"}})
 	if err != nil || row.TrialDays != 21 {
 		t.Fatalf("a free trial: %+v %v", row, err)
 	}
-	again, created, err := st.InsertCheckout(ctx, store.NewCheckout{Env: store.Test, Mode: "subscription", Requester: "user:u2",
+	again, created, err := st.InsertCheckout(ctx, store.NewCheckout{Env: vocab.Test, Mode: "subscription", Requester: "user:u2",
 		RequestHash: "h", Request: map[string]any{}, SubjectType: "user", SubjectID: "u2", IdempotencyKey: "k",
 		TrialDays: 21, TrialProducts: []string{"prod_A"}})
 	if err != nil || created || again.ID != row.ID || again.TrialDays != 21 {

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 )
 
-func purposeWebhookSecret(env Env) string { return "webhook_secret/" + string(env) }
+func purposeWebhookSecret(env vocab.Env) string { return "webhook_secret/" + string(env) }
 
 // PreviousSecretGrace is how long a replaced signing secret is still accepted,
 // so deliveries signed before a rotation still verify.
@@ -27,7 +28,7 @@ type WebhookSecrets struct {
 }
 
 // WebhookSecrets decrypts env's signing secrets; ErrNotFound when none is set.
-func (s *Store) WebhookSecrets(ctx context.Context, env Env) (WebhookSecrets, error) {
+func (s *Store) WebhookSecrets(ctx context.Context, env vocab.Env) (WebhookSecrets, error) {
 	var cur, prev []byte
 	var until *time.Time
 	err := s.pool.QueryRow(ctx, `SELECT webhook_secret_enc, webhook_prev_secret_enc, webhook_prev_secret_until
@@ -65,7 +66,7 @@ type WebhookEndpoint struct {
 
 // SetWebhook stores the endpoint and, when secret is not empty, its signing
 // secret; a different previous secret stays accepted for PreviousSecretGrace.
-func (s *Store) SetWebhook(ctx context.Context, env Env, ep WebhookEndpoint, secret string) error {
+func (s *Store) SetWebhook(ctx context.Context, env vocab.Env, ep WebhookEndpoint, secret string) error {
 	var sealed []byte
 	if secret != "" {
 		sealed = s.key.Seal(secret, purposeWebhookSecret(env))
@@ -95,7 +96,7 @@ func (s *Store) SetWebhook(ctx context.Context, env Env, ep WebhookEndpoint, sec
 // secret at once: receivers stop accepting it (billwire serve checks the
 // database before it accepts a delivery signed with it). It reports whether
 // a previous secret was still accepted; ErrNotFound when env has no row.
-func (s *Store) RevokePreviousWebhookSecret(ctx context.Context, env Env) (bool, error) {
+func (s *Store) RevokePreviousWebhookSecret(ctx context.Context, env vocab.Env) (bool, error) {
 	var wasAccepted bool
 	err := s.pool.QueryRow(ctx, `
 		UPDATE payments.environments e SET webhook_prev_secret_enc = NULL, webhook_prev_secret_until = NULL
@@ -119,7 +120,7 @@ func nilIfEmpty(s string) *string {
 }
 
 // Webhook returns env's endpoint state; ErrNotFound when none is set up.
-func (s *Store) Webhook(ctx context.Context, env Env) (*WebhookEndpoint, error) {
+func (s *Store) Webhook(ctx context.Context, env vocab.Env) (*WebhookEndpoint, error) {
 	var ep WebhookEndpoint
 	var source, id, url, status, masked *string
 	err := s.pool.QueryRow(ctx, `SELECT webhook_source, webhook_endpoint_id, webhook_url, webhook_events, webhook_status,
@@ -150,7 +151,7 @@ type WebhookHealth struct {
 }
 
 // WebhookHealth reads the ledger's health for env.
-func (s *Store) WebhookHealth(ctx context.Context, env Env) (*WebhookHealth, error) {
+func (s *Store) WebhookHealth(ctx context.Context, env vocab.Env) (*WebhookHealth, error) {
 	h := &WebhookHealth{Counts24h: map[string]int64{}}
 	var lastType *string
 	err := s.pool.QueryRow(ctx, `SELECT
@@ -208,7 +209,7 @@ const recentEvents = 10000
 // ListWebhookEvents returns a page of the ledger, newest first. Query matches
 // an event id exactly, a status, or, among the newest 10,000 events, a type
 // or an object id exactly.
-func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]WebhookEvent, string, error) {
+func (s *Store) ListWebhookEvents(ctx context.Context, env vocab.Env, p Page) ([]WebhookEvent, string, error) {
 	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err
@@ -268,7 +269,7 @@ func (s *Store) ListWebhookEvents(ctx context.Context, env Env, p Page) ([]Webho
 
 // WebhookEventByID returns one ledger row with its payload (nil when it was
 // not kept); ErrNotFound when env's ledger has no such event.
-func (s *Store) WebhookEventByID(ctx context.Context, env Env, id string) (*WebhookEvent, error) {
+func (s *Store) WebhookEventByID(ctx context.Context, env vocab.Env, id string) (*WebhookEvent, error) {
 	var e WebhookEvent
 	var payload []byte
 	err := s.pool.QueryRow(ctx, `
@@ -287,7 +288,7 @@ func (s *Store) WebhookEventByID(ctx context.Context, env Env, id string) (*Webh
 }
 
 // KnownEvents returns which of ids are in env's ledger as processed or ignored.
-func (s *Store) KnownEvents(ctx context.Context, env Env, ids []string) (map[string]bool, error) {
+func (s *Store) KnownEvents(ctx context.Context, env vocab.Env, ids []string) (map[string]bool, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM payments.webhook_events
 		WHERE env = $1 AND id = ANY($2) AND status IN ('processed', 'ignored', 'parked')`, env, ids)
 	if err != nil {
@@ -335,7 +336,7 @@ type PaymentRecord struct {
 // invoice, subscription, charge; a payment intent finds the payment with its
 // refunds and disputes), a status, or the start of the customer's email or
 // name.
-func (s *Store) ListPaymentHistory(ctx context.Context, env Env, p Page) ([]PaymentRecord, string, error) {
+func (s *Store) ListPaymentHistory(ctx context.Context, env vocab.Env, p Page) ([]PaymentRecord, string, error) {
 	after, q, limit, err := p.norm()
 	if err != nil {
 		return nil, "", err
@@ -407,7 +408,7 @@ func (s *Store) ListPaymentHistory(ctx context.Context, env Env, p Page) ([]Paym
 
 // DeleteSelfTestEvent removes the integration check's own test event from
 // the ledger, reporting whether it was there.
-func (s *Store) DeleteSelfTestEvent(ctx context.Context, env Env, id string) (bool, error) {
+func (s *Store) DeleteSelfTestEvent(ctx context.Context, env vocab.Env, id string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM payments.webhook_events WHERE id = $1 AND env = $2 AND type = 'billwire.self_test'`, id, env)
 	if err != nil {
 		return false, fmt.Errorf("remove self-test event: %w", err)

@@ -25,7 +25,7 @@ import (
 	"github.com/stripe/stripe-go/v79/form"
 
 	"github.com/billwire/billwire/internal/secrets"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // APIBaseEnv names the variable that overrides Stripe's API base URL.
@@ -58,7 +58,7 @@ var Transport http.RoundTripper = func() *http.Transport {
 
 // Client calls Stripe for one environment with one key.
 type Client struct {
-	env     store.Env
+	env     vocab.Env
 	key     string
 	api     *client.API
 	backend stripe.Backend
@@ -71,7 +71,7 @@ var keyRE = regexp.MustCompile(`^(sk|rk)_(test|live)_[A-Za-z0-9]{10,}$`)
 
 // KeyKind checks that key is a Stripe secret or restricted key for env and
 // returns "secret" or "restricted". Its errors never repeat the key.
-func KeyKind(env store.Env, key string) (string, error) {
+func KeyKind(env vocab.Env, key string) (string, error) {
 	key = strings.TrimSpace(key)
 	switch {
 	case strings.HasPrefix(key, "pk_"):
@@ -93,7 +93,7 @@ func KeyKind(env store.Env, key string) (string, error) {
 
 // CheckBase refuses an API base override that would send a live key over
 // plain HTTP to another machine.
-func CheckBase(env store.Env, base string) error {
+func CheckBase(env vocab.Env, base string) error {
 	if base == "" {
 		return nil
 	}
@@ -101,7 +101,7 @@ func CheckBase(env store.Env, base string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s=%q is not an http(s) URL", APIBaseEnv, base)
 	}
-	if env == store.Live && u.Scheme != "https" && !isLoopback(u.Hostname()) {
+	if env == vocab.Live && u.Scheme != "https" && !isLoopback(u.Hostname()) {
 		return fmt.Errorf("%s=%s would send the live key unencrypted to another machine: use https, or a loopback address for a local proxy", APIBaseEnv, base)
 	}
 	return nil
@@ -116,7 +116,7 @@ func isLoopback(host string) bool {
 }
 
 // New returns a client for env with key.
-func New(env store.Env, key string, o Options) (*Client, error) {
+func New(env vocab.Env, key string, o Options) (*Client, error) {
 	if _, err := KeyKind(env, key); err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func New(env store.Env, key string, o Options) (*Client, error) {
 	rate := o.RateLimit
 	if rate == 0 {
 		rate = 25
-		if env == store.Live {
+		if env == vocab.Live {
 			rate = 100
 		}
 	}
@@ -157,7 +157,7 @@ func New(env store.Env, key string, o Options) (*Client, error) {
 }
 
 // Env is the client's environment.
-func (c *Client) Env() store.Env { return c.env }
+func (c *Client) Env() vocab.Env { return c.env }
 
 // API exposes stripe-go's aggregate client for calls this package does not wrap.
 func (c *Client) API() *client.API { return c.api }

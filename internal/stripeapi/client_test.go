@@ -6,27 +6,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func TestKeyKind(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		env        store.Env
+		env        vocab.Env
 		key, kind  string
 		errMention string
 	}{
-		{store.Test, "sk_test_51AbcdefghijKLMNOP", "secret", ""},
-		{store.Test, "rk_test_51AbcdefghijKLMNOP", "restricted", ""},
-		{store.Live, "sk_live_51AbcdefghijKLMNOP", "secret", ""},
-		{store.Test, "sk_live_51AbcdefghijKLMNOP", "", "live-mode key"},
-		{store.Live, "rk_test_51AbcdefghijKLMNOP", "", "test-mode key"},
-		{store.Test, "pk_test_51AbcdefghijKLMNOP", "", "publishable"},
-		{store.Test, "whsec_51AbcdefghijKLMNOP", "", "signing secret"},
-		{store.Test, "sk_test_short", "", "malformed"},
-		{store.Test, "sk_test_51Abc def", "", "malformed"},
+		{vocab.Test, "sk_test_51AbcdefghijKLMNOP", "secret", ""},
+		{vocab.Test, "rk_test_51AbcdefghijKLMNOP", "restricted", ""},
+		{vocab.Live, "sk_live_51AbcdefghijKLMNOP", "secret", ""},
+		{vocab.Test, "sk_live_51AbcdefghijKLMNOP", "", "live-mode key"},
+		{vocab.Live, "rk_test_51AbcdefghijKLMNOP", "", "test-mode key"},
+		{vocab.Test, "pk_test_51AbcdefghijKLMNOP", "", "publishable"},
+		{vocab.Test, "whsec_51AbcdefghijKLMNOP", "", "signing secret"},
+		{vocab.Test, "sk_test_short", "", "malformed"},
+		{vocab.Test, "sk_test_51Abc def", "", "malformed"},
 	}
 	for _, c := range cases {
 		kind, err := stripeapi.KeyKind(c.env, c.key)
@@ -48,11 +48,11 @@ func TestKeyKind(t *testing.T) {
 func TestCheckBase(t *testing.T) {
 	t.Parallel()
 	ok := []struct {
-		env  store.Env
+		env  vocab.Env
 		base string
 	}{
-		{store.Test, ""}, {store.Test, "http://stripe-mock:12111"}, {store.Live, "https://proxy.example.com"},
-		{store.Live, "http://127.0.0.1:9999"}, {store.Live, "http://localhost:9999"}, {store.Live, "http://[::1]:9999"},
+		{vocab.Test, ""}, {vocab.Test, "http://stripe-mock:12111"}, {vocab.Live, "https://proxy.example.com"},
+		{vocab.Live, "http://127.0.0.1:9999"}, {vocab.Live, "http://localhost:9999"}, {vocab.Live, "http://[::1]:9999"},
 	}
 	for _, c := range ok {
 		if err := stripeapi.CheckBase(c.env, c.base); err != nil {
@@ -60,7 +60,7 @@ func TestCheckBase(t *testing.T) {
 		}
 	}
 	for _, base := range []string{"http://10.0.0.5:8080", "ftp://x", "not a url"} {
-		if err := stripeapi.CheckBase(store.Live, base); err == nil {
+		if err := stripeapi.CheckBase(vocab.Live, base); err == nil {
 			t.Errorf("CheckBase(live, %q) accepted", base)
 		}
 	}
@@ -88,7 +88,7 @@ func TestIdempotencyKeyIsStableAndDistinct(t *testing.T) {
 func TestRateLimitBackoff(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{Customers: 30, RateLimit: 20})
-	c, err := stripeapi.New(store.Test, "sk_test_51RateLimitTest000000000001", stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000})
+	c, err := stripeapi.New(vocab.Test, "sk_test_51RateLimitTest000000000001", stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestRateLimitBackoff(t *testing.T) {
 func TestPacingStaysUnderTheLimit(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{Customers: 5, RateLimit: 50})
-	c, err := stripeapi.New(store.Test, "sk_test_51PacingTest00000000000001", stripeapi.Options{BaseURL: fake.URL(), RateLimit: 50})
+	c, err := stripeapi.New(vocab.Test, "sk_test_51PacingTest00000000000001", stripeapi.Options{BaseURL: fake.URL(), RateLimit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestStripeErrorsSayWhatToDo(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{})
 	const key = "sk_test_51ErrorsTest00000000000004242"
-	c, err := stripeapi.New(store.Test, key, stripeapi.Options{BaseURL: fake.URL()})
+	c, err := stripeapi.New(vocab.Test, key, stripeapi.Options{BaseURL: fake.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestStripeErrorsSayWhatToDo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "configure_stripe_keys") || strings.Contains(err.Error(), key) {
 		t.Fatalf("401 = %v", err)
 	}
-	dead, _ := stripeapi.New(store.Test, key, stripeapi.Options{BaseURL: "http://127.0.0.1:1"})
+	dead, _ := stripeapi.New(vocab.Test, key, stripeapi.Options{BaseURL: "http://127.0.0.1:1"})
 	_, err = dead.Account(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "could not reach Stripe at http://127.0.0.1:1") || !stripeapi.Temporary(err) {
 		t.Fatalf("unreachable = %v", err)

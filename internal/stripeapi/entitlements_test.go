@@ -8,16 +8,16 @@ import (
 
 	"github.com/stripe/stripe-go/v79"
 
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // stripe-mock checks each entitlements request against Stripe's OpenAPI
 // spec: the shapes are right even though it keeps no state.
 func TestEntitlementsRequestsAgainstStripeMock(t *testing.T) {
 	t.Parallel()
-	c, err := stripeapi.New(store.Test, "sk_test_51EntitlementsMock0000000001", stripeapi.Options{BaseURL: stripetest.Mock(t)})
+	c, err := stripeapi.New(vocab.Test, "sk_test_51EntitlementsMock0000000001", stripeapi.Options{BaseURL: stripetest.Mock(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestEntitlementsAgainstTheFake(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 1})
 	const key = "sk_test_51EntitlementsFake0000000001"
-	c, err := stripeapi.New(store.Test, key, stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000})
+	c, err := stripeapi.New(vocab.Test, key, stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

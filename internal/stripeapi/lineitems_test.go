@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // stripe-mock answers the line items request with its fixture: the path and
 // parameters are Stripe's, and the price comes in each line.
 func TestCheckoutLineItemsAgainstStripeMock(t *testing.T) {
 	t.Parallel()
-	c, err := stripeapi.New(store.Test, "sk_test_51LineItemsMock000000000001", stripeapi.Options{BaseURL: stripetest.Mock(t)})
+	c, err := stripeapi.New(vocab.Test, "sk_test_51LineItemsMock000000000001", stripeapi.Options{BaseURL: stripetest.Mock(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestCheckoutLineItemsReadsEveryPage(t *testing.T) {
 		items = append(items, lineItem(i, fmt.Sprintf("price_%d", i), lk, i+1))
 	}
 	fake.PutLineItems(key, "cs_test_Many", items...)
-	c, err := stripeapi.New(store.Test, key, stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000})
+	c, err := stripeapi.New(vocab.Test, key, stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/loadgen"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // BenchmarkBatch records and projects realistic traffic (shuffled, 10%
@@ -56,7 +56,7 @@ func BenchmarkBatch(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				items[i] = &item{env: store.Test, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: "bench",
+				items[i] = &item{env: vocab.Test, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: "bench",
 					done: make(chan result, 1)}
 			}
 			for _, it := range items[:exp.Prelude] {

@@ -17,10 +17,10 @@ import (
 
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -134,7 +134,7 @@ func TestOutsidePaymentSessionGetsItsLineItems(t *testing.T) {
 	r.mustSend(completed)
 	r.mustSend(r.event("checkout.session.async_payment_succeeded", eventfixtures.Options{ID: "evt_out_2", Created: 1_750_000_200,
 		Object: outsideSession("cs_test_Outside", "pi_Outside")}))
-	if _, err := r.svc.Replay(context.Background(), store.Test, "evt_out_1"); err != nil {
+	if _, err := r.svc.Replay(context.Background(), vocab.Test, "evt_out_1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.lineItemRequests("cs_test_Outside"); n != 1 {
@@ -174,7 +174,7 @@ func TestReconcileAndReplayFetchLineItems(t *testing.T) {
 	r.fake.PutLineItems(testKey, "cs_test_Listed", lineItemJSON("li_1", "price_Credits100", "credits_100", 2),
 		lineItemJSON("li_2", "price_Sticker", "", 1))
 	time.Sleep(5100 * time.Millisecond) // the processors' view of the bound scaffolds (see webhooks.boundTTL)
-	if _, err := r.svc.Replay(context.Background(), store.Test, "evt_early"); err != nil {
+	if _, err := r.svc.Replay(context.Background(), vocab.Test, "evt_early"); err != nil {
 		t.Fatal(err)
 	}
 	want := wantItems(t, outsideItems)
@@ -199,7 +199,7 @@ func TestReconcileAndReplayFetchLineItems(t *testing.T) {
 	listed := r.event("checkout.session.completed", eventfixtures.Options{ID: "evt_listed", Created: time.Now().Unix() - 60,
 		Object: outsideSession("cs_test_Listed", "pi_Listed")})
 	r.fake.AddEvent(testKey, listed)
-	res, err := r.svc.Reconcile(context.Background(), store.Test, time.Now().Add(-time.Hour))
+	res, err := r.svc.Reconcile(context.Background(), vocab.Test, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,10 +385,10 @@ func TestGroupCommitNeverWaitsOnLineItems(t *testing.T) {
 	log := zerolog.New(lockedWriter{r.mu, r.logs})
 	r.svc = billing.New(billing.Static(st), stripeapi.Options{BaseURL: gs.URL, RateLimit: 1000}, log)
 	ctx := context.Background()
-	if _, err := r.svc.ConfigureKey(ctx, store.Test, testKey, false); err != nil {
+	if _, err := r.svc.ConfigureKey(ctx, vocab.Test, testKey, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.svc.SetupWebhook(ctx, store.Test, "", secret, ""); err != nil {
+	if _, err := r.svc.SetupWebhook(ctx, vocab.Test, "", secret, ""); err != nil {
 		t.Fatal(err)
 	}
 	// One writer, which waits long for deliveries being read: the other

@@ -11,10 +11,10 @@ import (
 
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/loadgen"
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -58,7 +58,7 @@ func BenchmarkOutbox(b *testing.B) {
 			}
 			proc := webhooks.NewProcessor(st.Pool(), svc, zerolog.Nop(), webhooks.Options{})
 			for _, e := range events[:exp.Prelude] {
-				if _, err := proc.Process(ctx, store.Test, e, "webhook", false); err != nil {
+				if _, err := proc.Process(ctx, vocab.Test, e, "webhook", false); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -77,7 +77,7 @@ func BenchmarkOutbox(b *testing.B) {
 						if i >= len(rest) {
 							return
 						}
-						if s, err := proc.Process(ctx, store.Test, rest[i], "webhook", false); err != nil || s == webhooks.Failed || s == webhooks.Parked {
+						if s, err := proc.Process(ctx, vocab.Test, rest[i], "webhook", false); err != nil || s == webhooks.Failed || s == webhooks.Parked {
 							failed.Add(1)
 						}
 					}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/billwire/billwire/internal/eventfixtures"
-	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -70,7 +70,7 @@ func TestOutboxRecordsRealChangesOnly(t *testing.T) {
 	// A duplicate, a replay, and an update of nothing the app needs (the
 	// payment method) record nothing.
 	r.mustSend(created)
-	if _, err := r.svc.Replay(context.Background(), store.Test, eventIDOf(t, created)); err != nil {
+	if _, err := r.svc.Replay(context.Background(), vocab.Test, eventIDOf(t, created)); err != nil {
 		t.Fatal(err)
 	}
 	r.mustSend(ev("customer.subscription.updated", map[string]any{"status": "active", "default_payment_method": "pm_Other"}))

@@ -9,11 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 // A writer keeps one connection in pipeline mode and sends each batch as
@@ -48,7 +47,7 @@ func (p *Processor) prepare(f *flight, batch []*item) {
 	f.batch, f.results, f.alone, f.mapped = batch, make([]result, len(batch)), make([]bool, len(batch)), make([][]mappingKey, len(batch))
 	q := &plan{}
 	type objectKey struct {
-		env     store.Env
+		env     vocab.Env
 		typ, id string
 		at      time.Time
 	}

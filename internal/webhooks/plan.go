@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // plan gathers the rows that events write, by statement, so that a batch of
@@ -35,7 +36,7 @@ type plan struct {
 
 	// env, ev and oid are the environment, the event id and the object id
 	// of the rows being added.
-	env     store.Env
+	env     vocab.Env
 	ev, oid string
 	// lineItems are the fetched line items of the event's Checkout
 	// Session, if any (see checkoutRow).
@@ -51,7 +52,7 @@ type plan struct {
 }
 
 type summaryRow struct {
-	env      store.Env
+	env      vocab.Env
 	customer string
 	obj      json.RawMessage
 	at       time.Time
@@ -60,7 +61,7 @@ type summaryRow struct {
 
 // objectKinds are the mirrored objects that events replace whole, in the
 // order their statements run (a price needs its product).
-var objectKinds = [...]store.Kind{store.Products, store.Prices, store.Customers, store.Subscriptions}
+var objectKinds = [...]vocab.Kind{vocab.Products, vocab.Prices, vocab.Customers, vocab.Subscriptions}
 
 type mappingRow struct {
 	mappingKey
@@ -68,7 +69,7 @@ type mappingRow struct {
 }
 
 type placeholderRow struct {
-	env      store.Env
+	env      vocab.Env
 	product  string
 	livemode bool
 	at       time.Time
@@ -76,7 +77,7 @@ type placeholderRow struct {
 }
 
 type objectRow struct {
-	env store.Env
+	env vocab.Env
 	id  string
 	obj json.RawMessage
 	at  time.Time
@@ -84,7 +85,7 @@ type objectRow struct {
 }
 
 type checkoutRow struct {
-	env                                   store.Env
+	env                                   vocab.Env
 	stripeID                              string
 	mode                                  *string
 	status                                string
@@ -112,7 +113,7 @@ type (
 )
 
 type paymentRow struct {
-	env store.Env
+	env vocab.Env
 	payment
 }
 
@@ -130,7 +131,7 @@ func (q *plan) merge(r *plan) {
 	q.summaries = append(q.summaries, r.summaries...)
 }
 
-func (q *plan) object(kind store.Kind, obj json.RawMessage, at time.Time) {
+func (q *plan) object(kind vocab.Kind, obj json.RawMessage, at time.Time) {
 	for i, k := range objectKinds {
 		if k == kind {
 			q.objects[i] = append(q.objects[i], objectRow{q.env, q.oid, obj, at, q.ev})
@@ -140,7 +141,7 @@ func (q *plan) object(kind store.Kind, obj json.RawMessage, at time.Time) {
 	panic("webhooks: no statement for objects of kind " + string(kind))
 }
 
-func (q *plan) payment(env store.Env, p payment) {
+func (q *plan) payment(env vocab.Env, p payment) {
 	if p.kind == "payment" {
 		q.payments = append(q.payments, paymentRow{env, p})
 	} else {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Status is what became of an event.
@@ -34,14 +35,14 @@ const (
 // Fetcher fetches an object from Stripe, for events that cannot be ordered
 // by their payload.
 type Fetcher interface {
-	FetchObject(ctx context.Context, env store.Env, path string) (json.RawMessage, error)
+	FetchObject(ctx context.Context, env vocab.Env, path string) (json.RawMessage, error)
 }
 
 // SummaryFetcher builds a customer's complete active entitlement summary
 // from Stripe, for summary events whose list is truncated. The Fetcher may
 // implement it; without it such events fail (and are retried).
 type SummaryFetcher interface {
-	FetchEntitlementSummary(ctx context.Context, env store.Env, customer string) (json.RawMessage, error)
+	FetchEntitlementSummary(ctx context.Context, env vocab.Env, customer string) (json.RawMessage, error)
 }
 
 // LineItemFetcher lists what a Checkout Session bought, for a payment
@@ -49,7 +50,7 @@ type SummaryFetcher interface {
 // items. The Fetcher may implement it; without it such events fail (and
 // are retried).
 type LineItemFetcher interface {
-	FetchCheckoutLineItems(ctx context.Context, env store.Env, session string) ([]store.CheckoutLineItem, error)
+	FetchCheckoutLineItems(ctx context.Context, env vocab.Env, session string) ([]store.CheckoutLineItem, error)
 }
 
 // Options tune a Processor.
@@ -100,7 +101,7 @@ type Processor struct {
 }
 
 type item struct {
-	env      store.Env
+	env      vocab.Env
 	e        *Event
 	obj      json.RawMessage
 	at       time.Time
@@ -187,12 +188,12 @@ var ErrClosed = errors.New("billwire is shutting down")
 // from (webhook, reconcile, replay); force re-projects an event recorded
 // before (replay). The error is set when the event's fate is unknown (the
 // database failed): the sender should retry.
-func (p *Processor) Process(ctx context.Context, env store.Env, e *Event, source string, force bool) (Status, error) {
+func (p *Processor) Process(ctx context.Context, env vocab.Env, e *Event, source string, force bool) (Status, error) {
 	return p.process(ctx, env, e, source, force, nil)
 }
 
 // process is Process for a delivery that arrived: a leaves once the event is queued.
-func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source string, force bool, a *arrival) (Status, error) {
+func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source string, force bool, a *arrival) (Status, error) {
 	obj, at := e.Data.Object, e.CreatedAt()
 	if e.Type == EntitlementSummaryType {
 		if sum, err := store.ParseEntitlementSummary(obj); err == nil && sum.HasMore {
@@ -252,7 +253,7 @@ func (p *Processor) process(ctx context.Context, env store.Env, e *Event, source
 // returns nil otherwise. Its error means the event must not be projected
 // now. The delivery leaves (a) before Stripe is asked: the writers do not
 // wait for it meanwhile.
-func (p *Processor) checkoutLineItems(ctx context.Context, env store.Env, e *Event, obj json.RawMessage, force bool, a *arrival) (json.RawMessage, error) {
+func (p *Processor) checkoutLineItems(ctx context.Context, env vocab.Env, e *Event, obj json.RawMessage, force bool, a *arrival) (json.RawMessage, error) {
 	if e.ObjectType != "checkout.session" || !Projects(e.Type) {
 		return nil, nil
 	}
@@ -289,13 +290,13 @@ const boundTTL = 5 * time.Second
 // at a time; the others wait for its answer (or their context).
 type boundEnvs struct {
 	mu      sync.Mutex
-	envs    map[store.Env]bool
+	envs    map[vocab.Env]bool
 	at      time.Time
 	loading chan struct{} // closed when the read in flight ends; nil when none
 	err     error
 }
 
-func (b *boundEnvs) bound(ctx context.Context, q store.RowQuerier, env store.Env) (bool, error) {
+func (b *boundEnvs) bound(ctx context.Context, q store.RowQuerier, env vocab.Env) (bool, error) {
 	for {
 		b.mu.Lock()
 		if b.envs != nil && time.Since(b.at) < boundTTL {
@@ -370,7 +371,7 @@ func (r result) batchErr() error {
 }
 
 // fail records a failure that happened outside a writer (a re-fetch).
-func (p *Processor) fail(ctx context.Context, env store.Env, e *Event, source string, force bool, cause error) (Status, error) {
+func (p *Processor) fail(ctx context.Context, env vocab.Env, e *Event, source string, force bool, cause error) (Status, error) {
 	var st Status
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		var err error

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // projector turns one event into the rows it writes to the payment tables.
 // obj is the object to apply (the event's, or a fresh fetch), as of at. It
 // reads nothing: the rows of many events go to PostgreSQL together (see
 // plan). Its error means the payload cannot be projected.
-type projector func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error
+type projector func(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error
 
 // mappingKey is a subject paid for by a customer, in one environment.
 type mappingKey struct {
-	env                  store.Env
+	env                  vocab.Env
 	subjectType, subject string
 	customer             string
 }
@@ -30,13 +31,13 @@ var projectors = map[string]projector{}
 
 func init() {
 	for _, t := range []string{"customer.created", "customer.updated"} {
-		projectors[t] = mirror(store.Customers, "")
+		projectors[t] = mirror(vocab.Customers, "")
 	}
-	projectors["customer.deleted"] = mirror(store.Customers, "deleted")
+	projectors["customer.deleted"] = mirror(vocab.Customers, "deleted")
 	for _, t := range []string{"product.created", "product.updated"} {
-		projectors[t] = mirror(store.Products, "")
+		projectors[t] = mirror(vocab.Products, "")
 	}
-	projectors["product.deleted"] = mirror(store.Products, "inactive")
+	projectors["product.deleted"] = mirror(vocab.Products, "inactive")
 	for _, t := range []string{"price.created", "price.updated"} {
 		projectors[t] = projectPrice("")
 	}
@@ -70,7 +71,7 @@ const EntitlementSummaryType = "entitlements.active_entitlement_summary.updated"
 // projectEntitlementSummary stores a customer's active entitlements. A
 // truncated summary (has_more) never gets here: the processor fetches the
 // whole list first, so a partial list never revokes a feature.
-func projectEntitlementSummary(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectEntitlementSummary(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	sum, err := store.ParseEntitlementSummary(obj)
 	if err != nil {
 		return err
@@ -78,7 +79,7 @@ func projectEntitlementSummary(q *plan, env store.Env, e *Event, obj json.RawMes
 	if sum.HasMore {
 		return fmt.Errorf("customer %s: %w", sum.Customer, store.ErrEntitlementSummaryTruncated)
 	}
-	if sum.Livemode != (env == store.Live) {
+	if sum.Livemode != (env == vocab.Live) {
 		return fmt.Errorf("entitlement summary of customer %s has livemode %v in the %s environment", sum.Customer, sum.Livemode, env)
 	}
 	q.summaries = append(q.summaries, summaryRow{env: env, customer: sum.Customer, obj: obj, at: at, ev: q.ev})
@@ -186,8 +187,8 @@ func (e *Event) FetchPath() (string, bool) {
 	return st.path + e.ObjectID, true
 }
 
-func mirror(kind store.Kind, mark string) projector {
-	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func mirror(kind vocab.Kind, mark string) projector {
+	return func(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 		switch mark {
 		case "deleted":
 			obj = withField(obj, "deleted", true)
@@ -195,7 +196,7 @@ func mirror(kind store.Kind, mark string) projector {
 			obj = withField(obj, "active", false)
 		}
 		q.object(kind, obj, at)
-		if kind == store.Customers {
+		if kind == vocab.Customers {
 			var c customerFields
 			if err := c.scan(obj); err != nil {
 				return err
@@ -210,7 +211,7 @@ func mirror(kind store.Kind, mark string) projector {
 // (its product event may still be on the way); the product's own event or a
 // sync fills it in.
 func projectPrice(mark string) projector {
-	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	return func(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 		var p priceFields
 		if err := p.scan(obj); err != nil {
 			return err
@@ -222,35 +223,29 @@ func projectPrice(mark string) projector {
 		if mark == "inactive" {
 			obj = withField(obj, "active", false)
 		}
-		q.object(store.Prices, obj, at)
+		q.object(vocab.Prices, obj, at)
 		return nil
 	}
 }
 
-func projectSubscription(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectSubscription(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var s subscriptionFields
 	if err := s.scan(obj); err != nil {
 		return err
 	}
 	// The mapping first, so a subscription without subject metadata still finds its subject.
 	mapSubject(q, env, subjectOf(s.Metadata, ""), string(s.Customer))
-	q.object(store.Subscriptions, obj, at)
+	q.object(vocab.Subscriptions, obj, at)
 	return nil
 }
 
 // subject is who pays: a user or a team of the app.
 type subject struct{ typ, id string }
 
-const (
-	metaSubjectType = "billwire_subject_type"
-	metaSubjectID   = "billwire_subject_id"
-	metaCheckoutID  = "billwire_checkout_id" // the session API's row
-)
-
 // subjectOf reads the subject from metadata, else from a client reference
 // of the form "type:id".
 func subjectOf(meta map[string]string, clientRef string) subject {
-	if t, id := meta[metaSubjectType], meta[metaSubjectID]; t != "" && id != "" {
+	if t, id := meta[vocab.MetaSubjectType], meta[vocab.MetaSubjectID]; t != "" && id != "" {
 		return subject{t, id}
 	}
 	if t, id, ok := strings.Cut(clientRef, ":"); ok && t != "" && id != "" {
@@ -262,7 +257,7 @@ func subjectOf(meta map[string]string, clientRef string) subject {
 // mapSubject records (or confirms) that customer pays for sub. A subject or
 // customer already mapped elsewhere keeps its mapping. A pair this process
 // has settled before costs nothing.
-func mapSubject(q *plan, env store.Env, sub subject, customer string) {
+func mapSubject(q *plan, env vocab.Env, sub subject, customer string) {
 	if sub.typ == "" || customer == "" {
 		return
 	}
@@ -277,14 +272,14 @@ func mapSubject(q *plan, env store.Env, sub subject, customer string) {
 // billwireRow is the session API's row named in a session's metadata, 0
 // when there is none.
 func billwireRow(meta map[string]string) int64 {
-	id, err := strconv.ParseInt(meta[metaCheckoutID], 10, 64)
+	id, err := strconv.ParseInt(meta[vocab.MetaCheckoutID], 10, 64)
 	if err != nil || id < 1 {
 		return 0
 	}
 	return id
 }
 
-func projectCheckout(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectCheckout(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var cs checkoutFields
 	if err := cs.scan(obj); err != nil {
 		return err
@@ -332,7 +327,7 @@ type payment struct {
 	eventID                              string
 }
 
-func projectInvoice(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectInvoice(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var in invoiceFields
 	if err := in.scan(obj); err != nil {
 		return err
@@ -373,7 +368,7 @@ func projectInvoice(q *plan, env store.Env, e *Event, obj json.RawMessage, at ti
 	return nil
 }
 
-func projectPaymentIntent(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectPaymentIntent(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var pi paymentIntentFields
 	if err := pi.scan(obj); err != nil {
 		return err
@@ -402,7 +397,7 @@ func projectPaymentIntent(q *plan, env store.Env, e *Event, obj json.RawMessage,
 	return nil
 }
 
-func projectChargeRefunded(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+func projectChargeRefunded(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 	var ch chargeFields
 	if err := ch.scan(obj); err != nil {
 		return err
@@ -423,7 +418,7 @@ func projectChargeRefunded(q *plan, env store.Env, e *Event, obj json.RawMessage
 // projectRelated stores a refund or dispute: a row of its own, keyed by its
 // id, tied to the payment it belongs to.
 func projectRelated(kind string) projector {
-	return func(q *plan, env store.Env, e *Event, obj json.RawMessage, at time.Time) error {
+	return func(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at time.Time) error {
 		var o relatedFields
 		if err := o.scan(obj); err != nil {
 			return err

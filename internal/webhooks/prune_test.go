@@ -14,6 +14,7 @@ import (
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -79,7 +80,7 @@ func TestIgnoredEventIsStoredWithoutPayload(t *testing.T) {
 	}
 	proc := webhooks.NewProcessor(r.st.Pool(), r.svc, zerolog.Nop(), webhooks.Options{})
 	defer proc.Close()
-	if st, err := proc.Process(context.Background(), store.Test, e, "replay", true); err != nil || st != webhooks.Ignored {
+	if st, err := proc.Process(context.Background(), vocab.Test, e, "replay", true); err != nil || st != webhooks.Ignored {
 		t.Fatalf("forced ignored event: %v %v", st, err)
 	}
 	if r.payloadKept("evt_ignored_2") {
@@ -91,7 +92,7 @@ func TestIgnoredEventIsStoredWithoutPayload(t *testing.T) {
 		t.Fatal("a processed event's payload was not stored")
 	}
 	// The list shows which events still carry their payload.
-	page, err := r.svc.ListWebhookEvents(context.Background(), store.Test, store.Page{})
+	page, err := r.svc.ListWebhookEvents(context.Background(), vocab.Test, store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestPrunerDropsOnlyOldProcessedPayloads(t *testing.T) {
 		t.Fatalf("duplicate of a pruned event: %s", body)
 	}
 	// A parked event keeps its payload for the replay that resolves it.
-	if res, err := r.svc.Replay(ctx, store.Test, "evt_parked"); err != nil || res.Refetched || res.Status != "parked" {
+	if res, err := r.svc.Replay(ctx, vocab.Test, "evt_parked"); err != nil || res.Refetched || res.Status != "parked" {
 		t.Fatalf("replay of the parked event: %+v, %v", res, err)
 	}
 }
@@ -289,7 +290,7 @@ func TestReplayOfPrunedEventRefetchesFromStripe(t *testing.T) {
 	// Stripe's copy: what Stripe serves for the event now (here with
 	// another amount, to tell which one was projected).
 	r.fake.AddEvent(testKey, r.event("invoice.paid", eventfixtures.Options{ID: "evt_paid_pruned", Object: map[string]any{"amount_paid": 2500}}))
-	res, err := r.svc.Replay(ctx, store.Test, "evt_paid_pruned")
+	res, err := r.svc.Replay(ctx, vocab.Test, "evt_paid_pruned")
 	if err != nil || !res.Refetched || res.Was != "processed" || res.Status != "processed" {
 		t.Fatalf("replay of a pruned event = %+v, %v", res, err)
 	}
@@ -306,7 +307,7 @@ func TestReplayOfPrunedEventRefetchesFromStripe(t *testing.T) {
 		t.Fatalf("GET /v1/events/evt_paid_pruned made %d times", fetched)
 	}
 	// Stripe keeps events 30 days: this one is gone there too.
-	_, err = r.svc.Replay(ctx, store.Test, "evt_gone")
+	_, err = r.svc.Replay(ctx, vocab.Test, "evt_gone")
 	if err == nil || !billing.IsInputError(err) {
 		t.Fatalf("replay of an event Stripe no longer has: %v", err)
 	}
@@ -321,7 +322,7 @@ func TestReplayOfPrunedEventRefetchesFromStripe(t *testing.T) {
 	// An ignored event has nothing to project: no Stripe call.
 	r.mustSend(r.ignoredEvent("evt_ignored_replay"))
 	before := len(r.fake.Requests())
-	if res, err := r.svc.Replay(ctx, store.Test, "evt_ignored_replay"); err != nil || res.Status != "ignored" {
+	if res, err := r.svc.Replay(ctx, vocab.Test, "evt_ignored_replay"); err != nil || res.Status != "ignored" {
 		t.Fatalf("replay of an ignored event = %+v, %v", res, err)
 	}
 	if len(r.fake.Requests()) != before {
@@ -361,7 +362,7 @@ func TestPrunedEventThatFailsOnReplayKeepsStripesCopy(t *testing.T) {
 		t.Fatalf("pruned %d, %v", n, err)
 	}
 	r.fake.AddEvent(testKey, r.poisonEvent("evt_price_pruned"))
-	res, err := r.svc.Replay(ctx, store.Test, "evt_price_pruned")
+	res, err := r.svc.Replay(ctx, vocab.Test, "evt_price_pruned")
 	if err != nil || !res.Refetched || res.Status != "failed" {
 		t.Fatalf("replay = %+v, %v", res, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stripe/stripe-go/v79/webhook"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // MaxBodyBytes bounds a delivery; Stripe's events are far smaller.
@@ -23,7 +24,7 @@ const Tolerance = 5 * time.Minute
 
 // SecretSource gives the signing secrets of an environment.
 type SecretSource interface {
-	WebhookSecrets(ctx context.Context, env store.Env) (store.WebhookSecrets, error)
+	WebhookSecrets(ctx context.Context, env vocab.Env) (store.WebhookSecrets, error)
 }
 
 // Receiver is the HTTP handler for POST /webhooks/stripe/{env}.
@@ -33,7 +34,7 @@ type Receiver struct {
 	log     zerolog.Logger
 
 	mu    sync.Mutex
-	cache map[store.Env]cachedSecrets
+	cache map[vocab.Env]cachedSecrets
 }
 
 type cachedSecrets struct {
@@ -52,12 +53,12 @@ const secretTTL = time.Second
 
 // NewReceiver returns the handler.
 func NewReceiver(proc *Processor, secrets SecretSource, log zerolog.Logger) *Receiver {
-	return &Receiver{proc: proc, secrets: secrets, log: log, cache: map[store.Env]cachedSecrets{}}
+	return &Receiver{proc: proc, secrets: secrets, log: log, cache: map[vocab.Env]cachedSecrets{}}
 }
 
 // secretsFor returns env's secrets, from the cache unless reload or the
 // entry is older than secretTTL; loaded says they were just read.
-func (r *Receiver) secretsFor(ctx context.Context, env store.Env, reload bool) (c cachedSecrets, loaded bool) {
+func (r *Receiver) secretsFor(ctx context.Context, env vocab.Env, reload bool) (c cachedSecrets, loaded bool) {
 	r.mu.Lock()
 	c, ok := r.cache[env]
 	r.mu.Unlock()
@@ -83,7 +84,7 @@ func (r *Receiver) secretsFor(ctx context.Context, env store.Env, reload bool) (
 // a second reloads first, so a rotation takes effect at once; one that only
 // the previous secret verifies is accepted only as the database says now,
 // so a revoked previous secret (revoke_previous) stops at once too.
-func (r *Receiver) verify(ctx context.Context, env store.Env, body []byte, header string) (bool, error) {
+func (r *Receiver) verify(ctx context.Context, env vocab.Env, body []byte, header string) (bool, error) {
 	c, fresh := r.secretsFor(ctx, env, false)
 	for {
 		if c.err != nil {
@@ -127,7 +128,7 @@ func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	arrival := r.proc.arrive()
 	defer arrival.leave()
-	env, err := store.ParseEnv(req.PathValue("env"))
+	env, err := vocab.ParseEnv(req.PathValue("env"))
 	if err != nil {
 		r.refuseLog(w, r.log, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
 		return
@@ -168,7 +169,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuseLog(w, log, http.StatusBadRequest, "", err.Error())
 		return
 	}
-	if e.Livemode != (env == store.Live) {
+	if e.Livemode != (env == vocab.Live) {
 		r.refuseLog(w, log, http.StatusBadRequest, e.ID, "event livemode does not match the "+string(env)+" route")
 		return
 	}

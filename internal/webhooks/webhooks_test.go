@@ -22,6 +22,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
 
@@ -66,10 +67,10 @@ func rigOn(t *testing.T, st *store.Store, fake *stripetest.Fake, setup bool) *ri
 	r.svc = billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, log)
 	ctx := context.Background()
 	if setup {
-		if _, err := r.svc.ConfigureKey(ctx, store.Test, testKey, false); err != nil {
+		if _, err := r.svc.ConfigureKey(ctx, vocab.Test, testKey, false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.svc.SetupWebhook(ctx, store.Test, "", secret, ""); err != nil {
+		if _, err := r.svc.SetupWebhook(ctx, vocab.Test, "", secret, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -457,11 +458,11 @@ func TestPoisonEventIsParkedAndNeighboursSucceed(t *testing.T) {
 	if n := r.count("customers", ""); n != 21 {
 		t.Fatalf("%d neighbours projected, want 21", n)
 	}
-	st, err := r.svc.Status(context.Background(), []store.Env{store.Test})
+	st, err := r.svc.Status(context.Background(), []vocab.Env{vocab.Test})
 	if err != nil || st[0].Webhook.Health.Parked != 1 || !strings.Contains(st[0].NextStep, "parked") {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
-	res, err := r.svc.Replay(context.Background(), store.Test, "evt_poison")
+	res, err := r.svc.Replay(context.Background(), vocab.Test, "evt_poison")
 	if err != nil || res.Was != "parked" || res.Status != "parked" {
 		t.Fatalf("replay = %+v, %v", res, err)
 	}
@@ -544,7 +545,7 @@ func TestTwoReceiversProjectAnEventOnce(t *testing.T) {
 func TestSecretRotationAcceptsThePreviousSecret(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	if _, err := r.svc.SetupWebhook(context.Background(), store.Test, "", "whsec_billwireRotatedSecret00002", ""); err != nil {
+	if _, err := r.svc.SetupWebhook(context.Background(), vocab.Test, "", "whsec_billwireRotatedSecret00002", ""); err != nil {
 		t.Fatal(err)
 	}
 	e := r.event("customer.created", eventfixtures.Options{ID: "evt_rot_1"})
@@ -621,7 +622,7 @@ func TestEntitlementSummaries(t *testing.T) {
 	}
 	// check_entitlement answers from the projection once the subject is mapped.
 	r.mustSend(r.event("customer.created", eventfixtures.Options{}))
-	ok, detail, err := r.svc.CheckEntitlement(context.Background(), store.Test, auth.Subject{Type: "user", ID: "u_123"}, "sso")
+	ok, detail, err := r.svc.CheckEntitlement(context.Background(), vocab.Test, auth.Subject{Type: "user", ID: "u_123"}, "sso")
 	if err != nil || !ok {
 		t.Fatalf("check_entitlement sso = %v %+v %v", ok, detail, err)
 	}

@@ -1,0 +1,82 @@
+// Package vocab is billwire's shared vocabulary: the environments, the kinds
+// of Stripe object billwire mirrors and the billwire_* metadata keys it
+// writes on Stripe objects. Every layer may import it; it imports nothing of
+// billwire's own.
+package vocab
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Env is a Stripe environment: test or live.
+type Env string
+
+// The two environments.
+const (
+	Test Env = "test"
+	Live Env = "live"
+)
+
+// Envs lists both environments in display order.
+var Envs = []Env{Test, Live}
+
+// ParseEnv validates an environment name.
+func ParseEnv(s string) (Env, error) {
+	switch Env(strings.ToLower(strings.TrimSpace(s))) {
+	case Test:
+		return Test, nil
+	case Live:
+		return Live, nil
+	}
+	return "", fmt.Errorf("unknown environment %q: use \"test\" or \"live\"", s)
+}
+
+// Kind is a kind of Stripe object billwire mirrors.
+type Kind string
+
+// The mirrored kinds, in the order a sync visits them (prices need their products).
+const (
+	Products      Kind = "products"
+	Prices        Kind = "prices"
+	Customers     Kind = "customers"
+	Subscriptions Kind = "subscriptions"
+)
+
+// Kinds lists every mirrored kind in sync order.
+var Kinds = []Kind{Products, Prices, Customers, Subscriptions}
+
+// ParseKind validates an object kind name.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown object type %q: use products, prices, customers or subscriptions", s)
+}
+
+// The metadata keys billwire writes on Stripe objects. Every key starts with
+// MetaPrefix, which a caller's own metadata may not use.
+const (
+	// MetaPrefix starts every key billwire reserves.
+	MetaPrefix = "billwire_"
+
+	// MetaSubjectType and MetaSubjectID name the subject (user or team)
+	// that owns a customer, subscription or checkout session.
+	MetaSubjectType = "billwire_subject_type"
+	MetaSubjectID   = "billwire_subject_id"
+	// MetaCheckoutID is the session API's row behind a checkout session.
+	MetaCheckoutID = "billwire_checkout_id"
+
+	// MetaTrialPeriodDays, MetaAllowPromotionCodes and MetaAutomaticTax are
+	// a price's terms, which user-token checkouts follow.
+	MetaTrialPeriodDays     = "billwire_trial_period_days"
+	MetaAllowPromotionCodes = "billwire_allow_promotion_codes"
+	MetaAutomaticTax        = "billwire_automatic_tax"
+
+	// MetaManaged ("true") and MetaEnv mark a webhook endpoint billwire
+	// created and manages, and the environment it serves.
+	MetaManaged = "billwire_managed"
+	MetaEnv     = "billwire_env"
+)
