@@ -117,3 +117,40 @@ func TestRedactInContext(t *testing.T) {
 		}
 	}
 }
+
+// A signing secret carried escaped: JSON encoders that escape '/' (as
+// "\/") and URL query encoding ('+', '/' and '=' as %2B, %2F, %3D) must not
+// cut the match short and show the rest of the secret.
+func TestRedactEscapedSigningSecrets(t *testing.T) {
+	t.Parallel()
+	escapes := []struct {
+		name string
+		esc  func(string) string
+	}{
+		{"json", func(s string) string { return strings.ReplaceAll(s, "/", `\/`) }},
+		{"url", func(s string) string {
+			return strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(s)
+		}},
+		{"url lower", func(s string) string {
+			return strings.NewReplacer("+", "%2b", "/", "%2f", "=", "%3d").Replace(s)
+		}},
+	}
+	for _, e := range escapes {
+		for range 300 {
+			// At least one escaped character early in the body.
+			body := randomString(t, alnum, 4) + "/" + randomString(t, base64Any, randLen(t, 16, 60)) + "+="
+			key := "whsec_" + body
+			in := `{"secret":"` + e.esc(key) + `"} refused`
+			got := secrets.Redact(in)
+			for i := 0; i+5 <= len(body)-8; i++ {
+				chunk := strings.NewReplacer("/", "", "+", "", "=", "").Replace(body[i : i+5])
+				if len(chunk) == 5 && strings.Contains(got, chunk) {
+					t.Fatalf("%s: Redact(%q) = %q shows %q", e.name, in, got, chunk)
+				}
+			}
+			if !strings.HasSuffix(got, `"} refused`) {
+				t.Fatalf("%s: Redact(%q) = %q lost the text after the secret", e.name, in, got)
+			}
+		}
+	}
+}

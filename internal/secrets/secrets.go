@@ -178,8 +178,10 @@ func Mask(secret string) string {
 // sits in a text (after a letter too: no word boundary is required): its
 // own API keys (bwk_ + base64url, so - and _ may appear anywhere, even
 // first), Stripe's secret and restricted keys, and signing secrets in any
-// base64 or base64url alphabet. * covers keys Stripe already masked.
-var secretRE = regexp.MustCompile(`(?:(?:sk|rk)_(?:test|live)_|bwk_)[A-Za-z0-9_*-]{8,}|whsec_[A-Za-z0-9_*+/=-]{8,}`)
+// base64 or base64url alphabet, also when a JSON encoder escaped '/' as
+// "\/" or a URL encoded '+', '/' and '=' (%2B, %2F, %3D). * covers keys
+// Stripe already masked.
+var secretRE = regexp.MustCompile(`(?:(?:sk|rk)_(?:test|live)_|bwk_)[A-Za-z0-9_*-]{8,}|whsec_(?:[A-Za-z0-9_*+/=-]|\\/|%(?i:2B|2F|3D)){8,}`)
 
 // Redact masks anything in s that looks like a secret key or signing secret,
 // keeping at most its last four characters; the text around it is kept.
