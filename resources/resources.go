@@ -5,6 +5,7 @@ package resources
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -24,28 +26,28 @@ func Register(s *server.MCPServer, b *billing.Service) {
 	s.AddResource(mcp.NewResource("billwire://settings", "settings",
 		mcp.WithResourceDescription("Both environments: masked Stripe key, account, last sync and counts, webhook state, next step. Never shows a full secret."),
 		mcp.WithMIMEType("application/json")),
-		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		redacted(func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 			st, err := b.Status(ctx, vocab.Envs)
 			if err != nil {
 				return nil, err
 			}
 			return contents(req.Params.URI, map[string]any{"environments": st})
-		})
+		}))
 	s.AddResource(mcp.NewResource("billwire://price-map", "price-map",
 		mcp.WithResourceDescription("The test→live price map promote_catalog keeps: for each test price, its live copy, both products and the lookup key (the same in both modes)."),
 		mcp.WithMIMEType("application/json")),
-		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		redacted(func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 			m, err := b.PriceMap(ctx)
 			if err != nil {
 				return nil, err
 			}
 			return contents(req.Params.URI, map[string]any{"prices": m})
-		})
+		}))
 	list := func(name, what string, fn func(context.Context, vocab.Env, store.Page) (any, error)) {
 		s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/"+name+"{?cursor,query}", name,
 			mcp.WithTemplateDescription(what+pagination),
 			mcp.WithTemplateMIMEType("application/json")),
-			func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			redacted(func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 				env, err := vocab.ParseEnv(arg(req, "env"))
 				if err != nil {
 					return nil, err
@@ -55,7 +57,7 @@ func Register(s *server.MCPServer, b *billing.Service) {
 					return nil, err
 				}
 				return contents(req.Params.URI, v)
-			})
+			}))
 	}
 	subjects(s, b)
 	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys) mirrored from Stripe.",
@@ -83,7 +85,7 @@ func subjects(s *server.MCPServer, b *billing.Service) {
 	s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/subjects/{type}/{id}", "subject-billing",
 		mcp.WithTemplateDescription("A subject's (type user or team) billing state from webhook-projected data: its Stripe customer and whether the mapping is confirmed, subscriptions that still bill, recent payments. The same view as get_subject_billing."),
 		mcp.WithTemplateMIMEType("application/json")),
-		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		redacted(func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 			env, err := vocab.ParseEnv(arg(req, "env"))
 			if err != nil {
 				return nil, err
@@ -93,7 +95,22 @@ func subjects(s *server.MCPServer, b *billing.Service) {
 				return nil, err
 			}
 			return contents(req.Params.URI, v)
-		})
+		}))
+}
+
+// readFunc is a resource's or a template's read handler.
+type readFunc = func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error)
+
+// redacted masks any key or signing secret in the error a handler returns
+// (Stripe's or the database's words may carry one), as tools' errors are.
+func redacted(h readFunc) readFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		out, err := h(ctx, req)
+		if err != nil {
+			return nil, errors.New(secrets.Redact(err.Error()))
+		}
+		return out, nil
+	}
 }
 
 // arg reads a template variable; mcp-go hands them over as []string.
