@@ -3,14 +3,13 @@ package resources_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/rs/zerolog"
 
@@ -31,7 +30,7 @@ const testKey = "sk_test_51BillwireResourcesKey0000004242"
 
 type fixture struct {
 	t     *testing.T
-	c     *client.Client
+	s     *server.MCPServer
 	store *store.Store
 	svc   *billing.Service
 }
@@ -43,40 +42,52 @@ func newFixture(t *testing.T) *fixture {
 	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL()}, zerolog.Nop())
 	s := server.NewMCPServer("resources-test", "1", server.WithResourceCapabilities(false, false), server.WithResourceRecovery())
 	resources.Register(s, svc)
-	c, err := client.NewInProcessClient(s)
+	return &fixture{t: t, s: s, store: st, svc: svc}
+}
+
+// rpc sends one JSON-RPC request to the server, as a client's transport
+// would, and decodes the result into out; an error answer is an error.
+func (f *fixture) rpc(method string, params, out any) error {
+	f.t.Helper()
+	req, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
+	resp, err := json.Marshal(f.s.HandleMessage(context.Background(), req))
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
+	var r struct {
+		Result json.RawMessage
+		Error  *struct{ Message string }
 	}
-	return &fixture{t: t, c: c, store: st, svc: svc}
+	if err := json.Unmarshal(resp, &r); err != nil {
+		f.t.Fatalf("%s: %v: %s", method, err, resp)
+	}
+	if r.Error != nil {
+		return errors.New(r.Error.Message)
+	}
+	if err := json.Unmarshal(r.Result, out); err != nil {
+		f.t.Fatalf("%s: %v: %s", method, err, r.Result)
+	}
+	return nil
 }
 
 // read reads uri, which must answer one JSON text, and returns the text.
 func (f *fixture) read(uri string) (string, error) {
 	f.t.Helper()
-	req := mcp.ReadResourceRequest{}
-	req.Params.URI = uri
-	res, err := f.c.ReadResource(context.Background(), req)
-	if err != nil {
+	var res struct {
+		Contents []struct {
+			URI, MIMEType, Text string
+		}
+	}
+	if err := f.rpc("resources/read", map[string]any{"uri": uri}, &res); err != nil {
 		return "", err
 	}
-	if len(res.Contents) != 1 {
-		f.t.Fatalf("read %s: %d contents", uri, len(res.Contents))
+	if len(res.Contents) != 1 || res.Contents[0].MIMEType != "application/json" || res.Contents[0].URI != uri {
+		f.t.Fatalf("read %s: not one JSON text of that URI: %+v", uri, res.Contents)
 	}
-	tc, ok := res.Contents[0].(mcp.TextResourceContents)
-	if !ok || tc.MIMEType != "application/json" || tc.URI != uri {
-		f.t.Fatalf("read %s: not JSON text of that URI: %#v", uri, res.Contents[0])
-	}
-	return tc.Text, nil
+	return res.Contents[0].Text, nil
 }
 
 // readJSON reads uri, which must succeed, and decodes it.
@@ -111,9 +122,10 @@ func (f *fixture) upsert(env vocab.Env, kind vocab.Kind, objs ...string) {
 func TestResourcesListed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
-	rs, err := f.c.ListResources(ctx, mcp.ListResourcesRequest{})
-	if err != nil {
+	var rs struct {
+		Resources []struct{ URI, Name, Description, MIMEType string }
+	}
+	if err := f.rpc("resources/list", map[string]any{}, &rs); err != nil {
 		t.Fatal(err)
 	}
 	var uris []string
@@ -127,13 +139,15 @@ func TestResourcesListed(t *testing.T) {
 	if want := []string{"billwire://price-map", "billwire://settings"}; !slices.Equal(uris, want) {
 		t.Errorf("resources %v, want %v", uris, want)
 	}
-	ts, err := f.c.ListResourceTemplates(ctx, mcp.ListResourceTemplatesRequest{})
-	if err != nil {
+	var ts struct {
+		ResourceTemplates []struct{ URITemplate, Description, MIMEType string }
+	}
+	if err := f.rpc("resources/templates/list", map[string]any{}, &ts); err != nil {
 		t.Fatal(err)
 	}
 	var templates []string
 	for _, rt := range ts.ResourceTemplates {
-		uri := rt.URITemplate.Raw()
+		uri := rt.URITemplate
 		templates = append(templates, uri)
 		if rt.MIMEType != "application/json" || rt.Description == "" {
 			t.Errorf("%s: MIME type %q, description %q", uri, rt.MIMEType, rt.Description)
