@@ -166,7 +166,7 @@ func (in *PriceInput) validate() error {
 		return inputErr("product_id is required: a prod_… id from create_product or list_catalog")
 	}
 	if err := money.ValidateAmount(in.UnitAmount, in.Currency); err != nil {
-		return &InputError{msg: err.Error()}
+		return inputErr("%s", err)
 	}
 	if in.Interval == "" {
 		if in.IntervalCount != 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stripe/stripe-go/v79"
 
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
@@ -650,14 +651,16 @@ func (s *Service) PriceMap(ctx context.Context) ([]store.PriceMapping, error) {
 	return m, nil
 }
 
-// ErrUnknownLookupKey means no active price of the environment has the lookup key.
-var ErrUnknownLookupKey = errors.New("unknown lookup key")
+// ErrUnknownLookupKey means no active price of the environment has the
+// lookup key: a fault.Invalid with code unknown_lookup_key, which
+// errors.Is matches for every such error.
+var ErrUnknownLookupKey = &fault.Error{Kind: fault.Invalid, Code: "unknown_lookup_key", Message: "unknown lookup key"}
 
 // ResolveLookupKey returns the id of env's active price with lookupKey:
 // from billwire's mirror, else from Stripe (and then mirrored). Lookup keys
 // are the same in both environments while price ids differ, so an app that
 // names prices by lookup key works unchanged after go-live. An unknown key
-// is an error wrapping ErrUnknownLookupKey (and an InputError).
+// is ErrUnknownLookupKey with a message that says what to do.
 func (s *Service) ResolveLookupKey(ctx context.Context, env vocab.Env, lookupKey string) (string, error) {
 	lookupKey = strings.TrimSpace(lookupKey)
 	if lookupKey == "" {
@@ -687,7 +690,7 @@ func (s *Service) ResolveLookupKey(ctx context.Context, env vocab.Env, lookupKey
 		if env == vocab.Live {
 			how = "copy the test catalog with promote_catalog, or check the spelling with list_catalog {env: \"live\"}"
 		}
-		return "", &lookupKeyError{msg: fmt.Sprintf("no active %s price has lookup key %q: %s", env, lookupKey, how)}
+		return "", fault.New(fault.Invalid, ErrUnknownLookupKey.Code, "no active %s price has lookup key %q: %s", env, lookupKey, how)
 	}
 	var price struct {
 		ID      string          `json:"id"`
@@ -708,19 +711,4 @@ func (s *Service) ResolveLookupKey(ctx context.Context, env vocab.Env, lookupKey
 		return "", err
 	}
 	return price.ID, nil
-}
-
-// lookupKeyError is an unknown lookup key: the caller's to fix.
-type lookupKeyError struct{ msg string }
-
-func (e *lookupKeyError) Error() string { return e.msg }
-func (e *lookupKeyError) Is(target error) bool {
-	return target == ErrUnknownLookupKey
-}
-func (e *lookupKeyError) As(target any) bool {
-	if ie, ok := target.(**InputError); ok {
-		*ie = &InputError{msg: e.msg}
-		return true
-	}
-	return false
 }

@@ -99,7 +99,7 @@ func list[T any](ctx context.Context, s *Service, env vocab.Env, p store.Page,
 	}
 	rows, cursor, err := query(st, ctx, env, p)
 	if errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrBadFilter) {
-		return nil, "", &InputError{msg: err.Error()}
+		return nil, "", inputErr("%s", err)
 	}
 	if err != nil {
 		return nil, "", err

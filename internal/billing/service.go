@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
@@ -47,19 +48,10 @@ func New(stores StoreSource, opts stripeapi.Options, log zerolog.Logger) *Servic
 	return &Service{stores: stores, stripe: opts, log: log, clients: map[vocab.Env]cachedClient{}}
 }
 
-// InputError is a mistake in the caller's arguments; its text says how to fix it.
-type InputError struct{ msg string }
-
-func (e *InputError) Error() string { return e.msg }
-
+// inputErr is a mistake in the caller's arguments (a fault.Invalid); its
+// text says how to fix it.
 func inputErr(format string, args ...any) error {
-	return &InputError{msg: fmt.Sprintf(format, args...)}
-}
-
-// IsInputError reports whether err is the caller's to fix.
-func IsInputError(err error) bool {
-	var ie *InputError
-	return errors.As(err, &ie)
+	return fault.Invalidf(format, args...)
 }
 
 // ErrNotConfigured means an environment has no Stripe key yet.
@@ -140,11 +132,11 @@ type KeyResult struct {
 func (s *Service) ConfigureKey(ctx context.Context, env vocab.Env, key string, confirmAccountChange bool) (*KeyResult, error) {
 	kind, err := stripeapi.KeyKind(env, key)
 	if err != nil {
-		return nil, &InputError{msg: err.Error()}
+		return nil, inputErr("%s", err)
 	}
 	c, err := stripeapi.New(env, key, s.stripe)
 	if err != nil {
-		return nil, &InputError{msg: err.Error()}
+		return nil, inputErr("%s", err)
 	}
 	acct, err := c.Account(ctx)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"sort"
@@ -18,42 +17,16 @@ import (
 	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
-// Problem is a refusal of the session API with a stable code: the HTTP
-// routes answer it as {code, message} with Status, the MCP tools as text.
-type Problem struct {
-	Status int
-	Code   string
-	// Message is what the session API answers. For a failure upstream
-	// (Stripe unreachable or failing, billwire's key refused, the database)
-	// it is generic: end users, and apps relaying it to them, learn nothing
-	// of billwire's internals.
-	Message string
-	// Detail is the cause of an upstream failure, redacted: for billwire
-	// serve's log, the checkout row and the agent (MCP tools read Error),
-	// never for an answer of the session API.
-	Detail string
-}
-
-// Error is the detail when there is one, else the message.
-func (p *Problem) Error() string {
-	if p.Detail != "" {
-		return p.Detail
-	}
-	return p.Message
-}
-
-func problem(status int, code, format string, args ...any) *Problem {
-	return &Problem{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func badRequest(code, format string, args ...any) *Problem {
-	return problem(http.StatusBadRequest, code, format, args...)
+// badRequest is a refusal of the caller's request (a fault.Invalid with code).
+func badRequest(code, format string, args ...any) error {
+	return fault.New(fault.Invalid, code, format, args...)
 }
 
 // LineItem is one price of a checkout, named by id or lookup key.
@@ -240,29 +213,26 @@ func resolvedLineItems(prices []store.CheckoutPrice, r *CheckoutRequest) []store
 	return out
 }
 
-// stripeProblem turns a failed Stripe call into a refusal for the caller.
-// The answer keeps only what Stripe said about the request itself (a 4xx
-// other than 401, 403 and 429, which are about billwire's key or pace),
-// without billwire's operation, Stripe's request id or hints for the
-// operator; everything else gets a generic message. The whole text is the
-// Detail.
-func stripeProblem(err error) *Problem {
-	detail := secrets.Redact(err.Error())
+// stripeProblem turns a failed Stripe call into a refusal for the caller
+// (a fault.Upstream). The message keeps only what Stripe said about the
+// request itself (a 4xx other than 401, 403 and 429, which are about
+// billwire's key or pace), without billwire's operation, Stripe's request
+// id or hints for the operator; everything else gets a generic message.
+// The whole text is the cause.
+func stripeProblem(err error) *fault.Error {
 	var se *stripeapi.Error
 	var sErr *stripe.Error
 	switch {
 	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
-		return &Problem{Status: http.StatusBadGateway, Code: "stripe_rejected", Detail: detail,
-			Message: "Stripe refused billwire's credentials; the operator must check billwire serve's log"}
+		return fault.Wrap(fault.Upstream, "stripe_rejected", "Stripe refused billwire's credentials; the operator must check billwire serve's log", err)
 	case errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusTooManyRequests:
 		msg := "Stripe refused the request"
 		if errors.As(err, &sErr) && sErr.Msg != "" {
 			msg += ": " + secrets.Redact(sErr.Msg)
 		}
-		return &Problem{Status: http.StatusBadGateway, Code: "stripe_rejected", Message: msg, Detail: detail}
+		return fault.Wrap(fault.Upstream, "stripe_rejected", msg, err)
 	}
-	return &Problem{Status: http.StatusBadGateway, Code: "stripe_unavailable", Detail: detail,
-		Message: "Stripe could not be reached or did not answer; retry shortly"}
+	return fault.Wrap(fault.Upstream, "stripe_unavailable", "Stripe could not be reached or did not answer; retry shortly", err)
 }
 
 func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Store, *stripeapi.Client, error) {
@@ -275,8 +245,7 @@ func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Stor
 	}
 	st, c, _, err := s.stripeFor(ctx, env)
 	if errors.Is(err, ErrNotConfigured) {
-		return nil, nil, &Problem{Status: http.StatusServiceUnavailable, Code: "not_configured", Detail: err.Error(),
-			Message: "payments are not set up for this environment yet; the operator must configure billwire"}
+		return nil, nil, fault.Wrap(fault.Unavailable, "not_configured", "payments are not set up for this environment yet; the operator must configure billwire", err)
 	}
 	if err != nil {
 		return nil, nil, s.unavailable(err)
@@ -285,22 +254,19 @@ func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Stor
 }
 
 // unavailable turns a store failure into a refusal: a database that does
-// not answer is a 503 to retry; anything else is logged and answered 500,
-// without internals.
-func (s *Service) unavailable(err error) error {
-	var p *Problem
-	if errors.As(err, &p) {
-		return p
+// not answer is a fault.Unavailable to retry; anything else is logged and
+// a fault.Internal, without internals in its message.
+func (s *Service) unavailable(err error) *fault.Error {
+	if f, ok := fault.As(err); ok {
+		return f
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
 		s.log.Error().Str("error", secrets.Redact(err.Error())).Msg("session API")
-		return &Problem{Status: http.StatusInternalServerError, Code: "internal_error", Detail: secrets.Redact(err.Error()),
-			Message: "billwire could not record the request; the error is in billwire serve's log"}
+		return fault.Wrap(fault.Internal, "internal_error", "billwire could not record the request; the error is in billwire serve's log", err)
 	}
 	s.log.Warn().Str("error", secrets.Redact(err.Error())).Msg("session API: database unavailable")
-	return &Problem{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Detail: secrets.Redact(err.Error()),
-		Message: "billwire's database is unavailable; retry shortly"}
+	return fault.Wrap(fault.Unavailable, "database_unavailable", "billwire's database is unavailable; retry shortly", err)
 }
 
 // CreateCheckout creates a Checkout Session for the request's subject on
@@ -366,11 +332,11 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 	if !created {
 		switch {
 		case row.RequestHash != hash:
-			return nil, problem(http.StatusConflict, "idempotency_conflict", "idempotency_key %q was already used with a different request body; use a new key for a different checkout", r.IdempotencyKey)
+			return nil, fault.New(fault.Conflict, "idempotency_conflict", "idempotency_key %q was already used with a different request body; use a new key for a different checkout", r.IdempotencyKey)
 		case row.StripeID != "":
 			return &CheckoutResult{ID: row.ID, StripeSessionID: row.StripeID, URL: row.URL, Replayed: true}, nil
 		case row.Status == "initialized" && time.Since(row.CreatedAt) < time.Minute:
-			return nil, problem(http.StatusConflict, "request_in_progress", "a request with idempotency_key %q is still being processed; retry in a few seconds", r.IdempotencyKey)
+			return nil, fault.New(fault.Conflict, "request_in_progress", "a request with idempotency_key %q is still being processed; retry in a few seconds", r.IdempotencyKey)
 		}
 		// failed, or abandoned mid-way: try Stripe again under the same Stripe idempotency key
 		if row.Status != "initialized" || time.Since(row.CreatedAt) >= retryTrialMaxAge {
@@ -443,18 +409,17 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 
 // checkoutFailed records a failure on the row and returns the refusal.
 func (s *Service) checkoutFailed(ctx context.Context, st *store.Store, id int64, err error) error {
-	var p *Problem
+	var p *fault.Error
 	var se *stripeapi.Error
 	switch {
 	case errors.As(err, &se):
 		p = stripeProblem(err)
-	case errors.As(err, &p):
 	default:
-		p = s.unavailable(err).(*Problem)
+		p = s.unavailable(err)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if rerr := st.CheckoutFailed(ctx, id, p.Code, p.Error()); rerr != nil {
+	if rerr := st.CheckoutFailed(ctx, id, p.Code, secrets.Redact(p.Error())); rerr != nil {
 		s.log.Error().Err(rerr).Int64("checkout", id).Msg("record checkout failure")
 	}
 	return p
@@ -509,7 +474,7 @@ func (s *Service) CreatePortal(ctx context.Context, env vocab.Env, caller *auth.
 	}
 	m, err := st.SubjectMapping(ctx, env, r.Subject.Type, r.Subject.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Deleted) {
-		return nil, problem(http.StatusNotFound, "no_billing_yet", "%s has no Stripe customer yet: the subject must complete a checkout first", r.Subject)
+		return nil, fault.New(fault.NotFound, "no_billing_yet", "%s has no Stripe customer yet: the subject must complete a checkout first", r.Subject)
 	}
 	if err != nil {
 		return nil, s.unavailable(err)
@@ -534,17 +499,17 @@ func (s *Service) CreatePortal(ctx context.Context, env vocab.Env, caller *auth.
 		}
 		switch {
 		case r.SubscriptionID != "" && len(active) == 0:
-			return nil, problem(http.StatusNotFound, "unknown_subscription", "subscription %q does not belong to %s", r.SubscriptionID, r.Subject)
+			return nil, fault.New(fault.NotFound, "unknown_subscription", "subscription %q does not belong to %s", r.SubscriptionID, r.Subject)
 		case len(active) == 0:
-			return nil, problem(http.StatusConflict, "no_active_subscription", "%s has no active subscription to %s", r.Subject, strings.ReplaceAll(r.Flow, "_", " "))
+			return nil, fault.New(fault.Conflict, "no_active_subscription", "%s has no active subscription to %s", r.Subject, strings.ReplaceAll(r.Flow, "_", " "))
 		case len(active) > 1:
 			ids := make([]string, len(active))
 			for i, a := range active {
 				ids[i] = a.ID
 			}
-			return nil, problem(http.StatusConflict, "subscription_id_required", "%s has %d active subscriptions (%s): pass subscription_id", r.Subject, len(active), strings.Join(ids, ", "))
+			return nil, fault.New(fault.Conflict, "subscription_id_required", "%s has %d active subscriptions (%s): pass subscription_id", r.Subject, len(active), strings.Join(ids, ", "))
 		case !contains(billingStatuses, active[0].Status):
-			return nil, problem(http.StatusConflict, "no_active_subscription", "subscription %s is %s; only an active, trialing or past_due subscription can be changed", active[0].ID, active[0].Status)
+			return nil, fault.New(fault.Conflict, "no_active_subscription", "subscription %s is %s; only an active, trialing or past_due subscription can be changed", active[0].ID, active[0].Status)
 		}
 		out.SubscriptionID = active[0].ID
 	}
@@ -788,7 +753,7 @@ func (s *Service) SubjectEntitlement(ctx context.Context, env vocab.Env, caller 
 		return nil, err
 	}
 	_, out, err := s.CheckEntitlement(ctx, env, sub, feature)
-	if IsInputError(err) {
+	if fault.Is(err, fault.Invalid) {
 		return nil, badRequest("invalid_request", "%s", err)
 	}
 	if err != nil {

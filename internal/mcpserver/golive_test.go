@@ -12,6 +12,7 @@ import (
 	"github.com/stripe/stripe-go/v79/client"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -223,7 +224,7 @@ func TestPromoteCatalog(t *testing.T) {
 		t.Fatalf("a price resolved from Stripe was not mirrored (%d rows)", n)
 	}
 	_, err = b.ResolveLookupKey(ctx, vocab.Live, "nope_monthly")
-	if !errors.Is(err, billing.ErrUnknownLookupKey) || !billing.IsInputError(err) || !strings.Contains(err.Error(), "promote_catalog") {
+	if !errors.Is(err, billing.ErrUnknownLookupKey) || !fault.Is(err, fault.Invalid) || !strings.Contains(err.Error(), "promote_catalog") {
 		t.Fatalf("unknown lookup key: %v", err)
 	}
 	h.assertNoSecret(goliveKey)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
@@ -129,9 +130,8 @@ func (a *api) handle(fn func(r *http.Request, env vocab.Env, c *auth.Caller) (in
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly"
 	detail := ""
-	var ae *auth.Error
-	var p *billing.Problem
 	var rl *rateLimited
+	f, refused := fault.As(err)
 	switch {
 	case errors.As(err, &rl):
 		ev := a.log.Debug()
@@ -142,10 +142,11 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 			Str("rate", rl.rate.String()).Msg("session API: rate limited (logged at info at most every 10 s)")
 		rl.write(w, r)
 		return
-	case errors.As(err, &ae):
-		status, code, msg = ae.Status, ae.Code, ae.Message
-	case errors.As(err, &p):
-		status, code, msg, detail = p.Status, p.Code, p.Message, p.Detail
+	case refused:
+		status, code, msg = statusOf(f.Kind), f.Code, f.Message
+		if f.Cause != nil {
+			detail = f.Cause.Error()
+		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code, msg = "timeout", "the request was cancelled or timed out; retry it"
 	default:
@@ -162,20 +163,41 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, msg)
 }
 
+// statusOf is the HTTP status of a refusal of kind k.
+func statusOf(k fault.Kind) int {
+	switch k {
+	case fault.Invalid:
+		return http.StatusBadRequest
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.Upstream:
+		return http.StatusBadGateway
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
 // authenticate accepts an API key (bwk_…) or an end-user JWT as a bearer token.
 func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "missing credentials: send Authorization: Bearer <bwk_… API key or the user's token>"}
+		return nil, fault.New(fault.Unauthorized, "unauthenticated", "missing credentials: send Authorization: Bearer <bwk_… API key or the user's token>")
 	}
 	tok, ok := auth.BearerToken(h)
 	if !ok {
-		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "the Authorization header must be \"Bearer <token>\""}
+		return nil, fault.New(fault.Unauthorized, "unauthenticated", "the Authorization header must be \"Bearer <token>\"")
 	}
 	if strings.HasPrefix(tok, auth.APIKeyPrefix) {
 		k, err := a.apiKey(ctx, auth.HashAPIKey(tok))
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &auth.Error{Status: 401, Code: "invalid_api_key", Message: "API key " + auth.MaskAPIKey(tok) + " is unknown or revoked; create one with `billwire apikeys create`"}
+			return nil, fault.New(fault.Unauthorized, "invalid_api_key", "API key %s is unknown or revoked; create one with `billwire apikeys create`", auth.MaskAPIKey(tok))
 		}
 		if err != nil {
 			return nil, err
@@ -183,7 +205,7 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, 
 		return auth.APIKeyCaller(k), nil
 	}
 	if a.verifier == nil {
-		return nil, &auth.Error{Status: 401, Code: "invalid_token", Message: "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set"}
+		return nil, fault.New(fault.Unauthorized, "invalid_token", "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set")
 	}
 	return a.verifier.Verify(ctx, tok)
 }
@@ -236,7 +258,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &billing.Problem{Status: http.StatusBadRequest, Code: "invalid_json", Message: "the body must be one JSON object of the documented shape: " + err.Error()}
+		return fault.New(fault.Invalid, "invalid_json", "the body must be one JSON object of the documented shape: %s", err)
 	}
 	return nil
 }
