@@ -1,4 +1,4 @@
-package billing
+package checkout
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
 	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
@@ -236,15 +237,15 @@ func stripeProblem(err error) *fault.Error {
 }
 
 func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Store, *stripeapi.Client, error) {
-	if c := s.recentClient(env, 2*time.Second); c != nil {
-		st, err := s.stores.Get(ctx)
+	if c := s.core.RecentClient(env, 2*time.Second); c != nil {
+		st, err := s.core.Store(ctx)
 		if err != nil {
 			return nil, nil, s.unavailable(err)
 		}
 		return st, c, nil
 	}
-	st, c, _, err := s.stripeFor(ctx, env)
-	if errors.Is(err, ErrNotConfigured) {
+	st, c, err := s.core.StripeClient(ctx, env)
+	if f, ok := fault.As(err); ok && f.Code == "not_configured" {
 		return nil, nil, fault.Wrap(fault.Unavailable, "not_configured", "payments are not set up for this environment yet; the operator must configure billwire", err)
 	}
 	if err != nil {
@@ -253,19 +254,23 @@ func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Stor
 	return st, c, nil
 }
 
-// unavailable turns a store failure into a refusal: a database that does
+// unavailable turns a store failure into a refusal (StoreFailure).
+func (s *Service) unavailable(err error) *fault.Error { return StoreFailure(s.log, err) }
+
+// StoreFailure turns a store failure into a refusal: a database that does
 // not answer is a fault.Unavailable to retry; anything else is logged and
-// a fault.Internal, without internals in its message.
-func (s *Service) unavailable(err error) *fault.Error {
+// a fault.Internal, without internals in its message. A fault.Error is
+// returned as it is.
+func StoreFailure(log zerolog.Logger, err error) *fault.Error {
 	if f, ok := fault.As(err); ok {
 		return f
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
-		s.log.Error().Str("error", secrets.Redact(err.Error())).Msg("session API")
+		log.Error().Str("error", secrets.Redact(err.Error())).Msg("session API")
 		return fault.Wrap(fault.Internal, "internal_error", "billwire could not record the request; the error is in billwire serve's log", err)
 	}
-	s.log.Warn().Str("error", secrets.Redact(err.Error())).Msg("session API: database unavailable")
+	log.Warn().Str("error", secrets.Redact(err.Error())).Msg("session API: database unavailable")
 	return fault.Wrap(fault.Unavailable, "database_unavailable", "billwire's database is unavailable; retry shortly", err)
 }
 
@@ -513,7 +518,7 @@ func (s *Service) CreatePortal(ctx context.Context, env vocab.Env, caller *auth.
 		}
 		out.SubscriptionID = active[0].ID
 	}
-	cfg, err := s.portalConfiguration(ctx, st, c, env)
+	cfg, err := s.PortalConfiguration(ctx, st, c, env)
 	if err != nil {
 		return nil, err
 	}
@@ -550,11 +555,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// portalConfiguration creates, updates or reuses the Billing Portal
+// PortalConfiguration creates, updates or reuses the Billing Portal
 // configuration billwire manages: payment methods, invoices, cancellation at
 // period end, and switching between the catalog's active recurring prices
 // (with promotion codes only when all of them take promotion codes).
-func (s *Service) portalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env) (string, error) {
+func (s *Service) PortalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env) (string, error) {
 	products, err := st.PortalProducts(ctx, env)
 	if err != nil {
 		return "", s.unavailable(err)
@@ -644,7 +649,7 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env vocab.Env, caller *
 	if err := caller.Authorize(env, sub, auth.Read); err != nil {
 		return nil, err
 	}
-	st, err := s.stores.Get(ctx)
+	st, err := s.core.Store(ctx)
 	if err != nil {
 		return nil, s.unavailable(err)
 	}
@@ -709,7 +714,7 @@ func (s *Service) CreateTestCheckout(ctx context.Context, origins auth.Origins, 
 		base = DefaultPublicURL
 	}
 	origins = origins.With(base)
-	st, err := s.stores.Get(ctx)
+	st, err := s.core.Store(ctx)
 	if err != nil {
 		return nil, s.unavailable(err)
 	}
@@ -741,23 +746,4 @@ func nonEmpty(s string) []string {
 		return nil
 	}
 	return []string{s}
-}
-
-// SubjectEntitlement answers the app's entitlement route: may the subject
-// use feature, under the session API's ownership rules.
-func (s *Service) SubjectEntitlement(ctx context.Context, env vocab.Env, caller *auth.Caller, sub auth.Subject, feature string) (*EntitlementCheck, error) {
-	if err := sub.Validate(); err != nil {
-		return nil, badRequest("invalid_subject", "%s", err)
-	}
-	if err := caller.Authorize(env, sub, auth.Read); err != nil {
-		return nil, err
-	}
-	_, out, err := s.CheckEntitlement(ctx, env, sub, feature)
-	if fault.Is(err, fault.Invalid) {
-		return nil, badRequest("invalid_request", "%s", err)
-	}
-	if err != nil {
-		return nil, s.unavailable(err)
-	}
-	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/checkout"
 	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
@@ -267,7 +268,7 @@ func (a *api) checkout(r *http.Request, env vocab.Env, c *auth.Caller) (int, any
 	if err := a.limits.early(env, c); err != nil {
 		return 0, nil, err
 	}
-	var req billing.CheckoutRequest
+	var req checkout.CheckoutRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -275,7 +276,7 @@ func (a *api) checkout(r *http.Request, env vocab.Env, c *auth.Caller) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := a.svc.CreateCheckout(r.Context(), env, c, a.origins, req)
+	res, err := a.svc.Checkout().CreateCheckout(r.Context(), env, c, a.origins, req)
 	done(err)
 	if err != nil {
 		return 0, nil, err
@@ -290,7 +291,7 @@ func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, 
 	if err := a.limits.early(env, c); err != nil {
 		return 0, nil, err
 	}
-	var req billing.PortalRequest
+	var req checkout.PortalRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -298,7 +299,7 @@ func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, 
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := a.svc.CreatePortal(r.Context(), env, c, a.origins, req)
+	res, err := a.svc.Checkout().CreatePortal(r.Context(), env, c, a.origins, req)
 	done(err)
 	if err != nil {
 		return 0, nil, err
@@ -307,7 +308,7 @@ func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, 
 }
 
 func (a *api) subject(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
-	res, err := a.svc.GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
+	res, err := a.svc.Checkout().GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
 	if err != nil {
 		return 0, nil, err
 	}
