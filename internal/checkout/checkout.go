@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
@@ -43,4 +44,24 @@ type Service struct {
 // New returns the checkout service over core.
 func New(core Core, log zerolog.Logger) *Service {
 	return &Service{core: core, log: log}
+}
+
+// sessionClient is the store and env's Stripe client for a session, as
+// refusals: not_configured without a key, the store's failures.
+func (s *Service) sessionClient(ctx context.Context, env vocab.Env) (*store.Store, *stripeapi.Client, error) {
+	if c := s.core.RecentClient(env, 2*time.Second); c != nil {
+		st, err := s.core.Store(ctx)
+		if err != nil {
+			return nil, nil, s.unavailable(err)
+		}
+		return st, c, nil
+	}
+	st, c, err := s.core.StripeClient(ctx, env)
+	if f, ok := fault.As(err); ok && f.Code == "not_configured" {
+		return nil, nil, fault.Wrap(fault.Unavailable, "not_configured", "payments are not set up for this environment yet; the operator must configure billwire", err)
+	}
+	if err != nil {
+		return nil, nil, s.unavailable(err)
+	}
+	return st, c, nil
 }
