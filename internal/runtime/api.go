@@ -164,23 +164,22 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, msg)
 }
 
+// statuses are the HTTP statuses of the refusals by kind; fault.Internal
+// and any kind not listed are 500.
+var statuses = map[fault.Kind]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden:    http.StatusForbidden,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Conflict:     http.StatusConflict,
+	fault.Upstream:     http.StatusBadGateway,
+	fault.Unavailable:  http.StatusServiceUnavailable,
+}
+
 // statusOf is the HTTP status of a refusal of kind k.
 func statusOf(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.Forbidden:
-		return http.StatusForbidden
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.Upstream:
-		return http.StatusBadGateway
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
+	if status, ok := statuses[k]; ok {
+		return status
 	}
 	return http.StatusInternalServerError
 }
