@@ -6,7 +6,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/auth"
-	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/checkout"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -25,7 +25,7 @@ func getSubjectBilling(d Deps) Tool {
 			if err != nil {
 				return nil, err
 			}
-			return d.Billing.GetSubjectBilling(ctx, env, auth.MCPCaller, p.Subject)
+			return d.Billing.Checkout().GetSubjectBilling(ctx, env, auth.MCPCaller, p.Subject)
 		})
 }
 
@@ -42,7 +42,7 @@ func createTestCheckoutSession(d Deps) Tool {
 		"Test mode only: create a Stripe Checkout Session for one price and a subject through the same path as the app's POST /api/payments/test/checkout-sessions route (local row first, the subject's customer made once and stamped with the subject), and return its URL to open in a browser (pay with card 4242 4242 4242 4242). The mode follows the price: recurring → subscription. Access is then granted from webhook-projected state (get_subject_billing), never from the success page.",
 		hints{readOnly: false, destructive: false, idempotent: false, openWorld: true, writesStripe: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreateTestCheckoutSessionParams) (any, error) {
-			return d.Billing.CreateTestCheckout(ctx, d.Origins, billing.TestCheckoutInput{
+			return d.Billing.Checkout().CreateTestCheckout(ctx, d.Origins, checkout.TestCheckoutInput{
 				PriceID: p.PriceID, LookupKey: p.LookupKey, Subject: p.Subject, SuccessURL: p.SuccessURL, PublicURL: d.PublicURL,
 			})
 		})

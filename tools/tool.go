@@ -104,11 +104,19 @@ func define[P any](name, title, description string, h hints, fn func(context.Con
 		}
 		out, err := fn(ctx, req, p)
 		if err != nil {
-			return mcp.NewToolResultError(secrets.Redact(err.Error())), nil
+			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		return result(out)
 	}
 	return Tool{Def: def, Handler: handler, WritesStripe: h.writesStripe}
+}
+
+// errorText is the tool text of a failed call, redacted: a fault.Error's
+// text is its message, or for an upstream or database failure its cause
+// (the agent, unlike the session API's callers, may read billwire's
+// details); any other error's text is its own.
+func errorText(err error) string {
+	return secrets.Redact(err.Error())
 }
 
 // result returns v as structured content, with the same JSON as text for

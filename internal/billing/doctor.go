@@ -261,7 +261,7 @@ func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi
 			ck.Fix = fmt.Sprintf("a human runs `billwire doctor --env %s`, which creates it", env)
 			return ck
 		}
-		id, err := s.portalConfiguration(ctx, st, c, env)
+		id, err := s.checkout.PortalConfiguration(ctx, st, c, env)
 		if err != nil {
 			ck.Detail, ck.Fix = err.Error(), "retry when Stripe answers"
 			return ck

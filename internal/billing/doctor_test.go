@@ -1,4 +1,4 @@
-package runtime_test
+package billing_test
 
 import (
 	"bytes"
