@@ -245,5 +245,5 @@ func (s *Service) RefreshEntitlementSummary(ctx context.Context, env vocab.Env, 
 	if err != nil {
 		return err
 	}
-	return store.ProjectEntitlementSummary(ctx, st.Pool(), env, obj, at)
+	return st.PutEntitlementSummary(ctx, env, obj, at)
 }
