@@ -60,18 +60,14 @@ var layerRules = []layerRule{
 			"internal/runtime/runtime.go":  "builds the webhook processor over the pool (issue 17 §2, the engine's part)",
 			"internal/billing/webhooks.go": "builds a webhook processor for reconcile and replay (issue 17 §3: one long-lived processor)",
 		},
-		breaks: func(f *ast.File, fset *token.FileSet) []int {
-			var lines []int
-			ast.Inspect(f, func(n ast.Node) bool {
-				if c, ok := n.(*ast.CallExpr); ok && len(c.Args) == 0 {
-					if s, ok := c.Fun.(*ast.SelectorExpr); ok && s.Sel.Name == "Pool" {
-						lines = append(lines, fset.Position(c.Pos()).Line)
-					}
-				}
-				return true
-			})
-			return lines
-		},
+		breaks: nodesWhere(func(n ast.Node) bool {
+			c, ok := n.(*ast.CallExpr)
+			if !ok || len(c.Args) != 0 {
+				return false
+			}
+			s, ok := c.Fun.(*ast.SelectorExpr)
+			return ok && s.Sel.Name == "Pool"
+		}),
 	},
 	{
 		what: "holds SQL on a payments.* table outside internal/store",
@@ -80,16 +76,10 @@ var layerRules = []layerRule{
 			"internal/webhooks/":             "the webhook commit engine's own statements, moving into internal/store (issue 17 §2, the engine's part)",
 			"internal/loadgen/":              "the load generator checks the state the traffic left, as a test does",
 		},
-		breaks: func(f *ast.File, fset *token.FileSet) []int {
-			var lines []int
-			ast.Inspect(f, func(n ast.Node) bool {
-				if l, ok := n.(*ast.BasicLit); ok && l.Kind == token.STRING && sqlOnPayments.MatchString(l.Value) {
-					lines = append(lines, fset.Position(l.Pos()).Line)
-				}
-				return true
-			})
-			return lines
-		},
+		breaks: nodesWhere(func(n ast.Node) bool {
+			l, ok := n.(*ast.BasicLit)
+			return ok && l.Kind == token.STRING && sqlOnPayments.MatchString(l.Value)
+		}),
 	},
 }
 
@@ -159,6 +149,20 @@ func f(st interface{ Pool() any }) {
 		if got := layerRules[i].breaks(f, fset); !slices.Equal(got, want) {
 			t.Errorf("rule %q: lines %v, want %v", layerRules[i].what, got, want)
 		}
+	}
+}
+
+// nodesWhere is a rule's breaks: the lines of the nodes match holds for.
+func nodesWhere(match func(ast.Node) bool) func(*ast.File, *token.FileSet) []int {
+	return func(f *ast.File, fset *token.FileSet) []int {
+		var lines []int
+		ast.Inspect(f, func(n ast.Node) bool {
+			if n != nil && match(n) {
+				lines = append(lines, fset.Position(n.Pos()).Line)
+			}
+			return true
+		})
+		return lines
 	}
 }
 

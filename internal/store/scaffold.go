@@ -27,13 +27,20 @@ type AppMigration struct {
 // AppMigrations returns every app migration billwire applied, oldest
 // first.
 func (s *Store) AppMigrations(ctx context.Context) ([]AppMigration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, checksum, sql, applied_at FROM payments.app_migrations ORDER BY applied_at, name`)
+	return collectByPos[AppMigration](ctx, s.pool, "read payments.app_migrations",
+		`SELECT name, checksum, sql, applied_at FROM payments.app_migrations ORDER BY applied_at, name`)
+}
+
+// collectByPos runs sql and reads each row into a T, column by field; an
+// error says what failed.
+func collectByPos[T any](ctx context.Context, q RowQuerier, what, sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read payments.app_migrations: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[AppMigration])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[T])
 	if err != nil {
-		return nil, fmt.Errorf("read payments.app_migrations: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
@@ -66,11 +73,7 @@ const scaffoldTriggersSQL = `SELECT t.tgname::text, obj_description(t.oid, 'pg_t
 	AND obj_description(t.oid, 'pg_trigger') LIKE 'billwire scaffold_fulfillment %' ORDER BY t.tgname`
 
 func scaffoldTriggers(ctx context.Context, q RowQuerier) ([]ScaffoldTrigger, error) {
-	rows, err := q.Query(ctx, scaffoldTriggersSQL)
-	if err != nil {
-		return nil, fmt.Errorf("list fulfillment triggers: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[ScaffoldTrigger])
+	return collectByPos[ScaffoldTrigger](ctx, q, "list fulfillment triggers", scaffoldTriggersSQL)
 }
 
 // ScaffoldTriggers lists the scaffold's triggers on payments.billing_changes
@@ -90,17 +93,9 @@ type ScaffoldObject struct {
 
 // ScaffoldObjects lists every object carrying the scaffold's comment.
 func (s *Store) ScaffoldObjects(ctx context.Context) ([]ScaffoldObject, error) {
-	rows, err := s.pool.Query(ctx, `SELECT d.description, i.type, i.identity
+	return collectByPos[ScaffoldObject](ctx, s.pool, "read the scaffold's objects", `SELECT d.description, i.type, i.identity
 		FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, 0) i
 		WHERE d.objsubid = 0 AND d.description LIKE 'billwire scaffold_fulfillment %'`)
-	if err != nil {
-		return nil, fmt.Errorf("read the scaffold's objects: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ScaffoldObject])
-	if err != nil {
-		return nil, fmt.Errorf("read the scaffold's objects: %w", err)
-	}
-	return out, nil
 }
 
 // RelationExists reports whether the table or view name (schema-qualified,
