@@ -31,7 +31,7 @@ func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m 
 		if err != nil {
 			return err
 		}
-		bound, err := scaffold.LiveBound(ctx, st.Pool(), m, ledger)
+		bound, err := scaffold.LiveBound(ctx, st, m, ledger)
 		if err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 		if err != nil {
 			return nil, err
 		}
-		a, err := scaffold.Apply(ctx, st.Pool(), m)
+		a, err := scaffold.Apply(ctx, st, m)
 		if err != nil {
 			return nil, err
 		}

@@ -292,7 +292,7 @@ func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi
 // on the outbox bound to env, enabled, over tables that exist.
 func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env vocab.Env) Check {
 	ck := Check{Name: "fulfillment", Fix: fmt.Sprintf("scaffold it: scaffold_fulfillment {pattern: …, env: %q} shows the SQL; then write_to for the app's migration tool, or apply: true", env)}
-	bs, err := scaffold.Bindings(ctx, st.Pool())
+	bs, err := scaffold.Bindings(ctx, st)
 	if err != nil {
 		ck.Detail = err.Error()
 		return ck
@@ -308,8 +308,8 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env voc
 			ck.Fix = fmt.Sprintf("ALTER TABLE payments.billing_changes ENABLE TRIGGER %s", b.Trigger)
 			return ck
 		}
-		var exists bool
-		if err := st.Pool().QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, b.Table).Scan(&exists); err != nil {
+		exists, err := st.RelationExists(ctx, b.Table)
+		if err != nil {
 			ck.Detail = err.Error()
 			return ck
 		}
@@ -319,7 +319,7 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env voc
 		}
 		mine = append(mine, fmt.Sprintf("%s → %s", b.Pattern, b.Table))
 	}
-	outdated, err := scaffold.FindOutdated(ctx, st.Pool())
+	outdated, err := scaffold.FindOutdated(ctx, st)
 	if err != nil {
 		ck.Detail = err.Error()
 		return ck

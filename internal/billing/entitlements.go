@@ -232,7 +232,7 @@ func (s *Service) RefreshEntitlementSummary(ctx context.Context, env vocab.Env, 
 	if err != nil {
 		return err
 	}
-	return store.ProjectEntitlementSummary(ctx, st.Pool(), env, obj, at)
+	return st.PutEntitlementSummary(ctx, env, obj, at)
 }
 
 // SubjectEntitlement answers the app's entitlement route: may the subject
