@@ -11,7 +11,7 @@ import (
 
 // CheckIntegrationParams are check_integration's arguments.
 type CheckIntegrationParams struct {
-	Env string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to check."`
+	Env Env `json:"env" jsonschema:"required" jsonschema_description:"Environment to check."`
 }
 
 func checkIntegration(d Deps) Tool {
@@ -19,10 +19,7 @@ func checkIntegration(d Deps) Tool {
 		"Check an environment end to end, one line per item, each pass or fail with the fix: keys and account; the webhook endpoint and its events; the last event received (and parked ones); a signed self-test event sent through the running billwire serve (BILLWIRE_PUBLIC_URL, else http://127.0.0.1:8787) into this database; the Billing Portal configuration (created in test mode when missing); the fulfillment objects scaffolded for this environment (on scaffold version 2, else the command that upgrades them); payments of the last 30 days that named an order without paying for it and are not refunded. Run it after wiring and before going live.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p CheckIntegrationParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			return d.Billing.CheckIntegration(ctx, env, billing.DoctorOptions{ReceiverURL: d.PublicURL, CreatePortal: env == vocab.Test})
 		})
 }

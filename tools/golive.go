@@ -31,7 +31,7 @@ func promoteCatalog(d Deps) Tool {
 
 // SetEntitlementsParams are set_entitlements' arguments.
 type SetEntitlementsParams struct {
-	Env         string   `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
+	Env         Env      `json:"env" jsonschema:"required" jsonschema_description:"Environment of the product."`
 	ProductID   string   `json:"product_id" jsonschema:"required" jsonschema_description:"The product (prod_…) whose buyers get the features; for live, the live id from billwire://price-map."`
 	Features    []string `json:"features" jsonschema:"required" jsonschema_description:"Lookup keys of the features the product grants, e.g. [\"api_access\", \"priority_support\"]: letters, digits, _ . : -; the app checks these names."`
 	ConfirmLive bool     `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
@@ -42,10 +42,7 @@ func setEntitlements(d Deps) Tool {
 		"Make a product grant features through Stripe Entitlements: each feature (by lookup key) is reused if it exists, else created, and attached to the product. Adds only; features already attached stay. Stripe then tracks which customers are entitled, and billwire answers from the summaries it sends (check_entitlement). Retrying the same call changes nothing more.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetEntitlementsParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			if err := d.guardLive(ctx, env, p.ConfirmLive, "create entitlement features and attach them to a product"); err != nil {
 				return nil, err
 			}
@@ -55,7 +52,7 @@ func setEntitlements(d Deps) Tool {
 
 // CheckEntitlementParams are check_entitlement's arguments.
 type CheckEntitlementParams struct {
-	Env     string       `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to answer for."`
+	Env     Env          `json:"env" jsonschema:"required" jsonschema_description:"Environment to answer for."`
 	Subject auth.Subject `json:"subject" jsonschema:"required" jsonschema_description:"Who wants to use the feature."`
 	Feature string       `json:"feature" jsonschema:"required" jsonschema_description:"The feature's lookup key, e.g. api_access."`
 }
@@ -65,10 +62,7 @@ func checkEntitlement(d Deps) Tool {
 		"Answer whether a subject may use a feature: its Stripe customer (from the customer mapping) must have the feature among the active entitlements Stripe last reported (entitlements.active_entitlement_summary.updated). Reads billwire's database only; the answer says why.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CheckEntitlementParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			_, detail, err := d.Billing.CheckEntitlement(ctx, env, p.Subject, p.Feature)
 			return detail, err
 		})

@@ -16,7 +16,7 @@ import (
 // ScaffoldFulfillmentParams are scaffold_fulfillment's arguments.
 type ScaffoldFulfillmentParams struct {
 	Pattern        string           `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end, cancel at period end; active or trialing grants access). one_time_orders: an orders table the app fills with pending orders (owner, amount, currency), marked paid only by the owner's payment of at least the amount in the currency (order id in the Checkout Session's metadata order_id); other payments naming it are recorded in payments.fulfillment_mismatches. credits: an append-only credit_ledger granted once per payment for the credit packs in grants, with a balance view."`
-	Env            string           `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment the objects are bound to (default test): only its billing changes reach them. Scaffold again with live to go live."`
+	Env            Env              `json:"env,omitempty" jsonschema_description:"Environment the objects are bound to (default test): only its billing changes reach them. Scaffold again with live to go live."`
 	Table          string           `json:"table,omitempty" jsonschema_description:"Name of the main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: team_billing_status (or <subject_type>_billing_status), orders, credit_ledger, in schema public."`
 	SubjectType    string           `json:"subject_type,omitempty" jsonschema_description:"billwire subject type the pattern serves, as set in billwire_subject_type metadata or client_reference_id type:id (default team for subscription_access, user otherwise); names the id column, e.g. team_id."`
 	Grants         map[string]int64 `json:"grants,omitempty" jsonschema_description:"credits only, required: each credit pack's price lookup key with the credits one unit of it grants, e.g. {\"credits_100\": 100, \"credits_1k\": 1000}. Only units of these prices grant (quantity 3 of credits_100 grants 300); any other purchase grants nothing. An item named by price id gets its lookup key from billwire's catalog."`
@@ -52,7 +52,7 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 	if p.WriteTo != "" && p.Apply {
 		return nil, errors.New("write_to and apply cannot be combined: use write_to when the app has its own migration tool (it applies the file), apply: true when it has none")
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: p.Env, Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
+	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: string(p.Env), Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
 		CreditsPerUnit: p.CreditsPerUnit})
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 
 // GetSubjectBillingParams are get_subject_billing's arguments.
 type GetSubjectBillingParams struct {
-	Env     string       `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment."`
+	Env     Env          `json:"env" jsonschema:"required" jsonschema_description:"Environment."`
 	Subject auth.Subject `json:"subject" jsonschema:"required" jsonschema_description:"Who pays: {type: user|team, id: the app's id}."`
 }
 
@@ -21,10 +21,7 @@ func getSubjectBilling(d Deps) Tool {
 		"Show a subject's (user's or team's) billing state from webhook-projected data, as the app's GET /api/payments/{env}/subjects/{type}/{id} route does: its Stripe customer and whether the webhook confirmed the mapping, subscriptions that still bill (plan, status, period end) and recent payments. Use it to verify a checkout reached the subject.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetSubjectBillingParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			return d.Billing.GetSubjectBilling(ctx, env, auth.MCPCaller, p.Subject)
 		})
 }

@@ -99,6 +99,9 @@ func define[P any](name, title, description string, h hints, fn func(context.Con
 			dec.DisallowUnknownFields()
 			err = dec.Decode(&p)
 		}
+		if ae := (argError{}); errors.As(err, &ae) {
+			return mcp.NewToolResultError(secrets.Redact(ae.Error())), nil
+		}
 		if err != nil {
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s; see the tool's input schema", name, secrets.Redact(err.Error()))), nil
 		}

@@ -48,7 +48,7 @@ func All(d Deps) []Tool {
 
 // ConfigureStripeKeysParams are configure_stripe_keys' arguments.
 type ConfigureStripeKeysParams struct {
-	Env                  string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment. Only test keys are accepted through MCP; a live key is set by a human with the CLI."`
+	Env                  Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment. Only test keys are accepted through MCP; a live key is set by a human with the CLI."`
 	SecretKey            string `json:"secret_key" jsonschema:"required" jsonschema_description:"A Stripe test secret key (sk_test_…) or restricted key (rk_test_…)."`
 	ConfirmAccountChange bool   `json:"confirm_account_change,omitempty" jsonschema_description:"Set true only when the key intentionally belongs to a different Stripe account than the one already configured; billwire then clears what it mirrored from the old account."`
 }
@@ -58,10 +58,7 @@ func configureStripeKeys(d Deps) Tool {
 		"Store the Stripe test key billwire uses. billwire asks Stripe which account the key belongs to, stores the key encrypted, and only ever shows it masked (sk_test_…4242). Live keys never pass through MCP: for env live this answers with the terminal command a human runs instead.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ConfigureStripeKeysParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			if env == vocab.Live {
 				return nil, errors.New("live keys are never accepted through MCP, so they stay out of the agent's transcript. " +
 					"Ask the human to run this in a terminal (it reads the key from standard input): billwire keys set --env live")
@@ -72,7 +69,7 @@ func configureStripeKeys(d Deps) Tool {
 
 // GetPaymentsStatusParams are get_payments_status' arguments.
 type GetPaymentsStatusParams struct {
-	Env string `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment to report; both when omitted."`
+	Env Env `json:"env,omitempty" jsonschema_description:"Environment to report; both when omitted."`
 }
 
 func getPaymentsStatus(d Deps) Tool {
@@ -82,11 +79,7 @@ func getPaymentsStatus(d Deps) Tool {
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetPaymentsStatusParams) (any, error) {
 			envs := vocab.Envs
 			if p.Env != "" {
-				env, err := vocab.ParseEnv(p.Env)
-				if err != nil {
-					return nil, err
-				}
-				envs = []vocab.Env{env}
+				envs = []vocab.Env{vocab.Env(p.Env)}
 			}
 			st, err := d.Billing.Status(ctx, envs)
 			if err != nil {
@@ -98,7 +91,7 @@ func getPaymentsStatus(d Deps) Tool {
 
 // CreateProductParams are create_product's arguments.
 type CreateProductParams struct {
-	Env         string            `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to create the product in."`
+	Env         Env               `json:"env" jsonschema:"required" jsonschema_description:"Environment to create the product in."`
 	Name        string            `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
 	Description string            `json:"description,omitempty" jsonschema_description:"Optional description customers see."`
 	Metadata    map[string]string `json:"metadata,omitempty" jsonschema_description:"Optional key-value metadata (at most 50 keys)."`
@@ -110,10 +103,7 @@ func createProduct(d Deps) Tool {
 		"Create a product in Stripe and store it in billwire's catalog. Retrying the same call creates nothing twice. To create a product with its price in one call use create_plan.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreateProductParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			if err := d.guardLive(ctx, env, p.ConfirmLive, "create a product"); err != nil {
 				return nil, err
 			}
@@ -127,7 +117,7 @@ func createProduct(d Deps) Tool {
 
 // CreatePriceParams are create_price's arguments.
 type CreatePriceParams struct {
-	Env                 string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
+	Env                 Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment of the product."`
 	ProductID           string `json:"product_id" jsonschema:"required" jsonschema_description:"The product's id (prod_…)."`
 	UnitAmount          int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
 	Currency            string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
@@ -146,10 +136,7 @@ func createPrice(d Deps) Tool {
 		"Create a price for a product. Amounts are in minor units and checked before Stripe is called; the result's display field (e.g. \"20.00 USD / month\") shows what was created: check it. Retrying the same call creates nothing twice.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreatePriceParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			in := billing.PriceInput{ProductID: p.ProductID, UnitAmount: p.UnitAmount, Currency: p.Currency, Interval: p.Interval,
 				IntervalCount: p.IntervalCount, LookupKey: p.LookupKey, Nickname: p.Nickname,
 				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}}
@@ -166,7 +153,7 @@ func createPrice(d Deps) Tool {
 
 // CreatePlanParams are create_plan's arguments.
 type CreatePlanParams struct {
-	Env                 string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to create the plan in."`
+	Env                 Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment to create the plan in."`
 	Name                string `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
 	UnitAmount          int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD."`
 	Currency            string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
@@ -183,10 +170,7 @@ func createPlan(d Deps) Tool {
 		"Create a product and its price in one call, e.g. Pro at 2000 usd per month. Both are checked before Stripe is called; the result's price.display (\"20.00 USD / month\") shows what was created. Retrying the same call creates nothing twice.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreatePlanParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			if err := d.guardLive(ctx, env, p.ConfirmLive, "create a product and price"); err != nil {
 				return nil, err
 			}
@@ -203,7 +187,7 @@ func createPlan(d Deps) Tool {
 
 // SyncCatalogParams are sync_catalog's arguments.
 type SyncCatalogParams struct {
-	Env     string   `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to sync."`
+	Env     Env      `json:"env" jsonschema:"required" jsonschema_description:"Environment to sync."`
 	Objects []string `json:"objects,omitempty" jsonschema_description:"Object types to sync: products, prices, customers, subscriptions; all when omitted."`
 }
 
@@ -212,10 +196,7 @@ func syncCatalog(d Deps) Tool {
 		"Mirror products, prices, customers and subscriptions from Stripe into billwire's database, a page at a time. Reads Stripe, changes nothing there. A failed sync keeps what it stored; calling it again resumes where it stopped. Customers and products deleted in Stripe without an event reaching billwire are marked deleted and counted in removed. Sends progress notifications when the request carries a progress token.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, p SyncCatalogParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			var kinds []vocab.Kind
 			for _, o := range p.Objects {
 				k, err := vocab.ParseKind(strings.TrimSpace(o))
@@ -262,14 +243,13 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest) func(billing
 
 // ListParams are the arguments of the read-only list tools.
 type ListParams struct {
-	Env    string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to read."`
+	Env    Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment to read."`
 	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor from the previous page; omit for the first page."`
 	Query  string `json:"query,omitempty" jsonschema_description:"Optional search: an id (the object's, its customer's, subject's, invoice's, subscription's) or a status, exactly; or the start of a customer's email or name. For the catalog: any part of a product name, product or price id, or lookup key."`
 }
 
-func (p ListParams) page() (vocab.Env, store.Page, error) {
-	env, err := vocab.ParseEnv(p.Env)
-	return env, store.Page{Cursor: p.Cursor, Query: p.Query}, err
+func (p ListParams) page() (vocab.Env, store.Page) {
+	return vocab.Env(p.Env), store.Page{Cursor: p.Cursor, Query: p.Query}
 }
 
 func listCatalog(d Deps) Tool {
@@ -277,10 +257,7 @@ func listCatalog(d Deps) Tool {
 		"Read billwire's mirror of the Stripe catalog: products with their prices (ids, amounts with a human display, intervals, lookup keys). 50 products per page; pass next_cursor as cursor for the next. Same data as resource billwire://{env}/catalog.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListCatalog(ctx, env, page)
 		})
 }
@@ -290,10 +267,7 @@ func listCustomers(d Deps) Tool {
 		"Read billwire's mirror of Stripe customers. 50 per page; pass next_cursor as cursor for the next. Same data as resource billwire://{env}/customers.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListCustomers(ctx, env, page)
 		})
 }
@@ -303,10 +277,7 @@ func listSubscriptions(d Deps) Tool {
 		"Read billwire's mirror of Stripe subscriptions with their items (status, period end, price ids). 50 per page; pass next_cursor as cursor for the next. Same data as resource billwire://{env}/subscriptions.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListSubscriptions(ctx, env, page)
 		})
 }

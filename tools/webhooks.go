@@ -13,7 +13,7 @@ import (
 
 // SetupWebhookParams are setup_webhook's arguments.
 type SetupWebhookParams struct {
-	Env           string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment whose events to receive."`
+	Env           Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment whose events to receive."`
 	URL           string `json:"url,omitempty" jsonschema_description:"Public URL of billwire serve's receiver, e.g. https://billing.example.com/webhooks/stripe/test. Default: BILLWIRE_PUBLIC_URL + /webhooks/stripe/{env}."`
 	SigningSecret string `json:"signing_secret,omitempty" jsonschema_description:"For local development only (env test): the whsec_… secret printed by stripe listen --forward-to; stored instead of managing an endpoint. Never for env live: a human stores a live secret with billwire webhook setup --env live --signing-secret-stdin."`
 	// RevokePrevious ends the previous signing secret's grace.
@@ -26,10 +26,7 @@ func setupWebhook(d Deps) Tool {
 		"Make Stripe deliver the events billwire projects to billwire serve: finds billwire's endpoint in Stripe (or creates it, API version 2024-06-20, exactly billwire's event types), repairs a disabled one or one with other events, and stores the signing secret encrypted. With signing_secret only (from `stripe listen`, test only), stores that for local development. After a rotation the previous secret is accepted for 24 hours; revoke_previous ends that at once.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetupWebhookParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			if env == vocab.Live && p.SigningSecret != "" {
 				// Whoever chose it could sign live events: like live keys, a
 				// human sets it, whatever the server's flags.
@@ -41,6 +38,7 @@ func setupWebhook(d Deps) Tool {
 				return nil, err
 			}
 			var res *billing.WebhookSetup
+			var err error
 			if !p.RevokePrevious || p.URL != "" || p.SigningSecret != "" {
 				if res, err = d.Billing.SetupWebhook(ctx, env, p.URL, p.SigningSecret, d.PublicURL); err != nil {
 					return nil, err
@@ -55,7 +53,7 @@ func setupWebhook(d Deps) Tool {
 
 // ReconcileEventsParams are reconcile_events' arguments.
 type ReconcileEventsParams struct {
-	Env   string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to reconcile."`
+	Env   Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment to reconcile."`
 	Since string `json:"since,omitempty" jsonschema_description:"Start of the window: a duration back from now (72h, 3d), a date (2026-11-20) or an RFC 3339 time; default 3 days, at most 30."`
 }
 
@@ -64,10 +62,7 @@ func reconcileEvents(d Deps) Tool {
 		"Fill gaps after downtime: list Stripe's events over a window and run the ones billwire has not recorded through the webhook receiver's own path. Events already recorded are skipped, so it is safe to repeat. Reads Stripe, changes nothing there.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReconcileEventsParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			since, err := billing.ParseSince(p.Since, time.Now())
 			if err != nil {
 				return nil, err
@@ -78,7 +73,7 @@ func reconcileEvents(d Deps) Tool {
 
 // ReplayWebhookEventParams are replay_webhook_event's arguments.
 type ReplayWebhookEventParams struct {
-	Env     string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the event."`
+	Env     Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment of the event."`
 	EventID string `json:"event_id" jsonschema:"required" jsonschema_description:"The evt_… id of a recorded event (list_webhook_events shows them)."`
 }
 
@@ -87,10 +82,7 @@ func replayWebhookEvent(d Deps) Tool {
 		"Project one recorded event again, e.g. a parked one after the cause of its failure was fixed. Newer state is never overwritten by it. An event whose payload billwire pruned (payload_kept false in list_webhook_events; BILLWIRE_EVENT_RETENTION) is fetched from Stripe's events API first; Stripe keeps events 30 days, and for an older one the answer says to run sync_catalog instead.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReplayWebhookEventParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			return d.Billing.Replay(ctx, env, p.EventID)
 		})
 }
@@ -100,10 +92,7 @@ func listPaymentHistory(d Deps) Tool {
 		"Read projected payment history, newest first: payments (with failures and refunded amounts), refunds and disputes, each with customer and subject. 50 per page; pass next_cursor as cursor for the next; query is an id (payment, refund, dispute, invoice, subscription, customer, subject) or a status, exactly, or the start of a customer's email or name. Same data as resource billwire://{env}/payment-history.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListPaymentHistory(ctx, env, page)
 		})
 }
@@ -113,10 +102,7 @@ func listWebhookEvents(d Deps) Tool {
 		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept (false once the payload was pruned, or for ignored types, which are recorded without one). 50 per page; pass next_cursor as cursor for the next; query is an event id or status, or (among the newest 10,000 events) an event type or object id, exactly. Same data as resource billwire://{env}/webhook-events.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListWebhookEvents(ctx, env, page)
 		})
 }
