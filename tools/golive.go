@@ -15,16 +15,18 @@ type PromoteCatalogParams struct {
 	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true to copy (a live-mode write), after the human confirmed the dry run's list."`
 }
 
+// LiveWrite: a copy writes live (whatever env the agent thinks of); a dry
+// run writes nothing.
+func (p PromoteCatalogParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: !p.DryRun, Env: vocab.Live, Confirmed: p.ConfirmLive,
+		What: "copy the test catalog (products, prices and their features)"}, nil
+}
+
 func promoteCatalog(d Deps) Tool {
-	return define("promote_catalog", "Promote catalog to live",
+	return define(d, "promote_catalog", "Promote catalog to live",
 		"Go-live: copy the active test products, their active prices and the entitlement features they grant to live Stripe, and keep a test→live price map (resource billwire://price-map). Each live copy carries metadata billwire_test_id, so calling again copies nothing twice; a live price that already holds a test price's lookup key is adopted if its terms match, else reported as a conflict. Lookup keys stay the same in both modes, so an app that names prices by lookup key needs no change. Live keys are set by a human with `billwire keys set --env live`. Start with dry_run: true.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p PromoteCatalogParams) (any, error) {
-			if !p.DryRun {
-				if err := d.guardLive(ctx, vocab.Live, p.ConfirmLive, "copy the test catalog (products, prices and their features)"); err != nil {
-					return nil, err
-				}
-			}
 			return d.Billing.PromoteCatalog(ctx, p.DryRun)
 		})
 }
@@ -37,16 +39,18 @@ type SetEntitlementsParams struct {
 	ConfirmLive bool     `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
+// LiveWrite: features created and attached in env.
+func (p SetEntitlementsParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Env(p.Env), Confirmed: p.ConfirmLive,
+		What: "create entitlement features and attach them to a product"}, nil
+}
+
 func setEntitlements(d Deps) Tool {
-	return define("set_entitlements", "Set product entitlements",
+	return define(d, "set_entitlements", "Set product entitlements",
 		"Make a product grant features through Stripe Entitlements: each feature (by lookup key) is reused if it exists, else created, and attached to the product. Adds only; features already attached stay. Stripe then tracks which customers are entitled, and billwire answers from the summaries it sends (check_entitlement). Retrying the same call changes nothing more.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetEntitlementsParams) (any, error) {
-			env := vocab.Env(p.Env)
-			if err := d.guardLive(ctx, env, p.ConfirmLive, "create entitlement features and attach them to a product"); err != nil {
-				return nil, err
-			}
-			return d.Billing.SetEntitlements(ctx, env, p.ProductID, p.Features)
+			return d.Billing.SetEntitlements(ctx, vocab.Env(p.Env), p.ProductID, p.Features)
 		})
 }
 
@@ -58,7 +62,7 @@ type CheckEntitlementParams struct {
 }
 
 func checkEntitlement(d Deps) Tool {
-	return define("check_entitlement", "Check entitlement",
+	return define(d, "check_entitlement", "Check entitlement",
 		"Answer whether a subject may use a feature: its Stripe customer (from the customer mapping) must have the feature among the active entitlements Stripe last reported (entitlements.active_entitlement_summary.updated). Reads billwire's database only; the answer says why.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CheckEntitlementParams) (any, error) {

@@ -40,7 +40,7 @@ type ScaffoldResult struct {
 }
 
 func scaffoldFulfillment(d Deps) Tool {
-	return define("scaffold_fulfillment", "Scaffold fulfillment",
+	return define(d, "scaffold_fulfillment", "Scaffold fulfillment",
 		"Generate the SQL (generator version 2) that grants what was paid for, in the app's own tables, reacting to billwire's outbox payments.billing_changes in the same transaction as each webhook projection (never to the success redirect). Shows the SQL first (dry run, the default); write_to writes it as a migration file for the app's migration tool; apply: true applies exactly that SQL and records its checksum (refusing changed SQL under an applied name, or a table that exists in another shape). The same call over a version 1 scaffold of the same pattern, table and env upgrades it. Objects are bound to one env (default test).",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: false},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ScaffoldFulfillmentParams) (any, error) {
@@ -48,21 +48,24 @@ func scaffoldFulfillment(d Deps) Tool {
 		})
 }
 
-func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*ScaffoldResult, error) {
+// generate is the SQL the call asks for.
+func (p ScaffoldFulfillmentParams) generate() (*scaffold.Migration, error) {
 	if p.WriteTo != "" && p.Apply {
 		return nil, errors.New("write_to and apply cannot be combined: use write_to when the app has its own migration tool (it applies the file), apply: true when it has none")
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: string(p.Env), Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
+	return scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: string(p.Env), Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
 		CreditsPerUnit: p.CreditsPerUnit})
+}
+
+// scaffold runs after the live guard (LiveWrite) allowed the call.
+func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*ScaffoldResult, error) {
+	m, err := p.generate()
 	if err != nil {
 		return nil, err
 	}
 	res := &ScaffoldResult{Migration: m}
 	switch {
 	case p.Apply:
-		if err := d.guardScaffold(ctx, p, m); err != nil {
-			return nil, err
-		}
 		st, err := d.Billing.Store(ctx)
 		if err != nil {
 			return nil, err
@@ -77,9 +80,6 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 		}
 		res.NextStep = "the objects are live in the database: " + verifyHint(m)
 	case p.WriteTo != "":
-		if err := d.guardScaffold(ctx, p, m); err != nil {
-			return nil, err
-		}
 		roots, err := writeRoots(ctx)
 		if err != nil {
 			return nil, err

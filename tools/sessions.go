@@ -17,7 +17,7 @@ type GetSubjectBillingParams struct {
 }
 
 func getSubjectBilling(d Deps) Tool {
-	return define("get_subject_billing", "Subject billing",
+	return define(d, "get_subject_billing", "Subject billing",
 		"Show a subject's (user's or team's) billing state from webhook-projected data, as the app's GET /api/payments/{env}/subjects/{type}/{id} route does: its Stripe customer and whether the webhook confirmed the mapping, subscriptions that still bill (plan, status, period end) and recent payments. Use it to verify a checkout reached the subject.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetSubjectBillingParams) (any, error) {
@@ -34,8 +34,13 @@ type CreateTestCheckoutSessionParams struct {
 	SuccessURL string       `json:"success_url,omitempty" jsonschema_description:"Where Stripe sends the browser after paying; must be on an origin in BILLWIRE_ALLOWED_ORIGINS. Default: billwire serve's own /checkout/done page."`
 }
 
+// LiveWrite: test mode only; the session is made with the test key.
+func (CreateTestCheckoutSessionParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Test, What: "create a test Checkout Session"}, nil
+}
+
 func createTestCheckoutSession(d Deps) Tool {
-	return define("create_test_checkout_session", "Create a test checkout session",
+	return define(d, "create_test_checkout_session", "Create a test checkout session",
 		"Test mode only: create a Stripe Checkout Session for one price and a subject through the same path as the app's POST /api/payments/test/checkout-sessions route (local row first, the subject's customer made once and stamped with the subject), and return its URL to open in a browser (pay with card 4242 4242 4242 4242). The mode follows the price: recurring → subscription. Access is then granted from webhook-projected state (get_subject_billing), never from the success page.",
 		hints{readOnly: false, destructive: false, idempotent: false, openWorld: true, writesStripe: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreateTestCheckoutSessionParams) (any, error) {

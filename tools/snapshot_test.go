@@ -74,6 +74,15 @@ func TestToolInventory(t *testing.T) {
 		if a.ReadOnlyHint != nil && *a.ReadOnlyHint && tool.WritesStripe {
 			t.Errorf("%s writes to Stripe but claims read-only", d.Name)
 		}
+		// The live guard is a registry rule: define runs it for every
+		// tool whose params are a LiveWriter, and every tool that is not
+		// read-only must be one, so a new write tool cannot forget it.
+		if a.ReadOnlyHint != nil && tool.ReadOnly != *a.ReadOnlyHint {
+			t.Errorf("%s: ReadOnly %v disagrees with its read-only hint", d.Name, tool.ReadOnly)
+		}
+		if !tool.ReadOnly && !tool.LiveGuarded {
+			t.Errorf("%s is not read-only, but its params do not implement tools.LiveWriter: define cannot run the live guard for it", d.Name)
+		}
 		if d.Description == "" || d.Title == "" {
 			t.Errorf("%s: needs a title and a description", d.Name)
 		}

@@ -53,17 +53,23 @@ type ConfigureStripeKeysParams struct {
 	ConfirmAccountChange bool   `json:"confirm_account_change,omitempty" jsonschema_description:"Set true only when the key intentionally belongs to a different Stripe account than the one already configured; billwire then clears what it mirrored from the old account."`
 }
 
+// LiveWrite refuses a live key whatever the flags: live keys never pass
+// through MCP. A test key is stored, and a key of another account clears
+// what was mirrored from the old one.
+func (p ConfigureStripeKeysParams) LiveWrite(context.Context, Deps) (Write, error) {
+	if vocab.Env(p.Env) == vocab.Live {
+		return Write{}, errors.New("live keys are never accepted through MCP, so they stay out of the agent's transcript. " +
+			"Ask the human to run this in a terminal (it reads the key from standard input): billwire keys set --env live")
+	}
+	return Write{Writes: true, Env: vocab.Test, What: "store the Stripe test key"}, nil
+}
+
 func configureStripeKeys(d Deps) Tool {
-	return define("configure_stripe_keys", "Configure Stripe keys",
+	return define(d, "configure_stripe_keys", "Configure Stripe keys",
 		"Store the Stripe test key billwire uses. billwire asks Stripe which account the key belongs to, stores the key encrypted, and only ever shows it masked (sk_test_…4242). Live keys never pass through MCP: for env live this answers with the terminal command a human runs instead.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ConfigureStripeKeysParams) (any, error) {
-			env := vocab.Env(p.Env)
-			if env == vocab.Live {
-				return nil, errors.New("live keys are never accepted through MCP, so they stay out of the agent's transcript. " +
-					"Ask the human to run this in a terminal (it reads the key from standard input): billwire keys set --env live")
-			}
-			return d.Billing.ConfigureKey(ctx, env, p.SecretKey, p.ConfirmAccountChange)
+			return d.Billing.ConfigureKey(ctx, vocab.Env(p.Env), p.SecretKey, p.ConfirmAccountChange)
 		})
 }
 
@@ -73,7 +79,7 @@ type GetPaymentsStatusParams struct {
 }
 
 func getPaymentsStatus(d Deps) Tool {
-	return define("get_payments_status", "Payments status",
+	return define(d, "get_payments_status", "Payments status",
 		"Report billwire's state per environment: masked key, Stripe account, last sync (when, counts, errors), mirrored object counts, webhook state, fulfillment mismatches (payments that named an order without paying for it, which the app should refund), and the next step to take. Call this first.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p GetPaymentsStatusParams) (any, error) {
@@ -98,15 +104,17 @@ type CreateProductParams struct {
 	ConfirmLive bool              `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
+// LiveWrite: a product created in env.
+func (p CreateProductParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Env(p.Env), Confirmed: p.ConfirmLive, What: "create a product"}, nil
+}
+
 func createProduct(d Deps) Tool {
-	return define("create_product", "Create product",
+	return define(d, "create_product", "Create product",
 		"Create a product in Stripe and store it in billwire's catalog. Retrying the same call creates nothing twice. To create a product with its price in one call use create_plan.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreateProductParams) (any, error) {
 			env := vocab.Env(p.Env)
-			if err := d.guardLive(ctx, env, p.ConfirmLive, "create a product"); err != nil {
-				return nil, err
-			}
 			prod, err := d.Billing.CreateProduct(ctx, env, billing.ProductInput{Name: p.Name, Description: p.Description, Metadata: p.Metadata})
 			if err != nil {
 				return nil, err
@@ -131,8 +139,13 @@ type CreatePriceParams struct {
 	ConfirmLive         bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
+// LiveWrite: a price created in env.
+func (p CreatePriceParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Env(p.Env), Confirmed: p.ConfirmLive, What: "create a price"}, nil
+}
+
 func createPrice(d Deps) Tool {
-	return define("create_price", "Create price",
+	return define(d, "create_price", "Create price",
 		"Create a price for a product. Amounts are in minor units and checked before Stripe is called; the result's display field (e.g. \"20.00 USD / month\") shows what was created: check it. Retrying the same call creates nothing twice.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreatePriceParams) (any, error) {
@@ -140,9 +153,6 @@ func createPrice(d Deps) Tool {
 			in := billing.PriceInput{ProductID: p.ProductID, UnitAmount: p.UnitAmount, Currency: p.Currency, Interval: p.Interval,
 				IntervalCount: p.IntervalCount, LookupKey: p.LookupKey, Nickname: p.Nickname,
 				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}}
-			if err := d.guardLive(ctx, env, p.ConfirmLive, "create a price"); err != nil {
-				return nil, err
-			}
 			price, err := d.Billing.CreatePrice(ctx, env, in)
 			if err != nil {
 				return nil, err
@@ -165,15 +175,17 @@ type CreatePlanParams struct {
 	ConfirmLive         bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
+// LiveWrite: a product and its price created in env.
+func (p CreatePlanParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Env(p.Env), Confirmed: p.ConfirmLive, What: "create a product and price"}, nil
+}
+
 func createPlan(d Deps) Tool {
-	return define("create_plan", "Create plan",
+	return define(d, "create_plan", "Create plan",
 		"Create a product and its price in one call, e.g. Pro at 2000 usd per month. Both are checked before Stripe is called; the result's price.display (\"20.00 USD / month\") shows what was created. Retrying the same call creates nothing twice.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreatePlanParams) (any, error) {
 			env := vocab.Env(p.Env)
-			if err := d.guardLive(ctx, env, p.ConfirmLive, "create a product and price"); err != nil {
-				return nil, err
-			}
 			plan, err := d.Billing.CreatePlan(ctx, env, billing.PlanInput{Name: p.Name, UnitAmount: p.UnitAmount, Currency: p.Currency,
 				Interval: p.Interval, LookupKey: p.LookupKey,
 				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}})
@@ -191,8 +203,12 @@ type SyncCatalogParams struct {
 	Objects []string `json:"objects,omitempty" jsonschema_description:"Object types to sync: products, prices, customers, subscriptions; all when omitted."`
 }
 
+// LiveWrite: none guarded; a sync reads Stripe and writes only billwire's
+// mirror of it.
+func (SyncCatalogParams) LiveWrite(context.Context, Deps) (Write, error) { return Write{}, nil }
+
 func syncCatalog(d Deps) Tool {
-	return define("sync_catalog", "Sync from Stripe",
+	return define(d, "sync_catalog", "Sync from Stripe",
 		"Mirror products, prices, customers and subscriptions from Stripe into billwire's database, a page at a time. Reads Stripe, changes nothing there. A failed sync keeps what it stored; calling it again resumes where it stopped. Customers and products deleted in Stripe without an event reaching billwire are marked deleted and counted in removed. Sends progress notifications when the request carries a progress token.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, p SyncCatalogParams) (any, error) {
@@ -253,7 +269,7 @@ func (p ListParams) page() (vocab.Env, store.Page) {
 }
 
 func listCatalog(d Deps) Tool {
-	return define("list_catalog", "List catalog",
+	return define(d, "list_catalog", "List catalog",
 		"Read billwire's mirror of the Stripe catalog: products with their prices (ids, amounts with a human display, intervals, lookup keys). 50 products per page; pass next_cursor as cursor for the next. Same data as resource billwire://{env}/catalog.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
@@ -263,7 +279,7 @@ func listCatalog(d Deps) Tool {
 }
 
 func listCustomers(d Deps) Tool {
-	return define("list_customers", "List customers",
+	return define(d, "list_customers", "List customers",
 		"Read billwire's mirror of Stripe customers. 50 per page; pass next_cursor as cursor for the next. Same data as resource billwire://{env}/customers.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
@@ -273,7 +289,7 @@ func listCustomers(d Deps) Tool {
 }
 
 func listSubscriptions(d Deps) Tool {
-	return define("list_subscriptions", "List subscriptions",
+	return define(d, "list_subscriptions", "List subscriptions",
 		"Read billwire's mirror of Stripe subscriptions with their items (status, period end, price ids). 50 per page; pass next_cursor as cursor for the next. Same data as resource billwire://{env}/subscriptions.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {

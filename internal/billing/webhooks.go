@@ -101,7 +101,7 @@ func (s *Service) SetupWebhook(ctx context.Context, env vocab.Env, endpointURL, 
 		if publicBase == "" {
 			return nil, inputErr("no url: pass url (e.g. https://billing.example.com/webhooks/stripe/%s), or set %s to billwire serve's public base URL, or pass signing_secret from `stripe listen` for local development", env, PublicURLEnv)
 		}
-		endpointURL = strings.TrimRight(publicBase, "/") + "/webhooks/stripe/" + string(env)
+		endpointURL = ReceiverURL(publicBase, env)
 	}
 	u, err := url.Parse(endpointURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

@@ -94,6 +94,8 @@ type harnessOpts struct {
 	// serve runs billwire serve's handler over the same service; its URL is
 	// the server's public URL and the allowed origin.
 	serve bool
+	// publicURL is the server's public URL (BILLWIRE_PUBLIC_URL) without serve.
+	publicURL string
 }
 
 type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
@@ -111,7 +113,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	lazy := &store.Lazy{DSN: dsn, Key: key}
 	t.Cleanup(lazy.Close)
 	svc := billing.New(lazy, stripeapi.Options{BaseURL: o.base, RateLimit: o.rateLimit}, log)
-	var serveURL string
+	serveURL := o.publicURL
 	var origins auth.Origins
 	if o.serve {
 		st, err := lazy.Get(context.Background())
