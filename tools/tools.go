@@ -67,7 +67,9 @@ func (p ConfigureStripeKeysParams) LiveWrite(context.Context, Deps) (Write, erro
 func configureStripeKeys(d Deps) Tool {
 	return define(d, "configure_stripe_keys", "Configure Stripe keys",
 		"Store the Stripe test key billwire uses. billwire asks Stripe which account the key belongs to, stores the key encrypted, and only ever shows it masked (sk_test_…4242). Live keys never pass through MCP: for env live this answers with the terminal command a human runs instead.",
-		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
+		// Destructive: with confirm_account_change it deletes what was
+		// mirrored from the old account.
+		hints{readOnly: false, destructive: true, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ConfigureStripeKeysParams) (any, error) {
 			return d.Billing.ConfigureKey(ctx, vocab.Env(p.Env), p.SecretKey, p.ConfirmAccountChange)
 		})
