@@ -45,6 +45,11 @@ type Tool struct {
 	// LiveGuarded says that define runs the live guard before the tool: its
 	// params are a LiveWriter.
 	LiveGuarded bool
+	// Toolset is the one group the tool belongs to.
+	Toolset Toolset
+	// Hidden, set by Selection.Apply, says why billwire mcp does not list
+	// the tool; its handler then refuses with this text.
+	Hidden string
 }
 
 // ServerTool is the registration value mcp-go takes.

@@ -17,30 +17,26 @@ import (
 	"github.com/billwire/billwire/internal/vocab"
 )
 
-// All returns every tool, sorted by name.
+// All returns every tool, sorted by name. The registry groups them by
+// toolset here: each tool is in exactly one.
 func All(d Deps) []Tool {
-	ts := []Tool{
-		configureStripeKeys(d),
-		getPaymentsStatus(d),
-		createProduct(d),
-		createPrice(d),
-		createPlan(d),
-		syncCatalog(d),
-		listCatalog(d),
-		listCustomers(d),
-		listSubscriptions(d),
-		setupWebhook(d),
-		reconcileEvents(d),
-		replayWebhookEvent(d),
-		listPaymentHistory(d),
-		listWebhookEvents(d),
-		getSubjectBilling(d),
-		createTestCheckoutSession(d),
-		checkIntegration(d),
-		promoteCatalog(d),
-		setEntitlements(d),
-		checkEntitlement(d),
-		scaffoldFulfillment(d),
+	groups := []struct {
+		set   Toolset
+		tools []Tool
+	}{
+		{Setup, []Tool{getPaymentsStatus(d), configureStripeKeys(d), checkIntegration(d)}},
+		{Catalog, []Tool{createProduct(d), createPrice(d), createPlan(d), syncCatalog(d), listCatalog(d), setEntitlements(d)}},
+		{Webhooks, []Tool{setupWebhook(d), reconcileEvents(d), replayWebhookEvent(d), listWebhookEvents(d)}},
+		{Sessions, []Tool{createTestCheckoutSession(d), getSubjectBilling(d), listCustomers(d), listSubscriptions(d), listPaymentHistory(d)}},
+		{Fulfillment, []Tool{scaffoldFulfillment(d), checkEntitlement(d)}},
+		{GoLive, []Tool{promoteCatalog(d)}},
+	}
+	var ts []Tool
+	for _, g := range groups {
+		for _, t := range g.tools {
+			t.Toolset = g.set
+			ts = append(ts, t)
+		}
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts

@@ -36,12 +36,16 @@ type Options struct {
 	AllowLiveWrites bool
 	PublicURL       string
 	Origins         auth.Origins
-	Log             zerolog.Logger
+	// Tools selects the tools listed and accepted (--read-only, --toolsets).
+	Tools tools.Selection
+	Log   zerolog.Logger
 }
 
 // New builds the MCP server.
 func New(o Options) *server.MCPServer {
+	ts := o.Tools.Apply(tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL, Origins: o.Origins}))
 	s := server.NewMCPServer("billwire", o.Version,
+		server.WithToolFilter(tools.ListFilter(ts)),
 		server.WithInstructions(Instructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
@@ -51,7 +55,9 @@ func New(o Options) *server.MCPServer {
 		server.WithResourceRecovery(),
 		server.WithLogger(slog.New(zerolog.NewSlogHandler(o.Log))),
 	)
-	for _, t := range tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL, Origins: o.Origins}) {
+	// Every tool is registered, the hidden ones too, so that calling one by
+	// name answers why it is hidden; the filter keeps them out of tools/list.
+	for _, t := range ts {
 		s.AddTools(t.ServerTool())
 	}
 	resources.Register(s, o.Billing)

@@ -29,6 +29,7 @@ import (
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
+	"github.com/billwire/billwire/tools"
 )
 
 const testKey = "sk_test_51BillwireTestKey000000000004242"
@@ -96,6 +97,8 @@ type harnessOpts struct {
 	serve bool
 	// publicURL is the server's public URL (BILLWIRE_PUBLIC_URL) without serve.
 	publicURL string
+	// tools selects the tools served (--read-only, --toolsets).
+	tools tools.Selection
 }
 
 type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
@@ -132,7 +135,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Cleanup(func() { hs.Close(); rt.Processor().Close() })
 	}
 	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, AllowLiveWrites: o.allowLiveWrites, Log: log,
-		PublicURL: serveURL, Origins: origins})
+		PublicURL: serveURL, Origins: origins, Tools: o.tools})
 	var copts []client.ClientOption
 	if o.elicit != nil {
 		copts = append(copts, client.WithElicitationHandler(o.elicit))
