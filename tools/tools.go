@@ -121,20 +121,30 @@ func createProduct(d Deps) Tool {
 		})
 }
 
+// PriceTerms are the optional terms end users get with a price, shared by
+// create_price and create_plan.
+type PriceTerms struct {
+	TrialPeriodDays     int64 `json:"trial_period_days,omitempty" jsonschema_description:"Free trial in days (1 to 730, recurring prices only) that subscription checkouts of this price get, once per subject and product. Checkout terms are set on the price: end users' tokens cannot choose them."`
+	AllowPromotionCodes bool  `json:"allow_promotion_codes,omitempty" jsonschema_description:"Let customers enter promotion codes in checkouts of this price."`
+	AutomaticTax        bool  `json:"automatic_tax,omitempty" jsonschema_description:"Turn on Stripe Tax (automatic tax) in checkouts of this price."`
+}
+
+func (t PriceTerms) input() billing.PriceTermsInput {
+	return billing.PriceTermsInput{TrialPeriodDays: t.TrialPeriodDays, AllowPromotionCodes: t.AllowPromotionCodes, AutomaticTax: t.AutomaticTax}
+}
+
 // CreatePriceParams are create_price's arguments.
 type CreatePriceParams struct {
-	Env                 Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment of the product."`
-	ProductID           string `json:"product_id" jsonschema:"required" jsonschema_description:"The product's id (prod_…)."`
-	UnitAmount          int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
-	Currency            string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
-	Interval            string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval for a recurring price; omit for a one-time price."`
-	IntervalCount       int64  `json:"interval_count,omitempty" jsonschema_description:"Intervals between bills (default 1), e.g. 3 with month for quarterly."`
-	LookupKey           string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app can use instead of the price id, e.g. pro_monthly."`
-	Nickname            string `json:"nickname,omitempty" jsonschema_description:"Internal name for the price."`
-	TrialPeriodDays     int64  `json:"trial_period_days,omitempty" jsonschema_description:"Free trial in days (1 to 730, recurring prices only) that subscription checkouts of this price get, once per subject and product. Checkout terms are set on the price: end users' tokens cannot choose them."`
-	AllowPromotionCodes bool   `json:"allow_promotion_codes,omitempty" jsonschema_description:"Let customers enter promotion codes in checkouts of this price."`
-	AutomaticTax        bool   `json:"automatic_tax,omitempty" jsonschema_description:"Turn on Stripe Tax (automatic tax) in checkouts of this price."`
-	ConfirmLive         bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+	Env           Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment of the product."`
+	ProductID     string `json:"product_id" jsonschema:"required" jsonschema_description:"The product's id (prod_…)."`
+	UnitAmount    int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
+	Currency      string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
+	Interval      string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval for a recurring price; omit for a one-time price."`
+	IntervalCount int64  `json:"interval_count,omitempty" jsonschema_description:"Intervals between bills (default 1), e.g. 3 with month for quarterly."`
+	LookupKey     string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app can use instead of the price id, e.g. pro_monthly."`
+	Nickname      string `json:"nickname,omitempty" jsonschema_description:"Internal name for the price."`
+	PriceTerms
+	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 // LiveWrite: a price created in env.
@@ -150,7 +160,7 @@ func createPrice(d Deps) Tool {
 			env := vocab.Env(p.Env)
 			in := billing.PriceInput{ProductID: p.ProductID, UnitAmount: p.UnitAmount, Currency: p.Currency, Interval: p.Interval,
 				IntervalCount: p.IntervalCount, LookupKey: p.LookupKey, Nickname: p.Nickname,
-				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}}
+				PriceTermsInput: p.input()}
 			price, err := d.Billing.CreatePrice(ctx, env, in)
 			if err != nil {
 				return nil, err
@@ -161,16 +171,14 @@ func createPrice(d Deps) Tool {
 
 // CreatePlanParams are create_plan's arguments.
 type CreatePlanParams struct {
-	Env                 Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment to create the plan in."`
-	Name                string `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
-	UnitAmount          int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD."`
-	Currency            string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
-	Interval            string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval; omit for a one-time price."`
-	LookupKey           string `json:"lookup_key,omitempty" jsonschema_description:"Stable name for the price, e.g. pro_monthly."`
-	TrialPeriodDays     int64  `json:"trial_period_days,omitempty" jsonschema_description:"Free trial in days (1 to 730, recurring prices only) that subscription checkouts of this price get, once per subject and product. Checkout terms are set on the price: end users' tokens cannot choose them."`
-	AllowPromotionCodes bool   `json:"allow_promotion_codes,omitempty" jsonschema_description:"Let customers enter promotion codes in checkouts of this price."`
-	AutomaticTax        bool   `json:"automatic_tax,omitempty" jsonschema_description:"Turn on Stripe Tax (automatic tax) in checkouts of this price."`
-	ConfirmLive         bool   `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+	Env        Env    `json:"env" jsonschema:"required" jsonschema_description:"Environment to create the plan in."`
+	Name       string `json:"name" jsonschema:"required" jsonschema_description:"Product name customers see, e.g. Pro."`
+	UnitAmount int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"Amount in the currency's minor units: 2000 is 20.00 USD."`
+	Currency   string `json:"currency" jsonschema:"required" jsonschema_description:"Three-letter ISO currency code, e.g. usd."`
+	Interval   string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Billing interval; omit for a one-time price."`
+	LookupKey  string `json:"lookup_key,omitempty" jsonschema_description:"Stable name for the price, e.g. pro_monthly."`
+	PriceTerms
+	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
 // LiveWrite: a product and its price created in env.
@@ -186,7 +194,7 @@ func createPlan(d Deps) Tool {
 			env := vocab.Env(p.Env)
 			plan, err := d.Billing.CreatePlan(ctx, env, billing.PlanInput{Name: p.Name, UnitAmount: p.UnitAmount, Currency: p.Currency,
 				Interval: p.Interval, LookupKey: p.LookupKey,
-				PriceTermsInput: billing.PriceTermsInput{TrialPeriodDays: p.TrialPeriodDays, AllowPromotionCodes: p.AllowPromotionCodes, AutomaticTax: p.AutomaticTax}})
+				PriceTermsInput: p.input()})
 			if err != nil {
 				return nil, err
 			}
