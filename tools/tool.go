@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/invopop/jsonschema"
@@ -63,6 +64,21 @@ var reflector = &jsonschema.Reflector{
 	RequiredFromJSONSchemaTags: true,
 	Anonymous:                  true,
 	AllowAdditionalProperties:  false,
+	LookupComment:              typeDescription,
+}
+
+// typeDescription gives a field without a jsonschema_description its
+// type's own description (the reflector writes the tag's, even an empty
+// one, over the description a JSONSchema method gives): an env argument
+// says what Env says unless the tool has more to say.
+func typeDescription(t reflect.Type, field string) string {
+	if field == "" || t.Kind() != reflect.Struct {
+		return ""
+	}
+	if f, ok := t.FieldByName(field); ok && f.Type == reflect.TypeFor[Env]() {
+		return Env("").JSONSchema().Description
+	}
+	return ""
 }
 
 // Schema reflects the input schema of a params struct.
