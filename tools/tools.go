@@ -121,6 +121,15 @@ func createProduct(d Deps) Tool {
 		})
 }
 
+// PriceFields are a price's amount, currency, interval and lookup key,
+// shared by create_price and create_plan.
+type PriceFields struct {
+	UnitAmount int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"In the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
+	Currency   string `json:"currency" jsonschema:"required" jsonschema_description:"ISO currency code, e.g. usd."`
+	Interval   string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Omit for a one-time price."`
+	LookupKey  string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app uses instead of the price id, e.g. pro_monthly."`
+}
+
 // PriceTerms are the optional terms end users get with a price, shared by
 // create_price and create_plan.
 type PriceTerms struct {
@@ -135,13 +144,10 @@ func (t PriceTerms) input() billing.PriceTermsInput {
 
 // CreatePriceParams are create_price's arguments.
 type CreatePriceParams struct {
-	Env           Env    `json:"env" jsonschema:"required"`
-	ProductID     string `json:"product_id" jsonschema:"required" jsonschema_description:"The product (prod_…)."`
-	UnitAmount    int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"In the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
-	Currency      string `json:"currency" jsonschema:"required" jsonschema_description:"ISO currency code, e.g. usd."`
-	Interval      string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Omit for a one-time price."`
+	Env       Env    `json:"env" jsonschema:"required"`
+	ProductID string `json:"product_id" jsonschema:"required" jsonschema_description:"The product (prod_…)."`
+	PriceFields
 	IntervalCount int64  `json:"interval_count,omitempty" jsonschema_description:"Intervals between bills (default 1): 3 with month is quarterly."`
-	LookupKey     string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app uses instead of the price id, e.g. pro_monthly."`
 	Nickname      string `json:"nickname,omitempty" jsonschema_description:"Internal name."`
 	PriceTerms
 	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
@@ -171,12 +177,9 @@ func createPrice(d Deps) Tool {
 
 // CreatePlanParams are create_plan's arguments.
 type CreatePlanParams struct {
-	Env        Env    `json:"env" jsonschema:"required"`
-	Name       string `json:"name" jsonschema:"required" jsonschema_description:"Name customers see, e.g. Pro."`
-	UnitAmount int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"In the currency's minor units: 2000 is 20.00 USD."`
-	Currency   string `json:"currency" jsonschema:"required" jsonschema_description:"ISO currency code, e.g. usd."`
-	Interval   string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Omit for a one-time price."`
-	LookupKey  string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app uses instead of the price id, e.g. pro_monthly."`
+	Env  Env    `json:"env" jsonschema:"required"`
+	Name string `json:"name" jsonschema:"required" jsonschema_description:"Name customers see, e.g. Pro."`
+	PriceFields
 	PriceTerms
 	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }

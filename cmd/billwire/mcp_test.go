@@ -5,9 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/billwire/billwire/tools"
@@ -20,9 +21,15 @@ func mcpToolNames(t *testing.T, e map[string]string, args ...string) []string {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan int, 1)
-	errb := &lockedBuffer{}
+	// A file, since the server's goroutines log concurrently.
+	errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	stderr := func() string { b, _ := os.ReadFile(errf.Name()); return string(b) }
 	go func() {
-		done <- run(context.Background(), append([]string{"mcp"}, args...), inR, outW, errb, envMap(e).get)
+		done <- run(context.Background(), append([]string{"mcp"}, args...), inR, outW, errf, envMap(e).get)
 		outW.Close()
 	}()
 	go io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}
@@ -34,7 +41,7 @@ func mcpToolNames(t *testing.T, e map[string]string, args ...string) []string {
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			t.Fatalf("billwire mcp %v: no tools/list answer: %v; stderr: %s", args, err, errb.String())
+			t.Fatalf("billwire mcp %v: no tools/list answer: %v; stderr: %s", args, err, stderr())
 		}
 		var msg struct {
 			ID     int `json:"id"`
@@ -54,7 +61,7 @@ func mcpToolNames(t *testing.T, e map[string]string, args ...string) []string {
 	inW.Close()
 	go io.Copy(io.Discard, r)
 	if code := <-done; code != 0 {
-		t.Fatalf("billwire mcp %v exited %d: %s", args, code, errb.String())
+		t.Fatalf("billwire mcp %v exited %d: %s", args, code, stderr())
 	}
 	return names
 }
@@ -117,22 +124,4 @@ func TestMCPReadOnlyAndToolsets(t *testing.T) {
 			t.Errorf("billwire mcp %v = %d %q %q, want exit 2 naming %s", c.args, code, out, errs, c.want)
 		}
 	}
-}
-
-// lockedBuffer is stderr for a server whose goroutines log concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
