@@ -99,6 +99,28 @@ func (s Selection) Hidden(t Tool) string {
 		". Nothing was done. Use the tools that tools/list shows, or ask the human to change billwire mcp's flags in the MCP client configuration and restart it"
 }
 
+// Note is a sentence for the server's instructions when s hides tools,
+// so that an agent following the order of work knows why a step's tool is
+// missing; "" when s lists every tool.
+func (s Selection) Note() string {
+	var flags []string
+	if len(s.Toolsets) > 0 {
+		names := make([]string, len(s.Toolsets))
+		for i, ts := range s.Toolsets {
+			names[i] = string(ts)
+		}
+		flags = append(flags, "--toolsets "+strings.Join(names, ","))
+	}
+	if s.ReadOnly {
+		flags = append(flags, "--read-only")
+	}
+	if len(flags) == 0 {
+		return ""
+	}
+	return "This server runs with " + strings.Join(flags, " ") + ": tools/list shows only the tools it serves; " +
+		"a step that needs another tool needs the human to change billwire mcp's flags."
+}
+
 func (s Selection) has(ts Toolset) bool {
 	for _, x := range s.Toolsets {
 		if x == ts {

@@ -213,3 +213,15 @@ func TestREADMEListsTheToolsets(t *testing.T) {
 		t.Errorf("README's read-only tools %v, the registry's %v", g, readOnly)
 	}
 }
+
+// The instructions' note names the flags in effect, and is empty without.
+func TestSelectionNote(t *testing.T) {
+	t.Parallel()
+	if n := (tools.Selection{}).Note(); n != "" {
+		t.Errorf("no selection: note %q", n)
+	}
+	n := tools.Selection{ReadOnly: true, Toolsets: []tools.Toolset{tools.Catalog, tools.Setup}}.Note()
+	if !strings.Contains(n, "--toolsets catalog,setup --read-only") {
+		t.Errorf("note %q", n)
+	}
+}

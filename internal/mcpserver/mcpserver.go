@@ -44,9 +44,13 @@ type Options struct {
 // New builds the MCP server.
 func New(o Options) *server.MCPServer {
 	ts := o.Tools.Apply(tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL, Origins: o.Origins}))
+	instructions := Instructions
+	if note := o.Tools.Note(); note != "" {
+		instructions += "\n" + note
+	}
 	s := server.NewMCPServer("billwire", o.Version,
 		server.WithToolFilter(tools.ListFilter(ts)),
-		server.WithInstructions(Instructions),
+		server.WithInstructions(instructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithPromptCapabilities(false),

@@ -44,6 +44,8 @@ type harness struct {
 	notify *notifications
 	// serveURL is billwire serve's base URL when harnessOpts.serve is set.
 	serveURL string
+	// instructions are the server's, from initialize.
+	instructions string
 }
 
 type syncBuffer struct {
@@ -157,14 +159,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "billwire-test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
+	ir, err := c.Initialize(ctx, init)
+	if err != nil {
 		t.Fatal(err)
 	}
 	st, err := lazy.Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, c: c, store: st, logs: logs, notify: n, serveURL: serveURL}
+	return &harness{t: t, c: c, store: st, logs: logs, notify: n, serveURL: serveURL, instructions: ir.Instructions}
 }
 
 // call invokes a tool and returns its text and whether it is an error result.

@@ -3,10 +3,12 @@ package mcpserver_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/billwire/billwire/internal/mcpserver"
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/tools"
 )
@@ -63,6 +65,9 @@ func TestReadOnlyAndToolsetsThroughTheServer(t *testing.T) {
 			}
 			if got := h.listTools(); !slices.Equal(got, want) || len(got) == 0 {
 				t.Fatalf("tools/list = %v, want %v", got, want)
+			}
+			if !strings.Contains(h.instructions, c.sel.Note()) || !strings.HasPrefix(h.instructions, mcpserver.Instructions) {
+				t.Errorf("instructions do not say which tools are served: %q", h.instructions)
 			}
 			before, state := len(fake.Requests()), dbState(t, h)
 			h.fails(c.call, c.args, c.want...)
