@@ -174,7 +174,7 @@ func receiverURL(env vocab.Env, endpointURL, publicBase string) (string, error) 
 		if publicBase == "" {
 			return "", inputErr("no url: pass url (e.g. https://billing.example.com/webhooks/stripe/%s), or set %s to billwire serve's public base URL, or pass signing_secret from `stripe listen` for local development", env, PublicURLEnv)
 		}
-		endpointURL = strings.TrimRight(publicBase, "/") + "/webhooks/stripe/" + string(env)
+		endpointURL = ReceiverURL(publicBase, env)
 	}
 	u, err := url.Parse(endpointURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
