@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 		}
 		var sum string
 		var at time.Time
+		var revised *revisedRecord
 		err := tx.QueryRow(ctx, `SELECT checksum, applied_at FROM payments.app_migrations WHERE name = $1`, m.Name).Scan(&sum, &at)
 		switch {
 		case err == nil && sum == m.Checksum:
@@ -59,6 +61,12 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 			res = &Applied{Name: m.Name, Checksum: sum, AppliedAt: at, AlreadyApplied: true}
 			return nil
 		case err == nil:
+			if revised, err = earlierRevision(ctx, tx, m); err != nil {
+				return err
+			}
+			if revised != nil {
+				break
+			}
 			return fmt.Errorf("%w: migration %s was applied on %s with checksum %s, but these arguments generate checksum %s. "+
 				"billwire never re-applies changed SQL under an applied name: call again with the arguments it was applied with, "+
 				"or use write_to and change the objects with the app's own migration tool",
@@ -80,6 +88,9 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 		if err != nil {
 			return err
 		}
+		if revised != nil {
+			from = revised.from
+		}
 		// The outbox first: the SQL replaces a trigger on it, and webhook
 		// transactions take it before the app's tables, so taking it first
 		// makes them wait instead of deadlocking with this one.
@@ -88,6 +99,12 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 		}
 		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return fmt.Errorf("apply %s: %w", m.Name, err)
+		}
+		if revised != nil {
+			// The earlier revision's record stays, under its revision's name.
+			if _, err := tx.Exec(ctx, `UPDATE payments.app_migrations SET name = $2 WHERE name = $1`, m.Name, revised.keptAs); err != nil {
+				return fmt.Errorf("keep the record of %s: %w", revised.from, err)
+			}
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO payments.app_migrations (name, checksum, sql) VALUES ($1, $2, $3) RETURNING applied_at`,
 			m.Name, m.Checksum, m.SQL).Scan(&at); err != nil {
@@ -114,6 +131,9 @@ func earlierVersion(ctx context.Context, tx pgx.Tx, m *Migration) (string, error
 		if b.Pattern == m.Pattern && b.Table == m.Table && b.Env == string(m.Env) && b.Version < Version {
 			return "trigger " + b.Trigger + " (version " + strconv.Itoa(b.Version) + ")", nil
 		}
+		if b.Pattern == m.Pattern && b.Table == m.Table && b.Env == string(m.Env) && b.Version == Version && b.Revision < m.Revision {
+			return fmt.Sprintf("trigger %s (version %d, revision %d)", b.Trigger, b.Version, b.Revision), nil
+		}
 	}
 	old := strings.TrimSuffix(m.Name, "_v"+strconv.Itoa(Version)) // version 1's name had no suffix
 	var name string
@@ -125,6 +145,32 @@ func earlierVersion(ctx context.Context, tx pgx.Tx, m *Migration) (string, error
 		return "", fmt.Errorf("read payments.app_migrations: %w", err)
 	}
 	return name + " (version 1)", nil
+}
+
+// revisedRecord is an earlier revision of m's version recorded under m's
+// name: keptAs is the name its record keeps after the upgrade.
+type revisedRecord struct {
+	from, keptAs string
+}
+
+// earlierRevision reports whether the record under m's name is an earlier
+// revision of the same version with the same arguments (the same grants;
+// another subject type fails the shape check), which m upgrades in place;
+// nil when it is not, and another checksum under the name is drift.
+func earlierRevision(ctx context.Context, tx pgx.Tx, m *Migration) (*revisedRecord, error) {
+	var sql string
+	if err := tx.QueryRow(ctx, `SELECT sql FROM payments.app_migrations WHERE name = $1`, m.Name).Scan(&sql); err != nil {
+		return nil, fmt.Errorf("read payments.app_migrations: %w", err)
+	}
+	lit := markerInSQL.FindString(sql)
+	pattern, _, table, version := parseMarker(strings.Trim(lit, "'"))
+	rev := markerRevision(strings.Trim(lit, "'"))
+	if lit == "" || pattern != m.Pattern || table != m.Table || version != Version || rev >= m.Revision ||
+		!maps.Equal(grantsInSQL(sql), grantsInSQL(m.SQL)) {
+		return nil, nil
+	}
+	return &revisedRecord{from: fmt.Sprintf("migration %s (version %d, revision %d)", m.Name, version, rev),
+		keptAs: m.Name + "_r" + strconv.Itoa(rev)}, nil
 }
 
 // checkTable compares an existing table with the one the SQL would create:
@@ -275,6 +321,19 @@ func parseMarker(comment string) (pattern, env, table string, version int) {
 	return pattern, env, table, version
 }
 
+// markerRevision reads the revision of a scaffold's comment: 1 when it
+// names none.
+func markerRevision(comment string) int {
+	for _, f := range strings.Fields(strings.TrimPrefix(comment, markerPrefix)) {
+		if v, ok := strings.CutPrefix(f, "revision="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	return 1
+}
+
 // Binding is a scaffolded trigger on payments.billing_changes.
 type Binding struct {
 	Trigger string `json:"trigger"`
@@ -285,6 +344,9 @@ type Binding struct {
 	// Version is the generator version that made it (1 when its comment
 	// names none).
 	Version int `json:"version"`
+	// Revision is the revision of that version's SQL (1 when its comment
+	// names none).
+	Revision int `json:"revision"`
 }
 
 // Bindings lists the scaffolded fulfillment triggers on
@@ -307,6 +369,7 @@ func Bindings(ctx context.Context, q interface {
 			return nil, err
 		}
 		b.Pattern, b.Env, b.Table, b.Version = parseMarker(comment)
+		b.Revision = markerRevision(comment)
 		out = append(out, b)
 	}
 	return out, rows.Err()
