@@ -16,8 +16,9 @@ import (
 // to be applied or written as a migration file: it is a live write when it
 // binds fulfillment to live, and also when it would create, replace or
 // rebind objects bound to live now (a test scaffold over a live table would
-// let a test-card payment grant production access). A file counts as much
-// as an apply: the app's migration tool runs it. Without the server's
+// let a test-card payment grant production access), in the database or in a
+// live migration file beside write_to's. A file counts as much as an apply:
+// the app's migration tool runs it. Without the server's
 // --allow-live-writes and confirm_live the call is refused with the CLI
 // command a human runs instead.
 func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m *scaffold.Migration) error {
@@ -34,6 +35,18 @@ func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m 
 		bound, err := scaffold.LiveBound(ctx, st.Pool(), m, ledger)
 		if err != nil {
 			return err
+		}
+		if p.WriteTo != "" {
+			// A live file beside it, not yet run, binds the table as well.
+			roots, err := writeRoots(ctx)
+			if err != nil {
+				return err
+			}
+			files, err := scaffold.LiveInDir(m, p.WriteTo, roots)
+			if err != nil {
+				return err
+			}
+			bound = append(bound, files...)
 		}
 		if len(bound) == 0 {
 			return nil
