@@ -39,7 +39,9 @@ type ownedObject struct {
 
 // Apply executes m's SQL in one transaction and records its name and
 // checksum in payments.app_migrations. The same name and checksum again is
-// a no-op; the same name with another checksum is refused (ErrDrift); a
+// a no-op; the same name with another checksum is refused (ErrDrift),
+// unless the recorded SQL is an earlier revision of this version with the
+// same arguments, which m upgrades (its record kept as <name>_r<N>); a
 // table that exists in another shape, or a view or function of the app's
 // with a name the SQL uses, is refused (ErrShape). On any error nothing is
 // applied. It executes nothing but m.SQL.
