@@ -303,7 +303,7 @@ func TestRevision1IsOutdatedAndUpgraded(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, dir, name string) string {
+func mustRead(t testing.TB, dir, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scaffold", dir, name+".sql"))
 	if err != nil {
