@@ -109,13 +109,9 @@ BEGIN
             v_mode := c.state->>'checkout_mode';
             v_paid := c.state->>'checkout_payment_status';
             v_items := c.state->'checkout_line_items';
-            IF c.state->>'checkout_subject_id' IS NOT NULL THEN
-                v_type := c.state->>'checkout_subject_type';
-                v_id := c.state->>'checkout_subject_id';
-            ELSE
-                v_type := c.subject_type;
-                v_id := c.subject_id;
-            END IF;
+            -- whose session it was, else whose payment
+            v_type := CASE WHEN c.state->>'checkout_subject_id' IS NOT NULL THEN c.state->>'checkout_subject_type' ELSE c.subject_type END;
+            v_id := coalesce(c.state->>'checkout_subject_id', c.subject_id);
         ELSIF c.kind = 'checkout_session' THEN
             v_key := c.state->>'payment_intent_id';
             v_mode := c.state->>'mode';
