@@ -307,3 +307,24 @@ func TestPromptBadArguments(t *testing.T) {
 		}
 	}
 }
+
+// A credits checkout names no order: a payment whose session names an
+// order pays for the order and grants no credits (the credits scaffold), so
+// the add_usage_credits prompt never tells the agent to send order_id, and
+// says why not.
+func TestUsageCreditsPromptSendsNoOrderID(t *testing.T) {
+	t.Parallel()
+	got, err := getPrompt("add_usage_credits", map[string]string{"pack_name": "Starter pack", "lookup_key": "starter_pack",
+		"amount": "1000", "currency": "usd", "credits": "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`"order_id"`, `order_id=`, `metadata[order_id]`, `\"order_id\"`} {
+		if strings.Contains(got, bad) {
+			t.Errorf("the prompt tells the agent to send %s with a credits checkout", bad)
+		}
+	}
+	if !strings.Contains(got, "Never put an `order_id` in a credits checkout") {
+		t.Errorf("the prompt does not say that a credits checkout names no order:\n%s", got)
+	}
+}

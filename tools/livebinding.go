@@ -16,7 +16,8 @@ import (
 // as a migration file writes: a live write when it binds fulfillment to
 // live, and also when it would create, replace or rebind objects bound to
 // live now (a test scaffold over a live table would let a test-card payment
-// grant production access). A file counts as much as an apply: the app's
+// grant production access), in the database or in a live migration file
+// beside write_to's. A file counts as much as an apply: the app's
 // migration tool runs it. A dry run writes nothing. The refusals give the
 // CLI command a human runs instead.
 func (p ScaffoldFulfillmentParams) LiveWrite(ctx context.Context, d Deps) (Write, error) {
@@ -42,8 +43,23 @@ func (p ScaffoldFulfillmentParams) LiveWrite(ctx context.Context, d Deps) (Write
 		return Write{}, err
 	}
 	bound, err := scaffold.LiveBound(ctx, st, m, ledger)
-	if err != nil || len(bound) == 0 {
-		return w, err
+	if err != nil {
+		return Write{}, err
+	}
+	if p.WriteTo != "" {
+		// A live file beside it, not yet run, binds the table as well.
+		roots, err := writeRoots(ctx)
+		if err != nil {
+			return Write{}, err
+		}
+		files, err := scaffold.LiveInDir(m, p.WriteTo, roots)
+		if err != nil {
+			return Write{}, err
+		}
+		bound = append(bound, files...)
+	}
+	if len(bound) == 0 {
+		return w, nil
 	}
 	w.Env = vocab.Live
 	w.Reason = fmt.Sprintf("%s is bound to live now (%s); this SQL would replace or rebind it to %s, so %s payments would grant what live payments grant",

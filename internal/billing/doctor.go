@@ -329,17 +329,17 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env voc
 		if o.Env != string(env) {
 			continue
 		}
-		old = append(old, fmt.Sprintf("%s → %s is scaffold version %d (%s): %s", o.Pattern, o.Table, o.Version, o.Source, o.Hint()))
+		old = append(old, fmt.Sprintf("%s → %s is scaffold %s (%s): %s", o.Pattern, o.Table, o.Label(), o.Source, o.Hint()))
 		cmd := fmt.Sprintf("`%s` (or %s)", o.Command(), o.Call())
-		if o.Pattern == scaffold.Credits {
+		if o.Pattern == scaffold.Credits && len(o.Grants) == 0 {
 			cmd += " with each credit pack's lookup key in grants"
 		}
 		cmds = append(cmds, cmd)
 	}
 	if len(old) > 0 {
 		ck.Detail = strings.Join(old, "; ")
-		ck.Fix = "upgrade to scaffold version " + strconv.Itoa(scaffold.Version) + ": " + strings.Join(cmds, "; ") +
-			". With a migration tool, use write_to (--write-to) instead of apply: the file upgrades version 1 in place"
+		ck.Fix = "upgrade to scaffold version " + strconv.Itoa(scaffold.Version) + " (its latest revision): " + strings.Join(cmds, "; ") +
+			". With a migration tool, use write_to (--write-to) instead of apply: the file upgrades an earlier version or revision in place"
 		return ck
 	}
 	switch {
@@ -370,13 +370,13 @@ func checkMismatches(ctx context.Context, st *store.Store, env vocab.Env) Check 
 		ck.OK = true
 		ck.Detail = "no payment of the last 30 days named an order without paying for it"
 		if sum.Recent > 0 {
-			ck.Detail = fmt.Sprintf("%d mismatch(es) of the last 30 days, all refunded", sum.Recent)
+			ck.Detail = fmt.Sprintf("%d mismatch(es) of the last 30 days, all refunded or free (nothing was paid)", sum.Recent)
 		}
 		return ck
 	}
 	var seen []string
 	for _, m := range sum.Latest {
-		if m.Refunded || m.CreatedAt.Before(sum.Since) {
+		if m.Refunded || m.NothingPaid || m.CreatedAt.Before(sum.Since) {
 			continue
 		}
 		order := ""

@@ -558,3 +558,20 @@ func TestPaymentsPageListsFulfillmentMismatches(t *testing.T) {
 	wantNotIn(t, "test payments", a.body, "cs_live_Other", "<script>x")
 	wantIn(t, "live payments", b.get("/dashboard/live/payments").body, "cs_live_Other", "wrong_owner")
 }
+
+// A mismatch where nothing was paid (a trial naming an order) has nothing
+// to refund: it says so instead of linking a refund, and is not counted.
+func TestPaymentsPageShowsFreeMismatchesAsNothingPaid(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, stripetest.FakeOptions{})
+	b := w.browser(t)
+	b.login()
+	if _, err := w.st.Pool().Exec(context.Background(), `INSERT INTO payments.fulfillment_mismatches (env, payment_key, order_id, reason, detail) VALUES
+		('test', 'cs_test_Trial', 'o_500', 'unpaid', '{"order_amount": 50000, "order_currency": "usd", "amount_total": 0, "nothing_paid": true,
+			"mode": "subscription", "currency": "usd", "payment_intent_id": "pi_Trial"}')`); err != nil {
+		t.Fatal(err)
+	}
+	a := b.get("/dashboard/test/payments")
+	wantIn(t, "test payments", a.body, "cs_test_Trial", "unpaid", "nothing paid", "0 of the last 30 days not refunded")
+	wantNotIn(t, "test payments", a.body, `href="https://dashboard.stripe.com/test/payments/pi_Trial"`)
+}

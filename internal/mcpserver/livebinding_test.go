@@ -207,3 +207,86 @@ func TestScaffoldWriteToOverLiveNeedsAHuman(t *testing.T) {
 		t.Fatalf("dry run: %v", got)
 	}
 }
+
+// A function is the same function however its signature is spelled:
+// PostgreSQL names the live access function team_has_access(pg_catalog.text),
+// and a test scaffold of table public.team (whose access function has that
+// name) would replace it, so that live access reads a test table.
+func TestScaffoldCannotReplaceALiveFunctionBySignature(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	bindLive(t, h, scaffold.Options{Pattern: "subscription_access"})
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "table": "public.team", "apply": true},
+		"--allow-live-writes", "team_has_access")
+	// Written by hand with schema-qualified types, the live function is found too.
+	h2 := newHarness(t, harnessOpts{})
+	m := bindLive(t, h2, scaffold.Options{Pattern: "subscription_access"})
+	if _, err := h2.store.Pool().Exec(context.Background(), strings.ReplaceAll(m.SQL, `_has_access"(team_id text)`, `_has_access"(team_id pg_catalog.text)`)); err != nil {
+		t.Fatal(err)
+	}
+	h2.fails("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "table": "public.team", "apply": true},
+		"--allow-live-writes", "team_has_access")
+	var comment string
+	h.store.Pool().QueryRow(context.Background(), `SELECT obj_description('public.team_has_access(text)'::regprocedure, 'pg_proc')`).Scan(&comment)
+	if !strings.Contains(comment, "env=live") {
+		t.Fatalf("the live function's comment after a refused call: %q", comment)
+	}
+}
+
+// A function of the same name and arguments earlier on the search_path
+// shadows the live one for every unqualified call: the app asking
+// team_has_access(...) would get the test answer. That is a live write too.
+func TestScaffoldCannotShadowALiveFunction(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	bindLive(t, h, scaffold.Options{Pattern: "subscription_access", Table: "app.team_billing_status"})
+	var db string
+	if err := h.store.Pool().QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Pool().Exec(ctx, `ALTER DATABASE "`+db+`" SET search_path = public, app`); err != nil {
+		t.Fatal(err)
+	}
+	h.store.Pool().Reset()
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "table": "public.team_billing_status", "apply": true},
+		"--allow-live-writes", "app.team_has_access", "search_path")
+	// Later on the path it shadows nothing: allowed.
+	if _, err := h.store.Pool().Exec(ctx, `ALTER DATABASE "`+db+`" SET search_path = app, public`); err != nil {
+		t.Fatal(err)
+	}
+	h.store.Pool().Reset()
+	if got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "table": "public.team_billing_status", "apply": true}); got["mode"] != "applied" {
+		t.Fatalf("a function later on the search_path: %v", got)
+	}
+}
+
+// write_to into a directory that already holds a live migration file for
+// the table (written, not yet run by the app's migration tool) is a live
+// write: once both run, the test file rebinds live fulfillment.
+func TestScaffoldWriteToBesideALiveFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	live, err := scaffold.Generate(scaffold.Options{Pattern: "one_time_orders", Env: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "db", "migrations"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db", "migrations", "20260101000000_"+live.Name+".sql"), []byte(live.SQL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOpts{roots: rootsAt(dir)})
+	for _, target := range []string{"db/migrations/", "db/migrations/20270101000000_orders_test.sql"} {
+		h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "write_to": target},
+			"--allow-live-writes", "20260101000000_"+live.Name+".sql")
+	}
+	if n, _ := os.ReadDir(filepath.Join(dir, "db", "migrations")); len(n) != 1 {
+		t.Fatalf("%d files after refused writes, want the live one only", len(n))
+	}
+	// Another table's file beside it is not live's business.
+	if got := h.ok("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "table": "public.shop_orders", "write_to": "db/migrations/"}); got["mode"] != "written" {
+		t.Fatalf("another table: %v", got)
+	}
+}

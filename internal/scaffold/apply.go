@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -32,13 +33,16 @@ type ownedObject struct {
 
 // Apply executes m's SQL in one transaction and records its name and
 // checksum in payments.app_migrations. The same name and checksum again is
-// a no-op; the same name with another checksum is refused (ErrDrift); a
+// a no-op; the same name with another checksum is refused (ErrDrift),
+// unless the recorded SQL is an earlier revision of this version with the
+// same arguments, which m upgrades (its record kept as <name>_r<N>); a
 // table that exists in another shape, or a view or function of the app's
 // with a name the SQL uses, is refused (ErrShape). On any error nothing is
 // applied. It executes nothing but m.SQL.
 func Apply(ctx context.Context, st *store.Store, m *Migration) (*Applied, error) {
 	var res *Applied
 	err := st.ApplyAppMigration(ctx, func(tx *store.AppMigrationTx) error {
+		var revised *revisedRecord
 		rec, err := tx.AppMigration(ctx, m.Name)
 		switch {
 		case err == nil && rec.Checksum == m.Checksum:
@@ -48,6 +52,10 @@ func Apply(ctx context.Context, st *store.Store, m *Migration) (*Applied, error)
 			res = &Applied{Name: m.Name, Checksum: rec.Checksum, AppliedAt: rec.AppliedAt, AlreadyApplied: true}
 			return nil
 		case err == nil:
+			revised = earlierRevision(rec, m)
+			if revised != nil {
+				break
+			}
 			return fmt.Errorf("%w: migration %s was applied on %s with checksum %s, but these arguments generate checksum %s. "+
 				"billwire never re-applies changed SQL under an applied name: call again with the arguments it was applied with, "+
 				"or use write_to and change the objects with the app's own migration tool",
@@ -69,7 +77,11 @@ func Apply(ctx context.Context, st *store.Store, m *Migration) (*Applied, error)
 		if err != nil {
 			return err
 		}
-		at, err := tx.Apply(ctx, m.Name, m.Checksum, m.SQL)
+		keepAs := ""
+		if revised != nil {
+			from, keepAs = revised.from, revised.keptAs
+		}
+		at, err := tx.Apply(ctx, m.Name, m.Checksum, m.SQL, keepAs)
 		if err != nil {
 			return err
 		}
@@ -94,6 +106,9 @@ func earlierVersion(ctx context.Context, tx *store.AppMigrationTx, m *Migration)
 		if b.Pattern == m.Pattern && b.Table == m.Table && b.Env == string(m.Env) && b.Version < Version {
 			return "trigger " + b.Trigger + " (version " + strconv.Itoa(b.Version) + ")", nil
 		}
+		if b.Pattern == m.Pattern && b.Table == m.Table && b.Env == string(m.Env) && b.Version == Version && b.Revision < m.Revision {
+			return fmt.Sprintf("trigger %s (version %d, revision %d)", b.Trigger, b.Version, b.Revision), nil
+		}
 	}
 	old := strings.TrimSuffix(m.Name, "_v"+strconv.Itoa(Version)) // version 1's name had no suffix
 	rec, err := tx.AppMigration(ctx, old)
@@ -104,6 +119,28 @@ func earlierVersion(ctx context.Context, tx *store.AppMigrationTx, m *Migration)
 		return "", err
 	}
 	return rec.Name + " (version 1)", nil
+}
+
+// revisedRecord is an earlier revision of m's version recorded under m's
+// name: keptAs is the name its record keeps after the upgrade.
+type revisedRecord struct {
+	from, keptAs string
+}
+
+// earlierRevision reports whether the record under m's name is an earlier
+// revision of the same version with the same arguments (the same grants;
+// another subject type fails the shape check), which m upgrades in place;
+// nil when it is not, and another checksum under the name is drift.
+func earlierRevision(rec *store.AppMigration, m *Migration) *revisedRecord {
+	lit := markerInSQL.FindString(rec.SQL)
+	pattern, _, table, version := parseMarker(strings.Trim(lit, "'"))
+	rev := markerRevision(strings.Trim(lit, "'"))
+	if lit == "" || pattern != m.Pattern || table != m.Table || version != Version || rev >= m.Revision ||
+		!maps.Equal(grantsInSQL(rec.SQL), grantsInSQL(m.SQL)) {
+		return nil
+	}
+	return &revisedRecord{from: fmt.Sprintf("migration %s (version %d, revision %d)", m.Name, version, rev),
+		keptAs: m.Name + "_r" + strconv.Itoa(rev)}
 }
 
 // checkTable compares an existing table with the one the SQL would create:
@@ -226,6 +263,19 @@ func parseMarker(comment string) (pattern, env, table string, version int) {
 	return pattern, env, table, version
 }
 
+// markerRevision reads the revision of a scaffold's comment: 1 when it
+// names none.
+func markerRevision(comment string) int {
+	for _, f := range strings.Fields(strings.TrimPrefix(comment, markerPrefix)) {
+		if v, ok := strings.CutPrefix(f, "revision="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	return 1
+}
+
 // Binding is a scaffolded trigger on payments.billing_changes.
 type Binding struct {
 	Trigger string `json:"trigger"`
@@ -236,6 +286,9 @@ type Binding struct {
 	// Version is the generator version that made it (1 when its comment
 	// names none).
 	Version int `json:"version"`
+	// Revision is the revision of that version's SQL (1 when its comment
+	// names none).
+	Revision int `json:"revision"`
 }
 
 // TriggerReader lists the scaffold's triggers: a *store.Store, or the
@@ -256,6 +309,7 @@ func Bindings(ctx context.Context, q TriggerReader) ([]Binding, error) {
 	for _, t := range ts {
 		b := Binding{Trigger: t.Name, Enabled: t.Enabled}
 		b.Pattern, b.Env, b.Table, b.Version = parseMarker(t.Comment)
+		b.Revision = markerRevision(t.Comment)
 		out = append(out, b)
 	}
 	return out, nil

@@ -27,7 +27,14 @@ var v1Name = regexp.MustCompile(`Migration (billwire_[a-z0-9_]+)\.`)
 // under the outbox lock and recorded in payments.app_migrations.
 func applyV1(t *testing.T, st *store.Store, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scaffold", "v1", name+".sql"))
+	return applyOld(t, st, "v1", name)
+}
+
+// applyOld applies testdata/scaffold/<dir>/<name>.sql as billwire's Apply
+// did when it generated it, and returns its migration name.
+func applyOld(t *testing.T, st *store.Store, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "scaffold", dir, name+".sql"))
 	if err != nil {
 		t.Fatal(err)
 	}

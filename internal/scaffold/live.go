@@ -17,15 +17,25 @@ var markerInSQL = regexp.MustCompile(`'` + regexp.QuoteMeta(markerPrefix) + `[^'
 // to live now, so that writing or applying it is a live write whatever m's
 // env: each object with a scaffold comment saying env=live that either names
 // m's table or is one of m's objects by name (a trigger name is shared by
-// schema a_b table c and schema a table b_c); and m's table when the last
-// migration in ledger (the SQL of payments.app_migrations, oldest first)
-// that named it bound it to live. Empty means nothing live is touched.
+// schema a_b table c and schema a table b_c; a function is compared by its
+// signature as PostgreSQL resolves it, so text and pg_catalog.text are the
+// same), or a live function of the same name and arguments in a schema
+// that comes after the one m's function is created in on the search_path
+// (m's would shadow it for every unqualified call); and m's table when the
+// last migration in ledger (the SQL of payments.app_migrations, oldest
+// first) that named it bound it to live. Empty means nothing live is touched.
 func LiveBound(ctx context.Context, st *store.Store, m *Migration, ledger []string) ([]string, error) {
 	mine := map[string]bool{}
 	for _, o := range m.Objects {
 		mine[o] = true
 	}
-	objs, err := st.ScaffoldObjects(ctx)
+	var fns []store.Function
+	for _, o := range m.owned {
+		if o.kind == "function" {
+			fns = append(fns, store.Function{Schema: o.schema, Name: o.name, Args: o.args})
+		}
+	}
+	objs, err := st.ScaffoldObjects(ctx, fns)
 	if err != nil {
 		return nil, err
 	}
@@ -33,8 +43,14 @@ func LiveBound(ctx context.Context, st *store.Store, m *Migration, ledger []stri
 	for _, o := range objs {
 		_, env, table, _ := parseMarker(o.Comment)
 		obj := o.Type + " " + strings.ReplaceAll(o.Identity, `"`, "")
-		if env == string(vocab.Live) && (table == m.Table || mine[obj]) {
+		if env != string(vocab.Live) {
+			continue
+		}
+		switch {
+		case table == m.Table || mine[obj] || o.Replaced:
 			out = append(out, obj)
+		case o.ShadowedBy != nil:
+			out = append(out, obj+" (shadowed by "+*o.ShadowedBy+", earlier on the search_path)")
 		}
 	}
 	last := ""

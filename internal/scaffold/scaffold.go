@@ -38,6 +38,24 @@ const (
 // currency, and credits are granted only for the prices named in grants.
 const Version = 2
 
+// revisions are the patterns whose version 2 SQL was revised after it
+// shipped (one_time_orders: a second payment of a paid order is a
+// mismatch, free mismatches say nothing was paid; credits: a payment
+// naming an order grants nothing, refunds and lost disputes are taken back
+// whenever they arrive, lookup keys as recorded at purchase). A revision
+// keeps the migration name (_v2) and writes revision=N into the comment;
+// an earlier revision is outdated and is upgraded in place.
+var revisions = map[string]int{OneTimeOrders: 2, Credits: 2}
+
+// Revision is the current revision of pattern's version 2 SQL: 1 for a
+// pattern never revised.
+func Revision(pattern string) int {
+	if r := revisions[pattern]; r > 0 {
+		return r
+	}
+	return 1
+}
+
 // Patterns lists the pattern names.
 var Patterns = []string{SubscriptionAccess, OneTimeOrders, Credits}
 
@@ -93,6 +111,8 @@ type Migration struct {
 	SubjectType string    `json:"subject_type"`
 	// Name identifies the migration in payments.app_migrations.
 	Name string `json:"name"`
+	// Revision is the revision of this version's SQL (see [Revision]).
+	Revision int `json:"revision"`
 	// Checksum is the hex sha256 of SQL.
 	Checksum string `json:"checksum"`
 	// Objects lists what the SQL creates or replaces.
@@ -140,10 +160,12 @@ type names struct {
 	SubjectCol                string // e.g. "team_id", quoted
 	HasAccess                 string // subscription_access: the access function
 	Balances                  string // credits: the balance view
+	Revocations               string // credits: the refunds and lost disputes to take back, qualified
+	RevocationsIndex          string // credits: its index by payment, quoted
 	AppendOnly, AppendTrigger string // credits: the guard function and its trigger
 	Grants                    string // credits: a VALUES list of (lookup_key, credits per unit)
 	GrantList                 string // credits: the grants for the header, e.g. credits_100=100
-	Version                   int
+	Version, Revision         int
 	Lit                       func(string) string
 	Q                         func(string) string
 }
@@ -293,9 +315,12 @@ func (g *generation) function(name, args string) {
 func (g *generation) nameObjects() error {
 	schema, table := g.schema, g.table
 	g.n = names{Pattern: g.pattern, Env: string(g.env), SubjectType: g.subject, Schema: schema, Table: table,
-		Lit: quoteLiteral, Q: quoteIdent, Version: Version}
+		Lit: quoteLiteral, Q: quoteIdent, Version: Version, Revision: Revision(g.pattern)}
 	g.n.Qualified = g.qualified(table)
 	g.n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s version=%d", g.pattern, g.env, schema, table, Version)
+	if g.n.Revision > 1 {
+		g.n.Marker += " revision=" + strconv.Itoa(g.n.Revision)
+	}
 	g.n.Apply = g.qualified(table + "_apply")
 	g.n.OnChange = g.qualified(table + "_on_billing_change")
 	trigger := "app_" + schema + "_" + table
@@ -348,10 +373,14 @@ func (g *generation) namePatternObjects(grants map[string]int64) error {
 		}
 		g.n.Grants = strings.Join(vals, ", ")
 		g.n.GrantList = strings.Join(list, ", ")
+		revocations := table + "_revocations"
+		g.n.Revocations = g.qualified(revocations)
+		g.n.RevocationsIndex = quoteIdent(revocations + "_payment")
 		g.function(table+"_append_only", "")
-		g.objects = append(g.objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances)
+		g.objects = append(g.objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances,
+			"table "+schema+"."+revocations)
 		g.owned = append(g.owned, ownedObject{kind: "view", schema: schema, name: balances})
-		g.tables = []tableSpec{ledgerTable(table, g.subject)}
+		g.tables = []tableSpec{ledgerTable(table, g.subject), revocationsTable(revocations)}
 		g.tmpl = creditsSQL
 	}
 	return nil
@@ -371,7 +400,7 @@ func (g *generation) render() (*Migration, error) {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	return &Migration{Pattern: g.pattern, Env: g.env, Table: g.schema + "." + g.table, SubjectType: g.subject,
-		Name: name, Checksum: hex.EncodeToString(sum[:]), Objects: g.objects,
+		Name: name, Revision: g.n.Revision, Checksum: hex.EncodeToString(sum[:]), Objects: g.objects,
 		SQL: buf.String(), tables: g.tables, owned: g.owned, schema: g.schema}, nil
 }
 
@@ -529,4 +558,19 @@ func ledgerTable(table, subject string) tableSpec {
 		{Name: "created_at", Type: tTime, NotNull: true, Default: "now()"},
 		{Name: "items", Type: tJSON, Since: 2},
 	}, Extra: []string{`PRIMARY KEY ("id")`, `UNIQUE ("source_key", "env")`}, Unique: [][]string{{"id"}, {"source_key", "env"}}}
+}
+
+// revocationsTable remembers a credits scaffold's refunds and lost
+// disputes by their key, with the payment they take back from, so that one
+// that arrives before the grant is taken back when the grant is made.
+func revocationsTable(table string) tableSpec {
+	return tableSpec{Name: table, Inserts: true, Columns: []column{
+		{Name: "key", Type: tText, NotNull: true},
+		{Name: "env", Type: tText, NotNull: true, Check: envCheck},
+		{Name: "payment_key", Type: tText, NotNull: true},
+		{Name: "reason", Type: tText, NotNull: true, Check: `"reason" IN ('refund', 'dispute')`},
+		{Name: "amount", Type: tBig, NotNull: true},
+		{Name: "currency", Type: tText},
+		{Name: "created_at", Type: tTime, NotNull: true, Default: "now()"},
+	}, Extra: []string{`PRIMARY KEY ("key", "env")`}, Unique: [][]string{{"key", "env"}}}
 }

@@ -3,6 +3,7 @@ package scaffold
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,10 +12,12 @@ import (
 	"github.com/billwire/billwire/internal/store"
 )
 
-// Outdated is a scaffold an earlier generator version made (its trigger or
-// its record in payments.app_migrations) that has not been upgraded to
-// this version. Version 1 paid an order for any payment that named it and
-// granted credits for any purchase: an app is not safe until it upgrades.
+// Outdated is a scaffold an earlier generator version, or an earlier
+// revision of this version, made (its trigger or its record in
+// payments.app_migrations) that has not been upgraded. Version 1 paid an
+// order for any payment that named it and granted credits for any
+// purchase; version 2's first revision left the holes [Revision] lists: an
+// app is not safe until it upgrades.
 type Outdated struct {
 	Pattern     string `json:"pattern"`
 	Env         string `json:"env"`
@@ -23,9 +26,15 @@ type Outdated struct {
 	Version     int    `json:"version"`
 	// Source is what shows it: "trigger <name>" or "migration <name>".
 	Source string `json:"source"`
+	// Revision is the revision of version 2's SQL (see [Revision]); 0 for
+	// version 1.
+	Revision int `json:"revision,omitempty"`
 	// CreditsPerUnit is version 1's rate of a credits scaffold, when known:
 	// the credits each of its packs granted.
 	CreditsPerUnit int64 `json:"credits_per_unit,omitempty"`
+	// Grants are an earlier revision's grants of a credits scaffold, when
+	// known: the upgrade keeps them.
+	Grants map[string]int64 `json:"grants,omitempty"`
 }
 
 // Command is the CLI command a human runs to upgrade it.
@@ -34,7 +43,10 @@ func (o Outdated) Command() string {
 	if o.SubjectType != defaultSubject(o.Pattern) {
 		c += " --subject-type " + o.SubjectType
 	}
-	if o.Pattern == Credits {
+	switch {
+	case o.Pattern == Credits && len(o.Grants) > 0:
+		c += " --grants " + strings.Join(o.grantList("="), ",")
+	case o.Pattern == Credits:
 		c += " --grants <lookup_key>=" + o.rate()
 	}
 	return c + " --apply"
@@ -46,7 +58,10 @@ func (o Outdated) Call() string {
 	if o.SubjectType != defaultSubject(o.Pattern) {
 		c += fmt.Sprintf(", subject_type: %q", o.SubjectType)
 	}
-	if o.Pattern == Credits {
+	switch {
+	case o.Pattern == Credits && len(o.Grants) > 0:
+		c += ", grants: {" + strings.Join(o.grantList(": "), ", ") + "}"
+	case o.Pattern == Credits:
 		c += `, grants: {"<lookup_key>": ` + o.rate() + "}"
 	}
 	if o.Env == "live" {
@@ -62,8 +77,38 @@ func (o Outdated) rate() string {
 	return "<credits>"
 }
 
+// grantList is Grants as key<sep>credits, by key; the MCP form quotes the key.
+func (o Outdated) grantList(sep string) []string {
+	keys := slices.Sorted(maps.Keys(o.Grants))
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if sep == "=" {
+			out[i] = k + "=" + strconv.FormatInt(o.Grants[k], 10)
+		} else {
+			out[i] = strconv.Quote(k) + sep + strconv.FormatInt(o.Grants[k], 10)
+		}
+	}
+	return out
+}
+
+// Label names the generator version (and revision) that made it.
+func (o Outdated) Label() string {
+	if o.Version == Version {
+		return fmt.Sprintf("version %d revision %d", o.Version, o.Revision)
+	}
+	return "version " + strconv.Itoa(o.Version)
+}
+
 // Hint says what an upgrade changes, for the doctor's line.
 func (o Outdated) Hint() string {
+	if o.Version == Version {
+		switch o.Pattern {
+		case OneTimeOrders:
+			return fmt.Sprintf("revision %d silently keeps a second payment of a paid order (revision %d records it as an already_paid mismatch to refund) and counts free mismatches as open", o.Revision, Revision(o.Pattern))
+		case Credits:
+			return fmt.Sprintf("revision %d grants credits for a payment that also pays an order, keeps the credits of a refund or lost dispute that arrives before the grant, and reads lookup keys from the current catalog instead of the purchase (revision %d fixes these)", o.Revision, Revision(o.Pattern))
+		}
+	}
 	switch o.Pattern {
 	case OneTimeOrders:
 		return "version 1 marks an order paid for any payment that names it (any amount, currency or payer)"
@@ -82,14 +127,36 @@ func defaultSubject(pattern string) string {
 }
 
 var (
-	markerRE = regexp.MustCompile(`billwire scaffold_fulfillment pattern=([a-z_]+) env=(test|live) table=([a-z0-9_]+\.[a-z0-9_]+)(?: version=([0-9]+))?`)
+	markerRE = regexp.MustCompile(`billwire scaffold_fulfillment pattern=([a-z_]+) env=(test|live) table=([a-z0-9_]+\.[a-z0-9_]+)(?: version=([0-9]+))?(?: revision=([0-9]+))?`)
 	rateRE   = regexp.MustCompile(`([0-9]+) \* coalesce\(\(c\.state->>'checkout_quantity'\)`)
+	// grantsRE finds version 2's grants list, grantRE each grant in it.
+	grantsRE = regexp.MustCompile(`JOIN \(VALUES ((?:\('[^']*', [0-9]+::bigint\)(?:, )?)+)\) AS g\(lookup_key, per_unit\)`)
+	grantRE  = regexp.MustCompile(`\('([^']*)', ([0-9]+)::bigint\)`)
 )
 
-// FindOutdated lists the scaffolds not yet on this generator version: a
-// trigger of an earlier version, or an earlier version's record in
-// payments.app_migrations without a record or a trigger of this version
-// for the same pattern and table.
+// grantsInSQL reads the grants of version 2 credits SQL (or its apply
+// function's body); nil when it has none.
+func grantsInSQL(sql string) map[string]int64 {
+	m := grantsRE.FindStringSubmatch(sql)
+	if m == nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, g := range grantRE.FindAllStringSubmatch(m[1], -1) {
+		out[g[1]], _ = strconv.ParseInt(g[2], 10, 64)
+	}
+	return out
+}
+
+// isCurrent says whether version and revision are this generator's for pattern.
+func isCurrent(pattern string, version, revision int) bool {
+	return version > Version || (version == Version && revision >= Revision(pattern))
+}
+
+// FindOutdated lists the scaffolds not yet on this generator version and
+// its pattern's revision: a trigger of an earlier one, or an earlier one's
+// record in payments.app_migrations without a record or a trigger of the
+// current one for the same pattern and table.
 func FindOutdated(ctx context.Context, st *store.Store) ([]Outdated, error) {
 	bs, err := Bindings(ctx, st)
 	if err != nil {
@@ -107,7 +174,7 @@ func FindOutdated(ctx context.Context, st *store.Store) ([]Outdated, error) {
 		}
 	}
 	for _, b := range bs {
-		if b.Version >= Version {
+		if isCurrent(b.Pattern, b.Version, b.Revision) {
 			current[key{b.Pattern, b.Table}] = true
 		}
 	}
@@ -118,8 +185,9 @@ func FindOutdated(ctx context.Context, st *store.Store) ([]Outdated, error) {
 	type rec struct {
 		name                string
 		pattern, env, table string
-		version             int
+		version, revision   int
 		rate                int64
+		grants              map[string]int64
 	}
 	var recs []rec
 	for _, am := range ms {
@@ -134,29 +202,40 @@ func FindOutdated(ctx context.Context, st *store.Store) ([]Outdated, error) {
 		if m[4] != "" {
 			r.version, _ = strconv.Atoi(m[4])
 		}
+		if r.version == Version {
+			r.revision, r.grants = 1, grantsInSQL(am.SQL)
+			if m[5] != "" {
+				r.revision, _ = strconv.Atoi(m[5])
+			}
+		}
 		if rm := rateRE.FindStringSubmatch(am.SQL); rm != nil {
 			r.rate, _ = strconv.ParseInt(rm[1], 10, 64)
 		}
-		if r.version >= Version {
+		if isCurrent(r.pattern, r.version, r.revision) {
 			current[key{r.pattern, r.table}] = true
 		}
 		recs = append(recs, r)
 	}
 	for _, b := range bs {
-		if b.Version >= Version {
+		if isCurrent(b.Pattern, b.Version, b.Revision) {
 			continue
 		}
 		o := Outdated{Pattern: b.Pattern, Env: b.Env, Table: b.Table, Version: b.Version, Source: "trigger " + b.Trigger}
+		if b.Version == Version {
+			o.Revision = b.Revision
+		}
 		if o.Pattern == Credits {
-			o.CreditsPerUnit = functionRate(ctx, st, b.Table)
+			src := functionSource(ctx, st, b.Table)
+			o.CreditsPerUnit, o.Grants = sourceRate(src), grantsInSQL(src)
 		}
 		add(o)
 	}
 	for _, r := range recs {
-		if r.version >= Version || current[key{r.pattern, r.table}] {
+		if isCurrent(r.pattern, r.version, r.revision) || current[key{r.pattern, r.table}] {
 			continue
 		}
-		add(Outdated{Pattern: r.pattern, Env: r.env, Table: r.table, Version: r.version, Source: "migration " + r.name, CreditsPerUnit: r.rate})
+		add(Outdated{Pattern: r.pattern, Env: r.env, Table: r.table, Version: r.version, Revision: r.revision, Source: "migration " + r.name,
+			CreditsPerUnit: r.rate, Grants: r.grants})
 	}
 	for i := range out {
 		out[i].SubjectType = subjectOf(ctx, st, out[i].Pattern, out[i].Table)
@@ -165,13 +244,19 @@ func FindOutdated(ctx context.Context, st *store.Store) ([]Outdated, error) {
 	return out, nil
 }
 
-// functionRate reads version 1's credits per unit from the table's apply
-// function; 0 when it cannot.
-func functionRate(ctx context.Context, st *store.Store, table string) int64 {
+// functionSource is the body of the table's apply function; "" when it
+// cannot be read.
+func functionSource(ctx context.Context, st *store.Store, table string) string {
 	src, err := st.FunctionSource(ctx, table+"_apply(payments.billing_changes)")
 	if err != nil {
-		return 0
+		return ""
 	}
+	return src
+}
+
+// sourceRate reads version 1's credits per unit from an apply function's
+// body; 0 when it names none.
+func sourceRate(src string) int64 {
 	if m := rateRE.FindStringSubmatch(src); m != nil {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		return n

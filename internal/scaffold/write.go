@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Written reports a migration file.
@@ -41,35 +43,13 @@ func RootsFromURIs(uris []string) []string {
 // link, are refused (ErrOutsideRoots); an existing file with other content
 // is refused too.
 func WriteFile(m *Migration, target string, roots []string, now time.Time) (*Written, error) {
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("%w: no directory to write in", ErrOutsideRoots)
-	}
 	target = strings.TrimSpace(target)
-	if target == "" {
-		return nil, invalid("write_to is empty: give a path such as db/migrations/ or db/migrations/0007_billing.sql")
-	}
-	dirLike := strings.HasSuffix(target, "/") || strings.HasSuffix(target, string(filepath.Separator))
-	abs := filepath.FromSlash(target)
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(roots[0], abs)
-	}
-	abs = filepath.Clean(abs)
-	root, rel, err := within(abs, roots)
+	r, rel, dirLike, err := openTarget(target, roots)
 	if err != nil {
 		return nil, err
 	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", root, err)
-	}
 	defer r.Close()
-	if !dirLike {
-		if fi, err := r.Stat(rel); err == nil && fi.IsDir() {
-			dirLike = true
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, refusedPath(target, roots, err)
-		}
-	}
+	root := r.Name()
 	if dirLike {
 		rel = filepath.Join(rel, m.FileName(now))
 	} else if filepath.Ext(rel) != ".sql" {
@@ -103,6 +83,82 @@ func WriteFile(m *Migration, target string, roots []string, now time.Time) (*Wri
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return &Written{Path: path}, nil
+}
+
+// openTarget opens the root that holds write_to's target and returns the
+// target relative to it, and whether it names a directory (ending in a
+// separator, or an existing one).
+func openTarget(target string, roots []string) (r *os.Root, rel string, dirLike bool, err error) {
+	if len(roots) == 0 {
+		return nil, "", false, fmt.Errorf("%w: no directory to write in", ErrOutsideRoots)
+	}
+	if target == "" {
+		return nil, "", false, invalid("write_to is empty: give a path such as db/migrations/ or db/migrations/0007_billing.sql")
+	}
+	dirLike = strings.HasSuffix(target, "/") || strings.HasSuffix(target, string(filepath.Separator))
+	abs := filepath.FromSlash(target)
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(roots[0], abs)
+	}
+	abs = filepath.Clean(abs)
+	root, rel, err := within(abs, roots)
+	if err != nil {
+		return nil, "", false, err
+	}
+	r, err = os.OpenRoot(root)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("open %s: %w", root, err)
+	}
+	if !dirLike {
+		if fi, err := r.Stat(rel); err == nil && fi.IsDir() {
+			dirLike = true
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.Close()
+			return nil, "", false, refusedPath(target, roots, err)
+		}
+	}
+	return r, rel, dirLike, nil
+}
+
+// LiveInDir lists the migration files beside write_to's target (in the
+// directory it names or writes into) that bind m's table to live: the
+// app's migration tool runs them with the new file, so writing a test
+// scaffold there rebinds live fulfillment. A target outside roots lists
+// nothing (WriteFile refuses it).
+func LiveInDir(m *Migration, target string, roots []string) ([]string, error) {
+	r, rel, dirLike, err := openTarget(strings.TrimSpace(target), roots)
+	if err != nil {
+		return nil, nil
+	}
+	defer r.Close()
+	dir := rel
+	if !dirLike {
+		dir = filepath.Dir(rel)
+	}
+	entries, err := fs.ReadDir(r.FS(), filepath.ToSlash(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(r.Name(), dir), err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || filepath.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		b, err := r.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Join(r.Name(), dir, e.Name()), err)
+		}
+		for _, lit := range markerInSQL.FindAllString(string(b), -1) {
+			if _, env, table, _ := parseMarker(strings.Trim(lit, "'")); env == string(vocab.Live) && table == m.Table {
+				out = append(out, "file "+filepath.Join(dir, e.Name())+" binds "+m.Table+" to live")
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // within finds the root that holds abs, lexically, against each root as

@@ -25,6 +25,9 @@ type FulfillmentMismatch struct {
 	PaymentIntentID *string `json:"payment_intent_id,omitempty"`
 	// Refunded means that payment has since been refunded in full.
 	Refunded bool `json:"refunded"`
+	// NothingPaid means no money moved (a trial, a free or fully discounted
+	// session): there is nothing to refund, so it is never open.
+	NothingPaid bool `json:"nothing_paid"`
 }
 
 // MismatchSummary counts the mismatches of one environment.
@@ -32,7 +35,8 @@ type MismatchSummary struct {
 	Total int64 `json:"total"`
 	// Recent counts those created since the summary's start.
 	Recent int64 `json:"recent"`
-	// Open counts the recent ones whose payment is not refunded in full.
+	// Open counts the recent ones that took money and whose payment is not
+	// refunded in full: what the app still owes back.
 	Open     int64            `json:"open"`
 	ByReason map[string]int64 `json:"by_reason,omitempty"`
 	Since    time.Time        `json:"since"`
@@ -40,15 +44,24 @@ type MismatchSummary struct {
 	Latest []FulfillmentMismatch `json:"latest,omitempty"`
 }
 
-// mismatchColumns reads a mismatch with whether its payment was refunded.
-const mismatchColumns = `m.id, m.env, m.payment_key, m.order_id, m.reason, m.detail, m.created_at, m.detail->>'payment_intent_id',
-	EXISTS (SELECT 1 FROM payments.payment_history p WHERE p.env = m.env AND p.key = m.detail->>'payment_intent_id'
+// mismatchRefunded is true when a mismatch's payment was refunded in full.
+const mismatchRefunded = `EXISTS (SELECT 1 FROM payments.payment_history p WHERE p.env = m.env AND p.key = m.detail->>'payment_intent_id'
 		AND p.kind = 'payment' AND p.status = 'refunded')`
+
+// mismatchNothingPaid is true when a mismatch moved no money: the
+// scaffold's nothing_paid field, or (recorded before it had the field) an
+// amount_total of 0.
+const mismatchNothingPaid = `(m.detail @> '{"nothing_paid": true}' OR m.detail @> '{"amount_total": 0}')`
+
+// mismatchColumns reads a mismatch with whether its payment was refunded
+// and whether it paid anything.
+const mismatchColumns = `m.id, m.env, m.payment_key, m.order_id, m.reason, m.detail, m.created_at, m.detail->>'payment_intent_id',
+	` + mismatchRefunded + `, ` + mismatchNothingPaid
 
 func scanMismatch(r pgx.CollectableRow) (FulfillmentMismatch, error) {
 	var m FulfillmentMismatch
 	var detail []byte
-	err := r.Scan(&m.ID, &m.Env, &m.PaymentKey, &m.OrderID, &m.Reason, &detail, &m.CreatedAt, &m.PaymentIntentID, &m.Refunded)
+	err := r.Scan(&m.ID, &m.Env, &m.PaymentKey, &m.OrderID, &m.Reason, &detail, &m.CreatedAt, &m.PaymentIntentID, &m.Refunded, &m.NothingPaid)
 	m.Detail = detail
 	return m, err
 }
@@ -59,8 +72,7 @@ func (s *Store) FulfillmentMismatches(ctx context.Context, env vocab.Env, since 
 	out := &MismatchSummary{Since: since, ByReason: map[string]int64{}}
 	rows, err := s.pool.Query(ctx, `
 		SELECT m.reason, count(*), count(*) FILTER (WHERE m.created_at >= $2),
-			count(*) FILTER (WHERE m.created_at >= $2 AND NOT EXISTS (SELECT 1 FROM payments.payment_history p
-				WHERE p.env = m.env AND p.key = m.detail->>'payment_intent_id' AND p.kind = 'payment' AND p.status = 'refunded'))
+			count(*) FILTER (WHERE m.created_at >= $2 AND NOT `+mismatchRefunded+` AND NOT `+mismatchNothingPaid+`)
 		FROM payments.fulfillment_mismatches m WHERE m.env = $1 GROUP BY m.reason ORDER BY m.reason`, env, since)
 	if err != nil {
 		return nil, fmt.Errorf("count fulfillment mismatches: %w", err)

@@ -89,13 +89,50 @@ type ScaffoldObject struct {
 	// Type and Identity are pg_identify_object's: e.g. "table" and
 	// "public.orders", or "trigger" and "orders_fulfillment on payments.billing_changes".
 	Type, Identity string
+	// Replaced is set for a function that one of the functions asked
+	// about is, by its signature as PostgreSQL resolves it (text and
+	// pg_catalog.text are the same).
+	Replaced bool
+	// ShadowedBy names the functions asked about that would shadow this one:
+	// the same name and arguments in a schema before its own on the
+	// search_path (as this connection has it: the database's and role's
+	// default); nil when none.
+	ShadowedBy *string
 }
 
-// ScaffoldObjects lists every object carrying the scaffold's comment.
-func (s *Store) ScaffoldObjects(ctx context.Context) ([]ScaffoldObject, error) {
-	return collectByPos[ScaffoldObject](ctx, s.pool, "read the scaffold's objects", `SELECT d.description, i.type, i.identity
-		FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, 0) i
-		WHERE d.objsubid = 0 AND d.description LIKE 'billwire scaffold_fulfillment %'`)
+// Function names a function by schema, name and argument list, e.g.
+// public, team_has_access, text.
+type Function struct{ Schema, Name, Args string }
+
+// scaffoldObjectsSQL reads the objects carrying the scaffold's comment;
+// for a function, whether one of the functions asked about ($1 schemas, $2
+// names, $3 argument lists) is it, and which of them would shadow it.
+const scaffoldObjectsSQL = `
+	WITH path AS (
+		SELECT array_agg(CASE WHEN x.s = '$user' THEN current_user::text ELSE x.s END ORDER BY u.o) AS p
+		FROM unnest(string_to_array(current_setting('search_path'), ',')) WITH ORDINALITY AS u(raw, o),
+			LATERAL (SELECT btrim(btrim(u.raw), '"') AS s) x),
+	mine AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS f(schema, name, args))
+	SELECT d.description, i.type, i.identity,
+		coalesce(EXISTS (SELECT 1 FROM mine f WHERE f.schema = n.nspname
+			AND to_regprocedure(format('%I.%I(%s)', f.schema, f.name, f.args)) = p.oid), false),
+		(SELECT string_agg(f.schema || '.' || f.name, ', ') FROM mine f, path
+			WHERE f.schema <> n.nspname AND to_regprocedure(format('%I.%I(%s)', n.nspname, f.name, f.args)) = p.oid
+			  AND array_position(path.p, f.schema) < array_position(path.p, n.nspname::text))
+	FROM pg_description d
+		LEFT JOIN pg_proc p ON d.classoid = 'pg_proc'::regclass AND p.oid = d.objoid
+		LEFT JOIN pg_namespace n ON n.oid = p.pronamespace,
+		LATERAL pg_identify_object(d.classoid, d.objoid, 0) i
+	WHERE d.objsubid = 0 AND d.description LIKE 'billwire scaffold_fulfillment %'`
+
+// ScaffoldObjects lists every object carrying the scaffold's comment,
+// each function compared with fns (the functions a scaffold would create).
+func (s *Store) ScaffoldObjects(ctx context.Context, fns []Function) ([]ScaffoldObject, error) {
+	var schemas, names, args []string
+	for _, f := range fns {
+		schemas, names, args = append(schemas, f.Schema), append(names, f.Name), append(args, f.Args)
+	}
+	return collectByPos[ScaffoldObject](ctx, s.pool, "read the scaffold's objects", scaffoldObjectsSQL, schemas, names, args)
 }
 
 // RelationExists reports whether the table or view name (schema-qualified,
@@ -242,13 +279,19 @@ func (t *AppMigrationTx) FunctionComment(ctx context.Context, signature string) 
 // returns when it was recorded. The outbox is locked first: the SQL
 // replaces a trigger on it, and webhook transactions take it before the
 // app's tables, so taking it first makes them wait instead of deadlocking
-// with this one.
-func (t *AppMigrationTx) Apply(ctx context.Context, name, checksum, sql string) (time.Time, error) {
+// with this one. keepAs, when set, is the name the record of an earlier
+// revision under name keeps (the upgrade replaces it, the history stays).
+func (t *AppMigrationTx) Apply(ctx context.Context, name, checksum, sql, keepAs string) (time.Time, error) {
 	if _, err := t.tx.Exec(ctx, `LOCK TABLE payments.billing_changes IN ACCESS EXCLUSIVE MODE`); err != nil {
 		return time.Time{}, fmt.Errorf("lock payments.billing_changes: %w", err)
 	}
 	if _, err := t.tx.Exec(ctx, sql); err != nil {
 		return time.Time{}, fmt.Errorf("apply %s: %w", name, err)
+	}
+	if keepAs != "" {
+		if _, err := t.tx.Exec(ctx, `UPDATE payments.app_migrations SET name = $2 WHERE name = $1`, name, keepAs); err != nil {
+			return time.Time{}, fmt.Errorf("keep the record of %s as %s: %w", name, keepAs, err)
+		}
 	}
 	var at time.Time
 	if err := t.tx.QueryRow(ctx, `INSERT INTO payments.app_migrations (name, checksum, sql) VALUES ($1, $2, $3) RETURNING applied_at`,

@@ -48,7 +48,7 @@ func TestScaffoldCatalogAndApply(t *testing.T) {
 	if src, err := st.FunctionSource(ctx, "public.nothing(payments.billing_changes)"); err != nil || src != "" {
 		t.Errorf("FunctionSource(nothing) = %q, %v", src, err)
 	}
-	objs, err := st.ScaffoldObjects(ctx)
+	objs, err := st.ScaffoldObjects(ctx, nil)
 	if want := []store.ScaffoldObject{{Comment: "billwire scaffold_fulfillment pattern=x env=live table=public.orders", Type: "view",
 		Identity: "public.order_view"}}; err != nil || !reflect.DeepEqual(objs, want) {
 		t.Errorf("ScaffoldObjects = %+v, %v; want %+v", objs, err, want)
@@ -102,7 +102,7 @@ func TestScaffoldCatalogAndApply(t *testing.T) {
 	// its record; one that returns is recorded with its SQL.
 	boom := errors.New("boom")
 	err = st.ApplyAppMigration(ctx, func(tx *store.AppMigrationTx) error {
-		if _, err := tx.Apply(ctx, "billwire_a", "sum_a", `CREATE TABLE public.a (id int)`); err != nil {
+		if _, err := tx.Apply(ctx, "billwire_a", "sum_a", `CREATE TABLE public.a (id int)`, ""); err != nil {
 			return err
 		}
 		return boom
@@ -120,7 +120,7 @@ func TestScaffoldCatalogAndApply(t *testing.T) {
 		if _, err := tx.AppMigration(ctx, "billwire_a"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("AppMigration before the apply: %v, want ErrNotFound", err)
 		}
-		_, err := tx.Apply(ctx, "billwire_a", "sum_a", `CREATE TABLE public.a (id int)`)
+		_, err := tx.Apply(ctx, "billwire_a", "sum_a", `CREATE TABLE public.a (id int)`, "")
 		return err
 	})
 	if err != nil {
@@ -138,7 +138,7 @@ func TestScaffoldCatalogAndApply(t *testing.T) {
 		if err != nil || m.Name != ms[0].Name || m.Checksum != ms[0].Checksum || m.SQL != ms[0].SQL || !m.AppliedAt.Equal(ms[0].AppliedAt) {
 			t.Errorf("AppMigration = %+v, %v; want %+v", m, err, ms[0])
 		}
-		if _, err := tx.Apply(ctx, "billwire_b", "sum_b", `SELECT 1/0`); err == nil {
+		if _, err := tx.Apply(ctx, "billwire_b", "sum_b", `SELECT 1/0`, ""); err == nil {
 			t.Error("Apply of failing SQL: no error")
 		}
 		return nil
