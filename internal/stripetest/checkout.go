@@ -29,7 +29,6 @@ func (f *Fake) routeCheckout(q *apiRequest, rest string) func(*apiRequest) respo
 
 func (f *Fake) createCustomer(q *apiRequest) response {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	c := &customer{ID: f.newIDLocked("cus_"), Object: "customer", Created: time.Now().Unix(), Livemode: q.live,
 		Metadata: mapParam(q.params, "metadata"), PreferredLocales: emptyStrings, TaxExempt: "none", NextInvoiceSequence: 1,
 		InvoicePrefix: "FAKE"}
@@ -37,6 +36,16 @@ func (f *Fake) createCustomer(q *apiRequest) response {
 		c.Email = &e
 	}
 	f.created["customer"]++
+	deliver := func() {}
+	if f.opts.DeliverEvents {
+		// Stripe tells of the customer; it can then be retrieved.
+		sc := f.scopeLocked(q)
+		obj := toMap(c)
+		f.storeLocked(sc, obj, "customer")
+		deliver = f.tellLocked(sc, q.live, []fakeEvent{{typ: "customer.created", object: obj}})
+	}
+	f.mu.Unlock()
+	deliver()
 	return jsonResponse(http.StatusOK, c)
 }
 
