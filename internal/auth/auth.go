@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -105,9 +104,10 @@ func (c *Caller) Requester() string {
 	return c.Kind
 }
 
-// APIKeyCaller is the caller an API key authenticates.
-func APIKeyCaller(k *store.APIKey) *Caller {
-	return &Caller{Kind: "apikey", ID: strconv.FormatInt(k.ID, 10), Name: k.Name, Env: k.Env}
+// APIKeyCaller is the caller an API key authenticates: the stored key's id
+// and name, and the environment it is bound to.
+func APIKeyCaller(id int64, name string, env vocab.Env) *Caller {
+	return &Caller{Kind: "apikey", ID: strconv.FormatInt(id, 10), Name: name, Env: env}
 }
 
 // MCPCaller is the agent, through billwire's own MCP tools (test only).

@@ -331,7 +331,7 @@ func (s *Service) CreatePlan(ctx context.Context, env vocab.Env, in PlanInput) (
 func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, ids []string) error {
 	fetched := time.Now()
 	if len(ids) == 1 {
-		raw, err := c.Retrieve(ctx, "/v1/products/"+ids[0])
+		raw, err := c.Product(ctx, ids[0])
 		if err != nil {
 			return err
 		}
@@ -339,7 +339,7 @@ func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripea
 		return err
 	}
 	for chunk := range slices.Chunk(ids, 100) {
-		page, err := c.ListPage(ctx, "/v1/products", "", len(chunk), url.Values{"ids[]": chunk})
+		page, err := c.ListProducts(ctx, "", len(chunk), url.Values{"ids[]": chunk})
 		if err != nil {
 			return err
 		}

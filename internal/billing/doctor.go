@@ -156,18 +156,13 @@ func (s *Service) checkEndpoint(ctx context.Context, st *store.Store, c *stripea
 		ck.Fix = "fix the keys first"
 		return ck
 	}
-	raw, err := c.Retrieve(ctx, "/v1/webhook_endpoints/"+ep.EndpointID)
+	we, err := c.WebhookEndpoint(ctx, ep.EndpointID)
 	if stripeapi.IsNotFound(err) {
 		ck.Detail = "endpoint " + ep.EndpointID + " no longer exists in Stripe"
 		return ck
 	}
 	if err != nil {
 		ck.Detail, ck.Fix = err.Error(), "retry when Stripe answers"
-		return ck
-	}
-	var we stripe.WebhookEndpoint
-	if err := json.Unmarshal(raw, &we); err != nil {
-		ck.Detail = "cannot read endpoint " + ep.EndpointID + ": " + err.Error()
 		return ck
 	}
 	var missing []string
@@ -294,11 +289,7 @@ func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi
 		ck.OK, ck.Detail = true, "created Billing Portal configuration "+id
 		return ck
 	}
-	raw, err := c.Retrieve(ctx, "/v1/billing_portal/configurations/"+cur.ID)
-	var cfg stripe.BillingPortalConfiguration
-	if err == nil {
-		err = json.Unmarshal(raw, &cfg)
-	}
+	cfg, err := c.PortalConfiguration(ctx, cur.ID)
 	switch {
 	case stripeapi.IsNotFound(err) || (err == nil && !cfg.Active):
 		// Forget it: the next portal session (or check) makes a fresh one.

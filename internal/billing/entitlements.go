@@ -215,22 +215,7 @@ func (s *Service) FetchEntitlementSummary(ctx context.Context, env vocab.Env, cu
 	if err != nil {
 		return nil, err
 	}
-	data, err := c.ActiveEntitlements(ctx, customerID)
-	if err != nil {
-		return nil, err
-	}
-	if data == nil {
-		data = []json.RawMessage{}
-	}
-	return json.Marshal(map[string]any{
-		"object":   "entitlements.active_entitlement_summary",
-		"customer": customerID,
-		"livemode": env == vocab.Live,
-		"entitlements": map[string]any{
-			"object": "list", "data": data, "has_more": false,
-			"url": "/v1/customer/" + customerID + "/entitlements",
-		},
-	})
+	return c.ActiveEntitlementSummary(ctx, customerID)
 }
 
 // RefreshEntitlementSummary fetches a customer's active entitlements from

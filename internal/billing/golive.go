@@ -115,11 +115,11 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 		}
 	}
 
-	testProducts, err := listAll[stripe.Product](ctx, testC, "/v1/products", url.Values{"active": {"true"}})
+	testProducts, err := listAll[stripe.Product](ctx, testC.ListProducts, url.Values{"active": {"true"}})
 	if err != nil {
 		return nil, err
 	}
-	testPrices, err := listAll[stripe.Price](ctx, testC, "/v1/prices", url.Values{"active": {"true"}})
+	testPrices, err := listAll[stripe.Price](ctx, testC.ListPrices, url.Values{"active": {"true"}})
 	if err != nil {
 		return nil, err
 	}
@@ -189,19 +189,19 @@ type listed[T any] struct {
 	raw json.RawMessage
 }
 
-// listAll lists every page of a Stripe list endpoint.
-func listAll[T any](ctx context.Context, c *stripeapi.Client, path string, filters url.Values) ([]listed[T], error) {
+// listAll lists every page of a Stripe list (a stripeapi.Client's ListProducts, ListPrices, …).
+func listAll[T any](ctx context.Context, list func(context.Context, string, int, url.Values) (*stripeapi.Page, error), filters url.Values) ([]listed[T], error) {
 	var out []listed[T]
 	after := ""
 	for {
-		page, err := c.ListPage(ctx, path, after, 100, filters)
+		page, err := list(ctx, after, 100, filters)
 		if err != nil {
 			return nil, err
 		}
 		for _, raw := range page.Data {
 			v := new(T)
 			if err := json.Unmarshal(raw, v); err != nil {
-				return nil, fmt.Errorf("decode %s: %w", path, err)
+				return nil, fmt.Errorf("decode %T: %w", *new(T), err)
 			}
 			out = append(out, listed[T]{v: v, raw: raw})
 		}
@@ -212,7 +212,7 @@ func listAll[T any](ctx context.Context, c *stripeapi.Client, path string, filte
 			ID string `json:"id"`
 		}
 		if err := json.Unmarshal(page.Data[len(page.Data)-1], &last); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", path, err)
+			return nil, fmt.Errorf("decode %T: %w", *new(T), err)
 		}
 		after = last.ID
 	}
@@ -228,7 +228,7 @@ type liveCatalog struct {
 }
 
 func (l *liveCatalog) load(ctx context.Context, c *stripeapi.Client) error {
-	prods, err := listAll[stripe.Product](ctx, c, "/v1/products", nil)
+	prods, err := listAll[stripe.Product](ctx, c.ListProducts, nil)
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (l *liveCatalog) load(ctx context.Context, c *stripeapi.Client) error {
 			}
 		}
 	}
-	prices, err := listAll[stripe.Price](ctx, c, "/v1/prices", nil)
+	prices, err := listAll[stripe.Price](ctx, c.ListPrices, nil)
 	if err != nil {
 		return err
 	}
@@ -678,7 +678,7 @@ func (s *Service) ResolveLookupKey(ctx context.Context, env vocab.Env, lookupKey
 	if err != nil {
 		return "", err
 	}
-	page, err := c.ListPage(ctx, "/v1/prices", "", 1, url.Values{"lookup_keys[]": {lookupKey}, "active": {"true"}})
+	page, err := c.ListPrices(ctx, "", 1, url.Values{"lookup_keys[]": {lookupKey}, "active": {"true"}})
 	if err != nil {
 		return "", fmt.Errorf("resolve lookup key %q: %w", lookupKey, err)
 	}

@@ -183,8 +183,8 @@ func (s *Service) ConfigureKey(ctx context.Context, env vocab.Env, key string, c
 	return res, nil
 }
 
-// FetchObject retrieves one object from Stripe for env (a path such as
-// /v1/subscriptions/sub_123).
+// FetchObject retrieves one object from Stripe for env (a path that
+// stripeapi.ObjectPath gave).
 func (s *Service) FetchObject(ctx context.Context, env vocab.Env, path string) (json.RawMessage, error) {
 	_, c, _, err := s.stripeFor(ctx, env)
 	if err != nil {
@@ -200,7 +200,15 @@ func (s *Service) FetchCheckoutLineItems(ctx context.Context, env vocab.Env, id 
 	if err != nil {
 		return nil, err
 	}
-	return c.CheckoutLineItems(ctx, id)
+	items, err := c.CheckoutLineItems(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.CheckoutLineItem, len(items))
+	for i, li := range items {
+		out[i] = store.CheckoutLineItem(li)
+	}
+	return out, nil
 }
 
 // Static is a StoreSource over an already open store.

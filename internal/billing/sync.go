@@ -22,11 +22,12 @@ const pageSize = 100
 // counts as dead (its process stopped) and becomes resumable.
 const staleRunAfter = 2 * time.Minute
 
-var listPath = map[vocab.Kind]string{
-	vocab.Products:      "/v1/products",
-	vocab.Prices:        "/v1/prices",
-	vocab.Customers:     "/v1/customers",
-	vocab.Subscriptions: "/v1/subscriptions",
+// lister lists one page of each mirrored kind.
+var lister = map[vocab.Kind]func(*stripeapi.Client, context.Context, string, int, url.Values) (*stripeapi.Page, error){
+	vocab.Products:      (*stripeapi.Client).ListProducts,
+	vocab.Prices:        (*stripeapi.Client).ListPrices,
+	vocab.Customers:     (*stripeapi.Client).ListCustomers,
+	vocab.Subscriptions: (*stripeapi.Client).ListSubscriptions,
 }
 
 var listFilters = map[vocab.Kind]url.Values{
@@ -176,7 +177,7 @@ func (j *syncJob) syncKind(ctx context.Context, kind vocab.Kind) error {
 		after := cursor
 		for {
 			at := time.Now()
-			p, err := j.c.ListPage(ctx, listPath[kind], after, pageSize, listFilters[kind])
+			p, err := lister[kind](j.c, ctx, after, pageSize, listFilters[kind])
 			more := err == nil && p.HasMore && len(p.Data) > 0
 			if more { // read the cursor before the page is handed over
 				var last struct{ ID string }
@@ -301,7 +302,7 @@ func (j *syncJob) completeItems(ctx context.Context, sub json.RawMessage) (json.
 		after = last.ID
 	}
 	for {
-		p, err := j.c.ListPage(ctx, "/v1/subscription_items", after, pageSize, url.Values{"subscription": {head.ID}})
+		p, err := j.c.ListSubscriptionItems(ctx, head.ID, after, pageSize)
 		if err != nil {
 			return nil, err
 		}

@@ -210,17 +210,13 @@ func sameSet(a, b []string) bool {
 func findManagedEndpoint(ctx context.Context, c *stripeapi.Client, env vocab.Env) (*stripe.WebhookEndpoint, error) {
 	after := ""
 	for {
-		page, err := c.ListPage(ctx, "/v1/webhook_endpoints", after, 100, nil)
+		page, err := c.ListWebhookEndpoints(ctx, after, 100)
 		if err != nil {
 			return nil, err
 		}
-		for _, raw := range page.Data {
-			var ep stripe.WebhookEndpoint
-			if err := json.Unmarshal(raw, &ep); err != nil {
-				return nil, err
-			}
+		for _, ep := range page.Data {
 			if ep.Metadata[vocab.MetaManaged] == "true" && (ep.Metadata[vocab.MetaEnv] == "" || ep.Metadata[vocab.MetaEnv] == string(env)) {
-				return &ep, nil
+				return ep, nil
 			}
 			after = ep.ID
 		}
@@ -292,7 +288,7 @@ func (s *Service) Reconcile(ctx context.Context, env vocab.Env, since time.Time)
 	filters := url.Values{"created[gte]": {strconv.FormatInt(since.Unix(), 10)}}
 	after := ""
 	for {
-		page, err := c.ListPage(ctx, "/v1/events", after, 100, filters)
+		page, err := c.ListEvents(ctx, after, 100, filters)
 		if err != nil {
 			return res, err
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -795,7 +796,7 @@ func (g *gen) itemsList(c *customer) map[string]any {
 	item["plan"] = g.planObject(s.plan)
 	return map[string]any{
 		"object": "list", "data": []any{item}, "has_more": false, "total_count": 1,
-		"url": "/v1/subscription_items?subscription=" + s.id,
+		"url": stripeapi.SubscriptionItemsURL(s.id),
 	}
 }
 
@@ -840,7 +841,7 @@ func (g *gen) invoiceObject(c *customer, p *payment, status string, paidAt int64
 		"number": fmt.Sprintf("%s-%04d", c.prefix, p.seq), "next_payment_attempt": nextAttempt,
 		"status_transitions": map[string]any{"finalized_at": p.created + 1, "marked_uncollectible_at": nil, "paid_at": paidAtV, "voided_at": nil},
 		"lines": map[string]any{"object": "list", "data": []any{line}, "has_more": false, "total_count": 1,
-			"url": "/v1/invoices/" + p.invoice + "/lines"},
+			"url": stripeapi.InvoiceLinesURL(p.invoice)},
 		"customer_name": c.name, "customer_email": c.email,
 		"subscription_details": map[string]any{"metadata": c.subjectMeta()},
 	}

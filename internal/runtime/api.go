@@ -180,7 +180,7 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, 
 		if err != nil {
 			return nil, err
 		}
-		return auth.APIKeyCaller(k), nil
+		return auth.APIKeyCaller(k.ID, k.Name, k.Env), nil
 	}
 	if a.verifier == nil {
 		return nil, &auth.Error{Status: 401, Code: "invalid_token", Message: "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set"}

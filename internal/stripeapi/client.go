@@ -1,7 +1,10 @@
 // Package stripeapi is billwire's one way to Stripe: a client per environment
 // over stripe-go's client.API, with a base-URL override, context on every
 // call, idempotency keys on creates, pacing under Stripe's rate limit, and
-// Stripe errors turned into text an agent can act on.
+// Stripe errors turned into text an agent can act on. It offers one call per
+// resource (CreateProduct, ListEvents, WebhookEndpoint, …), so Stripe's
+// paths appear nowhere else (the module's structure test checks it), and of
+// billwire's own packages it imports only the vocabulary and secrets.
 package stripeapi
 
 import (
@@ -242,6 +245,8 @@ type Page struct {
 
 // ListPage fetches one page of a list endpoint (e.g. "/v1/prices") after
 // startingAfter, with extra filters (repeat a key ending in [] for an array).
+// Other packages call the per-resource lists (ListProducts, ListEvents, …)
+// instead: Stripe's paths stay in this package.
 func (c *Client) ListPage(ctx context.Context, path, startingAfter string, limit int, filters url.Values) (*Page, error) {
 	lp := &stripe.ListParams{Context: ctx, Limit: stripe.Int64(int64(limit))}
 	if startingAfter != "" {
@@ -265,7 +270,9 @@ func (c *Client) ListPage(ctx context.Context, path, startingAfter string, limit
 	return &page, nil
 }
 
-// Retrieve fetches one object by path (e.g. "/v1/products/prod_123").
+// Retrieve fetches one object by path (e.g. "/v1/products/prod_123"); other
+// packages pass only a path ObjectPath gave, and otherwise call the
+// per-resource retrieves (Product, WebhookEndpoint, …).
 func (c *Client) Retrieve(ctx context.Context, path string) (json.RawMessage, error) {
 	var out rawObject
 	err := c.call(ctx, func() error {

@@ -7,6 +7,8 @@ import (
 	"net/url"
 
 	"github.com/stripe/stripe-go/v79"
+
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // CreateFeature creates an Entitlements feature.
@@ -97,4 +99,26 @@ func (c *Client) ActiveEntitlements(ctx context.Context, customerID string) ([]j
 		}
 		after = last.ID
 	}
+}
+
+// ActiveEntitlementSummary is a customer's complete
+// entitlements.active_entitlement_summary, built from every page of its
+// active entitlements, in the shape Stripe's summary events carry.
+func (c *Client) ActiveEntitlementSummary(ctx context.Context, customerID string) (json.RawMessage, error) {
+	data, err := c.ActiveEntitlements(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		data = []json.RawMessage{}
+	}
+	return json.Marshal(map[string]any{
+		"object":   "entitlements.active_entitlement_summary",
+		"customer": customerID,
+		"livemode": c.env == vocab.Live,
+		"entitlements": map[string]any{
+			"object": "list", "data": data, "has_more": false,
+			"url": "/v1/customer/" + customerID + "/entitlements",
+		},
+	})
 }

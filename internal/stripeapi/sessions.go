@@ -8,8 +8,6 @@ import (
 	"net/url"
 
 	"github.com/stripe/stripe-go/v79"
-
-	"github.com/billwire/billwire/internal/store"
 )
 
 // CreateCustomer creates a customer.
@@ -47,12 +45,20 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p *stripe.CheckoutSe
 	return out, nil
 }
 
+// LineItem is one line of what a Checkout Session bought: its price, the
+// price's lookup key (nil when it has none) and the quantity.
+type LineItem struct {
+	PriceID   string
+	LookupKey *string
+	Quantity  int64
+}
+
 // CheckoutLineItems lists what Checkout Session id bought (GET
 // /v1/checkout/sessions/{id}/line_items, every page): each line's price, with
 // its lookup key (Stripe includes the price in each line), and quantity.
-func (c *Client) CheckoutLineItems(ctx context.Context, id string) ([]store.CheckoutLineItem, error) {
+func (c *Client) CheckoutLineItems(ctx context.Context, id string) ([]LineItem, error) {
 	path := "/v1/checkout/sessions/" + url.PathEscape(id) + "/line_items"
-	out := []store.CheckoutLineItem{}
+	out := []LineItem{}
 	after := ""
 	for {
 		page, err := c.ListPage(ctx, path, after, 100, nil)
@@ -71,7 +77,7 @@ func (c *Client) CheckoutLineItems(ctx context.Context, id string) ([]store.Chec
 			if err := json.Unmarshal(raw, &li); err != nil {
 				return nil, fmt.Errorf("list %s: a line item Stripe sent is not readable: %w", path, err)
 			}
-			item := store.CheckoutLineItem{Quantity: li.Quantity}
+			item := LineItem{Quantity: li.Quantity}
 			if li.Price != nil {
 				item.PriceID = li.Price.ID
 				if li.Price.LookupKey != "" {

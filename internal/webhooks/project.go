@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -103,12 +104,12 @@ func Projects(t string) bool { _, ok := projectors[t]; return ok }
 // stateTables are the objects whose state an event replaces whole; two
 // events about one of them in the same second cannot be ordered by their
 // payload, so the object is fetched from Stripe instead.
-var stateTables = map[string]struct{ table, key, path string }{
-	"customer":         {"payments.customers", "id", "/v1/customers/"},
-	"product":          {"payments.products", "id", "/v1/products/"},
-	"price":            {"payments.prices", "id", "/v1/prices/"},
-	"subscription":     {"payments.subscriptions", "id", "/v1/subscriptions/"},
-	"checkout.session": {"payments.checkout_sessions", "stripe_id", "/v1/checkout/sessions/"},
+var stateTables = map[string]struct{ table, key string }{
+	"customer":         {"payments.customers", "id"},
+	"product":          {"payments.products", "id"},
+	"price":            {"payments.prices", "id"},
+	"subscription":     {"payments.subscriptions", "id"},
+	"checkout.session": {"payments.checkout_sessions", "stripe_id"},
 }
 
 // claimSQL records an event in the ledger unless it is there already (a
@@ -180,11 +181,10 @@ var batchClaimSQL = func() string {
 // FetchPath is the Stripe API path that returns the event's object, for
 // objects whose state an event replaces whole.
 func (e *Event) FetchPath() (string, bool) {
-	st, ok := stateTables[e.ObjectType]
-	if !ok || e.ObjectID == "" {
+	if _, ok := stateTables[e.ObjectType]; !ok {
 		return "", false
 	}
-	return st.path + e.ObjectID, true
+	return stripeapi.ObjectPath(e.ObjectType, e.ObjectID)
 }
 
 func mirror(kind vocab.Kind, mark string) projector {
