@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -370,7 +371,7 @@ func (b *builder) continued() error {
 // items is a subscription's item list for one price, quantity 1.
 func items(sub, si string, rawPrice map[string]any, created int64) map[string]any {
 	return map[string]any{
-		"object": "list", "has_more": false, "total_count": 1, "url": "/v1/subscription_items?subscription=" + sub,
+		"object": "list", "has_more": false, "total_count": 1, "url": stripeapi.SubscriptionItemsURL(sub),
 		"data": []any{map[string]any{
 			"id": si, "object": "subscription_item", "billing_thresholds": nil, "created": created,
 			"discounts": []any{}, "metadata": map[string]any{}, "plan": plan(rawPrice), "price": rawPrice,
@@ -419,7 +420,7 @@ func invoice(id, cus, sub, pi, ch, reason, status string, p price, rawPrice map[
 		"webhooks_delivered_at": at, "hosted_invoice_url": nil, "invoice_pdf": nil, "number": nil,
 		"metadata": map[string]any{vocab.MetaSimulated: "true"}, "subscription_details": map[string]any{"metadata": meta},
 		"lines": map[string]any{"object": "list", "data": []any{line}, "has_more": false, "total_count": 1,
-			"url": "/v1/invoices/" + id + "/lines"},
+			"url": stripeapi.InvoiceLinesURL(id)},
 	}
 }
 
