@@ -41,6 +41,10 @@ func All(d Deps) []Tool {
 		setEntitlements(d),
 		checkEntitlement(d),
 		scaffoldFulfillment(d),
+		createTestSubscription(d),
+		cancelTestSubscription(d),
+		simulateEvents(d),
+		listCheckoutSessions(d),
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Def.Name < ts[j].Def.Name })
 	return ts

@@ -5,48 +5,22 @@ import (
 	"time"
 )
 
-// Creates for the session API in the fake: customers and Checkout
-// Sessions, answered with the fields billwire reads (not stored: a
-// retrieve of either is still served from PutObject or the seeds).
+// Checkout Session creates in the fake, answered with the fields billwire
+// reads (not stored: a retrieve is still served from PutObject), so that a
+// benchmark can drive the session API under Stripe's latency and rate
+// limit. The session API's tests use stripe-mock behind a [Recorder],
+// which checks each request against Stripe's spec; customers and portal
+// sessions, which need no memory either, are left to it.
 //
-//	POST /v1/customers
 //	POST /v1/checkout/sessions
 
-// routeCheckout returns the handler of a session API create, or nil. rest
-// is the path after /v1/.
+// routeCheckout returns the handler of a Checkout Session create, or nil.
+// rest is the path after /v1/.
 func (f *Fake) routeCheckout(q *apiRequest, rest string) func(*apiRequest) response {
-	if q.method != http.MethodPost {
-		return nil
-	}
-	switch rest {
-	case "customers":
-		return f.createCustomer
-	case "checkout/sessions":
+	if q.method == http.MethodPost && rest == "checkout/sessions" {
 		return f.createCheckoutSession
 	}
 	return nil
-}
-
-func (f *Fake) createCustomer(q *apiRequest) response {
-	f.mu.Lock()
-	c := &customer{ID: f.newIDLocked("cus_"), Object: "customer", Created: time.Now().Unix(), Livemode: q.live,
-		Metadata: mapParam(q.params, "metadata"), PreferredLocales: emptyStrings, TaxExempt: "none", NextInvoiceSequence: 1,
-		InvoicePrefix: "FAKE"}
-	if e := q.params.Get("email"); e != "" {
-		c.Email = &e
-	}
-	f.created["customer"]++
-	deliver := func() {}
-	if f.opts.DeliverEvents {
-		// Stripe tells of the customer; it can then be retrieved.
-		sc := f.scopeLocked(q)
-		obj := toMap(c)
-		f.storeLocked(sc, obj, "customer")
-		deliver = f.tellLocked(sc, q.live, []fakeEvent{{typ: "customer.created", object: obj}})
-	}
-	f.mu.Unlock()
-	deliver()
-	return jsonResponse(http.StatusOK, c)
 }
 
 func (f *Fake) createCheckoutSession(q *apiRequest) response {

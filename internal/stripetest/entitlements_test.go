@@ -93,8 +93,8 @@ func TestFakeEntitlements(t *testing.T) {
 	if ai.Err() != nil || !slices.Equal(keys, []string{"api_access", "seats", "sso"}) {
 		t.Fatalf("active = %v, %v", keys, ai.Err())
 	}
-	if r := do(t, http.MethodGet, f.URL()+"/v1/entitlements/active_entitlements", key, nil); r.status != 400 || r.errorBody(t).Param != "customer" {
-		t.Fatalf("no customer: %d %s", r.status, r.body)
+	if r := do(t, http.MethodPost, f.URL()+"/v1/entitlements/features", key, url.Values{"lookup_key": {""}, "name": {"x"}}); r.status != 400 || r.errorBody(t).Code != "parameter_invalid_empty" {
+		t.Fatalf("empty lookup key: %d %s", r.status, r.body)
 	}
 	if r := do(t, http.MethodPost, f.URL()+"/v1/entitlements/features", key, url.Values{"lookup_key": {"x"}, "name": {"x"}, "colour": {"red"}}); r.status != 400 || r.errorBody(t).Code != "parameter_unknown" {
 		t.Fatalf("unknown parameter: %d %s", r.status, r.body)

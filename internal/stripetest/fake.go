@@ -90,7 +90,7 @@ type RecordedRequest struct {
 //	GET    /v1/account
 //	GET    /v1/products, /v1/prices, /v1/customers, /v1/subscriptions (lists)
 //	GET    /v1/products/{id}, /v1/prices/{id}, /v1/customers/{id}, /v1/subscriptions/{id}
-//	POST   /v1/products, /v1/prices, /v1/customers, /v1/checkout/sessions (creates)
+//	POST   /v1/products, /v1/prices, /v1/checkout/sessions (creates)
 //	GET    /v1/checkout/sessions/{id}, /v1/invoices/{id}, /v1/payment_intents/{id},
 //	       /v1/charges/{id}, /v1/refunds/{id}, /v1/disputes/{id} (objects from PutObject)
 //	GET    /v1/checkout/sessions/{id}/line_items (from PutLineItems)
@@ -100,6 +100,17 @@ type RecordedRequest struct {
 //	GET    /v1/entitlements/features, /v1/entitlements/features/{id}, POST /v1/entitlements/features
 //	GET    /v1/products/{id}/features, POST (attach), DELETE /v1/products/{id}/features/{id}
 //	GET    /v1/entitlements/active_entitlements (from SetActiveEntitlements)
+//	POST   /v1/billing_portal/configurations, GET and POST /v1/billing_portal/configurations/{id}
+//
+// The fake checks what needs its memory (ids that exist, lookup keys held,
+// idempotency keys reused) and what Stripe refuses but stripe-mock lets
+// through (empty names, a relative webhook URL, two parameters that exclude
+// each other, an interval count past three years, a limit past 100). What
+// stripe-mock checks against Stripe's spec (required parameters, enum
+// values, booleans) it leaves to stripe-mock, which sees the same requests
+// of billwire in the tests that use it: a request missing a parameter
+// there gets an answer here, built from what it has. Webhook endpoints and
+// events, whose requests only the fake sees, keep every check.
 //
 // Lists return seeded objects in index order, then created objects in
 // creation order (real Stripe lists newest first); events are the exception,

@@ -2,6 +2,7 @@ package stripetest
 
 import (
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,50 @@ func TestMockValidatesRequests(t *testing.T) {
 	_, err := sc.Prices.New(&stripe.PriceParams{UnitAmount: stripe.Int64(100)})
 	if se := stripeErr(t, err); se.HTTPStatusCode != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400: %v", se.HTTPStatusCode, err)
+	}
+}
+
+// The fake leaves to stripe-mock the checks of Stripe's spec on the
+// requests billwire's tests also send to stripe-mock (see Fake): each of
+// these, once refused by the fake too, is refused by stripe-mock for the
+// parameter named.
+func TestMockRefusesWhatTheFakeLeavesToIt(t *testing.T) {
+	t.Parallel()
+	base := Mock(t)
+	price := func(kv ...string) url.Values {
+		v := url.Values{"product": {"prod_x"}, "currency": {"usd"}, "unit_amount": {"100"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		method, path string
+		form         url.Values
+		param        string
+	}{
+		{"POST", "/v1/prices", price("currency", ""), "currency"},
+		{"POST", "/v1/prices", price("recurring[interval]", "fortnight"), "interval"},
+		{"POST", "/v1/prices", price("recurring[interval_count]", "3"), "interval"},
+		{"POST", "/v1/prices", price("recurring[interval]", "month", "recurring[usage_type]", "sometimes"), "usage_type"},
+		{"POST", "/v1/prices", price("tax_behavior", "sometimes"), "tax_behavior"},
+		{"POST", "/v1/prices", price("product", "", "product_data[unit_label]", "seat"), "name"},
+		{"POST", "/v1/products", url.Values{"description": {"no name"}}, "name"},
+		{"GET", "/v1/prices?type=sometimes", nil, "type"},
+		{"GET", "/v1/subscriptions?status=gone", nil, "status"},
+		{"POST", "/v1/entitlements/features", url.Values{"name": {"API"}}, "lookup_key"},
+		{"POST", "/v1/entitlements/features", url.Values{"lookup_key": {"api"}}, "name"},
+		{"POST", "/v1/products/prod_x/features", url.Values{}, "entitlement_feature"},
+		{"GET", "/v1/entitlements/active_entitlements", nil, "customer"},
+	} {
+		r := do(t, tc.method, base+tc.path, "sk_test_123", tc.form)
+		if e := r.errorBody(t); r.status != http.StatusBadRequest || !strings.Contains(e.Message, "'"+tc.param+"'") {
+			t.Errorf("%s %s %v: %d %q, want 400 naming '%s'", tc.method, tc.path, tc.form, r.status, e.Message, tc.param)
+		}
 	}
 }
 

@@ -6,11 +6,11 @@ import (
 )
 
 // The Billing Portal in the fake: configurations (create, retrieve,
-// update) and sessions (create).
+// update), which billwire keeps and a human may deactivate. Portal
+// sessions need no memory: stripe-mock serves them.
 //
 //	POST      /v1/billing_portal/configurations
 //	GET, POST /v1/billing_portal/configurations/{id}
-//	POST      /v1/billing_portal/sessions
 
 // portalConfiguration is a billing_portal.configuration.
 type portalConfiguration struct {
@@ -35,8 +35,6 @@ func (f *Fake) routePortal(q *apiRequest, rest string) func(*apiRequest) respons
 	case strings.HasPrefix(tail, "configurations/") && (q.method == http.MethodGet || q.method == http.MethodPost):
 		id := strings.TrimPrefix(tail, "configurations/")
 		return func(q *apiRequest) response { return f.portalConfigurationByID(q, id) }
-	case tail == "sessions" && q.method == http.MethodPost:
-		return f.createPortalSession
 	}
 	return nil
 }
@@ -70,15 +68,6 @@ func (f *Fake) portalConfigurationByID(q *apiRequest, id string) response {
 		}
 	}
 	return jsonResponse(http.StatusOK, c)
-}
-
-func (f *Fake) createPortalSession(q *apiRequest) response {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id := f.newIDLocked("bps_")
-	return jsonResponse(http.StatusOK, map[string]any{"id": id, "object": "billing_portal.session", "livemode": q.live,
-		"customer": q.params.Get("customer"), "configuration": q.params.Get("configuration"),
-		"url": "https://billing.stripe.com/p/session/" + id})
 }
 
 // DeactivatePortalConfiguration deactivates a configuration of key's

@@ -16,6 +16,7 @@ import (
 // Subscriptions made through the API, paid with Stripe's test payment
 // methods, and the events Stripe sends about them:
 //
+//	POST   /v1/customers                    (stored, and told as customer.created)
 //	POST   /v1/payment_methods/{pm}/attach  (pm_card_visa and the other test tokens)
 //	POST   /v1/subscriptions                (one item; paid, declined or needing 3-D Secure by the card)
 //	POST   /v1/subscriptions/{id}           (cancel_at_period_end only)
@@ -51,6 +52,9 @@ func (sc *scope) subscriptionsLocked() *subscriptionState {
 
 // routeSubscriptions returns the handler of a path above, or nil.
 func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) response {
+	if rest == "customers" && q.method == http.MethodPost {
+		return f.createCustomer
+	}
 	if pm, ok := strings.CutPrefix(rest, "payment_methods/"); ok && q.method == http.MethodPost {
 		if pm, ok := strings.CutSuffix(pm, "/attach"); ok && pm != "" && !strings.Contains(pm, "/") {
 			return func(q *apiRequest) response { return f.attachPaymentMethod(q, pm) }
@@ -71,6 +75,25 @@ func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) 
 		return func(q *apiRequest) response { return f.cancelSubscription(q, id) }
 	}
 	return nil
+}
+
+// createCustomer makes a customer that GET then serves, and tells of it.
+func (f *Fake) createCustomer(q *apiRequest) response {
+	f.mu.Lock()
+	c := &customer{ID: f.newIDLocked("cus_"), Object: "customer", Created: time.Now().Unix(), Livemode: q.live,
+		Metadata: mapParam(q.params, "metadata"), PreferredLocales: emptyStrings, TaxExempt: "none", NextInvoiceSequence: 1,
+		InvoicePrefix: "FAKE"}
+	if e := q.params.Get("email"); e != "" {
+		c.Email = &e
+	}
+	f.created["customer"]++
+	sc := f.scopeLocked(q)
+	obj := toMap(c)
+	f.storeLocked(sc, obj, "customer")
+	deliver := f.tellLocked(sc, q.live, []fakeEvent{{typ: "customer.created", object: obj}})
+	f.mu.Unlock()
+	deliver()
+	return jsonResponse(http.StatusOK, c)
 }
 
 func (f *Fake) attachPaymentMethod(q *apiRequest, token string) response {
