@@ -94,7 +94,7 @@ func subjects(s *server.MCPServer, b *billing.Service) {
 			if err != nil {
 				return nil, err
 			}
-			v, err := b.GetSubjectBilling(ctx, env, auth.MCPCaller, auth.Subject{Type: arg(req, "type"), ID: arg(req, "id")})
+			v, err := b.Checkout().GetSubjectBilling(ctx, env, auth.MCPCaller, auth.Subject{Type: arg(req, "type"), ID: arg(req, "id")})
 			if err != nil {
 				return nil, err
 			}

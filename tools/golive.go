@@ -11,64 +11,62 @@ import (
 
 // PromoteCatalogParams are promote_catalog's arguments.
 type PromoteCatalogParams struct {
-	DryRun      bool `json:"dry_run,omitempty" jsonschema_description:"List what would be copied to live mode and write nothing (needs no live-write permission). Do this first and show the human the list."`
-	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true to copy (a live-mode write), after the human confirmed the dry run's list."`
+	DryRun      bool `json:"dry_run,omitempty" jsonschema_description:"List what would be copied and write nothing (needs no live-write permission). Do this first and show the human the list."`
+	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true to copy, after the human confirmed the dry run's list."`
+}
+
+// LiveWrite: a copy writes live (whatever env the agent thinks of); a dry
+// run writes nothing.
+func (p PromoteCatalogParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: !p.DryRun, Env: vocab.Live, Confirmed: p.ConfirmLive,
+		What: "copy the test catalog (products, prices and their features)"}, nil
 }
 
 func promoteCatalog(d Deps) Tool {
-	return define("promote_catalog", "Promote catalog to live",
-		"Go-live: copy the active test products, their active prices and the entitlement features they grant to live Stripe, and keep a test→live price map (resource billwire://price-map). Each live copy carries metadata billwire_test_id, so calling again copies nothing twice; a live price that already holds a test price's lookup key is adopted if its terms match, else reported as a conflict. Lookup keys stay the same in both modes, so an app that names prices by lookup key needs no change. Live keys are set by a human with `billwire keys set --env live`. Start with dry_run: true.",
+	return define(d, "promote_catalog", "Promote catalog to live",
+		"Go-live: copy the active test products, prices and their entitlement features to live Stripe, and keep a test→live price map (billwire://price-map). Calling again copies nothing twice; a live price already holding a lookup key is adopted if its terms match, else reported. Lookup keys stay the same. Needs the live key, set by a human (`billwire keys set --env live`). Start with dry_run: true.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p PromoteCatalogParams) (any, error) {
-			if !p.DryRun {
-				if err := d.guardLive(ctx, vocab.Live, p.ConfirmLive, "copy the test catalog (products, prices and their features)"); err != nil {
-					return nil, err
-				}
-			}
 			return d.Billing.PromoteCatalog(ctx, p.DryRun)
 		})
 }
 
 // SetEntitlementsParams are set_entitlements' arguments.
 type SetEntitlementsParams struct {
-	Env         string   `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the product."`
-	ProductID   string   `json:"product_id" jsonschema:"required" jsonschema_description:"The product (prod_…) whose buyers get the features; for live, the live id from billwire://price-map."`
-	Features    []string `json:"features" jsonschema:"required" jsonschema_description:"Lookup keys of the features the product grants, e.g. [\"api_access\", \"priority_support\"]: letters, digits, _ . : -; the app checks these names."`
+	Env         Env      `json:"env" jsonschema:"required"`
+	ProductID   string   `json:"product_id" jsonschema:"required" jsonschema_description:"The product (prod_…); for live, its live id from billwire://price-map."`
+	Features    []string `json:"features" jsonschema:"required" jsonschema_description:"Feature lookup keys the app checks, e.g. [\"api_access\"]: letters, digits, _ . : -."`
 	ConfirmLive bool     `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
+// LiveWrite: features created and attached in env.
+func (p SetEntitlementsParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Env(p.Env), Confirmed: p.ConfirmLive,
+		What: "create entitlement features and attach them to a product"}, nil
+}
+
 func setEntitlements(d Deps) Tool {
-	return define("set_entitlements", "Set product entitlements",
-		"Make a product grant features through Stripe Entitlements: each feature (by lookup key) is reused if it exists, else created, and attached to the product. Adds only; features already attached stay. Stripe then tracks which customers are entitled, and billwire answers from the summaries it sends (check_entitlement). Retrying the same call changes nothing more.",
+	return define(d, "set_entitlements", "Set product entitlements",
+		"Make a product grant features (Stripe Entitlements): each feature, by lookup key, is reused or created and attached. Adds only; retrying changes nothing more. check_entitlement answers from what Stripe then reports.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetEntitlementsParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
-			if err := d.guardLive(ctx, env, p.ConfirmLive, "create entitlement features and attach them to a product"); err != nil {
-				return nil, err
-			}
-			return d.Billing.SetEntitlements(ctx, env, p.ProductID, p.Features)
+			return d.Billing.SetEntitlements(ctx, vocab.Env(p.Env), p.ProductID, p.Features)
 		})
 }
 
 // CheckEntitlementParams are check_entitlement's arguments.
 type CheckEntitlementParams struct {
-	Env     string       `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to answer for."`
+	Env     Env          `json:"env" jsonschema:"required"`
 	Subject auth.Subject `json:"subject" jsonschema:"required" jsonschema_description:"Who wants to use the feature."`
 	Feature string       `json:"feature" jsonschema:"required" jsonschema_description:"The feature's lookup key, e.g. api_access."`
 }
 
 func checkEntitlement(d Deps) Tool {
-	return define("check_entitlement", "Check entitlement",
-		"Answer whether a subject may use a feature: its Stripe customer (from the customer mapping) must have the feature among the active entitlements Stripe last reported (entitlements.active_entitlement_summary.updated). Reads billwire's database only; the answer says why.",
+	return define(d, "check_entitlement", "Check entitlement",
+		"May a subject use a feature? From the active entitlements Stripe last reported for the subject's customer; reads billwire's database only, and says why.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p CheckEntitlementParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			_, detail, err := d.Billing.CheckEntitlement(ctx, env, p.Subject, p.Feature)
 			return detail, err
 		})

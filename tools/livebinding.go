@@ -12,49 +12,44 @@ import (
 	"github.com/billwire/billwire/internal/vocab"
 )
 
-// guardScaffold applies the live-safety rules to scaffold SQL that is about
-// to be applied or written as a migration file: it is a live write when it
-// binds fulfillment to live, and also when it would create, replace or
-// rebind objects bound to live now (a test scaffold over a live table would
-// let a test-card payment grant production access). A file counts as much
-// as an apply: the app's migration tool runs it. Without the server's
-// --allow-live-writes and confirm_live the call is refused with the CLI
-// command a human runs instead.
-func (d Deps) guardScaffold(ctx context.Context, p ScaffoldFulfillmentParams, m *scaffold.Migration) error {
-	reason := "this binds fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments"
-	if m.Env != vocab.Live {
-		st, err := d.Billing.Store(ctx)
-		if err != nil {
-			return fmt.Errorf("cannot check whether %s is bound to live, so nothing was written: %w", m.Table, err)
-		}
-		ledger, err := st.AppMigrationSQL(ctx)
-		if err != nil {
-			return err
-		}
-		bound, err := scaffold.LiveBound(ctx, st.Pool(), m, ledger)
-		if err != nil {
-			return err
-		}
-		if len(bound) == 0 {
-			return nil
-		}
-		reason = fmt.Sprintf("%s is bound to live now (%s); this SQL would replace or rebind it to %s, so %s payments would grant what live payments grant",
-			m.Table, strings.Join(bound, "; "), m.Env, m.Env)
+// LiveWrite says what scaffold SQL that is about to be applied or written
+// as a migration file writes: a live write when it binds fulfillment to
+// live, and also when it would create, replace or rebind objects bound to
+// live now (a test scaffold over a live table would let a test-card payment
+// grant production access). A file counts as much as an apply: the app's
+// migration tool runs it. A dry run writes nothing. The refusals give the
+// CLI command a human runs instead.
+func (p ScaffoldFulfillmentParams) LiveWrite(ctx context.Context, d Deps) (Write, error) {
+	if p.WriteTo == "" && !p.Apply {
+		return Write{}, nil
 	}
-	cmd := scaffoldCommand(p, m)
-	switch {
-	case !d.AllowLiveWrites:
-		return fmt.Errorf("%s: a live write, and billwire mcp was started without --allow-live-writes. Nothing was written. "+
-			"Ask the human to review the dry run and run it in a terminal: %s (or to restart billwire mcp with --allow-live-writes; then call again with confirm_live: true)",
-			reason, cmd)
-	case !p.ConfirmLive:
-		return fmt.Errorf("%s: a live write. Nothing was written. Confirm with the human, then call again with confirm_live: true (or the human runs: %s)", reason, cmd)
+	m, err := p.generate()
+	if err != nil {
+		return Write{}, err
 	}
-	what := "bind fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments"
-	if m.Env != vocab.Live {
-		what = "rebind live fulfillment (" + m.Pattern + ", " + m.Table + ") to " + string(m.Env)
+	w := Write{Writes: true, Env: m.Env, Confirmed: p.ConfirmLive, Command: scaffoldCommand(p, m),
+		Reason: "this binds fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments",
+		What:   "bind fulfillment (" + m.Pattern + ", " + m.Table + ") to live payments"}
+	if m.Env == vocab.Live {
+		return w, nil
 	}
-	return d.guardLive(ctx, vocab.Live, true, what)
+	st, err := d.Billing.Store(ctx)
+	if err != nil {
+		return Write{}, fmt.Errorf("cannot check whether %s is bound to live, so nothing was written: %w", m.Table, err)
+	}
+	ledger, err := st.AppMigrationSQL(ctx)
+	if err != nil {
+		return Write{}, err
+	}
+	bound, err := scaffold.LiveBound(ctx, st, m, ledger)
+	if err != nil || len(bound) == 0 {
+		return w, err
+	}
+	w.Env = vocab.Live
+	w.Reason = fmt.Sprintf("%s is bound to live now (%s); this SQL would replace or rebind it to %s, so %s payments would grant what live payments grant",
+		m.Table, strings.Join(bound, "; "), m.Env, m.Env)
+	w.What = "rebind live fulfillment (" + m.Pattern + ", " + m.Table + ") to " + string(m.Env)
+	return w, nil
 }
 
 // scaffoldCommand is the CLI command that does what the call asked.

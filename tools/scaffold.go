@@ -15,15 +15,15 @@ import (
 
 // ScaffoldFulfillmentParams are scaffold_fulfillment's arguments.
 type ScaffoldFulfillmentParams struct {
-	Pattern        string           `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end, cancel at period end; active or trialing grants access). one_time_orders: an orders table the app fills with pending orders (owner, amount, currency), marked paid only by the owner's payment of at least the amount in the currency (order id in the Checkout Session's metadata order_id); other payments naming it are recorded in payments.fulfillment_mismatches. credits: an append-only credit_ledger granted once per payment for the credit packs in grants, with a balance view."`
-	Env            string           `json:"env,omitempty" jsonschema:"enum=test,enum=live" jsonschema_description:"Environment the objects are bound to (default test): only its billing changes reach them. Scaffold again with live to go live."`
-	Table          string           `json:"table,omitempty" jsonschema_description:"Name of the main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: team_billing_status (or <subject_type>_billing_status), orders, credit_ledger, in schema public."`
-	SubjectType    string           `json:"subject_type,omitempty" jsonschema_description:"billwire subject type the pattern serves, as set in billwire_subject_type metadata or client_reference_id type:id (default team for subscription_access, user otherwise); names the id column, e.g. team_id."`
-	Grants         map[string]int64 `json:"grants,omitempty" jsonschema_description:"credits only, required: each credit pack's price lookup key with the credits one unit of it grants, e.g. {\"credits_100\": 100, \"credits_1k\": 1000}. Only units of these prices grant (quantity 3 of credits_100 grants 300); any other purchase grants nothing. An item named by price id gets its lookup key from billwire's catalog."`
-	CreditsPerUnit int64            `json:"credits_per_unit,omitempty" jsonschema_description:"Replaced by grants in scaffold version 2 and refused: pass grants instead."`
-	WriteTo        string           `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's own migration tool: a .sql path, or a directory ending in / (the file is then named <UTC timestamp>_<name>.sql). Relative to the first MCP root (or billwire's working directory when the client has no roots); paths outside them are refused."`
-	Apply          bool             `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: generate the same SQL again, apply it in one transaction and record its name and checksum in payments.app_migrations. Not together with write_to."`
-	ConfirmLive    bool             `json:"confirm_live,omitempty" jsonschema_description:"Required true, after the human confirmed, with apply or write_to for env live, or over objects bound to live now (any env): those are live writes, which also need billwire mcp started with --allow-live-writes."`
+	Pattern        string           `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end; active or trialing grants access). one_time_orders: an orders table of pending orders the app fills (owner, amount, currency), marked paid only by the owner's payment of the amount (order id in the Checkout Session's metadata order_id); other payments naming it go to payments.fulfillment_mismatches. credits: an append-only credit_ledger granted once per payment for the packs in grants, with a balance view."`
+	Env            Env              `json:"env,omitempty" jsonschema_description:"The environment whose billing changes reach the objects (default test); scaffold again with live to go live."`
+	Table          string           `json:"table,omitempty" jsonschema_description:"The main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: <subject_type>_billing_status, orders or credit_ledger, in public."`
+	SubjectType    string           `json:"subject_type,omitempty" jsonschema_description:"The subject type the pattern serves (billwire_subject_type metadata, client_reference_id type:id); names the id column (team_id). Default team for subscription_access, else user."`
+	Grants         map[string]int64 `json:"grants,omitempty" jsonschema_description:"credits only, required: each credit pack's price lookup key with the credits one unit grants, e.g. {\"credits_100\": 100}. Only these prices grant (quantity 3 grants 300)."`
+	CreditsPerUnit int64            `json:"credits_per_unit,omitempty" jsonschema_description:"Refused since scaffold version 2: use grants."`
+	WriteTo        string           `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's migration tool: a .sql path, or a directory ending in / (file <UTC timestamp>_<name>.sql), under the first MCP root (else the working directory)."`
+	Apply          bool             `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: apply the SQL in one transaction and record it in payments.app_migrations. Not with write_to."`
+	ConfirmLive    bool             `json:"confirm_live,omitempty" jsonschema_description:"Required true, after the human confirmed, with apply or write_to for env live or over objects bound to live now (any env)."`
 }
 
 // ScaffoldResult is what scaffold_fulfillment answers.
@@ -40,34 +40,37 @@ type ScaffoldResult struct {
 }
 
 func scaffoldFulfillment(d Deps) Tool {
-	return define("scaffold_fulfillment", "Scaffold fulfillment",
-		"Generate the SQL (generator version 2) that grants what was paid for, in the app's own tables, reacting to billwire's outbox payments.billing_changes in the same transaction as each webhook projection (never to the success redirect). Shows the SQL first (dry run, the default); write_to writes it as a migration file for the app's migration tool; apply: true applies exactly that SQL and records its checksum (refusing changed SQL under an applied name, or a table that exists in another shape). The same call over a version 1 scaffold of the same pattern, table and env upgrades it. Objects are bound to one env (default test).",
+	return define(d, "scaffold_fulfillment", "Scaffold fulfillment",
+		"Generate the SQL that grants what was paid for in the app's own tables, reacting to billwire's outbox (payments.billing_changes) in the same transaction as each webhook projection, never to the success redirect. A dry run (the SQL) by default; write_to writes a migration file; apply: true applies it and records its checksum. Over a version 1 scaffold of the same pattern, table and env, it upgrades it.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: false},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ScaffoldFulfillmentParams) (any, error) {
 			return d.scaffold(ctx, p)
 		})
 }
 
-func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*ScaffoldResult, error) {
+// generate is the SQL the call asks for.
+func (p ScaffoldFulfillmentParams) generate() (*scaffold.Migration, error) {
 	if p.WriteTo != "" && p.Apply {
 		return nil, errors.New("write_to and apply cannot be combined: use write_to when the app has its own migration tool (it applies the file), apply: true when it has none")
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: p.Env, Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
+	return scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: string(p.Env), Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
 		CreditsPerUnit: p.CreditsPerUnit})
+}
+
+// scaffold runs after the live guard (LiveWrite) allowed the call.
+func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*ScaffoldResult, error) {
+	m, err := p.generate()
 	if err != nil {
 		return nil, err
 	}
 	res := &ScaffoldResult{Migration: m}
 	switch {
 	case p.Apply:
-		if err := d.guardScaffold(ctx, p, m); err != nil {
-			return nil, err
-		}
 		st, err := d.Billing.Store(ctx)
 		if err != nil {
 			return nil, err
 		}
-		a, err := scaffold.Apply(ctx, st.Pool(), m)
+		a, err := scaffold.Apply(ctx, st, m)
 		if err != nil {
 			return nil, err
 		}
@@ -77,9 +80,6 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 		}
 		res.NextStep = "the objects are live in the database: " + verifyHint(m)
 	case p.WriteTo != "":
-		if err := d.guardScaffold(ctx, p, m); err != nil {
-			return nil, err
-		}
 		roots, err := writeRoots(ctx)
 		if err != nil {
 			return nil, err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/billwire/billwire/tools"
 )
 
@@ -74,6 +76,19 @@ func TestToolInventory(t *testing.T) {
 		if a.ReadOnlyHint != nil && *a.ReadOnlyHint && tool.WritesStripe {
 			t.Errorf("%s writes to Stripe but claims read-only", d.Name)
 		}
+		// The live guard is a registry rule: define runs it for every
+		// tool whose params are a LiveWriter, and every tool that is not
+		// read-only must be one, so a new write tool cannot forget it.
+		if a.ReadOnlyHint != nil && tool.ReadOnly != *a.ReadOnlyHint {
+			t.Errorf("%s: ReadOnly %v disagrees with its read-only hint", d.Name, tool.ReadOnly)
+		}
+		if !tool.ReadOnly && !tool.LiveGuarded {
+			t.Errorf("%s is not read-only, but its params do not implement tools.LiveWriter: define cannot run the live guard for it", d.Name)
+		}
+		// A tool whose argument lets it delete data says so.
+		if _, clears := props(t, d)["confirm_account_change"]; clears && (a.DestructiveHint == nil || !*a.DestructiveHint) {
+			t.Errorf("%s can clear mirrored data (confirm_account_change) but its destructiveHint is false", d.Name)
+		}
 		if d.Description == "" || d.Title == "" {
 			t.Errorf("%s: needs a title and a description", d.Name)
 		}
@@ -107,4 +122,16 @@ func TestToolInventory(t *testing.T) {
 			t.Errorf("tool %s is missing", want)
 		}
 	}
+}
+
+// props are the top-level properties of a tool's input schema.
+func props(t *testing.T, d mcp.Tool) map[string]any {
+	t.Helper()
+	var schema struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(d.RawInputSchema, &schema); err != nil {
+		t.Fatalf("%s: schema: %v", d.Name, err)
+	}
+	return schema.Properties
 }

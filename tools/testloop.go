@@ -7,6 +7,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // The agent's own test loop: real test subscriptions without a browser,
@@ -21,9 +22,14 @@ type CreateTestSubscriptionParams struct {
 	Scenario        string       `json:"scenario,omitempty" jsonschema:"enum=succeeds,enum=payment_fails,enum=requires_action" jsonschema_description:"How the first payment goes: succeeds (default, pm_card_visa), payment_fails (declined card: incomplete) or requires_action (3-D Secure: incomplete)."`
 }
 
+// LiveWrite: test mode only, always (the test key is the only one used).
+func (CreateTestSubscriptionParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Test, What: "create a test subscription"}, nil
+}
+
 func createTestSubscription(d Deps) Tool {
-	return define("create_test_subscription", "Create a test subscription",
-		"Test mode only: create a real subscription in Stripe for a subject and a recurring price, without a browser: the subject's customer (made once, stamped with the subject as a checkout would), a Stripe test card attached as its default, and the subscription. Stripe then sends its real events to the webhook endpoint; the answer names them and the calls that verify them. Refuses a second subscription to the same price while one still bills.",
+	return define(d, "create_test_subscription", "Create a test subscription",
+		"Test mode only: a real subscription in Stripe for a subject and a recurring price, without a browser: the subject's customer (stamped with the subject, as a checkout does), a test card as its default, the subscription. Stripe then sends its real events; the answer names them and the calls that verify them. Refused while the subject has one to that price that still bills.",
 		hints{readOnly: false, destructive: false, idempotent: false, openWorld: true, writesStripe: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p CreateTestSubscriptionParams) (any, error) {
 			return d.Billing.CreateTestSubscription(ctx, billing.TestSubscriptionRequest{
@@ -38,9 +44,15 @@ type CancelTestSubscriptionParams struct {
 	AtPeriodEnd    bool   `json:"at_period_end,omitempty" jsonschema_description:"End it at the end of its period (access until then) instead of now."`
 }
 
+// LiveWrite: test mode only, always (a live subscription is not found with
+// the test key).
+func (CancelTestSubscriptionParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Test, What: "cancel a test subscription"}, nil
+}
+
 func cancelTestSubscription(d Deps) Tool {
-	return define("cancel_test_subscription", "Cancel a test subscription",
-		"Test mode only: cancel a test subscription in Stripe, now or at the end of its period, so that Stripe sends the events the app's cancellation path handles (customer.subscription.deleted, or .updated with cancel_at_period_end).",
+	return define(d, "cancel_test_subscription", "Cancel a test subscription",
+		"Test mode only: cancel a test subscription now (customer.subscription.deleted) or at its period end (customer.subscription.updated), so Stripe sends the events of a cancellation.",
 		hints{readOnly: false, destructive: true, idempotent: true, openWorld: true, writesStripe: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p CancelTestSubscriptionParams) (any, error) {
 			return d.Billing.CancelTestSubscription(ctx, p.SubscriptionID, p.AtPeriodEnd, d.PublicURL)
@@ -55,9 +67,15 @@ type SimulateEventsParams struct {
 	Clear     bool          `json:"clear,omitempty" jsonschema_description:"Remove every simulated object and event from billwire's tables instead."`
 }
 
+// LiveWrite: simulated events are test mode only, always, and reach only
+// billwire's own receiver, never Stripe.
+func (SimulateEventsParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Test, What: "post simulated test events to billwire serve"}, nil
+}
+
 func simulateEvents(d Deps) Tool {
-	return define("simulate_events", "Simulate Stripe events",
-		"Test mode only, for where Stripe cannot reach billwire: tell a billing story for a subject and a price as the events Stripe would send (distinct seconds, billwire's API version, every object marked billwire_simulated), signed with the stored test secret and posted to the running billwire serve (BILLWIRE_PUBLIC_URL, else http://127.0.0.1:8787). Answers what each delivery was answered, the subject's outbox changes, and what the scaffolded access functions said before and after. Sync never takes simulated objects for deleted ones; clear removes them.",
+	return define(d, "simulate_events", "Simulate Stripe events",
+		"Test mode only, where Stripe cannot reach billwire: post the events Stripe would send for a story (checkout_completed, renewal, payment_failed, canceled, deleted), signed, to the running billwire serve. Answers each delivery, the subject's outbox changes and what the access functions said before and after. clear removes simulated objects.",
 		hints{readOnly: false, destructive: true, idempotent: false, openWorld: false},
 		func(ctx context.Context, _ mcp.CallToolRequest, p SimulateEventsParams) (any, error) {
 			r := billing.SimulateRequest{LookupKey: p.LookupKey, Scenario: p.Scenario, Clear: p.Clear, ReceiverURL: d.PublicURL}
@@ -69,14 +87,11 @@ func simulateEvents(d Deps) Tool {
 }
 
 func listCheckoutSessions(d Deps) Tool {
-	return define("list_checkout_sessions", "List checkout sessions",
-		"Read the checkout sessions the session API opened, newest first: id, Stripe id, subject, mode, status, payment status, created. 50 per page; pass next_cursor as cursor for the next; query is a Stripe session id (cs_…) or a subject id, exactly. Same data as resource billwire://{env}/checkout-sessions.",
+	return define(d, "list_checkout_sessions", "List checkout sessions",
+		"Checkout sessions the session API opened, newest first: id, Stripe id, subject, mode, status, payment status, created. query: a Stripe session id (cs_…) or a subject id.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListCheckoutSessions(ctx, env, page)
 		})
 }

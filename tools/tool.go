@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/invopop/jsonschema"
@@ -39,6 +40,17 @@ type Tool struct {
 	Handler server.ToolHandlerFunc
 	// WritesStripe marks tools that create or change objects in Stripe.
 	WritesStripe bool
+	// ReadOnly is the tool's read-only hint: it changes nothing, here or in
+	// Stripe.
+	ReadOnly bool
+	// LiveGuarded says that define runs the live guard before the tool: its
+	// params are a LiveWriter.
+	LiveGuarded bool
+	// Toolset is the one group the tool belongs to.
+	Toolset Toolset
+	// Hidden, set by Selection.Apply, says why billwire mcp does not list
+	// the tool; its handler then refuses with this text.
+	Hidden string
 }
 
 // ServerTool is the registration value mcp-go takes.
@@ -52,6 +64,21 @@ var reflector = &jsonschema.Reflector{
 	RequiredFromJSONSchemaTags: true,
 	Anonymous:                  true,
 	AllowAdditionalProperties:  false,
+	LookupComment:              typeDescription,
+}
+
+// typeDescription gives a field without a jsonschema_description its
+// type's own description (the reflector writes the tag's, even an empty
+// one, over the description a JSONSchema method gives): an env argument
+// says what Env says unless the tool has more to say.
+func typeDescription(t reflect.Type, field string) string {
+	if field == "" || t.Kind() != reflect.Struct {
+		return ""
+	}
+	if f, ok := t.FieldByName(field); ok && f.Type == reflect.TypeFor[Env]() {
+		return Env("").JSONSchema().Description
+	}
+	return ""
 }
 
 // Schema reflects the input schema of a params struct.
@@ -77,7 +104,10 @@ var (
 
 // define builds a tool from a params struct and a function of it. Errors the
 // caller can act on become tool results with IsError, so the model reads them.
-func define[P any](name, title, description string, h hints, fn func(context.Context, mcp.CallToolRequest, P) (any, error)) Tool {
+//
+// When P is a LiveWriter, define runs the live guard before fn; every tool
+// that is not read-only must be one (the inventory test checks it).
+func define[P any](d Deps, name, title, description string, h hints, fn func(context.Context, mcp.CallToolRequest, P) (any, error)) Tool {
 	def := mcp.Tool{
 		Name:           name,
 		Title:          title,
@@ -103,16 +133,31 @@ func define[P any](name, title, description string, h hints, fn func(context.Con
 			dec.DisallowUnknownFields()
 			err = dec.Decode(&p)
 		}
+		if ae := (argError{}); errors.As(err, &ae) {
+			return mcp.NewToolResultError(secrets.Redact(ae.Error())), nil
+		}
 		if err != nil {
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s; see the tool's input schema", name, secrets.Redact(err.Error()))), nil
 		}
+		if err := liveWrite(ctx, d, p); err != nil {
+			return mcp.NewToolResultError(secrets.Redact(err.Error())), nil
+		}
 		out, err := fn(ctx, req, p)
 		if err != nil {
-			return mcp.NewToolResultError(secrets.Redact(err.Error())), nil
+			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		return result(out)
 	}
-	return Tool{Def: def, Handler: handler, WritesStripe: h.writesStripe}
+	_, guarded := any(*new(P)).(LiveWriter)
+	return Tool{Def: def, Handler: handler, WritesStripe: h.writesStripe, ReadOnly: h.readOnly, LiveGuarded: guarded}
+}
+
+// errorText is the tool text of a failed call, redacted: a fault.Error's
+// text is its message, or for an upstream or database failure its cause
+// (the agent, unlike the session API's callers, may read billwire's
+// details); any other error's text is its own.
+func errorText(err error) string {
+	return secrets.Redact(err.Error())
 }
 
 // result returns v as structured content, with the same JSON as text for
@@ -125,6 +170,48 @@ func result(v any) (*mcp.CallToolResult, error) {
 	return mcp.NewToolResultStructured(v, string(b)), nil
 }
 
+// Write is what one call would write, as its arguments tell the live guard
+// that define runs before the tool's function.
+type Write struct {
+	// Writes is false for a call that writes nothing the guard protects: a
+	// dry run, or a read of Stripe into billwire's own mirror.
+	Writes bool
+	// Env is the environment the call writes: the guard acts on live.
+	Env vocab.Env
+	// Confirmed is the call's confirm_live.
+	Confirmed bool
+	// What is what billwire is about to do, in the words the human is asked
+	// to allow: everything they need to judge it (the URL, the table), e.g.
+	// "create a product".
+	What string
+	// Reason and Command, when set, word the refusals: why the call is a live
+	// write, and the CLI command that does the same, which a human runs
+	// after reviewing the tool's dry run.
+	Reason, Command string
+}
+
+// LiveWriter is implemented by the params of every tool that is not
+// read-only: define asks it what the call writes and runs the live guard,
+// so no tool can forget it. A tool that never writes live says so (Writes
+// false, or Env test); one that must refuse a call whatever the flags
+// returns the refusal as its error.
+type LiveWriter interface {
+	LiveWrite(ctx context.Context, d Deps) (Write, error)
+}
+
+// liveWrite runs the live guard for p when its type is a LiveWriter.
+func liveWrite[P any](ctx context.Context, d Deps, p P) error {
+	lw, ok := any(p).(LiveWriter)
+	if !ok {
+		return nil
+	}
+	w, err := lw.LiveWrite(ctx, d)
+	if err != nil {
+		return err
+	}
+	return d.guardLive(ctx, w)
+}
+
 // errLiveDisabled and errLiveUnconfirmed are the two live-safety refusals.
 var (
 	errLiveDisabled = errors.New("live-mode writes are disabled: billwire mcp was started without --allow-live-writes. " +
@@ -134,18 +221,26 @@ var (
 	errLiveDeclined    = errors.New("the human declined this live-mode write; nothing was changed")
 )
 
-// guardLive applies the live-safety rules to a write in env: refused unless
-// the server allows live writes and the call sets confirm_live; where the
-// client supports elicitation, the human is asked too.
-func (d Deps) guardLive(ctx context.Context, env vocab.Env, confirmLive bool, what string) error {
-	if env != vocab.Live {
+// guardLive applies the live-safety rules to a write: a live one is refused
+// unless the server allows live writes and the call sets confirm_live;
+// where the client supports elicitation, the human is asked too.
+func (d Deps) guardLive(ctx context.Context, w Write) error {
+	if !w.Writes || w.Env != vocab.Live {
 		return nil
 	}
 	if !d.AllowLiveWrites {
+		if w.Command != "" {
+			return fmt.Errorf("%s: a live write, and billwire mcp was started without --allow-live-writes. Nothing was written. "+
+				"Ask the human to review the dry run and run it in a terminal: %s (or to restart billwire mcp with --allow-live-writes; then call again with confirm_live: true)",
+				w.Reason, w.Command)
+		}
 		return errLiveDisabled
 	}
-	if !confirmLive {
-		return errLiveUnconfirmed
+	if !w.Confirmed {
+		if w.Command != "" {
+			return fmt.Errorf("%s: a live write. Nothing was written. Confirm with the human, then call again with confirm_live: true (or the human runs: %s)", w.Reason, w.Command)
+		}
+		return fmt.Errorf("%w. Ask the human about exactly this: billwire would %s in LIVE mode", errLiveUnconfirmed, w.What)
 	}
 	srv := server.ServerFromContext(ctx)
 	sess := server.ClientSessionFromContext(ctx)
@@ -154,7 +249,7 @@ func (d Deps) guardLive(ctx context.Context, env vocab.Env, confirmLive bool, wh
 		return nil
 	}
 	res, err := srv.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
-		Message: "billwire is about to " + what + " in LIVE Stripe mode. Allow it?",
+		Message: "billwire is about to " + w.What + " in LIVE Stripe mode. Allow it?",
 		RequestedSchema: map[string]any{
 			"type": "object",
 			"properties": map[string]any{

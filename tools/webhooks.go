@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -13,36 +14,66 @@ import (
 
 // SetupWebhookParams are setup_webhook's arguments.
 type SetupWebhookParams struct {
-	Env           string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment whose events to receive."`
-	URL           string `json:"url,omitempty" jsonschema_description:"Public URL of billwire serve's receiver, e.g. https://billing.example.com/webhooks/stripe/test. Default: BILLWIRE_PUBLIC_URL + /webhooks/stripe/{env}."`
-	SigningSecret string `json:"signing_secret,omitempty" jsonschema_description:"For local development only (env test): the whsec_… secret printed by stripe listen --forward-to; stored instead of managing an endpoint. Never for env live: a human stores a live secret with billwire webhook setup --env live --signing-secret-stdin."`
+	Env           Env    `json:"env" jsonschema:"required"`
+	URL           string `json:"url,omitempty" jsonschema_description:"billwire serve's public receiver URL, e.g. https://billing.example.com/webhooks/stripe/test. Default: BILLWIRE_PUBLIC_URL + /webhooks/stripe/{env}."`
+	SigningSecret string `json:"signing_secret,omitempty" jsonschema_description:"Test only: the whsec_… secret printed by stripe listen --forward-to, stored instead of managing an endpoint. Refused for live."`
 	// RevokePrevious ends the previous signing secret's grace.
-	RevokePrevious bool `json:"revoke_previous,omitempty" jsonschema_description:"End the 24-hour grace of the previous signing secret at once, e.g. after it leaked: deliveries signed with it get 400 from then on. Alone, it only revokes (nothing else changes); with url or signing_secret, it revokes after the setup, so a rotation and its revocation are one call."`
+	RevokePrevious bool `json:"revoke_previous,omitempty" jsonschema_description:"End the previous signing secret's 24-hour grace now, e.g. after it leaked. Alone it only revokes; with url or signing_secret, it revokes after the setup."`
 	ConfirmLive    bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
 }
 
+// setsUp says whether the call sets up the endpoint or a secret, rather
+// than only revoking the previous secret.
+func (p SetupWebhookParams) setsUp() bool {
+	return !p.RevokePrevious || p.URL != "" || p.SigningSecret != ""
+}
+
+// endpointURL is the URL the managed endpoint is set up for: url, else the
+// receiver under BILLWIRE_PUBLIC_URL; empty when neither is known or the
+// call stores a stripe listen secret instead. The live guard shows this
+// URL to the human, and the same URL is what the endpoint gets.
+func (p SetupWebhookParams) endpointURL(d Deps) string {
+	if p.URL != "" || strings.TrimSpace(p.SigningSecret) != "" || d.PublicURL == "" {
+		return p.URL
+	}
+	return billing.ReceiverURL(d.PublicURL, vocab.Env(p.Env))
+}
+
+// LiveWrite refuses a live signing secret whatever the flags; otherwise the
+// endpoint (named by its URL) and the revocation are written in env.
+func (p SetupWebhookParams) LiveWrite(_ context.Context, d Deps) (Write, error) {
+	env := vocab.Env(p.Env)
+	if env == vocab.Live && p.SigningSecret != "" {
+		// Whoever chose it could sign live events: like live keys, a
+		// human sets it, whatever the server's flags.
+		return Write{}, errors.New("a live signing secret is never accepted through MCP: whoever chose it could forge live events. " +
+			"For live, call setup_webhook with url (billwire manages the endpoint and its secret), or ask the human to run in a terminal " +
+			"(it reads the secret from standard input): billwire webhook setup --env live --signing-secret-stdin")
+	}
+	var what []string
+	if p.setsUp() {
+		if u := p.endpointURL(d); u != "" {
+			what = append(what, "create or update the live webhook endpoint for "+u+" and store its signing secret")
+		} else {
+			what = append(what, "set up the live webhook endpoint")
+		}
+	}
+	if p.RevokePrevious {
+		what = append(what, "end the previous live signing secret's grace at once (deliveries signed with it are refused from then on)")
+	}
+	return Write{Writes: true, Env: env, Confirmed: p.ConfirmLive, What: strings.Join(what, ", then ")}, nil
+}
+
 func setupWebhook(d Deps) Tool {
-	return define("setup_webhook", "Set up webhooks",
-		"Make Stripe deliver the events billwire projects to billwire serve: finds billwire's endpoint in Stripe (or creates it, API version 2024-06-20, exactly billwire's event types), repairs a disabled one or one with other events, and stores the signing secret encrypted. With signing_secret only (from `stripe listen`, test only), stores that for local development. After a rotation the previous secret is accepted for 24 hours; revoke_previous ends that at once.",
+	return define(d, "setup_webhook", "Set up webhooks",
+		"Make Stripe deliver billwire's events to billwire serve: finds or creates billwire's endpoint, repairs it when disabled or with other events, and stores its signing secret encrypted; or, for local development, stores a signing_secret from `stripe listen`. After a rotation the previous secret is accepted for 24 hours.",
 		writeStripe,
 		func(ctx context.Context, _ mcp.CallToolRequest, p SetupWebhookParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
-			if env == vocab.Live && p.SigningSecret != "" {
-				// Whoever chose it could sign live events: like live keys, a
-				// human sets it, whatever the server's flags.
-				return nil, errors.New("a live signing secret is never accepted through MCP: whoever chose it could forge live events. " +
-					"For live, call setup_webhook with url (billwire manages the endpoint and its secret), or ask the human to run in a terminal " +
-					"(it reads the secret from standard input): billwire webhook setup --env live --signing-secret-stdin")
-			}
-			if err := d.guardLive(ctx, env, p.ConfirmLive, "set up the live webhook endpoint"); err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			var res *billing.WebhookSetup
-			if !p.RevokePrevious || p.URL != "" || p.SigningSecret != "" {
-				if res, err = d.Billing.SetupWebhook(ctx, env, p.URL, p.SigningSecret, d.PublicURL); err != nil {
+			var err error
+			if p.setsUp() {
+				if res, err = d.Billing.SetupWebhook(ctx, env, p.endpointURL(d), p.SigningSecret, d.PublicURL); err != nil {
 					return nil, err
 				}
 			}
@@ -55,19 +86,20 @@ func setupWebhook(d Deps) Tool {
 
 // ReconcileEventsParams are reconcile_events' arguments.
 type ReconcileEventsParams struct {
-	Env   string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment to reconcile."`
-	Since string `json:"since,omitempty" jsonschema_description:"Start of the window: a duration back from now (72h, 3d), a date (2026-11-20) or an RFC 3339 time; default 3 days, at most 30."`
+	Env   Env    `json:"env" jsonschema:"required"`
+	Since string `json:"since,omitempty" jsonschema_description:"Window start: a duration back (72h, 3d), a date (2026-11-20) or an RFC 3339 time; default 3 days, at most 30."`
 }
 
+// LiveWrite: none guarded; reconcile reads Stripe's events and records
+// them as the webhook receiver would.
+func (ReconcileEventsParams) LiveWrite(context.Context, Deps) (Write, error) { return Write{}, nil }
+
 func reconcileEvents(d Deps) Tool {
-	return define("reconcile_events", "Reconcile events",
-		"Fill gaps after downtime: list Stripe's events over a window and run the ones billwire has not recorded through the webhook receiver's own path. Events already recorded are skipped, so it is safe to repeat. Reads Stripe, changes nothing there.",
+	return define(d, "reconcile_events", "Reconcile events",
+		"Fill gaps after downtime: list Stripe's events over a window and record those billwire missed, as the webhook receiver would. Safe to repeat; reads Stripe only.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReconcileEventsParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			since, err := billing.ParseSince(p.Since, time.Now())
 			if err != nil {
 				return nil, err
@@ -78,45 +110,40 @@ func reconcileEvents(d Deps) Tool {
 
 // ReplayWebhookEventParams are replay_webhook_event's arguments.
 type ReplayWebhookEventParams struct {
-	Env     string `json:"env" jsonschema:"required,enum=test,enum=live" jsonschema_description:"Environment of the event."`
-	EventID string `json:"event_id" jsonschema:"required" jsonschema_description:"The evt_… id of a recorded event (list_webhook_events shows them)."`
+	Env     Env    `json:"env" jsonschema:"required"`
+	EventID string `json:"event_id" jsonschema:"required" jsonschema_description:"A recorded event's evt_… id (list_webhook_events)."`
 }
 
+// LiveWrite: none guarded; a replay projects an event Stripe sent (or
+// fetches it from Stripe) as the webhook receiver would.
+func (ReplayWebhookEventParams) LiveWrite(context.Context, Deps) (Write, error) { return Write{}, nil }
+
 func replayWebhookEvent(d Deps) Tool {
-	return define("replay_webhook_event", "Replay webhook event",
-		"Project one recorded event again, e.g. a parked one after the cause of its failure was fixed. Newer state is never overwritten by it. An event whose payload billwire pruned (payload_kept false in list_webhook_events; BILLWIRE_EVENT_RETENTION) is fetched from Stripe's events API first; Stripe keeps events 30 days, and for an older one the answer says to run sync_catalog instead.",
+	return define(d, "replay_webhook_event", "Replay webhook event",
+		"Project one recorded event again, e.g. a parked one after its cause was fixed; it never overwrites newer state. A pruned payload (payload_kept false) is fetched from Stripe, which keeps events 30 days.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, p ReplayWebhookEventParams) (any, error) {
-			env, err := vocab.ParseEnv(p.Env)
-			if err != nil {
-				return nil, err
-			}
+			env := vocab.Env(p.Env)
 			return d.Billing.Replay(ctx, env, p.EventID)
 		})
 }
 
 func listPaymentHistory(d Deps) Tool {
-	return define("list_payment_history", "List payment history",
-		"Read projected payment history, newest first: payments (with failures and refunded amounts), refunds and disputes, each with customer and subject. 50 per page; pass next_cursor as cursor for the next; query is an id (payment, refund, dispute, invoice, subscription, customer, subject) or a status, exactly, or the start of a customer's email or name. Same data as resource billwire://{env}/payment-history.",
+	return define(d, "list_payment_history", "List payment history",
+		"Payments (with failures and refunded amounts), refunds and disputes from webhook events, newest first, each with customer and subject, 50 a page. Same as resource billwire://{env}/payment-history.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListPaymentHistory(ctx, env, page)
 		})
 }
 
 func listWebhookEvents(d Deps) Tool {
-	return define("list_webhook_events", "List webhook events",
-		"Read billwire's ledger of Stripe events, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept (false once the payload was pruned, or for ignored types, which are recorded without one). 50 per page; pass next_cursor as cursor for the next; query is an event id or status, or (among the newest 10,000 events) an event type or object id, exactly. Same data as resource billwire://{env}/webhook-events.",
+	return define(d, "list_webhook_events", "List webhook events",
+		"billwire's ledger of Stripe events, newest first: status (processed, ignored, failed, parked), attempts, last error, payload_kept; 50 a page. query also matches an event type or object id among the newest 10,000. Same as resource billwire://{env}/webhook-events.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
-			env, page, err := p.page()
-			if err != nil {
-				return nil, err
-			}
+			env, page := p.page()
 			return d.Billing.ListWebhookEvents(ctx, env, page)
 		})
 }

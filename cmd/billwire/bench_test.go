@@ -18,53 +18,70 @@ import (
 
 // BenchmarkColdStart spawns `billwire mcp`, sends initialize and tools/list,
 // and waits for the tools/list answer. It reports the median and the peak
-// resident memory of the child. Run:
+// resident memory of the child, and the size of the tools/list answer (the
+// JSON-RPC line): what every session's agent reads before its first call,
+// with all tools and with --read-only. Run:
 //
 //	go test -run '^$' -bench ColdStart -benchtime 20x ./cmd/billwire
 func BenchmarkColdStart(b *testing.B) {
 	bin := binary(b)
 	env := append(os.Environ(), "BILLWIRE_MASTER_KEY="+masterKeyB64(1), "DATABASE_URL=postgres://127.0.0.1:1/unused")
+	var times []time.Duration
+	var maxRSS int64
+	var listBytes int
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		line, rss := coldStart(b, bin, env)
+		times = append(times, time.Since(start))
+		maxRSS, listBytes = max(maxRSS, rss), len(line)
+	}
+	b.StopTimer()
+	readOnly, _ := coldStart(b, bin, env, "--read-only")
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
+	b.ReportMetric(float64(listBytes), "list-bytes")
+	b.ReportMetric(float64(len(readOnly)), "read-only-list-bytes")
+}
+
+// coldStart runs `billwire mcp args…` up to its tools/list answer and
+// returns that line (without its newline) and the child's peak RSS in KiB.
+func coldStart(b *testing.B, bin string, env []string, args ...string) (string, int64) {
 	const frames = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}
 {"jsonrpc":"2.0","method":"notifications/initialized"}
 {"jsonrpc":"2.0","id":2,"method":"tools/list"}
 `
-	var times []time.Duration
-	var maxRSS int64
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		cmd := exec.Command(bin, "mcp")
-		cmd.Env = env
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
+	cmd := exec.Command(bin, append([]string{"mcp"}, args...)...)
+	cmd.Env = env
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	io.WriteString(stdin, frames)
+	r := bufio.NewReader(stdout)
+	var list string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			b.Fatalf("no tools/list answer: %v", err)
 		}
-		io.WriteString(stdin, frames)
-		r := bufio.NewReader(stdout)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				b.Fatalf("no tools/list answer: %v", err)
+		if strings.Contains(line, `"id":2`) {
+			if !strings.Contains(line, "get_payments_status") || strings.Contains(line, "create_plan") != (len(args) == 0) {
+				b.Fatalf("tools/list = %s", line)
 			}
-			if strings.Contains(line, `"id":2`) {
-				if !strings.Contains(line, "create_plan") {
-					b.Fatalf("tools/list = %s", line)
-				}
-				break
-			}
-		}
-		times = append(times, time.Since(start))
-		stdin.Close()
-		cmd.Wait()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			maxRSS = max(maxRSS, ru.Maxrss)
+			list = strings.TrimSuffix(line, "\n")
+			break
 		}
 	}
-	b.StopTimer()
-	slices.Sort(times)
-	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
-	b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
+	stdin.Close()
+	cmd.Wait()
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
+	}
+	return list, rss
 }
 
 // BenchmarkSync runs `billwire sync` against the stateful fake with 25 ms of

@@ -30,7 +30,8 @@ var version = ""
 const usage = `billwire wires Stripe billing into your app, for coding agents and humans.
 
 Usage:
-  billwire mcp [--allow-live-writes]          MCP server over stdio (for Claude Code, Cursor, …)
+  billwire mcp [--allow-live-writes] [--read-only] [--toolsets catalog,…]
+                                              MCP server over stdio (for Claude Code, Cursor, …)
   billwire serve [--addr 127.0.0.1:8787]      HTTP runtime: Stripe webhooks, session API, health checks
   billwire webhook setup --env test [--url …] point Stripe's events at billwire serve (or --signing-secret-stdin)
   billwire reconcile --env test [--since 72h]  project events Stripe sent while billwire was down

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/mcpserver"
+	"github.com/billwire/billwire/tools"
 )
 
 // cmdMCP serves MCP over stdio. stdout carries MCP frames only; logs go to
@@ -16,8 +19,19 @@ import (
 func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := newFlags("mcp", stderr, getenv)
 	allowLive := fs.Bool("allow-live-writes", false, "allow tools to write to live Stripe (each call still needs confirm_live: true)")
+	readOnlyDefault, err := envBool(getenv, tools.ReadOnlyEnv)
+	if err != nil {
+		return err
+	}
+	readOnly := fs.Bool("read-only", readOnlyDefault, "list and accept only read-only tools (default $"+tools.ReadOnlyEnv+")")
+	toolsets := fs.String("toolsets", getenv(tools.ToolsetsEnv), "list and accept only the tools of these comma-separated toolsets: "+
+		toolsetNames()+" (default $"+tools.ToolsetsEnv+", else all)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	sets, err := tools.ParseToolsets(*toolsets)
+	if err != nil {
+		return usageErr("--toolsets: %v", err)
 	}
 	a, err := c.open(getenv, stderr)
 	if err != nil {
@@ -29,7 +43,30 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive,
-		PublicURL: getenv(billing.PublicURLEnv), Origins: origins, Log: a.log})
-	a.log.Debug().Bool("allow_live_writes", *allowLive).Msg("billwire mcp serving on stdio")
+		PublicURL: getenv(billing.PublicURLEnv), Origins: origins, Log: a.log,
+		Tools: tools.Selection{ReadOnly: *readOnly, Toolsets: sets}})
+	a.log.Debug().Bool("allow_live_writes", *allowLive).Bool("read_only", *readOnly).Str("toolsets", *toolsets).Msg("billwire mcp serving on stdio")
 	return server.NewStdioServer(s).Listen(ctx, stdin, stdout)
+}
+
+// envBool reads a boolean environment variable: empty is false.
+func envBool(getenv func(string) string, name string) (bool, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usageErr("%s=%q: use 1 (or true) to turn it on, 0 (or false) or unset to leave it off", name, v)
+	}
+	return b, nil
+}
+
+// toolsetNames lists the toolsets for the flag's help.
+func toolsetNames() string {
+	names := make([]string, len(tools.Toolsets))
+	for i, ts := range tools.Toolsets {
+		names[i] = string(ts)
+	}
+	return strings.Join(names, ", ")
 }

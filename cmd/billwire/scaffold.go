@@ -61,7 +61,7 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		if err != nil {
 			return err
 		}
-		res, err := scaffold.Apply(ctx, st.Pool(), m)
+		res, err := scaffold.Apply(ctx, st, m)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -113,21 +114,14 @@ func APIKeyCaller(id int64, name string, env vocab.Env) *Caller {
 // MCPCaller is the agent, through billwire's own MCP tools (test only).
 var MCPCaller = &Caller{Kind: "mcp"}
 
-// Error is an authentication or authorization refusal with a stable code.
-type Error struct {
-	Status  int // 401 or 403
-	Code    string
-	Message string
+// unauthorized is an authentication refusal (a fault.Unauthorized).
+func unauthorized(code, format string, args ...any) error {
+	return fault.New(fault.Unauthorized, code, format, args...)
 }
 
-func (e *Error) Error() string { return e.Message }
-
-func unauthorized(code, format string, args ...any) *Error {
-	return &Error{Status: 401, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func forbidden(format string, args ...any) *Error {
-	return &Error{Status: 403, Code: "forbidden", Message: fmt.Sprintf(format, args...)}
+// forbidden is an authorization refusal (a fault.Forbidden, code forbidden).
+func forbidden(format string, args ...any) error {
+	return fault.New(fault.Forbidden, "forbidden", format, args...)
 }
 
 // CheckEnv refuses a caller bound to another environment than env: an API
@@ -142,12 +136,12 @@ func (c *Caller) CheckEnv(env vocab.Env) error {
 		}
 	case "user":
 		if c.Env == "" {
-			return &Error{Status: 403, Code: "environment_not_allowed", Message: "user tokens are bound to no environment: set BILLWIRE_JWT_ENV (test or live) on billwire serve"}
+			return fault.New(fault.Forbidden, "environment_not_allowed", "user tokens are bound to no environment: set BILLWIRE_JWT_ENV (test or live) on billwire serve")
 		}
 		if c.Env != env {
-			return &Error{Status: 403, Code: "environment_not_allowed", Message: fmt.Sprintf(
+			return fault.New(fault.Forbidden, "environment_not_allowed",
 				"user tokens act in the %s environment only (BILLWIRE_JWT_ENV=%s on billwire serve): use /api/payments/%s/…, or call /api/payments/%s/… from the app's backend with a %s API key",
-				c.Env, c.Env, c.Env, env, env)}
+				c.Env, c.Env, c.Env, env, env)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -66,8 +67,8 @@ func TestJWKSTokens(t *testing.T) {
 			claims[k] = x
 		}
 		mut(claims)
-		var ae *Error
-		if _, err := v.Verify(context.Background(), sign("k1", claims)); !errors.As(err, &ae) || ae.Status != 401 || ae.Code != "invalid_token" {
+		var ae *fault.Error
+		if _, err := v.Verify(context.Background(), sign("k1", claims)); !errors.As(err, &ae) || ae.Kind != fault.Unauthorized || ae.Code != "invalid_token" {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

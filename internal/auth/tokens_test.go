@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -171,8 +172,8 @@ func TestJWKSTokenForAnotherAppRefused(t *testing.T) {
 	} {
 		c := userClaims("u_1")
 		mut(c)
-		var ae *Error
-		if _, err := v.Verify(context.Background(), ks.sign("k1", c)); !errors.As(err, &ae) || ae.Status != 401 || ae.Code != "invalid_token" {
+		var ae *fault.Error
+		if _, err := v.Verify(context.Background(), ks.sign("k1", c)); !errors.As(err, &ae) || ae.Kind != fault.Unauthorized || ae.Code != "invalid_token" {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -207,9 +208,9 @@ func TestJWTEnvRequired(t *testing.T) {
 		t.Fatalf("own environment: %v", err)
 	}
 	for _, a := range []Action{Read, Buy, Manage} {
-		var ae *Error
+		var ae *fault.Error
 		err := c.Authorize(vocab.Live, Subject{"user", "u_1"}, a)
-		if !errors.As(err, &ae) || ae.Status != 403 || ae.Code != "environment_not_allowed" || !strings.Contains(ae.Message, "BILLWIRE_JWT_ENV") {
+		if !errors.As(err, &ae) || ae.Kind != fault.Forbidden || ae.Code != "environment_not_allowed" || !strings.Contains(ae.Message, "BILLWIRE_JWT_ENV") {
 			t.Errorf("action %d on live with a test user token: %v", a, err)
 		}
 	}
@@ -341,8 +342,8 @@ func TestJWKSFailedFetchBacksOff(t *testing.T) {
 	wg.Wait()
 	for range 10 {
 		_, err := v.Verify(ctx, tok)
-		var ae *Error
-		if !errors.As(err, &ae) || ae.Status != 401 || strings.Contains(ae.Message, ks.srv.URL) {
+		var ae *fault.Error
+		if !errors.As(err, &ae) || ae.Kind != fault.Unauthorized || strings.Contains(ae.Message, ks.srv.URL) {
 			t.Errorf("during backoff: %v (401 without the key server's address)", err)
 		}
 	}

@@ -166,7 +166,7 @@ func (in *PriceInput) validate() error {
 		return inputErr("product_id is required: a prod_… id from create_product or list_catalog")
 	}
 	if err := money.ValidateAmount(in.UnitAmount, in.Currency); err != nil {
-		return &InputError{msg: err.Error()}
+		return inputErr("%s", err)
 	}
 	if in.Interval == "" {
 		if in.IntervalCount != 0 {
@@ -237,7 +237,7 @@ func (s *Service) CreatePrice(ctx context.Context, env vocab.Env, in PriceInput)
 		return nil, err
 	}
 	if len(missing) > 0 {
-		if err := s.fetchProducts(ctx, st, c, env, missing); err != nil {
+		if err := s.FetchProducts(ctx, st, c, env, missing); err != nil {
 			if stripeapi.IsNotFound(err) {
 				return nil, inputErr("product %q does not exist in this Stripe account's %s mode: create it with create_product (or use create_plan for product and price in one call), or find the id with list_catalog", in.ProductID, env)
 			}
@@ -326,9 +326,9 @@ func (s *Service) CreatePlan(ctx context.Context, env vocab.Env, in PlanInput) (
 	return &PlanResult{Product: *prod, Price: *price}, nil
 }
 
-// fetchProducts retrieves products from Stripe and stores them: one by id,
+// FetchProducts retrieves products from Stripe and stores them: one by id,
 // more a hundred at a time with the list endpoint's ids filter.
-func (s *Service) fetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, ids []string) error {
+func (s *Service) FetchProducts(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, ids []string) error {
 	fetched := time.Now()
 	if len(ids) == 1 {
 		raw, err := c.Product(ctx, ids[0])

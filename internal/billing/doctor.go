@@ -281,7 +281,7 @@ func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi
 			ck.Fix = fmt.Sprintf("a human runs `billwire doctor --env %s`, which creates it", env)
 			return ck
 		}
-		id, err := s.portalConfiguration(ctx, st, c, env)
+		id, err := s.checkout.PortalConfiguration(ctx, st, c, env)
 		if err != nil {
 			ck.Detail, ck.Fix = err.Error(), "retry when Stripe answers"
 			return ck
@@ -312,7 +312,7 @@ func (s *Service) checkPortal(ctx context.Context, st *store.Store, c *stripeapi
 // on the outbox bound to env, enabled, over tables that exist.
 func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env vocab.Env) Check {
 	ck := Check{Name: "fulfillment", Fix: fmt.Sprintf("scaffold it: scaffold_fulfillment {pattern: …, env: %q} shows the SQL; then write_to for the app's migration tool, or apply: true", env)}
-	bs, err := scaffold.Bindings(ctx, st.Pool())
+	bs, err := scaffold.Bindings(ctx, st)
 	if err != nil {
 		ck.Detail = err.Error()
 		return ck
@@ -328,8 +328,8 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env voc
 			ck.Fix = fmt.Sprintf("ALTER TABLE payments.billing_changes ENABLE TRIGGER %s", b.Trigger)
 			return ck
 		}
-		var exists bool
-		if err := st.Pool().QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, b.Table).Scan(&exists); err != nil {
+		exists, err := st.RelationExists(ctx, b.Table)
+		if err != nil {
 			ck.Detail = err.Error()
 			return ck
 		}
@@ -339,7 +339,7 @@ func (s *Service) checkFulfillment(ctx context.Context, st *store.Store, env voc
 		}
 		mine = append(mine, fmt.Sprintf("%s → %s", b.Pattern, b.Table))
 	}
-	outdated, err := scaffold.FindOutdated(ctx, st.Pool())
+	outdated, err := scaffold.FindOutdated(ctx, st)
 	if err != nil {
 		ck.Detail = err.Error()
 		return ck

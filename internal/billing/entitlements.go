@@ -13,6 +13,8 @@ import (
 	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/checkout"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
@@ -230,5 +232,24 @@ func (s *Service) RefreshEntitlementSummary(ctx context.Context, env vocab.Env, 
 	if err != nil {
 		return err
 	}
-	return store.ProjectEntitlementSummary(ctx, st.Pool(), env, obj, at)
+	return st.PutEntitlementSummary(ctx, env, obj, at)
+}
+
+// SubjectEntitlement answers the app's entitlement route: may the subject
+// use feature, under the session API's ownership rules.
+func (s *Service) SubjectEntitlement(ctx context.Context, env vocab.Env, caller *auth.Caller, sub auth.Subject, feature string) (*EntitlementCheck, error) {
+	if err := sub.Validate(); err != nil {
+		return nil, fault.New(fault.Invalid, "invalid_subject", "%s", err)
+	}
+	if err := caller.Authorize(env, sub, auth.Read); err != nil {
+		return nil, err
+	}
+	_, out, err := s.CheckEntitlement(ctx, env, sub, feature)
+	if fault.Is(err, fault.Invalid) {
+		return nil, fault.New(fault.Invalid, "invalid_request", "%s", err)
+	}
+	if err != nil {
+		return nil, checkout.StoreFailure(s.log, err)
+	}
+	return out, nil
 }

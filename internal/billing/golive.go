@@ -99,22 +99,59 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 		return nil, fmt.Errorf("promote_catalog reads the test catalog from Stripe: %w", err)
 	}
 	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Features: []PromotedFeature{}, Counts: map[string]int{}}
+	liveC, liveE, err := s.liveTarget(ctx, res, testE, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	in, err := readPromotion(ctx, st, testC, liveC)
+	if err != nil {
+		return nil, err
+	}
+	p := &promotion{s: s, st: st, c: liveC, e: liveE, res: res, dryRun: dryRun, liveRaw: in.live.productRaw}
+	if err := p.run(ctx, testC, in); err != nil {
+		return nil, err
+	}
+	res.count()
+	res.NextStep = p.nextStep()
+	if !dryRun {
+		s.log.Info().Int("products", len(res.Products)).Int("prices", len(res.Prices)).Msg("catalog promoted to live")
+	}
+	return res, nil
+}
+
+// liveTarget is the live client and environment a promotion writes to,
+// reported on res; without a live key, a dry run reports as if live mode
+// were empty (nil client) and a real run is refused.
+func (s *Service) liveTarget(ctx context.Context, res *PromoteResult, testE *store.Environment, dryRun bool) (*stripeapi.Client, *store.Environment, error) {
 	_, liveC, liveE, err := s.stripeFor(ctx, vocab.Live)
 	switch {
 	case errors.Is(err, ErrNotConfigured) && dryRun:
 		res.LiveKey = "missing"
 		res.Warnings = append(res.Warnings, liveKeyMissing)
+		return nil, nil, nil
 	case errors.Is(err, ErrNotConfigured):
-		return nil, errors.New(liveKeyMissing)
+		return nil, nil, errors.New(liveKeyMissing)
 	case err != nil:
-		return nil, err
-	default:
-		res.LiveKey, res.LiveAccountID = liveE.KeyMasked, liveE.AccountID
-		if liveE.AccountID != testE.AccountID {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the test key belongs to account %s and the live key to %s: the catalog is copied across accounts (fine for a Stripe sandbox; otherwise check the keys)", testE.AccountID, liveE.AccountID))
-		}
+		return nil, nil, err
 	}
+	res.LiveKey, res.LiveAccountID = liveE.KeyMasked, liveE.AccountID
+	if liveE.AccountID != testE.AccountID {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the test key belongs to account %s and the live key to %s: the catalog is copied across accounts (fine for a Stripe sandbox; otherwise check the keys)", testE.AccountID, liveE.AccountID))
+	}
+	return liveC, liveE, nil
+}
 
+// promotionInput is what a promotion reads before it writes: the active
+// test catalog, what live mode holds, and the test→live price map.
+type promotionInput struct {
+	products   []listed[stripe.Product]
+	prices     []listed[stripe.Price]
+	live       *liveCatalog
+	mappedLive map[string]string // test price id → live price id
+}
+
+// readPromotion reads a promotion's input; liveC nil reads live mode as empty.
+func readPromotion(ctx context.Context, st *store.Store, testC, liveC *stripeapi.Client) (*promotionInput, error) {
 	testProducts, err := listAll[stripe.Product](ctx, testC.ListProducts, url.Values{"active": {"true"}})
 	if err != nil {
 		return nil, err
@@ -138,20 +175,24 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 	for _, m := range mapped {
 		mappedLive[m.TestPriceID] = m.LivePriceID
 	}
+	return &promotionInput{products: testProducts, prices: testPrices, live: live, mappedLive: mappedLive}, nil
+}
 
-	p := &promotion{s: s, st: st, c: liveC, e: liveE, res: res, dryRun: dryRun, liveRaw: live.productRaw}
-	sort.SliceStable(testProducts, func(i, j int) bool { return testProducts[i].v.Created < testProducts[j].v.Created })
-	adoptable := adoptableProducts(testPrices, live)
+// run promotes the products (oldest first), then their prices, then the
+// products' features.
+func (p *promotion) run(ctx context.Context, testC *stripeapi.Client, in *promotionInput) error {
+	sort.SliceStable(in.products, func(i, j int) bool { return in.products[i].v.Created < in.products[j].v.Created })
+	adoptable := adoptableProducts(in.prices, in.live)
 	liveProduct := map[string]string{} // test product id → live product id ("" in a dry run before creation)
-	for _, tp := range testProducts {
-		id, err := p.product(ctx, tp, live, adoptable[tp.v.ID])
+	for _, tp := range in.products {
+		id, err := p.product(ctx, tp, in.live, adoptable[tp.v.ID])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		liveProduct[tp.v.ID] = id
 	}
-	sort.SliceStable(testPrices, func(i, j int) bool { return testPrices[i].v.Created < testPrices[j].v.Created })
-	for _, tp := range testPrices {
+	sort.SliceStable(in.prices, func(i, j int) bool { return in.prices[i].v.Created < in.prices[j].v.Created })
+	for _, tp := range in.prices {
 		productID := ""
 		if tp.v.Product != nil {
 			productID = tp.v.Product.ID
@@ -160,13 +201,15 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 		if !ok {
 			continue // its product is archived: not part of the active catalog
 		}
-		if err := p.price(ctx, tp, productID, liveProd, mappedLive[tp.v.ID], live); err != nil {
-			return nil, err
+		if err := p.price(ctx, tp, productID, liveProd, in.mappedLive[tp.v.ID], in.live); err != nil {
+			return err
 		}
 	}
-	if err := p.features(ctx, testC, testProducts, liveProduct); err != nil {
-		return nil, err
-	}
+	return p.features(ctx, testC, in.products, liveProduct)
+}
+
+// count fills Counts: products_, features_ and prices_ per action.
+func (res *PromoteResult) count() {
 	for _, pr := range res.Products {
 		res.Counts["products_"+pr.Action]++
 	}
@@ -176,11 +219,6 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 	for _, pr := range res.Prices {
 		res.Counts["prices_"+pr.Action]++
 	}
-	res.NextStep = p.nextStep()
-	if !dryRun {
-		s.log.Info().Int("products", len(res.Products)).Int("prices", len(res.Prices)).Msg("catalog promoted to live")
-	}
-	return res, nil
 }
 
 // listed is an object decoded for reading, with the JSON Stripe sent for storing.
@@ -598,7 +636,7 @@ func (p *promotion) record(ctx context.Context, t *stripe.Price, testProduct, li
 			if err := p.storeLiveProduct(ctx, liveProduct, nil); err != nil {
 				return err
 			}
-		} else if err := p.s.fetchProducts(ctx, p.st, p.c, vocab.Live, []string{liveProduct}); err != nil {
+		} else if err := p.s.FetchProducts(ctx, p.st, p.c, vocab.Live, []string{liveProduct}); err != nil {
 			return err
 		}
 	}
@@ -648,79 +686,4 @@ func (s *Service) PriceMap(ctx context.Context) ([]store.PriceMapping, error) {
 		m = []store.PriceMapping{}
 	}
 	return m, nil
-}
-
-// ErrUnknownLookupKey means no active price of the environment has the lookup key.
-var ErrUnknownLookupKey = errors.New("unknown lookup key")
-
-// ResolveLookupKey returns the id of env's active price with lookupKey:
-// from billwire's mirror, else from Stripe (and then mirrored). Lookup keys
-// are the same in both environments while price ids differ, so an app that
-// names prices by lookup key works unchanged after go-live. An unknown key
-// is an error wrapping ErrUnknownLookupKey (and an InputError).
-func (s *Service) ResolveLookupKey(ctx context.Context, env vocab.Env, lookupKey string) (string, error) {
-	lookupKey = strings.TrimSpace(lookupKey)
-	if lookupKey == "" {
-		return "", inputErr("lookup_key is empty: give the price's lookup key, e.g. pro_monthly (list_catalog shows them)")
-	}
-	st, err := s.stores.Get(ctx)
-	if err != nil {
-		return "", err
-	}
-	id, err := st.LookupKeyPrice(ctx, env, lookupKey)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return "", err
-	}
-	_, c, _, err := s.stripeFor(ctx, env)
-	if err != nil {
-		return "", err
-	}
-	page, err := c.ListPrices(ctx, "", 1, url.Values{"lookup_keys[]": {lookupKey}, "active": {"true"}})
-	if err != nil {
-		return "", fmt.Errorf("resolve lookup key %q: %w", lookupKey, err)
-	}
-	if len(page.Data) == 0 {
-		how := "create it with create_plan or create_price (lookup_key), or check the spelling with list_catalog"
-		if env == vocab.Live {
-			how = "copy the test catalog with promote_catalog, or check the spelling with list_catalog {env: \"live\"}"
-		}
-		return "", &lookupKeyError{msg: fmt.Sprintf("no active %s price has lookup key %q: %s", env, lookupKey, how)}
-	}
-	var price struct {
-		ID      string          `json:"id"`
-		Product json.RawMessage `json:"product"`
-	}
-	if err := json.Unmarshal(page.Data[0], &price); err != nil {
-		return "", fmt.Errorf("decode price: %w", err)
-	}
-	productID := strings.Trim(string(price.Product), `"`)
-	if missing, err := st.MissingProducts(ctx, env, []string{productID}); err == nil && len(missing) > 0 {
-		if err := s.fetchProducts(ctx, st, c, env, missing); err != nil {
-			return "", err
-		}
-	} else if err != nil {
-		return "", err
-	}
-	if _, err := st.Upsert(ctx, env, vocab.Prices, page.Data[:1], time.Now()); err != nil {
-		return "", err
-	}
-	return price.ID, nil
-}
-
-// lookupKeyError is an unknown lookup key: the caller's to fix.
-type lookupKeyError struct{ msg string }
-
-func (e *lookupKeyError) Error() string { return e.msg }
-func (e *lookupKeyError) Is(target error) bool {
-	return target == ErrUnknownLookupKey
-}
-func (e *lookupKeyError) As(target any) bool {
-	if ie, ok := target.(**InputError); ok {
-		*ie = &InputError{msg: e.msg}
-		return true
-	}
-	return false
 }

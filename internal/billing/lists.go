@@ -30,6 +30,20 @@ type Subscriptions struct {
 	NextCursor    string               `json:"next_cursor,omitempty"`
 }
 
+// PaymentHistory is a page of payment history.
+type PaymentHistory struct {
+	Env        vocab.Env             `json:"env"`
+	Records    []store.PaymentRecord `json:"payments"`
+	NextCursor string                `json:"next_cursor,omitempty"`
+}
+
+// WebhookEvents is a page of the event ledger.
+type WebhookEvents struct {
+	Env        vocab.Env            `json:"env"`
+	Events     []store.WebhookEvent `json:"events"`
+	NextCursor string               `json:"next_cursor,omitempty"`
+}
+
 // ListCatalog reads a page of the mirrored catalog, each price with its human form.
 func (s *Service) ListCatalog(ctx context.Context, env vocab.Env, p store.Page) (*Catalog, error) {
 	prods, cursor, err := list(ctx, s, env, p, (*store.Store).ListCatalog)
@@ -99,7 +113,7 @@ func list[T any](ctx context.Context, s *Service, env vocab.Env, p store.Page,
 	}
 	rows, cursor, err := query(st, ctx, env, p)
 	if errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrBadFilter) {
-		return nil, "", &InputError{msg: err.Error()}
+		return nil, "", inputErr("%s", err)
 	}
 	if err != nil {
 		return nil, "", err
@@ -108,6 +122,29 @@ func list[T any](ctx context.Context, s *Service, env vocab.Env, p store.Page,
 		rows = []T{}
 	}
 	return rows, cursor, nil
+}
+
+// ListPaymentHistory reads a page of projected payments, failures, refunds and disputes.
+func (s *Service) ListPaymentHistory(ctx context.Context, env vocab.Env, p store.Page) (*PaymentHistory, error) {
+	rows, cursor, err := list(ctx, s, env, p, (*store.Store).ListPaymentHistory)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if rows[i].Currency != nil {
+			rows[i].Display = money.Format(rows[i].Amount, *rows[i].Currency)
+		}
+	}
+	return &PaymentHistory{Env: env, Records: rows, NextCursor: cursor}, nil
+}
+
+// ListWebhookEvents reads a page of recorded events, newest first.
+func (s *Service) ListWebhookEvents(ctx context.Context, env vocab.Env, p store.Page) (*WebhookEvents, error) {
+	rows, cursor, err := list(ctx, s, env, p, (*store.Store).ListWebhookEvents)
+	if err != nil {
+		return nil, err
+	}
+	return &WebhookEvents{Env: env, Events: rows, NextCursor: cursor}, nil
 }
 
 // CheckoutSessions is a page of the session API's checkout sessions.

@@ -7,13 +7,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/billwire/billwire/internal/checkout"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
@@ -31,9 +32,9 @@ type Service struct {
 	stripe stripeapi.Options
 	log    zerolog.Logger
 
-	mu      sync.Mutex
-	clients map[vocab.Env]cachedClient
-	prices  priceCache
+	mu       sync.Mutex
+	clients  map[vocab.Env]cachedClient
+	checkout *checkout.Service
 }
 
 type cachedClient struct {
@@ -44,33 +45,32 @@ type cachedClient struct {
 
 // New returns a service over stores, calling Stripe with opts.
 func New(stores StoreSource, opts stripeapi.Options, log zerolog.Logger) *Service {
-	return &Service{stores: stores, stripe: opts, log: log, clients: map[vocab.Env]cachedClient{}}
+	s := &Service{stores: stores, stripe: opts, log: log, clients: map[vocab.Env]cachedClient{}}
+	s.checkout = checkout.New(s, log)
+	return s
 }
 
-// InputError is a mistake in the caller's arguments; its text says how to fix it.
-type InputError struct{ msg string }
+// Checkout is the session API's service: Checkout and Billing Portal
+// sessions, over this core's store and Stripe clients.
+func (s *Service) Checkout() *checkout.Service { return s.checkout }
 
-func (e *InputError) Error() string { return e.msg }
-
+// inputErr is a mistake in the caller's arguments (a fault.Invalid); its
+// text says how to fix it.
 func inputErr(format string, args ...any) error {
-	return &InputError{msg: fmt.Sprintf(format, args...)}
+	return fault.Invalidf(format, args...)
 }
 
-// IsInputError reports whether err is the caller's to fix.
-func IsInputError(err error) bool {
-	var ie *InputError
-	return errors.As(err, &ie)
-}
-
-// ErrNotConfigured means an environment has no Stripe key yet.
-var ErrNotConfigured = errors.New("no Stripe key configured")
+// ErrNotConfigured means an environment has no Stripe key yet: a
+// fault.Unavailable with code not_configured, which errors.Is matches for
+// every such error.
+var ErrNotConfigured = &fault.Error{Kind: fault.Unavailable, Code: "not_configured", Message: "no Stripe key configured"}
 
 func notConfigured(env vocab.Env) error {
 	how := "call configure_stripe_keys with env \"test\" and an sk_test_… key (or run `billwire keys set --env test`)"
 	if env == vocab.Live {
 		how = "ask a human to run `billwire keys set --env live` in a terminal"
 	}
-	return fmt.Errorf("%w for %s: %s", ErrNotConfigured, env, how)
+	return fault.New(ErrNotConfigured.Kind, ErrNotConfigured.Code, "%s for %s: %s", ErrNotConfigured.Message, env, how)
 }
 
 // Store returns the open store.
@@ -111,9 +111,16 @@ func (s *Service) stripeFor(ctx context.Context, env vocab.Env) (*store.Store, *
 	return st, c, e, nil
 }
 
-// recentClient returns env's client when its key was read within maxAge:
+// StripeClient returns the store and env's Stripe client under the stored
+// key (ErrNotConfigured without one).
+func (s *Service) StripeClient(ctx context.Context, env vocab.Env) (*store.Store, *stripeapi.Client, error) {
+	st, c, _, err := s.stripeFor(ctx, env)
+	return st, c, err
+}
+
+// RecentClient returns env's client when its key was read within maxAge:
 // the session API's hot path skips re-reading the key on every request.
-func (s *Service) recentClient(env vocab.Env, maxAge time.Duration) *stripeapi.Client {
+func (s *Service) RecentClient(env vocab.Env, maxAge time.Duration) *stripeapi.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cc, ok := s.clients[env]; ok && time.Since(cc.checked) < maxAge {
@@ -140,11 +147,11 @@ type KeyResult struct {
 func (s *Service) ConfigureKey(ctx context.Context, env vocab.Env, key string, confirmAccountChange bool) (*KeyResult, error) {
 	kind, err := stripeapi.KeyKind(env, key)
 	if err != nil {
-		return nil, &InputError{msg: err.Error()}
+		return nil, inputErr("%s", err)
 	}
 	c, err := stripeapi.New(env, key, s.stripe)
 	if err != nil {
-		return nil, &InputError{msg: err.Error()}
+		return nil, inputErr("%s", err)
 	}
 	acct, err := c.Account(ctx)
 	if err != nil {
@@ -217,3 +224,6 @@ func Static(st *store.Store) StoreSource { return staticStore{st} }
 type staticStore struct{ st *store.Store }
 
 func (s staticStore) Get(context.Context) (*store.Store, error) { return s.st, nil }
+
+// DefaultPublicURL is billwire serve's address when BILLWIRE_PUBLIC_URL is unset.
+const DefaultPublicURL = checkout.DefaultPublicURL

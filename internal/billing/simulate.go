@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/simulate"
 	"github.com/billwire/billwire/internal/store"
@@ -97,7 +98,7 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 		if !simulated {
 			how = "it lives in Stripe: cancel it with cancel_test_subscription first"
 		}
-		return nil, inputErr("%s %s already has subscription %s to %s: %s", r.Subject.Type, r.Subject.ID, subID(subObj), r.LookupKey, how)
+		return nil, fault.New(fault.Conflict, "already_subscribed", "%s %s already has subscription %s to %s: %s", r.Subject.Type, r.Subject.ID, subID(subObj), r.LookupKey, how)
 	case sc != simulate.CheckoutCompleted:
 		story.Subscription, story.After = subObj, after
 	}
@@ -183,7 +184,7 @@ type scaffoldedAccess struct {
 // accessFunctions lists the test environment's scaffolded access
 // functions with what each says now about the subject.
 func (s *Service) accessFunctions(ctx context.Context, st *store.Store, sub auth.Subject) ([]scaffoldedAccess, error) {
-	bs, err := scaffold.Bindings(ctx, st.Pool())
+	bs, err := scaffold.Bindings(ctx, st)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -52,7 +53,7 @@ func simRig(t *testing.T) (*billing.Service, *store.Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scaffold.Apply(ctx, st.Pool(), m); err != nil {
+	if _, err := scaffold.Apply(ctx, st, m); err != nil {
 		t.Fatal(err)
 	}
 	proc := webhooks.NewProcessor(st.Pool(), svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
@@ -100,7 +101,7 @@ func TestSimulateEventsDrivesAccess(t *testing.T) {
 		t.Fatalf("checkout: changes %+v, subscription %q", res.Changes, res.SubscriptionID)
 	}
 	// A second checkout for the same plan is refused while the first bills.
-	if _, err := svc.SimulateEvents(ctx, billing.SimulateRequest{Subject: team, LookupKey: "team_monthly", Scenario: "checkout_completed", ReceiverURL: url}); err == nil || !billing.IsInputError(err) {
+	if _, err := svc.SimulateEvents(ctx, billing.SimulateRequest{Subject: team, LookupKey: "team_monthly", Scenario: "checkout_completed", ReceiverURL: url}); err == nil || !fault.Is(err, fault.Invalid) && !fault.Is(err, fault.Conflict) {
 		t.Fatalf("second checkout: %v", err)
 	}
 	for _, step := range []struct {
@@ -143,7 +144,7 @@ func TestSimulateEventsRefusesBadCalls(t *testing.T) {
 		"renew nothing": {Subject: auth.Subject{Type: "team", ID: "t_1"}, LookupKey: "team_monthly", Scenario: "renewal"},
 	} {
 		r.ReceiverURL = url
-		if _, err := svc.SimulateEvents(ctx, r); err == nil || !billing.IsInputError(err) {
+		if _, err := svc.SimulateEvents(ctx, r); err == nil || !fault.Is(err, fault.Invalid) && !fault.Is(err, fault.Conflict) {
 			t.Errorf("%s: %v, want an input error", name, err)
 		}
 	}

@@ -278,7 +278,7 @@ func (j *syncJob) ensureProducts(ctx context.Context, prices []json.RawMessage) 
 	if err != nil || len(missing) == 0 {
 		return err
 	}
-	return j.s.fetchProducts(ctx, j.st, j.c, j.env, missing)
+	return j.s.FetchProducts(ctx, j.st, j.c, j.env, missing)
 }
 
 // completeItems fetches the rest of a subscription's items when Stripe's

@@ -10,6 +10,7 @@ import (
 	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
@@ -116,7 +117,7 @@ func (s *Service) CreateTestSubscription(ctx context.Context, r TestSubscription
 	newest := ""
 	if obj, _, _, err := st.SimulatedSubscription(ctx, env, r.Subject.Type, r.Subject.ID, priceID); err == nil {
 		if !ended(obj) {
-			return nil, inputErr("%s %s already has subscription %s to %s: cancel it with cancel_test_subscription first, or change plans through the Billing Portal", r.Subject.Type, r.Subject.ID, subID(obj), r.LookupKey)
+			return nil, fault.New(fault.Conflict, "already_subscribed", "%s %s already has subscription %s to %s: cancel it with cancel_test_subscription first, or change plans through the Billing Portal", r.Subject.Type, r.Subject.ID, subID(obj), r.LookupKey)
 		}
 		newest = subID(obj)
 	} else if !errors.Is(err, store.ErrNotFound) {

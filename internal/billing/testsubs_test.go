@@ -12,6 +12,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -53,7 +54,7 @@ func newLiveRig(t *testing.T) *liveRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scaffold.Apply(ctx, st.Pool(), m); err != nil {
+	if _, err := scaffold.Apply(ctx, st, m); err != nil {
 		t.Fatal(err)
 	}
 	return &liveRig{svc: svc, st: st, fake: fake}
@@ -97,7 +98,7 @@ func TestTestSubscriptionGrantsAndCancelRevokes(t *testing.T) {
 	}
 	r.waitAccess(t, "t_7", true)
 	// The same call again is the same subscription, not a second one.
-	if _, err := r.svc.CreateTestSubscription(ctx, billing.TestSubscriptionRequest{Subject: team, LookupKey: "team_monthly"}); err == nil || !billing.IsInputError(err) {
+	if _, err := r.svc.CreateTestSubscription(ctx, billing.TestSubscriptionRequest{Subject: team, LookupKey: "team_monthly"}); err == nil || !fault.Is(err, fault.Invalid) && !fault.Is(err, fault.Conflict) {
 		t.Fatalf("a second subscription to the same plan: %v", err)
 	}
 	if _, err := r.svc.CancelTestSubscription(ctx, res.SubscriptionID, false, ""); err != nil {
@@ -145,7 +146,7 @@ func TestTestSubscriptionScenarios(t *testing.T) {
 	if _, err := r.svc.CreateTestSubscription(ctx, billing.TestSubscriptionRequest{Subject: auth.Subject{Type: "team", ID: "t_x"}, LookupKey: "team_monthly", Scenario: "free"}); err == nil {
 		t.Fatal("an unknown scenario was accepted")
 	}
-	if _, err := r.svc.CancelTestSubscription(ctx, "sub_sim_abc", false, ""); err == nil || !billing.IsInputError(err) {
+	if _, err := r.svc.CancelTestSubscription(ctx, "sub_sim_abc", false, ""); err == nil || !fault.Is(err, fault.Invalid) && !fault.Is(err, fault.Conflict) {
 		t.Fatalf("cancel of a simulated subscription: %v", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -182,7 +183,7 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, code int, msg s
 // failErr answers a failed read: the caller's mistake as 400 with its text,
 // anything else as 500 with the detail in the log only.
 func (d *Dashboard) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	if billing.IsInputError(err) {
+	if fault.Is(err, fault.Invalid) {
 		d.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}

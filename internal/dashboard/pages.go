@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
@@ -436,7 +437,7 @@ func (d *Dashboard) replay(w http.ResponseWriter, r *http.Request, s *session) {
 	res, err := d.svc.Replay(r.Context(), env, id)
 	var msg string
 	switch {
-	case billing.IsInputError(err):
+	case fault.Is(err, fault.Invalid):
 		msg = "err:" + err.Error()
 	case err != nil:
 		d.log.Error().Err(err).Str("env", string(env)).Str("event", id).Msg("dashboard replay failed")

@@ -11,7 +11,8 @@ import (
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/client"
 
-	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/checkout"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -215,15 +216,15 @@ func TestPromoteCatalog(t *testing.T) {
 		{vocab.Live, "team_yearly", adoptable.ID},
 		{vocab.Live, "starter_monthly", clash.ID}, // known to Stripe only: fetched and mirrored
 	} {
-		if id, err := b.ResolveLookupKey(ctx, c.env, c.key); err != nil || id != c.want {
+		if id, err := b.Checkout().ResolveLookupKey(ctx, c.env, c.key); err != nil || id != c.want {
 			t.Errorf("%s %s = %q, %v; want %s", c.env, c.key, id, err, c.want)
 		}
 	}
 	if n := count(t, h.store, "prices WHERE env = 'live' AND lookup_key = 'starter_monthly'"); n != 1 {
 		t.Fatalf("a price resolved from Stripe was not mirrored (%d rows)", n)
 	}
-	_, err = b.ResolveLookupKey(ctx, vocab.Live, "nope_monthly")
-	if !errors.Is(err, billing.ErrUnknownLookupKey) || !billing.IsInputError(err) || !strings.Contains(err.Error(), "promote_catalog") {
+	_, err = b.Checkout().ResolveLookupKey(ctx, vocab.Live, "nope_monthly")
+	if !errors.Is(err, checkout.ErrUnknownLookupKey) || !fault.Is(err, fault.Invalid) || !strings.Contains(err.Error(), "promote_catalog") {
 		t.Fatalf("unknown lookup key: %v", err)
 	}
 	h.assertNoSecret(goliveKey)

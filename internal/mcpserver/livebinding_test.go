@@ -18,7 +18,7 @@ func bindLive(t *testing.T, h *harness, o scaffold.Options) *scaffold.Migration 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scaffold.Apply(context.Background(), h.store.Pool(), m); err != nil {
+	if _, err := scaffold.Apply(context.Background(), h.store, m); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -27,7 +27,7 @@ func bindLive(t *testing.T, h *harness, o scaffold.Options) *scaffold.Migration 
 // bindings maps each scaffolded trigger on payments.billing_changes to its env.
 func bindings(t *testing.T, h *harness) map[string]string {
 	t.Helper()
-	bs, err := scaffold.Bindings(context.Background(), h.store.Pool())
+	bs, err := scaffold.Bindings(context.Background(), h.store)
 	if err != nil {
 		t.Fatal(err)
 	}

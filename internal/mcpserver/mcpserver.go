@@ -36,13 +36,21 @@ type Options struct {
 	AllowLiveWrites bool
 	PublicURL       string
 	Origins         auth.Origins
-	Log             zerolog.Logger
+	// Tools selects the tools listed and accepted (--read-only, --toolsets).
+	Tools tools.Selection
+	Log   zerolog.Logger
 }
 
 // New builds the MCP server.
 func New(o Options) *server.MCPServer {
+	ts := o.Tools.Apply(tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL, Origins: o.Origins}))
+	instructions := Instructions
+	if note := o.Tools.Note(); note != "" {
+		instructions += "\n" + note
+	}
 	s := server.NewMCPServer("billwire", o.Version,
-		server.WithInstructions(Instructions),
+		server.WithToolFilter(tools.ListFilter(ts)),
+		server.WithInstructions(instructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithPromptCapabilities(false),
@@ -50,7 +58,9 @@ func New(o Options) *server.MCPServer {
 		server.WithResourceRecovery(),
 		server.WithLogger(slog.New(zerolog.NewSlogHandler(o.Log))),
 	)
-	for _, t := range tools.All(tools.Deps{Billing: o.Billing, AllowLiveWrites: o.AllowLiveWrites, PublicURL: o.PublicURL, Origins: o.Origins}) {
+	// Every tool is registered, the hidden ones too, so that calling one by
+	// name answers why it is hidden; the filter keeps them out of tools/list.
+	for _, t := range ts {
 		s.AddTools(t.ServerTool())
 	}
 	resources.Register(s, o.Billing)

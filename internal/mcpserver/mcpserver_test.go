@@ -29,6 +29,7 @@ import (
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
+	"github.com/billwire/billwire/tools"
 )
 
 const testKey = "sk_test_51BillwireTestKey000000000004242"
@@ -43,6 +44,8 @@ type harness struct {
 	notify *notifications
 	// serveURL is billwire serve's base URL when harnessOpts.serve is set.
 	serveURL string
+	// instructions are the server's, from initialize.
+	instructions string
 }
 
 type syncBuffer struct {
@@ -94,6 +97,10 @@ type harnessOpts struct {
 	// serve runs billwire serve's handler over the same service; its URL is
 	// the server's public URL and the allowed origin.
 	serve bool
+	// publicURL is the server's public URL (BILLWIRE_PUBLIC_URL) without serve.
+	publicURL string
+	// tools selects the tools served (--read-only, --toolsets).
+	tools tools.Selection
 }
 
 type elicitFunc func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
@@ -111,7 +118,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	lazy := &store.Lazy{DSN: dsn, Key: key}
 	t.Cleanup(lazy.Close)
 	svc := billing.New(lazy, stripeapi.Options{BaseURL: o.base, RateLimit: o.rateLimit}, log)
-	var serveURL string
+	serveURL := o.publicURL
 	var origins auth.Origins
 	if o.serve {
 		st, err := lazy.Get(context.Background())
@@ -130,7 +137,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Cleanup(func() { hs.Close(); rt.Processor().Close() })
 	}
 	srv := mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, AllowLiveWrites: o.allowLiveWrites, Log: log,
-		PublicURL: serveURL, Origins: origins})
+		PublicURL: serveURL, Origins: origins, Tools: o.tools})
 	var copts []client.ClientOption
 	if o.elicit != nil {
 		copts = append(copts, client.WithElicitationHandler(o.elicit))
@@ -152,14 +159,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "billwire-test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
+	ir, err := c.Initialize(ctx, init)
+	if err != nil {
 		t.Fatal(err)
 	}
 	st, err := lazy.Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, c: c, store: st, logs: logs, notify: n, serveURL: serveURL}
+	return &harness{t: t, c: c, store: st, logs: logs, notify: n, serveURL: serveURL, instructions: ir.Instructions}
 }
 
 // call invokes a tool and returns its text and whether it is an error result.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/checkout"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
@@ -129,9 +131,8 @@ func (a *api) handle(fn func(r *http.Request, env vocab.Env, c *auth.Caller) (in
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := http.StatusServiceUnavailable, "database_unavailable", "billwire's database is unavailable; retry shortly"
 	detail := ""
-	var ae *auth.Error
-	var p *billing.Problem
 	var rl *rateLimited
+	f, refused := fault.As(err)
 	switch {
 	case errors.As(err, &rl):
 		ev := a.log.Debug()
@@ -142,10 +143,11 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 			Str("rate", rl.rate.String()).Msg("session API: rate limited (logged at info at most every 10 s)")
 		rl.write(w, r)
 		return
-	case errors.As(err, &ae):
-		status, code, msg = ae.Status, ae.Code, ae.Message
-	case errors.As(err, &p):
-		status, code, msg, detail = p.Status, p.Code, p.Message, p.Detail
+	case refused:
+		status, code, msg = statusOf(f.Kind), f.Code, f.Message
+		if f.Cause != nil {
+			detail = f.Cause.Error()
+		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code, msg = "timeout", "the request was cancelled or timed out; retry it"
 	default:
@@ -162,20 +164,40 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, msg)
 }
 
+// statuses are the HTTP statuses of the refusals by kind; fault.Internal
+// and any kind not listed are 500.
+var statuses = map[fault.Kind]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden:    http.StatusForbidden,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Conflict:     http.StatusConflict,
+	fault.Upstream:     http.StatusBadGateway,
+	fault.Unavailable:  http.StatusServiceUnavailable,
+}
+
+// statusOf is the HTTP status of a refusal of kind k.
+func statusOf(k fault.Kind) int {
+	if status, ok := statuses[k]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
 // authenticate accepts an API key (bwk_…) or an end-user JWT as a bearer token.
 func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "missing credentials: send Authorization: Bearer <bwk_… API key or the user's token>"}
+		return nil, fault.New(fault.Unauthorized, "unauthenticated", "missing credentials: send Authorization: Bearer <bwk_… API key or the user's token>")
 	}
 	tok, ok := auth.BearerToken(h)
 	if !ok {
-		return nil, &auth.Error{Status: 401, Code: "unauthenticated", Message: "the Authorization header must be \"Bearer <token>\""}
+		return nil, fault.New(fault.Unauthorized, "unauthenticated", "the Authorization header must be \"Bearer <token>\"")
 	}
 	if strings.HasPrefix(tok, auth.APIKeyPrefix) {
 		k, err := a.apiKey(ctx, auth.HashAPIKey(tok))
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &auth.Error{Status: 401, Code: "invalid_api_key", Message: "API key " + auth.MaskAPIKey(tok) + " is unknown or revoked; create one with `billwire apikeys create`"}
+			return nil, fault.New(fault.Unauthorized, "invalid_api_key", "API key %s is unknown or revoked; create one with `billwire apikeys create`", auth.MaskAPIKey(tok))
 		}
 		if err != nil {
 			return nil, err
@@ -183,7 +205,7 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, 
 		return auth.APIKeyCaller(k.ID, k.Name, k.Env), nil
 	}
 	if a.verifier == nil {
-		return nil, &auth.Error{Status: 401, Code: "invalid_token", Message: "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set"}
+		return nil, fault.New(fault.Unauthorized, "invalid_token", "user tokens are not accepted: billwire serve has neither BILLWIRE_JWT_HS256_SECRET nor BILLWIRE_JWKS_URL set")
 	}
 	return a.verifier.Verify(ctx, tok)
 }
@@ -236,7 +258,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &billing.Problem{Status: http.StatusBadRequest, Code: "invalid_json", Message: "the body must be one JSON object of the documented shape: " + err.Error()}
+		return fault.New(fault.Invalid, "invalid_json", "the body must be one JSON object of the documented shape: %s", err)
 	}
 	return nil
 }
@@ -245,7 +267,7 @@ func (a *api) checkout(r *http.Request, env vocab.Env, c *auth.Caller) (int, any
 	if err := a.limits.early(env, c); err != nil {
 		return 0, nil, err
 	}
-	var req billing.CheckoutRequest
+	var req checkout.CheckoutRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -253,7 +275,7 @@ func (a *api) checkout(r *http.Request, env vocab.Env, c *auth.Caller) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := a.svc.CreateCheckout(r.Context(), env, c, a.origins, req)
+	res, err := a.svc.Checkout().CreateCheckout(r.Context(), env, c, a.origins, req)
 	done(err)
 	if err != nil {
 		return 0, nil, err
@@ -268,7 +290,7 @@ func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, 
 	if err := a.limits.early(env, c); err != nil {
 		return 0, nil, err
 	}
-	var req billing.PortalRequest
+	var req checkout.PortalRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -276,7 +298,7 @@ func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, 
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := a.svc.CreatePortal(r.Context(), env, c, a.origins, req)
+	res, err := a.svc.Checkout().CreatePortal(r.Context(), env, c, a.origins, req)
 	done(err)
 	if err != nil {
 		return 0, nil, err
@@ -285,7 +307,7 @@ func (a *api) portal(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, 
 }
 
 func (a *api) subject(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
-	res, err := a.svc.GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
+	res, err := a.svc.Checkout().GetSubjectBilling(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/checkout"
 	"github.com/billwire/billwire/internal/ratelimit"
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -77,7 +78,7 @@ func BenchmarkCheckoutOverhead(b *testing.B) {
 	}
 	const subjects = 500
 	for i := range subjects {
-		if _, err := setup.CreateCheckout(ctx, vocab.Test, auth.MCPCaller, origins, mustCheckout(checkoutBody(user(fmt.Sprintf("u_%d", i))))); err != nil {
+		if _, err := setup.Checkout().CreateCheckout(ctx, vocab.Test, auth.MCPCaller, origins, mustCheckout(checkoutBody(user(fmt.Sprintf("u_%d", i))))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -182,8 +183,8 @@ func BenchmarkCheckoutOverhead(b *testing.B) {
 	b.ReportMetric(pct(total, 0.50), "total-p50-ms")
 }
 
-func mustCheckout(m map[string]any) billing.CheckoutRequest {
-	var r billing.CheckoutRequest
+func mustCheckout(m map[string]any) checkout.CheckoutRequest {
+	var r checkout.CheckoutRequest
 	b, _ := json.Marshal(m)
 	if err := json.Unmarshal(b, &r); err != nil {
 		panic(err)

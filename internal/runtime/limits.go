@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,7 +8,7 @@ import (
 	"time"
 
 	"github.com/billwire/billwire/internal/auth"
-	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/ratelimit"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -195,13 +194,10 @@ func (s *sessionLimits) take(env vocab.Env, c *auth.Caller, sub auth.Subject, ac
 // costFree reports a refusal by billwire's own checks (bad request,
 // forbidden, unknown, conflict), made before Stripe is called.
 func costFree(err error) bool {
-	var p *billing.Problem
-	var ae *auth.Error
-	switch {
-	case errors.As(err, &p):
-		return p.Status >= 400 && p.Status < 500
-	case errors.As(err, &ae):
-		return true
+	f, ok := fault.As(err)
+	if !ok {
+		return false
 	}
-	return false
+	status := statusOf(f.Kind)
+	return status >= 400 && status < 500
 }

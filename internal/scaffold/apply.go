@@ -4,18 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/billwire/billwire/internal/store"
 )
-
-// DB is what Apply needs: a pool or a connection.
-type DB interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
 
 // Applied reports an apply.
 type Applied struct {
@@ -42,29 +36,24 @@ type ownedObject struct {
 // table that exists in another shape, or a view or function of the app's
 // with a name the SQL uses, is refused (ErrShape). On any error nothing is
 // applied. It executes nothing but m.SQL.
-func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
+func Apply(ctx context.Context, st *store.Store, m *Migration) (*Applied, error) {
 	var res *Applied
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('billwire.app_migrations'))`); err != nil {
-			return err
-		}
-		var sum string
-		var at time.Time
-		err := tx.QueryRow(ctx, `SELECT checksum, applied_at FROM payments.app_migrations WHERE name = $1`, m.Name).Scan(&sum, &at)
+	err := st.ApplyAppMigration(ctx, func(tx *store.AppMigrationTx) error {
+		rec, err := tx.AppMigration(ctx, m.Name)
 		switch {
-		case err == nil && sum == m.Checksum:
+		case err == nil && rec.Checksum == m.Checksum:
 			if err := checkBinding(ctx, tx, m); err != nil {
 				return err
 			}
-			res = &Applied{Name: m.Name, Checksum: sum, AppliedAt: at, AlreadyApplied: true}
+			res = &Applied{Name: m.Name, Checksum: rec.Checksum, AppliedAt: rec.AppliedAt, AlreadyApplied: true}
 			return nil
 		case err == nil:
 			return fmt.Errorf("%w: migration %s was applied on %s with checksum %s, but these arguments generate checksum %s. "+
 				"billwire never re-applies changed SQL under an applied name: call again with the arguments it was applied with, "+
 				"or use write_to and change the objects with the app's own migration tool",
-				ErrDrift, m.Name, at.UTC().Format(time.RFC3339), sum, m.Checksum)
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("read payments.app_migrations: %w", err)
+				ErrDrift, m.Name, rec.AppliedAt.UTC().Format(time.RFC3339), rec.Checksum, m.Checksum)
+		case !errors.Is(err, store.ErrNotFound):
+			return err
 		}
 		for _, t := range m.tables {
 			if err := checkTable(ctx, tx, m.schema, t); err != nil {
@@ -80,18 +69,9 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 		if err != nil {
 			return err
 		}
-		// The outbox first: the SQL replaces a trigger on it, and webhook
-		// transactions take it before the app's tables, so taking it first
-		// makes them wait instead of deadlocking with this one.
-		if _, err := tx.Exec(ctx, `LOCK TABLE payments.billing_changes IN ACCESS EXCLUSIVE MODE`); err != nil {
-			return fmt.Errorf("lock payments.billing_changes: %w", err)
-		}
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("apply %s: %w", m.Name, err)
-		}
-		if err := tx.QueryRow(ctx, `INSERT INTO payments.app_migrations (name, checksum, sql) VALUES ($1, $2, $3) RETURNING applied_at`,
-			m.Name, m.Checksum, m.SQL).Scan(&at); err != nil {
-			return fmt.Errorf("record %s: %w", m.Name, err)
+		at, err := tx.Apply(ctx, m.Name, m.Checksum, m.SQL)
+		if err != nil {
+			return err
 		}
 		res = &Applied{Name: m.Name, Checksum: m.Checksum, AppliedAt: at, UpgradedFrom: from}
 		return nil
@@ -105,7 +85,7 @@ func Apply(ctx context.Context, db DB, m *Migration) (*Applied, error) {
 // earlierVersion finds what m upgrades: an earlier version's trigger of
 // the same pattern and table bound to the same env, else an earlier
 // version's record of the same pattern, table and env; "" when none.
-func earlierVersion(ctx context.Context, tx pgx.Tx, m *Migration) (string, error) {
+func earlierVersion(ctx context.Context, tx *store.AppMigrationTx, m *Migration) (string, error) {
 	bs, err := Bindings(ctx, tx)
 	if err != nil {
 		return "", err
@@ -116,27 +96,23 @@ func earlierVersion(ctx context.Context, tx pgx.Tx, m *Migration) (string, error
 		}
 	}
 	old := strings.TrimSuffix(m.Name, "_v"+strconv.Itoa(Version)) // version 1's name had no suffix
-	var name string
-	err = tx.QueryRow(ctx, `SELECT name FROM payments.app_migrations WHERE name = $1`, old).Scan(&name)
+	rec, err := tx.AppMigration(ctx, old)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, store.ErrNotFound):
 		return "", nil
 	case err != nil:
-		return "", fmt.Errorf("read payments.app_migrations: %w", err)
+		return "", err
 	}
-	return name + " (version 1)", nil
+	return rec.Name + " (version 1)", nil
 }
 
 // checkTable compares an existing table with the one the SQL would create:
 // every column with its type, no extra NOT NULL column without a default
 // where the scaffold inserts rows, and the unique keys its upserts need.
-func checkTable(ctx context.Context, tx pgx.Tx, schema string, t tableSpec) error {
+func checkTable(ctx context.Context, tx *store.AppMigrationTx, schema string, t tableSpec) error {
 	name := schema + "." + t.Name
-	var oid uint32
-	var kind string
-	err := tx.QueryRow(ctx, `SELECT c.oid, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relname = $2`, schema, t.Name).Scan(&oid, &kind)
-	if errors.Is(err, pgx.ErrNoRows) {
+	rel, err := tx.Relation(ctx, schema, t.Name)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -146,33 +122,16 @@ func checkTable(ctx context.Context, tx pgx.Tx, schema string, t tableSpec) erro
 		return fmt.Errorf("%w: %s exists and %s. Nothing was applied. Pass another name with table (e.g. table: %q), or rename the existing table",
 			ErrShape, name, strings.Join(problems, "; "), schema+"."+t.Name+"_billwire")
 	}
-	if kind != "r" && kind != "p" {
+	if rel.Kind != "r" && rel.Kind != "p" {
 		return shapeErr([]string{"is not a table"})
 	}
-	rows, err := tx.Query(ctx, `SELECT attname::text, format_type(atttypid, atttypmod), attnotnull,
-			atthasdef OR attidentity <> '' OR attgenerated <> ''
-		FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, oid)
+	have, err := tx.Columns(ctx, rel.OID)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", name, err)
 	}
-	type have struct {
-		typ        string
-		notNull    bool
-		hasDefault bool
-	}
-	cols := map[string]have{}
-	var order []string
-	for rows.Next() {
-		var n string
-		var h have
-		if err := rows.Scan(&n, &h.typ, &h.notNull, &h.hasDefault); err != nil {
-			return fmt.Errorf("inspect %s: %w", name, err)
-		}
-		cols[n] = h
-		order = append(order, n)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("inspect %s: %w", name, err)
+	cols := map[string]store.Column{}
+	for _, c := range have {
+		cols[c.Name] = c
 	}
 	var problems []string
 	want := map[string]bool{}
@@ -185,25 +144,19 @@ func checkTable(ctx context.Context, tx pgx.Tx, schema string, t tableSpec) erro
 			// earlier version created is upgraded, not refused
 		case !ok:
 			problems = append(problems, fmt.Sprintf("has no column %q (%s)", c.Name, c.Type))
-		case h.typ != c.Type:
-			problems = append(problems, fmt.Sprintf("column %q is %s, not %s", c.Name, h.typ, c.Type))
+		case h.Type != c.Type:
+			problems = append(problems, fmt.Sprintf("column %q is %s, not %s", c.Name, h.Type, c.Type))
 		}
 	}
 	if t.Inserts {
-		for _, n := range order {
-			if h := cols[n]; !want[n] && h.notNull && !h.hasDefault {
-				problems = append(problems, fmt.Sprintf("has column %q NOT NULL without a default, which billwire's inserts would not fill", n))
+		for _, h := range have {
+			if !want[h.Name] && h.NotNull && !h.HasDefault {
+				problems = append(problems, fmt.Sprintf("has column %q NOT NULL without a default, which billwire's inserts would not fill", h.Name))
 			}
 		}
 	}
 	for _, u := range t.Unique {
-		sorted := slices.Clone(u)
-		slices.Sort(sorted)
-		var ok bool
-		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique
-			AND i.indpred IS NULL AND i.indexprs IS NULL
-			AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
-				WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = $2::text[])`, oid, sorted).Scan(&ok)
+		ok, err := tx.HasUniqueKey(ctx, rel.OID, u)
 		if err != nil {
 			return fmt.Errorf("inspect %s: %w", name, err)
 		}
@@ -219,30 +172,28 @@ func checkTable(ctx context.Context, tx pgx.Tx, schema string, t tableSpec) erro
 
 // checkOwned refuses to replace a view or function that exists without the
 // scaffold's marker: it is the app's own.
-func checkOwned(ctx context.Context, tx pgx.Tx, o ownedObject) error {
-	var q string
-	var args []any
+func checkOwned(ctx context.Context, tx *store.AppMigrationTx, o ownedObject) error {
 	name := o.schema + "." + o.name
+	var comment string
+	var err error
 	switch o.kind {
 	case "view":
-		q = `SELECT c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c
-			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`
-		args = []any{o.schema, o.name}
+		var rel *store.Relation
+		if rel, err = tx.Relation(ctx, o.schema, o.name); err == nil {
+			if rel.Kind != "v" {
+				return fmt.Errorf("%w: %s exists and is not a view, so the balance view cannot be created. Nothing was applied. Pass another name with table, or rename it", ErrShape, name)
+			}
+			comment = rel.Comment
+		}
 	case "function":
-		q = `SELECT 'f', coalesce(obj_description(p::oid, 'pg_proc'), '') FROM to_regprocedure($1) p WHERE p IS NOT NULL`
-		args = []any{quoteIdent(o.schema) + "." + quoteIdent(o.name) + "(" + o.args + ")"}
+		comment, err = tx.FunctionComment(ctx, quoteIdent(o.schema)+"."+quoteIdent(o.name)+"("+o.args+")")
 		name += "(" + o.args + ")"
 	}
-	var kind, comment string
-	err := tx.QueryRow(ctx, q, args...).Scan(&kind, &comment)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", name, err)
-	}
-	if o.kind == "view" && kind != "v" {
-		return fmt.Errorf("%w: %s exists and is not a view, so the balance view cannot be created. Nothing was applied. Pass another name with table, or rename it", ErrShape, name)
 	}
 	if !strings.HasPrefix(comment, markerPrefix) {
 		return fmt.Errorf("%w: %s %s exists and was not created by billwire's scaffold, so it is not replaced. Nothing was applied. Pass another name with table, or rename it",
@@ -287,35 +238,33 @@ type Binding struct {
 	Version int `json:"version"`
 }
 
+// TriggerReader lists the scaffold's triggers: a *store.Store, or the
+// transaction of an apply.
+type TriggerReader interface {
+	ScaffoldTriggers(ctx context.Context) ([]store.ScaffoldTrigger, error)
+}
+
 // Bindings lists the scaffolded fulfillment triggers on
 // payments.billing_changes, however they were applied (by billwire or by
 // the app's migration tool): each carries the scaffold's comment.
-func Bindings(ctx context.Context, q interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}) ([]Binding, error) {
-	rows, err := q.Query(ctx, `SELECT t.tgname::text, obj_description(t.oid, 'pg_trigger'), t.tgenabled <> 'D'
-		FROM pg_trigger t WHERE t.tgrelid = 'payments.billing_changes'::regclass AND NOT t.tgisinternal
-		AND obj_description(t.oid, 'pg_trigger') LIKE 'billwire scaffold_fulfillment %' ORDER BY t.tgname`)
+func Bindings(ctx context.Context, q TriggerReader) ([]Binding, error) {
+	ts, err := q.ScaffoldTriggers(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list fulfillment triggers: %w", err)
+		return nil, err
 	}
 	var out []Binding
-	for rows.Next() {
-		var b Binding
-		var comment string
-		if err := rows.Scan(&b.Trigger, &comment, &b.Enabled); err != nil {
-			return nil, err
-		}
-		b.Pattern, b.Env, b.Table, b.Version = parseMarker(comment)
+	for _, t := range ts {
+		b := Binding{Trigger: t.Name, Enabled: t.Enabled}
+		b.Pattern, b.Env, b.Table, b.Version = parseMarker(t.Comment)
 		out = append(out, b)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // checkBinding refuses a no-op apply when a later scaffold rebound the
 // objects to the other environment: re-applying the recorded SQL is not
 // billwire's to do.
-func checkBinding(ctx context.Context, tx pgx.Tx, m *Migration) error {
+func checkBinding(ctx context.Context, tx *store.AppMigrationTx, m *Migration) error {
 	bs, err := Bindings(ctx, tx)
 	if err != nil {
 		return err

@@ -364,7 +364,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	v1Attack["id"], v1Attack["payment_intent"] = "cs_test_V1Attack", "pi_V1Attack"
 	r.send(r.event("checkout.session.completed", eventfixtures.Options{Object: v1Attack}))
 
-	out, err := scaffold.FindOutdated(ctx, r.st.Pool())
+	out, err := scaffold.FindOutdated(ctx, r.st)
 	if err != nil || len(out) != 2 {
 		t.Fatalf("outdated: %+v %v, want both scaffolds", out, err)
 	}
@@ -393,7 +393,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		if !strings.HasSuffix(m.Name, "_v2") {
 			t.Fatalf("name %s", m.Name)
 		}
-		a, err := scaffold.Apply(ctx, r.st.Pool(), m)
+		a, err := scaffold.Apply(ctx, r.st, m)
 		if err != nil || a.AlreadyApplied || !strings.Contains(a.UpgradedFrom, "version 1") {
 			t.Fatalf("upgrade %s: %+v %v", m.Name, a, err)
 		}
@@ -402,10 +402,10 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		v1Orders, v1Credits, orders.Name, credits.Name); v[0] != int64(4) {
 		t.Fatalf("ledger: %v rows of the four", v)
 	}
-	if out, err := scaffold.FindOutdated(ctx, r.st.Pool()); err != nil || len(out) != 0 {
+	if out, err := scaffold.FindOutdated(ctx, r.st); err != nil || len(out) != 0 {
 		t.Fatalf("after the upgrade: %+v %v", out, err)
 	}
-	bs, _ := scaffold.Bindings(ctx, r.st.Pool())
+	bs, _ := scaffold.Bindings(ctx, r.st)
 	for _, b := range bs {
 		if b.Version != 2 {
 			t.Errorf("binding %+v", b)
@@ -453,7 +453,7 @@ func TestVersion2FileOverVersion1AndFresh(t *testing.T) {
 			if _, err := st.Pool().Exec(context.Background(), m.SQL); err != nil {
 				t.Fatalf("%s twice: %v", m.Name, err)
 			}
-			bs, _ := scaffold.Bindings(context.Background(), st.Pool())
+			bs, _ := scaffold.Bindings(context.Background(), st)
 			if len(bs) != 1 || bs[0].Version != 2 {
 				t.Fatalf("%s: bindings %+v", m.Name, bs)
 			}

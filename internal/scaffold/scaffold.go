@@ -151,15 +151,40 @@ type names struct {
 // Generate validates o and returns the SQL it stands for. The same options
 // always give the same SQL.
 func Generate(o Options) (*Migration, error) {
+	g, err := parseOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.nameObjects(); err != nil {
+		return nil, err
+	}
+	if err := g.namePatternObjects(o.Grants); err != nil {
+		return nil, err
+	}
+	return g.render()
+}
+
+// generation is one scaffold being generated: its validated arguments,
+// then the names, objects and tables it makes and its template.
+type generation struct {
+	pattern, subject, schema, table string
+	env                             vocab.Env
+	grantKeys                       []string // credits: the grants' lookup keys, sorted
+
+	n       names
+	objects []string // as Migration.Objects
+	owned   []ownedObject
+	tables  []tableSpec
+	tmpl    *template.Template
+}
+
+// parseOptions validates o and fills in its defaults.
+func parseOptions(o Options) (*generation, error) {
 	pattern := strings.TrimSpace(o.Pattern)
 	if pattern == "" {
 		return nil, invalid("pattern is required: one of %s", strings.Join(Patterns, ", "))
 	}
-	known := false
-	for _, p := range Patterns {
-		known = known || p == pattern
-	}
-	if !known {
+	if !slices.Contains(Patterns, pattern) {
 		return nil, invalid("unknown pattern %q: use one of %s", pattern, strings.Join(Patterns, ", "))
 	}
 	env := vocab.Test
@@ -180,14 +205,31 @@ func Generate(o Options) (*Migration, error) {
 	if err := checkIdent("subject_type", subject, 40); err != nil {
 		return nil, err
 	}
-	schema, table := "public", o.Table
-	if s, t, ok := strings.Cut(o.Table, "."); ok {
+	schema, table, err := tableOf(pattern, subject, o.Table)
+	if err != nil {
+		return nil, err
+	}
+	if o.CreditsPerUnit != 0 {
+		return nil, invalid("credits_per_unit was replaced by grants in scaffold v%d, so that only the credit packs grant (each its own amount, never any other purchase): pass %s", Version, grantsForm)
+	}
+	grantKeys, err := grantKeysOf(pattern, o.Grants)
+	if err != nil {
+		return nil, err
+	}
+	return &generation{pattern: pattern, env: env, subject: subject, schema: schema, table: table, grantKeys: grantKeys}, nil
+}
+
+// tableOf is the scaffold's table, schema and name: the option's
+// ("schema.table" or "table" in public), else the pattern's default.
+func tableOf(pattern, subject, option string) (string, string, error) {
+	schema, table := "public", option
+	if s, t, ok := strings.Cut(option, "."); ok {
 		schema, table = s, t
 		if err := checkIdent("table's schema", schema, maxIdent); err != nil {
-			return nil, err
+			return "", "", err
 		}
 		if reservedSchema(schema) {
-			return nil, invalid("table's schema %q belongs to billwire or PostgreSQL: the app's tables stay in the app's schema (e.g. public)", schema)
+			return "", "", invalid("table's schema %q belongs to billwire or PostgreSQL: the app's tables stay in the app's schema (e.g. public)", schema)
 		}
 	}
 	if table == "" {
@@ -201,108 +243,136 @@ func Generate(o Options) (*Migration, error) {
 		}
 	}
 	if err := checkIdent("table", table, 40); err != nil {
-		return nil, err
+		return "", "", err
 	}
-	if o.CreditsPerUnit != 0 {
-		return nil, invalid("credits_per_unit was replaced by grants in scaffold v%d, so that only the credit packs grant (each its own amount, never any other purchase): pass %s", Version, grantsForm)
-	}
-	var grantKeys []string
-	if pattern == Credits {
-		if len(o.Grants) == 0 {
-			return nil, invalid("grants is required for pattern credits: %s", grantsForm)
-		}
-		if len(o.Grants) > maxGrants {
-			return nil, invalid("grants names %d credit packs; at most %d", len(o.Grants), maxGrants)
-		}
-		for k, v := range o.Grants {
-			if err := checkLookupKey(k); err != nil {
-				return nil, err
-			}
-			if v < 1 || v > 1_000_000_000 {
-				return nil, invalid("grants[%q] = %d is out of range: give a whole number of credits per unit from 1 to 1000000000", k, v)
-			}
-			grantKeys = append(grantKeys, k)
-		}
-		slices.Sort(grantKeys)
-	} else if len(o.Grants) != 0 {
-		return nil, invalid("grants applies to pattern credits only; remove it for %s", pattern)
-	}
+	return schema, table, nil
+}
 
-	n := names{Pattern: pattern, Env: string(env), SubjectType: subject, Schema: schema, Table: table,
+// grantKeysOf checks the grants (credits only, and required there) and
+// returns their lookup keys, sorted.
+func grantKeysOf(pattern string, grants map[string]int64) ([]string, error) {
+	if pattern != Credits {
+		if len(grants) != 0 {
+			return nil, invalid("grants applies to pattern credits only; remove it for %s", pattern)
+		}
+		return nil, nil
+	}
+	if len(grants) == 0 {
+		return nil, invalid("grants is required for pattern credits: %s", grantsForm)
+	}
+	if len(grants) > maxGrants {
+		return nil, invalid("grants names %d credit packs; at most %d", len(grants), maxGrants)
+	}
+	var keys []string
+	for k, v := range grants {
+		if err := checkLookupKey(k); err != nil {
+			return nil, err
+		}
+		if v < 1 || v > 1_000_000_000 {
+			return nil, invalid("grants[%q] = %d is out of range: give a whole number of credits per unit from 1 to 1000000000", k, v)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// qualified is name in the scaffold's schema, quoted.
+func (g *generation) qualified(name string) string {
+	return quoteIdent(g.schema) + "." + quoteIdent(name)
+}
+
+// function records a function the scaffold makes and owns.
+func (g *generation) function(name, args string) {
+	g.objects = append(g.objects, "function "+g.schema+"."+name+"("+args+")")
+	g.owned = append(g.owned, ownedObject{kind: "function", schema: g.schema, name: name, args: args})
+}
+
+// nameObjects names what every pattern makes: the table, the apply and
+// on-change functions, and the trigger on payments.billing_changes.
+func (g *generation) nameObjects() error {
+	schema, table := g.schema, g.table
+	g.n = names{Pattern: g.pattern, Env: string(g.env), SubjectType: g.subject, Schema: schema, Table: table,
 		Lit: quoteLiteral, Q: quoteIdent, Version: Version}
-	q := func(name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
-	n.Qualified = q(table)
-	n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s version=%d", pattern, env, schema, table, Version)
-	n.Apply = q(table + "_apply")
-	n.OnChange = q(table + "_on_billing_change")
+	g.n.Qualified = g.qualified(table)
+	g.n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s version=%d", g.pattern, g.env, schema, table, Version)
+	g.n.Apply = g.qualified(table + "_apply")
+	g.n.OnChange = g.qualified(table + "_on_billing_change")
 	trigger := "app_" + schema + "_" + table
 	if len(trigger) > maxIdent {
-		return nil, invalid("schema and table names are too long together: %q must fit in %d characters", trigger, maxIdent)
+		return invalid("schema and table names are too long together: %q must fit in %d characters", trigger, maxIdent)
 	}
-	n.Trigger = quoteIdent(trigger)
-	n.SubjectCol = quoteIdent(subject + "_id")
-	var objects []string
-	var owned []ownedObject
-	fn := func(name, args string) {
-		objects = append(objects, "function "+schema+"."+name+"("+args+")")
-		owned = append(owned, ownedObject{kind: "function", schema: schema, name: name, args: args})
-	}
-	objects = append(objects, "table "+schema+"."+table)
-	fn(table+"_apply", "payments.billing_changes")
-	fn(table+"_on_billing_change", "")
-	objects = append(objects, "trigger "+trigger+" on payments.billing_changes")
-	var tables []tableSpec
-	var tmpl *template.Template
-	switch pattern {
+	g.n.Trigger = quoteIdent(trigger)
+	g.n.SubjectCol = quoteIdent(g.subject + "_id")
+	g.objects = append(g.objects, "table "+schema+"."+table)
+	g.function(table+"_apply", "payments.billing_changes")
+	g.function(table+"_on_billing_change", "")
+	g.objects = append(g.objects, "trigger "+trigger+" on payments.billing_changes")
+	return nil
+}
+
+// namePatternObjects names what the pattern adds (subscription access: the
+// access function; credits: the grants, the append-only guard and the
+// balance view) and picks its table and template.
+func (g *generation) namePatternObjects(grants map[string]int64) error {
+	schema, table := g.schema, g.table
+	switch g.pattern {
 	case SubscriptionAccess:
 		access := table + "_has_access"
 		if strings.HasSuffix(table, "_billing_status") {
 			access = strings.TrimSuffix(table, "_billing_status") + "_has_access"
 		}
 		if err := checkIdent("access function", access, maxIdent); err != nil {
-			return nil, err
+			return err
 		}
-		n.HasAccess = q(access)
-		fn(access, "text")
-		tables = []tableSpec{statusTable(table, subject)}
-		tmpl = subscriptionAccessSQL
+		g.n.HasAccess = g.qualified(access)
+		g.function(access, "text")
+		g.tables = []tableSpec{statusTable(table, g.subject)}
+		g.tmpl = subscriptionAccessSQL
 	case OneTimeOrders:
-		tables = []tableSpec{ordersTable(table, subject, env)}
-		tmpl = ordersSQL
+		g.tables = []tableSpec{ordersTable(table, g.subject, g.env)}
+		g.tmpl = ordersSQL
 	case Credits:
 		balances := table + "_balances"
 		if strings.HasSuffix(table, "_ledger") {
 			balances = strings.TrimSuffix(table, "_ledger") + "_balances"
 		}
-		n.Balances = q(balances)
-		n.AppendOnly = q(table + "_append_only")
-		n.AppendTrigger = quoteIdent(table + "_append_only")
-		vals := make([]string, len(grantKeys))
-		list := make([]string, len(grantKeys))
-		for i, k := range grantKeys {
-			vals[i] = "(" + quoteLiteral(k) + ", " + strconv.FormatInt(o.Grants[k], 10) + "::bigint)"
-			list[i] = k + "=" + strconv.FormatInt(o.Grants[k], 10)
+		g.n.Balances = g.qualified(balances)
+		g.n.AppendOnly = g.qualified(table + "_append_only")
+		g.n.AppendTrigger = quoteIdent(table + "_append_only")
+		vals := make([]string, len(g.grantKeys))
+		list := make([]string, len(g.grantKeys))
+		for i, k := range g.grantKeys {
+			vals[i] = "(" + quoteLiteral(k) + ", " + strconv.FormatInt(grants[k], 10) + "::bigint)"
+			list[i] = k + "=" + strconv.FormatInt(grants[k], 10)
 		}
-		n.Grants = strings.Join(vals, ", ")
-		n.GrantList = strings.Join(list, ", ")
-		fn(table+"_append_only", "")
-		objects = append(objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances)
-		owned = append(owned, ownedObject{kind: "view", schema: schema, name: balances})
-		tables = []tableSpec{ledgerTable(table, subject)}
-		tmpl = creditsSQL
+		g.n.Grants = strings.Join(vals, ", ")
+		g.n.GrantList = strings.Join(list, ", ")
+		g.function(table+"_append_only", "")
+		g.objects = append(g.objects, "trigger "+table+"_append_only on "+schema+"."+table, "view "+schema+"."+balances)
+		g.owned = append(g.owned, ownedObject{kind: "view", schema: schema, name: balances})
+		g.tables = []tableSpec{ledgerTable(table, g.subject)}
+		g.tmpl = creditsSQL
 	}
+	return nil
+}
+
+// render executes the pattern's template over the names and returns the
+// migration with its checksum.
+func (g *generation) render() (*Migration, error) {
+	name := migrationName(g.pattern, g.schema, g.table, g.env)
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, struct {
+	if err := g.tmpl.Execute(&buf, struct {
 		names
 		Tables []tableSpec
 		Name   string
-	}{n, tables, migrationName(pattern, schema, table, env)}); err != nil {
-		return nil, fmt.Errorf("generate %s: %w", pattern, err)
+	}{g.n, g.tables, name}); err != nil {
+		return nil, fmt.Errorf("generate %s: %w", g.pattern, err)
 	}
 	sum := sha256.Sum256(buf.Bytes())
-	return &Migration{Pattern: pattern, Env: env, Table: schema + "." + table, SubjectType: subject,
-		Name: migrationName(pattern, schema, table, env), Checksum: hex.EncodeToString(sum[:]), Objects: objects,
-		SQL: buf.String(), tables: tables, owned: owned, schema: schema}, nil
+	return &Migration{Pattern: g.pattern, Env: g.env, Table: g.schema + "." + g.table, SubjectType: g.subject,
+		Name: name, Checksum: hex.EncodeToString(sum[:]), Objects: g.objects,
+		SQL: buf.String(), tables: g.tables, owned: g.owned, schema: g.schema}, nil
 }
 
 func migrationName(pattern, schema, table string, env vocab.Env) string {

@@ -188,7 +188,7 @@ func (r *rig) apply(o scaffold.Options) *scaffold.Migration {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if _, err := scaffold.Apply(context.Background(), r.st.Pool(), m); err != nil {
+	if _, err := scaffold.Apply(context.Background(), r.st, m); err != nil {
 		r.t.Fatal(err)
 	}
 	return m
@@ -586,7 +586,7 @@ func TestApplyIsRecordedAndRefusesDrift(t *testing.T) {
 	ctx := context.Background()
 	o := scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100}}
 	m, _ := scaffold.Generate(o)
-	first, err := scaffold.Apply(ctx, st.Pool(), m)
+	first, err := scaffold.Apply(ctx, st, m)
 	if err != nil || first.AlreadyApplied {
 		t.Fatalf("first apply: %+v %v", first, err)
 	}
@@ -595,13 +595,13 @@ func TestApplyIsRecordedAndRefusesDrift(t *testing.T) {
 		sum != m.Checksum || sql != m.SQL {
 		t.Fatalf("ledger: %s %v", sum, err)
 	}
-	again, err := scaffold.Apply(ctx, st.Pool(), m)
+	again, err := scaffold.Apply(ctx, st, m)
 	if err != nil || !again.AlreadyApplied || !again.AppliedAt.Equal(first.AppliedAt) {
 		t.Fatalf("same again: %+v %v", again, err)
 	}
 	o.Grants = map[string]int64{"credits_100": 200}
 	changed, _ := scaffold.Generate(o)
-	_, err = scaffold.Apply(ctx, st.Pool(), changed)
+	_, err = scaffold.Apply(ctx, st, changed)
 	if !errors.Is(err, scaffold.ErrDrift) || !strings.Contains(err.Error(), m.Name) {
 		t.Fatalf("changed content: %v, want ErrDrift", err)
 	}
@@ -611,14 +611,14 @@ func TestApplyIsRecordedAndRefusesDrift(t *testing.T) {
 	}
 	// Going live rebinds; the test migration cannot then be re-applied as if current.
 	live, _ := scaffold.Generate(scaffold.Options{Pattern: scaffold.Credits, Grants: map[string]int64{"credits_100": 100}, Env: "live"})
-	if _, err := scaffold.Apply(ctx, st.Pool(), live); err != nil {
+	if _, err := scaffold.Apply(ctx, st, live); err != nil {
 		t.Fatal(err)
 	}
-	bs, err := scaffold.Bindings(ctx, st.Pool())
+	bs, err := scaffold.Bindings(ctx, st)
 	if err != nil || len(bs) != 1 || bs[0].Env != "live" || bs[0].Pattern != "credits" || bs[0].Table != "public.credit_ledger" {
 		t.Fatalf("bindings: %+v %v", bs, err)
 	}
-	if _, err := scaffold.Apply(ctx, st.Pool(), m); !errors.Is(err, scaffold.ErrDrift) || !strings.Contains(err.Error(), "bound to env live") {
+	if _, err := scaffold.Apply(ctx, st, m); !errors.Is(err, scaffold.ErrDrift) || !strings.Contains(err.Error(), "bound to env live") {
 		t.Fatalf("re-apply of the test binding: %v", err)
 	}
 }
@@ -647,7 +647,7 @@ func TestApplyRefusesObjectsOfAnotherShape(t *testing.T) {
 	}
 	for _, c := range cases {
 		m, _ := scaffold.Generate(c.o)
-		_, err := scaffold.Apply(ctx, st.Pool(), m)
+		_, err := scaffold.Apply(ctx, st, m)
 		if !errors.Is(err, scaffold.ErrShape) {
 			t.Fatalf("%s: %v, want ErrShape", c.o.Pattern, err)
 		}
@@ -669,7 +669,7 @@ func TestApplyRefusesObjectsOfAnotherShape(t *testing.T) {
 		amount_paid bigint, amount_refunded bigint NOT NULL DEFAULT 0, paid_at timestamptz, created_at timestamptz NOT NULL DEFAULT now(),
 		updated_at timestamptz NOT NULL DEFAULT now(), shipping_address text NOT NULL)`)
 	m, _ := scaffold.Generate(scaffold.Options{Pattern: scaffold.OneTimeOrders})
-	if _, err := scaffold.Apply(ctx, st.Pool(), m); err != nil {
+	if _, err := scaffold.Apply(ctx, st, m); err != nil {
 		t.Fatalf("an orders table of the right shape: %v", err)
 	}
 }

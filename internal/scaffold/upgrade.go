@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/billwire/billwire/internal/store"
 )
 
 // Outdated is a scaffold an earlier generator version made (its trigger or
@@ -86,18 +86,12 @@ var (
 	rateRE   = regexp.MustCompile(`([0-9]+) \* coalesce\(\(c\.state->>'checkout_quantity'\)`)
 )
 
-// Queryer is a pool, a connection or a transaction.
-type Queryer interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // FindOutdated lists the scaffolds not yet on this generator version: a
 // trigger of an earlier version, or an earlier version's record in
 // payments.app_migrations without a record or a trigger of this version
 // for the same pattern and table.
-func FindOutdated(ctx context.Context, q Queryer) ([]Outdated, error) {
-	bs, err := Bindings(ctx, q)
+func FindOutdated(ctx context.Context, st *store.Store) ([]Outdated, error) {
+	bs, err := Bindings(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +111,9 @@ func FindOutdated(ctx context.Context, q Queryer) ([]Outdated, error) {
 			current[key{b.Pattern, b.Table}] = true
 		}
 	}
-	rows, err := q.Query(ctx, `SELECT name, sql FROM payments.app_migrations WHERE name LIKE 'billwire\_%' ORDER BY applied_at, name`)
+	ms, err := st.AppMigrations(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read payments.app_migrations: %w", err)
+		return nil, err
 	}
 	type rec struct {
 		name                string
@@ -128,21 +122,19 @@ func FindOutdated(ctx context.Context, q Queryer) ([]Outdated, error) {
 		rate                int64
 	}
 	var recs []rec
-	for rows.Next() {
-		var name, sql string
-		if err := rows.Scan(&name, &sql); err != nil {
-			rows.Close()
-			return nil, err
+	for _, am := range ms {
+		if !strings.HasPrefix(am.Name, "billwire_") {
+			continue
 		}
-		m := markerRE.FindStringSubmatch(sql)
+		m := markerRE.FindStringSubmatch(am.SQL)
 		if m == nil {
 			continue
 		}
-		r := rec{name: name, pattern: m[1], env: m[2], table: m[3], version: 1}
+		r := rec{name: am.Name, pattern: m[1], env: m[2], table: m[3], version: 1}
 		if m[4] != "" {
 			r.version, _ = strconv.Atoi(m[4])
 		}
-		if rm := rateRE.FindStringSubmatch(sql); rm != nil {
+		if rm := rateRE.FindStringSubmatch(am.SQL); rm != nil {
 			r.rate, _ = strconv.ParseInt(rm[1], 10, 64)
 		}
 		if r.version >= Version {
@@ -150,17 +142,13 @@ func FindOutdated(ctx context.Context, q Queryer) ([]Outdated, error) {
 		}
 		recs = append(recs, r)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read payments.app_migrations: %w", err)
-	}
 	for _, b := range bs {
 		if b.Version >= Version {
 			continue
 		}
 		o := Outdated{Pattern: b.Pattern, Env: b.Env, Table: b.Table, Version: b.Version, Source: "trigger " + b.Trigger}
 		if o.Pattern == Credits {
-			o.CreditsPerUnit = functionRate(ctx, q, b.Table)
+			o.CreditsPerUnit = functionRate(ctx, st, b.Table)
 		}
 		add(o)
 	}
@@ -171,7 +159,7 @@ func FindOutdated(ctx context.Context, q Queryer) ([]Outdated, error) {
 		add(Outdated{Pattern: r.pattern, Env: r.env, Table: r.table, Version: r.version, Source: "migration " + r.name, CreditsPerUnit: r.rate})
 	}
 	for i := range out {
-		out[i].SubjectType = subjectOf(ctx, q, out[i].Pattern, out[i].Table)
+		out[i].SubjectType = subjectOf(ctx, st, out[i].Pattern, out[i].Table)
 	}
 	slices.SortFunc(out, func(a, b Outdated) int { return strings.Compare(a.Table+a.Env, b.Table+b.Env) })
 	return out, nil
@@ -179,10 +167,9 @@ func FindOutdated(ctx context.Context, q Queryer) ([]Outdated, error) {
 
 // functionRate reads version 1's credits per unit from the table's apply
 // function; 0 when it cannot.
-func functionRate(ctx context.Context, q Queryer, table string) int64 {
-	var src string
-	if err := q.QueryRow(ctx, `SELECT coalesce((SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1)), '')`,
-		table+"_apply(payments.billing_changes)").Scan(&src); err != nil {
+func functionRate(ctx context.Context, st *store.Store, table string) int64 {
+	src, err := st.FunctionSource(ctx, table+"_apply(payments.billing_changes)")
+	if err != nil {
 		return 0
 	}
 	if m := rateRE.FindStringSubmatch(src); m != nil {
@@ -199,18 +186,12 @@ var fixedIDColumns = map[string]bool{"subscription_id": true, "customer_id": tru
 
 // subjectOf finds the subject type a scaffolded table serves from its
 // <subject>_id column, else the pattern's default.
-func subjectOf(ctx context.Context, q Queryer, pattern, table string) string {
-	rows, err := q.Query(ctx, `SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
-		ORDER BY attnum`, table)
+func subjectOf(ctx context.Context, st *store.Store, pattern, table string) string {
+	cols, err := st.ColumnNames(ctx, table)
 	if err != nil {
 		return defaultSubject(pattern)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) != nil {
-			break
-		}
+	for _, n := range cols {
 		if s, ok := strings.CutSuffix(n, "_id"); ok && s != "" && !fixedIDColumns[n] {
 			return s
 		}

@@ -171,3 +171,10 @@ func (s *Store) GetSubjectEntitlements(ctx context.Context, env vocab.Env, subje
 	}
 	return &out, nil
 }
+
+// PutEntitlementSummary is ProjectEntitlementSummary outside a
+// transaction: for a summary fetched from Stripe rather than projected
+// from an event.
+func (s *Store) PutEntitlementSummary(ctx context.Context, env vocab.Env, obj json.RawMessage, sourceAt time.Time) error {
+	return ProjectEntitlementSummary(ctx, s.pool, env, obj, sourceAt)
+}

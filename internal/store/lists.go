@@ -224,19 +224,6 @@ func (s *Store) ListCatalog(ctx context.Context, env vocab.Env, p Page) ([]Produ
 	return out, nextCursor, nil
 }
 
-// GetPrice returns one stored price, or ErrNotFound.
-func (s *Store) GetPrice(ctx context.Context, env vocab.Env, id string) (*Price, error) {
-	var p Price
-	err := s.pool.QueryRow(ctx, `SELECT id, product_id, active, currency, unit_amount, type, recurring_interval,
-		recurring_interval_count, lookup_key, nickname, metadata FROM payments.prices WHERE env = $1 AND id = $2`, env, id).
-		Scan(&p.ID, &p.ProductID, &p.Active, &p.Currency, &p.UnitAmount, &p.Type, &p.Interval, &p.IntervalCount,
-			&p.LookupKey, &p.Nickname, &p.Metadata)
-	if err == pgx.ErrNoRows {
-		return nil, ErrNotFound
-	}
-	return &p, err
-}
-
 // Customer is a Stripe customer as billwire mirrors it.
 type Customer struct {
 	ID          string            `json:"id"`

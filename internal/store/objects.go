@@ -136,14 +136,8 @@ func (s *Store) Upsert(ctx context.Context, env vocab.Env, kind vocab.Kind, obje
 
 // UpsertTx is Upsert inside the caller's transaction.
 func UpsertTx(ctx context.Context, tx pgx.Tx, env vocab.Env, kind vocab.Kind, objects []json.RawMessage, sourceAt time.Time) error {
-	sql, args := UpsertStatement(env, kind, objects, sourceAt)
-	_, err := tx.Exec(ctx, sql, args...)
+	_, err := tx.Exec(ctx, syncQueries[kind], env, joinJSON(objects), sourceAt)
 	return err
-}
-
-// UpsertStatement is the statement Upsert runs, for callers that batch statements.
-func UpsertStatement(env vocab.Env, kind vocab.Kind, objects []json.RawMessage, sourceAt time.Time) (string, []any) {
-	return syncQueries[kind], []any{env, joinJSON(objects), sourceAt}
 }
 
 var syncQueries = func() map[vocab.Kind]string {

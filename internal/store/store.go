@@ -103,7 +103,9 @@ func redactDSNError(err error) string {
 	return msg
 }
 
-// Pool exposes the pool to packages that run their own queries (tests, bench).
+// Pool exposes the pool to tests and benchmarks that run their own
+// queries. Production code outside this package gets typed functions
+// instead (TestOneDataLayer holds that).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // MasterKey returns the key that seals this store's secrets.

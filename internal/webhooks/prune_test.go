@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/eventfixtures"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
@@ -308,7 +308,7 @@ func TestReplayOfPrunedEventRefetchesFromStripe(t *testing.T) {
 	}
 	// Stripe keeps events 30 days: this one is gone there too.
 	_, err = r.svc.Replay(ctx, vocab.Test, "evt_gone")
-	if err == nil || !billing.IsInputError(err) {
+	if err == nil || !fault.Is(err, fault.Invalid) {
 		t.Fatalf("replay of an event Stripe no longer has: %v", err)
 	}
 	for _, want := range []string{"evt_gone", "pruned", "Stripe no longer has", webhooks.RetentionEnv, "sync_catalog", "billwire sync --env test"} {

@@ -1,4 +1,4 @@
-package runtime_test
+package billing_test
 
 import (
 	"bytes"
@@ -61,7 +61,7 @@ func newDoctorRig(t *testing.T) *doctorRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scaffold.Apply(ctx, st.Pool(), m); err != nil {
+	if _, err := scaffold.Apply(ctx, st, m); err != nil {
 		t.Fatal(err)
 	}
 	r := &doctorRig{t: t, st: st, svc: svc, fake: fake, url: hs.URL}

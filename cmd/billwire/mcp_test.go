@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/billwire/billwire/tools"
+)
+
+// mcpToolNames runs billwire mcp in-process with args and environment e,
+// lists the tools over stdio and returns their names.
+func mcpToolNames(t *testing.T, e map[string]string, args ...string) []string {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan int, 1)
+	// A file, since the server's goroutines log concurrently.
+	errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	stderr := func() string { b, _ := os.ReadFile(errf.Name()); return string(b) }
+	go func() {
+		done <- run(context.Background(), append([]string{"mcp"}, args...), inR, outW, errf, envMap(e).get)
+		outW.Close()
+	}()
+	go io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/list"}
+`)
+	r := bufio.NewReader(outR)
+	var names []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("billwire mcp %v: no tools/list answer: %v; stderr: %s", args, err, stderr())
+		}
+		var msg struct {
+			ID     int `json:"id"`
+			Result struct {
+				Tools []struct {
+					Name string `json:"name"`
+				} `json:"tools"`
+			} `json:"result"`
+		}
+		if json.Unmarshal([]byte(line), &msg) == nil && msg.ID == 2 {
+			for _, tool := range msg.Result.Tools {
+				names = append(names, tool.Name)
+			}
+			break
+		}
+	}
+	inW.Close()
+	go io.Copy(io.Discard, r)
+	if code := <-done; code != 0 {
+		t.Fatalf("billwire mcp %v exited %d: %s", args, code, stderr())
+	}
+	return names
+}
+
+// --read-only and --toolsets, and their environment variables, choose what
+// billwire mcp lists; the flag wins over the variable. A bad value stops
+// billwire mcp before it serves, with the valid names.
+func TestMCPReadOnlyAndToolsets(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"BILLWIRE_MASTER_KEY": masterKeyB64(1), "DATABASE_URL": "postgres://127.0.0.1:1/unused"}
+	with := func(k, v string) map[string]string {
+		e := map[string]string{k: v}
+		for k, v := range base {
+			e[k] = v
+		}
+		return e
+	}
+	var all, readOnly, golive, setupGolive []string
+	for _, tool := range tools.All(tools.Deps{}) {
+		all = append(all, tool.Def.Name)
+		if tool.ReadOnly {
+			readOnly = append(readOnly, tool.Def.Name)
+		}
+		if tool.Toolset == tools.GoLive {
+			golive = append(golive, tool.Def.Name)
+		}
+		if tool.Toolset == tools.GoLive || tool.Toolset == tools.Setup {
+			setupGolive = append(setupGolive, tool.Def.Name)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"default", base, nil, all},
+		{"--read-only", base, []string{"--read-only"}, readOnly},
+		{"BILLWIRE_READ_ONLY=1", with("BILLWIRE_READ_ONLY", "1"), nil, readOnly},
+		{"--read-only=false over BILLWIRE_READ_ONLY=1", with("BILLWIRE_READ_ONLY", "1"), []string{"--read-only=false"}, all},
+		{"--toolsets", base, []string{"--toolsets", "golive,setup"}, setupGolive},
+		{"BILLWIRE_TOOLSETS", with("BILLWIRE_TOOLSETS", "golive"), nil, golive},
+		{"--toolsets over BILLWIRE_TOOLSETS", with("BILLWIRE_TOOLSETS", "golive"), []string{"--toolsets", "setup,golive"}, setupGolive},
+	} {
+		if got := mcpToolNames(t, c.env, c.args...); !slices.Equal(got, c.want) {
+			t.Errorf("%s: tools/list = %v, want %v", c.name, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{base, []string{"--toolsets", "catalog,billing"}, `unknown toolset "billing": the toolsets are setup, catalog, webhooks, sessions, fulfillment, golive`},
+		{with("BILLWIRE_TOOLSETS", "usage"), nil, `unknown toolset "usage"`},
+		{with("BILLWIRE_READ_ONLY", "maybe"), nil, `BILLWIRE_READ_ONLY="maybe"`},
+	} {
+		code, out, errs := cli(t, c.env, "", append([]string{"mcp"}, c.args...)...)
+		if code != 2 || out != "" || !strings.Contains(errs, c.want) {
+			t.Errorf("billwire mcp %v = %d %q %q, want exit 2 naming %s", c.args, code, out, errs, c.want)
+		}
+	}
+}
