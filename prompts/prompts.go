@@ -151,7 +151,7 @@ func addSubscriptionBilling() Prompt {
 			{"currency", currDesc, true},
 			{"interval", "Billing interval: day, week, month or year.", true},
 			{"checkout_route", routeDesc, true},
-			{"subject_type", "Who pays and gets access, in the app's words: user, team, organization (lower case letters, digits, _).", true},
+			{"subject_type", "Who pays and gets access: user or team (an organization, workspace or account that pays is a team).", true},
 		},
 		func(a map[string]string) (any, error) {
 			var d data
@@ -371,11 +371,12 @@ func parseRoute(v string) (string, error) {
 	return v, nil
 }
 
-var subjectTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+// SubjectTypes are the subject types the tools and the session API take.
+var SubjectTypes = []string{"user", "team"}
 
 func parseSubjectType(v string) (string, error) {
-	if !subjectTypeRE.MatchString(v) {
-		return "", argErr("subject_type", "%q is not a subject type: use a lower-case word such as user, team or organization (letters, digits, _; at most 40)", v)
+	if !slices.Contains(SubjectTypes, v) {
+		return "", argErr("subject_type", "%q is not a subject type: use user or team (an organization, workspace or account that pays is a team)", v)
 	}
 	return v, nil
 }

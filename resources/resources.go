@@ -74,6 +74,10 @@ func Register(s *server.MCPServer, b *billing.Service) {
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListPaymentHistory(ctx, env, p)
 		})
+	list("checkout-sessions", "Checkout sessions the session API opened, newest first: id, Stripe id, subject, mode, status, payment status, created.",
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
+			return b.ListCheckoutSessions(ctx, env, p)
+		})
 	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept.",
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListWebhookEvents(ctx, env, p)

@@ -159,6 +159,7 @@ func TestResourcesListed(t *testing.T) {
 	slices.Sort(templates)
 	want := []string{
 		"billwire://{env}/catalog{?cursor,query}",
+		"billwire://{env}/checkout-sessions{?cursor,query}",
 		"billwire://{env}/customers{?cursor,query}",
 		"billwire://{env}/payment-history{?cursor,query}",
 		"billwire://{env}/subjects/{type}/{id}",
@@ -221,6 +222,7 @@ func TestListResourcesRead(t *testing.T) {
 		{"subscriptions", "subscriptions", "sub_R1"},
 		{"payment-history", "payments", ""},
 		{"webhook-events", "events", ""},
+		{"checkout-sessions", "checkout_sessions", ""},
 	} {
 		for _, env := range vocab.Envs {
 			v := f.readJSON(fmt.Sprintf("billwire://%s/%s", env, tc.name))

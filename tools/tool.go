@@ -121,7 +121,11 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 			OpenWorldHint:   mcp.ToBoolPtr(h.openWorld),
 		},
 	}
+	valid := newValidator(name, def.RawInputSchema)
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if err := valid.check(req.GetArguments()); err != nil {
+			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s", name, secrets.Redact(err.Error()))), nil
+		}
 		var p P
 		raw, err := json.Marshal(req.GetArguments())
 		if err == nil {

@@ -43,6 +43,7 @@ Usage:
   billwire admin set-password                 set the dashboard's password (read from stdin)
   billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
   billwire scaffold --pattern NAME [--apply]  fulfillment SQL: shown, written (--write-to) or applied
+  billwire simulate --subject team:t_1 --lookup-key K --scenario S   simulated test events through billwire serve (or --clear)
   billwire version                            print the version
 
 Every command takes --database-url (default $DATABASE_URL, else libpq defaults)
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
 	case "scaffold":
 		err = cmdScaffold(ctx, args[1:], stdout, stderr, getenv)
+	case "simulate":
+		err = cmdSimulate(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "billwire", buildVersion())
 	default:

@@ -146,3 +146,20 @@ func (s *Service) ListWebhookEvents(ctx context.Context, env vocab.Env, p store.
 	}
 	return &WebhookEvents{Env: env, Events: rows, NextCursor: cursor}, nil
 }
+
+// CheckoutSessions is a page of the session API's checkout sessions.
+type CheckoutSessions struct {
+	Env              vocab.Env               `json:"env"`
+	CheckoutSessions []store.CheckoutSession `json:"checkout_sessions"`
+	NextCursor       string                  `json:"next_cursor,omitempty"`
+}
+
+// ListCheckoutSessions reads a page of checkout sessions, newest first:
+// what an agent needs to follow a checkout without billwire's tables.
+func (s *Service) ListCheckoutSessions(ctx context.Context, env vocab.Env, p store.Page) (*CheckoutSessions, error) {
+	cs, cursor, err := list(ctx, s, env, p, (*store.Store).ListCheckoutSessions)
+	if err != nil {
+		return nil, err
+	}
+	return &CheckoutSessions{Env: env, CheckoutSessions: cs, NextCursor: cursor}, nil
+}

@@ -38,6 +38,9 @@ type CheckoutRequest struct {
 	AllowPromotionCodes *bool             `json:"allow_promotion_codes,omitempty"`
 	AutomaticTax        *bool             `json:"automatic_tax,omitempty"`
 	Metadata            map[string]string `json:"metadata,omitempty"`
+	// AllowMultiple lets the app's backend (an API key) open a
+	// subscription checkout for a product the subject already pays for.
+	AllowMultiple bool `json:"allow_multiple,omitempty"`
 }
 
 // CheckoutResult is what the app redirects the browser with.

@@ -41,6 +41,9 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 		return nil, err
 	}
 	ids, keys := lineItemRefs(&r)
+	if err := notSubscribed(ctx, st, env, &r, ids, keys); err != nil {
+		return nil, err
+	}
 	request, hash := r.record()
 	if caller.Kind == "user" { // an end user's repeat gets the session still open for it
 		if res, err := s.reusableCheckout(ctx, st, env, caller.Requester(), &r, hash, ids, keys); res != nil || err != nil {
@@ -78,6 +81,26 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 		s.log.Error().Err(err).Int64("checkout", rowID).Msg("session API: store the created session; its first event will")
 	})
 	return &CheckoutResult{ID: rowID, StripeSessionID: sess.ID, URL: sess.URL}, nil
+}
+
+// notSubscribed refuses a subscription checkout for a product the subject
+// already has a subscription to that still bills: a team subscribing twice
+// pays twice (plans change in the Billing Portal). The app's backend may
+// allow it (allow_multiple).
+func notSubscribed(ctx context.Context, st *store.Store, env vocab.Env, r *CheckoutRequest, ids, keys []string) error {
+	if r.Mode != "subscription" || r.AllowMultiple {
+		return nil
+	}
+	sub, product, status, err := st.SubscribedTo(ctx, env, r.Subject.Type, r.Subject.ID, ids, keys)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fault.Wrap(fault.Unavailable, "database_unavailable", "billwire's database did not answer; retry", err)
+	}
+	return fault.New(fault.Conflict, "already_subscribed",
+		"%s %s already has subscription %s (%s) to product %s: change its plan through the Billing Portal (POST /api/payments/%s/portal-sessions) rather than subscribing again; the app's backend may pass allow_multiple: true with an API key to open a second subscription on purpose",
+		r.Subject.Type, r.Subject.ID, sub, status, product, env)
 }
 
 // rowWritten is a checkout's local row with the prices it was written

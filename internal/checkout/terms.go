@@ -33,6 +33,8 @@ func checkFieldsAllowed(caller *auth.Caller, r *CheckoutRequest) error {
 		return refuse("allow_promotion_codes")
 	case r.AutomaticTax != nil:
 		return refuse("automatic_tax")
+	case r.AllowMultiple:
+		return badRequest("field_not_allowed", "allow_multiple may not be sent with an end user's token: a second subscription to a product the subject pays for is the app's backend's decision (an API key); the user changes plans in the Billing Portal")
 	}
 	keys := make([]string, 0, len(r.Metadata))
 	for k := range r.Metadata {

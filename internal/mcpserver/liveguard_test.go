@@ -54,6 +54,9 @@ var notLive = map[string]map[string]any{
 	"replay_webhook_event":         {"env": "live", "event_id": "evt_GuardUnknown"},
 	"check_integration":            {"env": "live"},
 	"create_test_checkout_session": {"lookup_key": "guard_unknown", "subject": map[string]any{"type": "user", "id": "u1"}},
+	"create_test_subscription":     {"lookup_key": "guard_unknown", "subject": map[string]any{"type": "user", "id": "u1"}},
+	"cancel_test_subscription":     {"subscription_id": "sub_GuardUnknown"},
+	"simulate_events":              {"lookup_key": "guard_unknown", "subject": map[string]any{"type": "user", "id": "u1"}, "scenario": "renewal"},
 }
 
 // Every tool that can write live, called with env live, is refused without

@@ -197,11 +197,13 @@ const listingMargin = 10 * time.Minute
 
 // markUnlistedSQL marks what Stripe deletes (customers, products) as
 // deleted, the way the deletion events do: a customer deleted, a product
-// inactive.
+// inactive. Simulated customers are never in Stripe's lists, and are not
+// deleted for it.
 var markUnlistedSQL = map[vocab.Kind]string{
 	vocab.Customers: `
 		UPDATE payments.customers SET deleted = true, data = data || '{"deleted": true}', source_at = $2, synced_at = now()
 		WHERE env = $1 AND NOT deleted AND source_at < $2 AND created < $3
+			AND NOT metadata ? '` + vocab.MetaSimulated + `'
 		RETURNING id`,
 	vocab.Products: `
 		UPDATE payments.products SET active = false, data = data || '{"active": false}', source_at = $2, synced_at = now()

@@ -94,6 +94,16 @@ func KeyKind(env vocab.Env, key string) (string, error) {
 	return "secret", nil
 }
 
+// IsStripeBase reports whether base (an API base override, "" for none)
+// is Stripe's own API rather than a mock, a fake or a proxy.
+func IsStripeBase(base string) bool {
+	if base == "" {
+		return true
+	}
+	u, err := url.Parse(base)
+	return err == nil && u.Scheme == "https" && u.Hostname() == "api.stripe.com"
+}
+
 // CheckBase refuses an API base override that would send a live key over
 // plain HTTP to another machine.
 func CheckBase(env vocab.Env, base string) error {

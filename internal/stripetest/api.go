@@ -129,6 +129,9 @@ func (f *Fake) route(q *apiRequest) func(*apiRequest) response {
 	if h := f.routeCheckout(q, rest); h != nil {
 		return h
 	}
+	if h := f.routeSubscriptions(q, rest); h != nil {
+		return h
+	}
 	// Checkout sessions are the one kind nested a level deeper.
 	var name, id string
 	var hasID bool

@@ -54,6 +54,12 @@ type FakeOptions struct {
 	// second. Requests beyond the limit are answered 429 with Stripe's
 	// rate_limit error and counted by RateLimited.
 	RateLimit float64
+
+	// DeliverEvents makes the fake post the events of the changes it makes
+	// (subscriptions and the customers created through the API), signed,
+	// to the enabled webhook endpoints of the account, as Stripe does; see
+	// Deliveries.
+	DeliverEvents bool
 }
 
 // RecordedRequest is one request the [Fake] received.
@@ -157,6 +163,12 @@ type Fake struct {
 	failStatus  int
 	failAfter   map[string]*failRule
 	rateLimited int
+
+	// deliveries are the events posted to webhook endpoints; queue holds
+	// the posts still to make, in order (see subscriptions.go).
+	deliveries []Delivery
+	queue      []func()
+	posting    bool
 }
 
 // scopeKey identifies an account in one mode.
@@ -188,6 +200,8 @@ type scope struct {
 	ent *entitlementState // see entitlements.go; nil until used
 
 	portal map[string]*portalConfiguration // see portal.go; nil until used
+
+	subs *subscriptionState // see subscriptions.go; nil until used
 }
 
 type idemEntry struct {

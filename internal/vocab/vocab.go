@@ -79,4 +79,9 @@ const (
 	// created and manages, and the environment it serves.
 	MetaManaged = "billwire_managed"
 	MetaEnv     = "billwire_env"
+
+	// MetaSimulated ("true") marks an object that billwire's simulated
+	// events made up: it is not in Stripe, and sync never takes its absence
+	// from Stripe's lists for a deletion.
+	MetaSimulated = "billwire_simulated"
 )
