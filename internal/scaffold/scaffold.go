@@ -227,6 +227,11 @@ func parseOptions(o Options) (*generation, error) {
 	if err := checkIdent("subject_type", subject, 40); err != nil {
 		return nil, err
 	}
+	if subject != "user" && subject != "team" {
+		// The session API and the webhook projection know these two: rows
+		// for any other type would never come.
+		return nil, invalid("subject_type %q: use user or team, the subject types the session API takes (an organization, workspace or account that pays is a team)", subject)
+	}
 	schema, table, err := tableOf(pattern, subject, o.Table)
 	if err != nil {
 		return nil, err

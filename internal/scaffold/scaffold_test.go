@@ -92,6 +92,7 @@ func TestGenerateRefusesBadArguments(t *testing.T) {
 		{"catalog schema", scaffold.Options{Pattern: "one_time_orders", Table: "pg_catalog.orders"}, "belongs to billwire or PostgreSQL"},
 		{"long table", scaffold.Options{Pattern: "one_time_orders", Table: strings.Repeat("o", 41)}, "longer than 40"},
 		{"bad subject type", scaffold.Options{Pattern: "subscription_access", SubjectType: "team'--"}, "not a valid identifier"},
+		{"subject type the session API does not take", scaffold.Options{Pattern: "subscription_access", SubjectType: "organization"}, "use user or team"},
 		{"credits without grants", scaffold.Options{Pattern: "credits"}, "grants is required"},
 		{"negative grant", scaffold.Options{Pattern: "credits", Grants: map[string]int64{"credits_100": -5}}, "out of range"},
 		{"grants for orders", scaffold.Options{Pattern: "one_time_orders", Grants: map[string]int64{"credits_100": 10}}, "pattern credits only"},
