@@ -57,7 +57,7 @@ func TestScaffoldFulfillmentDryRunAndApply(t *testing.T) {
 		t.Fatalf("ledger: %s %v", sum, err)
 	}
 	args["table"] = "team_billing_status"
-	args["subject_type"] = "org"
+	args["subject_type"] = "user" // another subject for the same table: other SQL under its name
 	h.fails("scaffold_fulfillment", args, "drift", want.Name, "arguments it was applied with")
 }
 
