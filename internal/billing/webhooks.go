@@ -388,6 +388,11 @@ func (s *Service) Replay(ctx context.Context, env vocab.Env, eventID string) (*R
 	if e.ID != rec.ID || e.Livemode != (env == vocab.Live) {
 		return nil, fmt.Errorf("replay %s: Stripe answered event %s (livemode %v) for it in %s", rec.ID, e.ID, e.Livemode, env)
 	}
+	if res.Refetched {
+		if err := sameEvent(rec, e); err != nil {
+			return nil, err
+		}
+	}
 	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
 	defer proc.Close()
 	status, err := proc.Process(ctx, env, e, "replay", true)
@@ -396,6 +401,22 @@ func (s *Service) Replay(ctx context.Context, env vocab.Env, eventID string) (*R
 	}
 	res.Status = string(status)
 	return res, nil
+}
+
+// sameEvent refuses Stripe's copy of a pruned event unless it is the event
+// the ledger recorded: the same type, about the same object. Anything else
+// under the recorded id would project what billwire never received.
+func sameEvent(rec *store.WebhookEvent, e *webhooks.Event) error {
+	recorded := ""
+	if rec.ObjectID != nil {
+		recorded = *rec.ObjectID
+	}
+	if e.Type != rec.Type || e.ObjectID != recorded {
+		return fmt.Errorf("replay %s: refused: the ledger recorded a %s event about %q, and Stripe's copy is a %s event about %q; "+
+			"nothing was projected (run sync_catalog to bring the state up to date from Stripe instead)",
+			rec.ID, rec.Type, recorded, e.Type, e.ObjectID)
+	}
+	return nil
 }
 
 // refetchEvent fetches a recorded event whose payload was pruned from
