@@ -286,8 +286,7 @@ func (s *Service) Reconcile(ctx context.Context, env vocab.Env, since time.Time)
 	if err != nil {
 		return nil, err
 	}
-	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
-	defer proc.Close()
+	proc := s.processor(st)
 	res := &ReconcileResult{Env: env, Since: since, Outcomes: map[string]int{}}
 	filters := url.Values{"created[gte]": {strconv.FormatInt(since.Unix(), 10)}}
 	after := ""
@@ -337,6 +336,44 @@ func (s *Service) Reconcile(ctx context.Context, env vocab.Env, since time.Time)
 		res.NextStep = "some events failed to project: see list_webhook_events for their errors; replay_webhook_event retries one"
 	}
 	return res, nil
+}
+
+// UseProcessor makes reconcile and replay run through proc, billwire
+// serve's one long-lived processor, so that their events keep its
+// per-customer ordering beside the deliveries it is committing. Its owner
+// closes it.
+func (s *Service) UseProcessor(proc *webhooks.Processor) {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	s.proc = proc
+}
+
+// processor is the processor for st's events: the one given to
+// UseProcessor, else one the Service builds once (for the CLI and the MCP
+// server without serve) and closes in Close.
+func (s *Service) processor(st *store.Store) *webhooks.Processor {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if s.proc != nil {
+		return s.proc
+	}
+	if s.own == nil || s.ownStore != st {
+		if s.own != nil {
+			s.own.Close()
+		}
+		s.own, s.ownStore = webhooks.NewProcessor(st, s, s.log, webhooks.Options{Writers: 1}), st
+	}
+	return s.own
+}
+
+// Close stops the processor the Service built, if any (see processor).
+func (s *Service) Close() {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if s.own != nil {
+		s.own.Close()
+		s.own, s.ownStore = nil, nil
+	}
 }
 
 // ReplayResult reports a replayed event.
@@ -393,9 +430,7 @@ func (s *Service) Replay(ctx context.Context, env vocab.Env, eventID string) (*R
 			return nil, err
 		}
 	}
-	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
-	defer proc.Close()
-	status, err := proc.Process(ctx, env, e, "replay", true)
+	status, err := s.processor(st).Process(ctx, env, e, "replay", true)
 	if err != nil {
 		return nil, err
 	}

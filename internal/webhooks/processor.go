@@ -124,8 +124,9 @@ type result struct {
 	err       error // the projection's error (Failed, Parked), or the batch's
 }
 
-// NewProcessor starts the writers.
-func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Options) *Processor {
+// NewProcessor starts the writers, over connections of their own to st's
+// database (see store.OpenConns).
+func NewProcessor(st *store.Store, fetch Fetcher, log zerolog.Logger, o Options) *Processor {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
 	}
@@ -138,7 +139,10 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 	if o.MaxWait == 0 {
 		o.MaxWait = 2 * time.Millisecond
 	}
-	own, owned := ownPool(pool, o.Writers, log)
+	own, owned, err := st.OpenConns(max(4, 2*o.Writers), plannerSettings)
+	if err != nil {
+		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
+	}
 	p := &Processor{pool: own, ownsPool: owned, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
 		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers),
 		keys: keys{owner: map[string]keyOwner{}, held: make([][]*item, o.Writers)}}
@@ -147,22 +151,6 @@ func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Optio
 		go p.writer(w)
 	}
 	return p
-}
-
-// ownPool opens the processor's connections to pool's database, with
-// plannerSettings for their sessions (owned), or returns pool.
-func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) (_ *pgxpool.Pool, owned bool) {
-	cfg := pool.Config()
-	cfg.MinConns, cfg.MaxConns = 0, int32(max(4, 2*writers))
-	for k, v := range plannerSettings {
-		cfg.ConnConfig.RuntimeParams[k] = v
-	}
-	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil { // a copy of a working configuration: not expected
-		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
-		return pool, false
-	}
-	return own, true
 }
 
 // Close waits for queued events to finish, then stops the writers and

@@ -78,7 +78,7 @@ func TestIgnoredEventIsStoredWithoutPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := webhooks.NewProcessor(r.st.Pool(), r.svc, zerolog.Nop(), webhooks.Options{})
+	proc := webhooks.NewProcessor(r.st, r.svc, zerolog.Nop(), webhooks.Options{})
 	defer proc.Close()
 	if st, err := proc.Process(context.Background(), vocab.Test, e, "replay", true); err != nil || st != webhooks.Ignored {
 		t.Fatalf("forced ignored event: %v %v", st, err)

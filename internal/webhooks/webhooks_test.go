@@ -74,7 +74,7 @@ func rigOn(t *testing.T, st *store.Store, fake *stripetest.Fake, setup bool) *ri
 			t.Fatal(err)
 		}
 	}
-	proc := webhooks.NewProcessor(st.Pool(), r.svc, log, webhooks.Options{MaxAttempts: 3})
+	proc := webhooks.NewProcessor(st, r.svc, log, webhooks.Options{MaxAttempts: 3})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	srv := httptest.NewServer(mux)
