@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/loadgen"
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks/commit"
@@ -34,7 +35,7 @@ func BenchmarkBatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg.MaxConns = 2 // the writer's backend, whose CPU time is measured, and one for events alone
-			for k, v := range plannerSettings {
+			for k, v := range store.PlannerSettings {
 				cfg.ConnConfig.RuntimeParams[k] = v
 			}
 			pool, err := pgxpool.NewWithConfig(ctx, cfg)

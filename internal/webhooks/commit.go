@@ -3,14 +3,25 @@ package webhooks
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks/commit"
+)
+
+// texts and jsons are array arguments that pgx encodes without reflection
+// (nullable text, and JSON documents).
+type (
+	texts = pgtype.FlatArray[*string]
+	jsons = pgtype.FlatArray[json.RawMessage]
 )
 
 // committer is the processor's side of the commit engine: what a batch of
@@ -20,8 +31,11 @@ type committer struct{ p *Processor }
 
 // pipeSQL are the statements a writer's connection prepares.
 var pipeSQL = func() []string {
-	s := []string{batchClaimSQL, mappingSQL, placeholderSQL, adoptSQL, checkoutSQL, lineItemsSQL, paymentSQL, summarySQL}
-	return append(s, objectSQL[:]...)
+	s := []string{batchClaimSQL}
+	for _, name := range slices.Sorted(maps.Keys(store.ProjectionStatements())) {
+		s = append(s, store.ProjectionStatements()[name])
+	}
+	return s
 }()
 
 // Key keeps the events about one customer (or, without a customer, one
@@ -98,7 +112,7 @@ func (committer) Prepare(batch []*item) commit.Plan {
 	}
 	b := &pgx.Batch{}
 	b.Queue(batchClaimSQL, env, id, typ, created, apiVersion, objectID, status, source, payload, tie, at)
-	q.queue(b)
+	q.Queue(b)
 	f.Statements = make([]commit.Statement, len(b.QueuedQueries))
 	for k, qq := range b.QueuedQueries {
 		f.Statements[k] = commit.Statement{SQL: qq.SQL, Args: qq.Arguments}

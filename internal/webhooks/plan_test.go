@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 )
 
@@ -19,14 +20,8 @@ func TestStatementsProbeByKeyOnEmptyTables(t *testing.T) {
 	t.Parallel()
 	st := storetest.New(t)
 	ctx := context.Background()
-	statements := map[string]string{
-		"batch claim": batchClaimSQL, "mappings": mappingSQL, "placeholders": placeholderSQL,
-		"checkouts": checkoutSQL, "payments": paymentSQL, "line items": lineItemsSQL, "adoptions": adoptSQL,
-		"entitlement summaries": summarySQL,
-	}
-	for i, k := range objectKinds {
-		statements[string(k)] = objectSQL[i]
-	}
+	statements := store.ProjectionStatements()
+	statements["batch claim"] = batchClaimSQL
 	for typ := range stateTables {
 		statements["claim "+typ] = claimSQL(typ, true)
 	}
@@ -34,7 +29,7 @@ func TestStatementsProbeByKeyOnEmptyTables(t *testing.T) {
 	whole := regexp.MustCompile(`Seq Scan on|Hash Join|Hash Anti|Hash Semi|Merge|Index Cond: \(env = [^)]*\)$`)
 	for name, sql := range statements {
 		err := pgx.BeginFunc(ctx, st.Pool(), func(tx pgx.Tx) error {
-			for k, v := range plannerSettings {
+			for k, v := range store.PlannerSettings {
 				if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", k, v); err != nil {
 					return err
 				}

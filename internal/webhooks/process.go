@@ -139,7 +139,7 @@ func NewProcessor(st *store.Store, fetch Fetcher, log zerolog.Logger, o Options)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
 	}
-	own, owned, err := st.OpenConns(max(4, 2*max(1, o.Writers)), plannerSettings)
+	own, owned, err := st.OpenConns(max(4, 2*max(1, o.Writers)), store.PlannerSettings)
 	if err != nil {
 		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
 	}
@@ -447,7 +447,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 			}
 			q := it.rows
 			b := &pgx.Batch{}
-			q.queue(b)
+			q.Queue(b)
 			if b.Len() > 0 {
 				if err := tx.SendBatch(ctx, b).Close(); err != nil {
 					projErr = err

@@ -82,7 +82,7 @@ func projectEntitlementSummary(q *plan, env vocab.Env, e *Event, obj json.RawMes
 	if sum.Livemode != (env == vocab.Live) {
 		return fmt.Errorf("entitlement summary of customer %s has livemode %v in the %s environment", sum.Customer, sum.Livemode, env)
 	}
-	q.summaries = append(q.summaries, summaryRow{env: env, customer: sum.Customer, obj: obj, at: at, ev: q.ev})
+	q.Summaries = append(q.Summaries, store.SummaryRow{Env: env, Customer: sum.Customer, Object: obj, At: at, Event: q.ev})
 	return nil
 }
 
@@ -219,7 +219,7 @@ func projectPrice(mark string) projector {
 		if p.Product == "" {
 			return fmt.Errorf("price %s has no product", e.ObjectID)
 		}
-		q.placeholders = append(q.placeholders, placeholderRow{q.env, string(p.Product), p.Livemode, at, q.ev})
+		q.Placeholders = append(q.Placeholders, store.PlaceholderRow{Env: q.env, Product: string(p.Product), Livemode: p.Livemode, At: at, Event: q.ev})
 		if mark == "inactive" {
 			obj = withField(obj, "active", false)
 		}
@@ -266,7 +266,7 @@ func mapSubject(q *plan, env vocab.Env, sub subject, customer string) {
 		return
 	}
 	q.mapped = append(q.mapped, key)
-	q.mappings = append(q.mappings, mappingRow{key, q.ev})
+	q.Mappings = append(q.Mappings, store.MappingRow{Env: env, SubjectType: sub.typ, Subject: sub.id, Customer: customer, Event: q.ev})
 }
 
 // billwireRow is the session API's row named in a session's metadata, 0
@@ -286,11 +286,11 @@ func projectCheckout(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at t
 	}
 	sub := subjectOf(cs.Metadata, cs.ClientReferenceID)
 	mapSubject(q, env, sub, string(cs.Customer))
-	q.checkouts = append(q.checkouts, checkoutRow{env: env, stripeID: cs.ID, mode: str(cs.Mode), status: cs.Status,
-		paymentStatus: str(cs.PaymentStatus), customer: cs.Customer.ptr(), subscription: cs.Subscription.ptr(),
-		paymentIntent: cs.PaymentIntent.ptr(), clientReferenceID: str(cs.ClientReferenceID), subjectType: str(sub.typ),
-		subjectID: str(sub.id), amountTotal: cs.AmountTotal, currency: str(cs.Currency), data: obj, at: at, ev: q.ev,
-		row: billwireRow(cs.Metadata), lineItems: q.lineItems})
+	q.Checkouts = append(q.Checkouts, store.CheckoutRow{Env: env, StripeID: cs.ID, Mode: str(cs.Mode), Status: cs.Status,
+		PaymentStatus: str(cs.PaymentStatus), Customer: cs.Customer.ptr(), Subscription: cs.Subscription.ptr(),
+		PaymentIntent: cs.PaymentIntent.ptr(), ClientReferenceID: str(cs.ClientReferenceID), SubjectType: str(sub.typ),
+		SubjectID: str(sub.id), AmountTotal: cs.AmountTotal, Currency: str(cs.Currency), Data: obj, At: at, Event: q.ev,
+		Row: billwireRow(cs.Metadata), LineItems: q.lineItems})
 	if cs.Mode != "payment" {
 		return nil // subscription payments arrive as invoices
 	}
