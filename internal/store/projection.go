@@ -156,10 +156,11 @@ func (q *Projection) Payment(r PaymentRow) {
 	}
 }
 
-// ProjectionStatements are every statement Queue may add, by name (the
-// webhook engine's connections prepare them).
+// ProjectionStatements are every statement a webhook batch may hold (see
+// QueueClaims and Queue), by name: the webhook engine's connections
+// prepare them.
 func ProjectionStatements() map[string]string {
-	m := map[string]string{"mappings": batchMappingSQL, "placeholders": placeholderSQL, "adoptions": adoptSQL,
+	m := map[string]string{"batch claim": batchClaimSQL, "mappings": batchMappingSQL, "placeholders": placeholderSQL, "adoptions": adoptSQL,
 		"checkouts": checkoutSQL, "line items": lineItemsSQL, "payments": paymentSQL, "entitlement summaries": summarySQL}
 	for i, k := range ProjectedKinds {
 		m[string(k)] = objectSQL[i]

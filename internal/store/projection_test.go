@@ -10,7 +10,7 @@ import (
 	"github.com/billwire/billwire/internal/vocab"
 )
 
-// Every statement a projection can queue is among ProjectionStatements,
+// Every statement a batch can hold is among ProjectionStatements,
 // which the webhook writers' connections prepare: a batch with one that is
 // not fails whole, and its events then run one by one, each in a
 // transaction of its own.
@@ -28,6 +28,7 @@ func TestEveryProjectionStatementIsListed(t *testing.T) {
 	q.Payment(PaymentRow{Env: vocab.Test, Key: "re_1", Kind: "refund", Status: "succeeded", At: at, Event: "evt_1"})
 	q.Summaries = append(q.Summaries, SummaryRow{Env: vocab.Test, Customer: "cus_1", Object: json.RawMessage(`{}`), At: at, Event: "evt_1"})
 	b := &pgx.Batch{}
+	QueueClaims(b, []EventClaim{{Env: vocab.Test, ID: "evt_1", Type: "customer.created", ObjectType: "customer", CheckTie: true}})
 	q.Queue(b)
 	listed := ProjectionStatements()
 	for _, qq := range b.QueuedQueries {

@@ -3,25 +3,16 @@ package webhooks
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks/commit"
-)
-
-// texts and jsons are array arguments that pgx encodes without reflection
-// (nullable text, and JSON documents).
-type (
-	texts = pgtype.FlatArray[*string]
-	jsons = pgtype.FlatArray[json.RawMessage]
 )
 
 // committer is the processor's side of the commit engine: what a batch of
@@ -29,9 +20,10 @@ type (
 // what the claims answered, and the one-event path (slowOne).
 type committer struct{ p *Processor }
 
-// pipeSQL are the statements a writer's connection prepares.
+// pipeSQL are the statements a writer's connection prepares: the batch
+// claim and the projection's.
 var pipeSQL = func() []string {
-	s := []string{batchClaimSQL}
+	var s []string
 	for _, name := range slices.Sorted(maps.Keys(store.ProjectionStatements())) {
 		s = append(s, store.ProjectionStatements()[name])
 	}
@@ -72,7 +64,7 @@ func (committer) Prepare(batch []*item) commit.Plan {
 			continue
 		}
 		events[ek] = true
-		if _, ok := stateTables[it.e.ObjectType]; ok {
+		if store.ReplacesState(it.e.ObjectType) {
 			sk := objectKey{it.env, it.e.ObjectType, it.e.ObjectID, it.at}
 			if states[sk] {
 				f.Alone[i] = true
@@ -94,24 +86,12 @@ func (committer) Prepare(batch []*item) commit.Plan {
 	slices.SortFunc(f.Shared, func(a, b int) int {
 		return cmp.Or(cmp.Compare(batch[a].env, batch[b].env), cmp.Compare(batch[a].e.ID, batch[b].e.ID))
 	})
-	n := len(f.Shared)
-	var (
-		env, id, typ, status, source = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		created, at                  = make([]time.Time, n), make([]time.Time, n)
-		apiVersion, objectID, tie    = make(texts, n), make(texts, n), make(texts, n)
-		payload                      = make(jsons, n)
-	)
+	claims := make([]store.EventClaim, len(f.Shared))
 	for j, i := range f.Shared {
-		it := batch[i]
-		e := it.e
-		env[j], id[j], typ[j], status[j], source[j] = string(it.env), e.ID, e.Type, string(statusFor(e)), it.source
-		created[j], at[j], apiVersion[j], objectID[j], payload[j] = e.CreatedAt(), it.at, str(e.APIVersion), str(e.ObjectID), ledgerPayload(e)
-		if _, ok := stateTables[e.ObjectType]; ok && it.checkTie {
-			tie[j] = &e.ObjectType
-		}
+		claims[j] = claim(batch[i])
 	}
 	b := &pgx.Batch{}
-	b.Queue(batchClaimSQL, env, id, typ, created, apiVersion, objectID, status, source, payload, tie, at)
+	store.QueueClaims(b, claims)
 	q.Queue(b)
 	f.Statements = make([]commit.Statement, len(b.QueuedQueries))
 	for k, qq := range b.QueuedQueries {

@@ -354,17 +354,12 @@ func isProjectionError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// claimArgs are the arguments of claimSQL for an item.
-func claimArgs(it *item, status Status, precise bool) []any {
+// claim is the ledger claim of an item.
+func claim(it *item) store.EventClaim {
 	e := it.e
-	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, ledgerPayload(e), it.force}
-	if _, ok := stateTables[e.ObjectType]; ok {
-		args = append(args, it.checkTie, it.at)
-		if precise {
-			args = append(args, it.obj)
-		}
-	}
-	return args
+	return store.EventClaim{Env: it.env, ID: e.ID, Type: e.Type, Created: e.CreatedAt(), APIVersion: e.APIVersion,
+		ObjectType: e.ObjectType, ObjectID: e.ObjectID, Status: string(statusFor(e)), Source: it.source, Payload: ledgerPayload(e),
+		Force: it.force, CheckTie: it.checkTie, At: it.at, Object: it.obj}
 }
 
 func statusFor(e *Event) Status {
@@ -429,8 +424,8 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 		var projErr error
 		var mapped []mappingKey
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-			var tie, claimed bool
-			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).Scan(&tie, &claimed); err != nil {
+			tie, claimed, err := store.ClaimEvent(ctx, tx, claim(it))
+			if err != nil {
 				return err
 			}
 			switch {
@@ -488,19 +483,10 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, cause error) (Status, error) {
 	e := it.e
 	msg := secrets.Redact(cause.Error())
-	var status string
-	var attempts int
-	err := tx.QueryRow(ctx, `
-		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, last_error, source, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $10 <= 1 THEN 'parked' ELSE 'failed' END, 1, $7, $8, $9)
-		ON CONFLICT (env, id) DO UPDATE SET attempts = w.attempts + 1, last_error = EXCLUDED.last_error,
-			payload = coalesce(w.payload, EXCLUDED.payload), -- a pruned event replayed from Stripe's copy keeps that while it fails
-			status = CASE WHEN w.attempts + 1 >= $10 OR ($11 AND w.status = 'parked') THEN 'parked' ELSE 'failed' END
-		WHERE w.status = 'failed' OR $11
-		RETURNING w.status, w.attempts`,
-		it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), msg, it.source, e.Raw,
-		p.opts.MaxAttempts, it.force).Scan(&status, &attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
+	status, attempts, err := store.RecordEventFailure(ctx, tx, store.EventFailure{Env: it.env, ID: e.ID, Type: e.Type,
+		Created: e.CreatedAt(), APIVersion: e.APIVersion, ObjectID: e.ObjectID, Error: msg, Source: it.source, Payload: e.Raw,
+		MaxAttempts: p.opts.MaxAttempts, Force: it.force})
+	if errors.Is(err, store.ErrNotFailed) {
 		return Duplicate, nil // processed meanwhile by another receiver
 	}
 	if err != nil {

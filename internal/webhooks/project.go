@@ -3,8 +3,6 @@ package webhooks
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,91 +98,26 @@ func Types() []string {
 // Projects reports whether billwire projects events of type t.
 func Projects(t string) bool { _, ok := projectors[t]; return ok }
 
-// stateTables are the objects whose state an event replaces whole; two
-// events about one of them in the same second cannot be ordered by their
-// payload, so the object is fetched from Stripe instead.
-var stateTables = map[string]struct{ table, key, path string }{
-	"customer":         {"payments.customers", "id", "/v1/customers/"},
-	"product":          {"payments.products", "id", "/v1/products/"},
-	"price":            {"payments.prices", "id", "/v1/prices/"},
-	"subscription":     {"payments.subscriptions", "id", "/v1/subscriptions/"},
-	"checkout.session": {"payments.checkout_sessions", "stripe_id", "/v1/checkout/sessions/"},
+// statePaths are the Stripe API paths of the objects whose state an event
+// replaces whole (store.ReplacesState): two events about one of them in the
+// same second cannot be ordered by their payload, so the object is fetched
+// from Stripe instead.
+var statePaths = map[string]string{
+	"customer":         "/v1/customers/",
+	"product":          "/v1/products/",
+	"price":            "/v1/prices/",
+	"subscription":     "/v1/subscriptions/",
+	"checkout.session": "/v1/checkout/sessions/",
 }
-
-// claimSQL records an event in the ledger unless it is there already (a
-// failed one is claimed again; force, for replays, claims any). For objects
-// whose state an event replaces whole, it first asks whether the stored
-// object is from the same second: then nothing is claimed. It returns (tie,
-// claimed). With precise, a tie also needs the stored data to differ from
-// the event's ($13): the caller then fetches the object from Stripe.
-// Without it (the batch path) a possible tie is handed to the one-event
-// path, which asks precisely: comparing needs the object parsed as jsonb,
-// which a batch should not pay for every event. The CASE keeps the planner
-// from comparing whole documents before the cheap time test.
-func claimSQL(objectType string, precise bool) string {
-	tie := "false"
-	if st, ok := stateTables[objectType]; ok {
-		same := "true"
-		if precise {
-			same = "data IS DISTINCT FROM $13::jsonb"
-		}
-		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE id = $2 AND env = $1 AND status <> 'failed' AND NOT $10)
-			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1
-				AND CASE WHEN source_at = $12 THEN ` + same + ` ELSE false END)`
-	}
-	return `WITH tie AS (SELECT ` + tie + ` AS t),
-		ins AS (
-			INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-			SELECT $1, $2, $3, $4, $5, $6, $7, 1, $8, now(), $9 WHERE NOT (SELECT t FROM tie)
-			ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
-				processed_at = now(), source = EXCLUDED.source
-			WHERE w.status = 'failed' OR $10
-			RETURNING 1)
-		SELECT (SELECT t FROM tie), EXISTS (SELECT 1 FROM ins)`
-}
-
-// batchClaimSQL claims a batch of events in the ledger, one row per event
-// in the arrays (env, id, type, created, api_version, object_id, status,
-// source, payload, tie, at), and answers, per event in order: whether it was
-// recorded before (dup: processed, ignored or parked), whether the stored
-// state of its object is from the same second (same, when tie names the
-// object type), and whether this statement claimed it. An event whose
-// object is from the same second is not claimed: the one-event path decides
-// it precisely (claimSQL). Failed events are claimed again.
-var batchClaimSQL = func() string {
-	var cases strings.Builder
-	for _, typ := range slices.Sorted(maps.Keys(stateTables)) {
-		st := stateTables[typ]
-		fmt.Fprintf(&cases, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at = u.at)",
-			typ, st.table, st.key)
-	}
-	return `
-	WITH t AS MATERIALIZED (
-		SELECT u.*,
-			EXISTS (SELECT 1 FROM payments.webhook_events w WHERE w.id = u.id AND w.env = u.env AND w.status <> 'failed') AS dup,
-			coalesce(CASE u.tie` + cases.String() + `
-				END, false) AS same
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
-			$9::json[], $10::text[], $11::timestamptz[])
-			WITH ORDINALITY AS u(env, id, type, created, api_version, object_id, status, source, payload, tie, at, n)),
-	ins AS (
-		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-		SELECT env, id, type, created, api_version, object_id, status, 1, source, now(), payload FROM t WHERE NOT dup AND NOT same
-		ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
-			processed_at = now(), source = EXCLUDED.source
-		WHERE w.status = 'failed'
-		RETURNING w.id, w.env)
-	SELECT t.dup, t.same, EXISTS (SELECT 1 FROM ins WHERE ins.id = t.id AND ins.env = t.env) FROM t ORDER BY t.n`
-}()
 
 // FetchPath is the Stripe API path that returns the event's object, for
 // objects whose state an event replaces whole.
 func (e *Event) FetchPath() (string, bool) {
-	st, ok := stateTables[e.ObjectType]
+	path, ok := statePaths[e.ObjectType]
 	if !ok || e.ObjectID == "" {
 		return "", false
 	}
-	return st.path + e.ObjectID, true
+	return path + e.ObjectID, true
 }
 
 func mirror(kind vocab.Kind, mark string) projector {

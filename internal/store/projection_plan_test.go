@@ -1,8 +1,9 @@
-package webhooks
+package store_test
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,11 +22,7 @@ func TestStatementsProbeByKeyOnEmptyTables(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
 	statements := store.ProjectionStatements()
-	statements["batch claim"] = batchClaimSQL
-	for typ := range stateTables {
-		statements["claim "+typ] = claimSQL(typ, true)
-	}
-	statements["claim event"] = claimSQL("event", true)
+	maps.Copy(statements, store.ClaimStatements())
 	whole := regexp.MustCompile(`Seq Scan on|Hash Join|Hash Anti|Hash Semi|Merge|Index Cond: \(env = [^)]*\)$`)
 	for name, sql := range statements {
 		err := pgx.BeginFunc(ctx, st.Pool(), func(tx pgx.Tx) error {
