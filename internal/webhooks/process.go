@@ -349,11 +349,6 @@ func (p *Processor) fail(ctx context.Context, env vocab.Env, e *Event, source st
 // arrive announces a delivery that is being read (see commit.Arrival).
 func (p *Processor) arrive() *commit.Arrival { return p.engine.Arrive() }
 
-func isProjectionError(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe)
-}
-
 // claim is the ledger claim of an item.
 func claim(it *item) store.EventClaim {
 	e := it.e
