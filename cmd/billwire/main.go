@@ -176,8 +176,9 @@ type app struct {
 	lazy *store.Lazy
 }
 
-// Close releases the database connection, if one was opened.
-func (a *app) Close() { a.lazy.Close() }
+// Close stops the service's webhook processor and releases the database
+// connection, if one was opened.
+func (a *app) Close() { a.svc.Close(); a.lazy.Close() }
 
 // open builds the app from the common settings.
 func (c *common) open(getenv func(string) string, stderr io.Writer) (*app, error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
+	"github.com/billwire/billwire/internal/webhooks"
 )
 
 // StoreSource hands out the store, opening it on first use.
@@ -35,6 +36,12 @@ type Service struct {
 	mu       sync.Mutex
 	clients  map[vocab.Env]cachedClient
 	checkout *checkout.Service
+
+	// The webhook processor reconcile and replay use (see processor).
+	procMu   sync.Mutex
+	proc     *webhooks.Processor // billwire serve's, given to UseProcessor
+	own      *webhooks.Processor // built by the Service when none was given
+	ownStore *store.Store
 }
 
 type cachedClient struct {

@@ -56,7 +56,7 @@ func simRig(t *testing.T) (*billing.Service, *store.Store, string) {
 	if _, err := scaffold.Apply(ctx, st, m); err != nil {
 		t.Fatal(err)
 	}
-	proc := webhooks.NewProcessor(st.Pool(), svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
+	proc := webhooks.NewProcessor(st, svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, zerolog.Nop()))
 	srv := httptest.NewServer(mux)

@@ -35,7 +35,7 @@ func newLiveRig(t *testing.T) *liveRig {
 	st := storetest.New(t)
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{DeliverEvents: true})
 	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, zerolog.Nop())
-	proc := webhooks.NewProcessor(st.Pool(), svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
+	proc := webhooks.NewProcessor(st, svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, zerolog.Nop()))
 	srv := httptest.NewServer(mux)

@@ -72,8 +72,7 @@ func (s *Service) Reconcile(ctx context.Context, env vocab.Env, since time.Time)
 	if err != nil {
 		return nil, err
 	}
-	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
-	defer proc.Close()
+	proc := s.processor(st)
 	res := &ReconcileResult{Env: env, Since: since, Outcomes: map[string]int{}}
 	filters := url.Values{"created[gte]": {strconv.FormatInt(since.Unix(), 10)}}
 	after := ""
@@ -125,6 +124,44 @@ func (s *Service) Reconcile(ctx context.Context, env vocab.Env, since time.Time)
 	return res, nil
 }
 
+// UseProcessor makes reconcile and replay run through proc, billwire
+// serve's one long-lived processor, so that their events keep its
+// per-customer ordering beside the deliveries it is committing. Its owner
+// closes it.
+func (s *Service) UseProcessor(proc *webhooks.Processor) {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	s.proc = proc
+}
+
+// processor is the processor for st's events: the one given to
+// UseProcessor, else one the Service builds once (for the CLI and the MCP
+// server without serve) and closes in Close.
+func (s *Service) processor(st *store.Store) *webhooks.Processor {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if s.proc != nil {
+		return s.proc
+	}
+	if s.own == nil || s.ownStore != st {
+		if s.own != nil {
+			s.own.Close()
+		}
+		s.own, s.ownStore = webhooks.NewProcessor(st, s, s.log, webhooks.Options{Writers: 1}), st
+	}
+	return s.own
+}
+
+// Close stops the processor the Service built, if any (see processor).
+func (s *Service) Close() {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if s.own != nil {
+		s.own.Close()
+		s.own, s.ownStore = nil, nil
+	}
+}
+
 // ReplayResult reports a replayed event.
 type ReplayResult struct {
 	Env     vocab.Env `json:"env"`
@@ -174,14 +211,33 @@ func (s *Service) Replay(ctx context.Context, env vocab.Env, eventID string) (*R
 	if e.ID != rec.ID || e.Livemode != (env == vocab.Live) {
 		return nil, fmt.Errorf("replay %s: Stripe answered event %s (livemode %v) for it in %s", rec.ID, e.ID, e.Livemode, env)
 	}
-	proc := webhooks.NewProcessor(st.Pool(), s, s.log, webhooks.Options{Writers: 1})
-	defer proc.Close()
-	status, err := proc.Process(ctx, env, e, "replay", true)
+	if res.Refetched {
+		if err := sameEvent(rec, e); err != nil {
+			return nil, err
+		}
+	}
+	status, err := s.processor(st).Process(ctx, env, e, "replay", true)
 	if err != nil {
 		return nil, err
 	}
 	res.Status = string(status)
 	return res, nil
+}
+
+// sameEvent refuses Stripe's copy of a pruned event unless it is the event
+// the ledger recorded: the same type, about the same object. Anything else
+// under the recorded id would project what billwire never received.
+func sameEvent(rec *store.WebhookEvent, e *webhooks.Event) error {
+	recorded := ""
+	if rec.ObjectID != nil {
+		recorded = *rec.ObjectID
+	}
+	if e.Type != rec.Type || e.ObjectID != recorded {
+		return fmt.Errorf("replay %s: refused: the ledger recorded a %s event about %q, and Stripe's copy is a %s event about %q; "+
+			"nothing was projected (run sync_catalog to bring the state up to date from Stripe instead)",
+			rec.ID, rec.Type, recorded, e.Type, e.ObjectID)
+	}
+	return nil
 }
 
 // refetchEvent fetches a recorded event whose payload was pruned from

@@ -37,7 +37,8 @@ func TestReplayOfAPrunedEvent(t *testing.T) {
 	wantIn(t, "replay of an event Stripe no longer has", b.get("/dashboard/test/webhooks").body,
 		"cannot be replayed", "Stripe no longer has the event", "billwire sync --env test")
 
-	w.fake.AddEvent(testKey, eventfixtures.MustEvent(t, "invoice.paid", eventfixtures.Options{ID: "evt_DashPaid"}))
+	w.fake.AddEvent(testKey, eventfixtures.MustEvent(t, "invoice.paid", eventfixtures.Options{ID: "evt_DashPaid",
+		Replace: map[string]string{"in_Fixture1": "in_DashPaid"}})) // the invoice the ledger recorded
 	replay()
 	wantIn(t, "replay fetched from Stripe", b.get("/dashboard/test/webhooks").body,
 		"Replayed evt_DashPaid: it was processed and is now processed.", "fetched from Stripe")

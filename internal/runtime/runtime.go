@@ -60,7 +60,8 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
-	proc := webhooks.NewProcessor(st.Pool(), svc, log, opts.Webhooks)
+	proc := webhooks.NewProcessor(st, svc, log, opts.Webhooks)
+	svc.UseProcessor(proc) // reconcile and replay keep serve's per-customer ordering
 	s := &Server{store: st, proc: proc, log: log, mux: http.NewServeMux(),
 		prune: webhooks.NewPruner(st, opts.EventRetention, log, webhooks.PrunerOptions{})}
 	s.mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))

@@ -173,7 +173,7 @@ func newRig(t *testing.T, live bool) *rig {
 			t.Fatal(err)
 		}
 	}
-	proc := webhooks.NewProcessor(st.Pool(), r.svc, log, webhooks.Options{MaxAttempts: 3})
+	proc := webhooks.NewProcessor(st, r.svc, log, webhooks.Options{MaxAttempts: 3})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	srv := httptest.NewServer(mux)

@@ -58,7 +58,7 @@ func newRig(t *testing.T) *rig {
 	if _, err := st.Upsert(ctx, vocab.Test, vocab.Prices, []json.RawMessage{json.RawMessage(priceJSON)}, at); err != nil {
 		t.Fatal(err)
 	}
-	proc := webhooks.NewProcessor(st.Pool(), svc, log, webhooks.Options{MaxAttempts: 3})
+	proc := webhooks.NewProcessor(st, svc, log, webhooks.Options{MaxAttempts: 3})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	srv := httptest.NewServer(mux)

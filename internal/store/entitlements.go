@@ -68,19 +68,27 @@ func ParseEntitlementSummary(obj json.RawMessage) (*EntitlementSummaryObject, er
 	return out, nil
 }
 
-// entitlementSummarySQL stores a summary object ($2) for env ($1) as of $3,
-// unless the stored one is newer. The features column holds the lookup keys
-// of its entitlements, sorted and without repeats.
-const entitlementSummarySQL = `
+// entitlementSummaryUpsert is the statement that stores summary objects,
+// reading its rows from the query input, whose columns are env (text), o
+// (the summary object, jsonb) and at (timestamptz), each unless a summary
+// from a newer source is stored. The features column holds the lookup keys
+// of its entitlements, sorted and without repeats. The webhook batches
+// (summarySQL) and ProjectEntitlementSummary share it.
+func entitlementSummaryUpsert(input string) string {
+	return `
 	INSERT INTO payments.entitlement_summaries AS t (env, customer_id, features, source_at, data)
-	SELECT $1, o->>'customer',
-		ARRAY(SELECT DISTINCT e->>'lookup_key' FROM jsonb_array_elements(coalesce(o->'entitlements'->'data', '[]')) e
+	SELECT r.env, r.o->>'customer',
+		ARRAY(SELECT DISTINCT e->>'lookup_key' FROM jsonb_array_elements(coalesce(r.o->'entitlements'->'data', '[]')) e
 			WHERE coalesce(e->>'lookup_key', '') <> '' ORDER BY 1),
-		$3, o
-	FROM (SELECT $2::jsonb AS o) input
+		r.at, r.o
+	FROM (` + input + `) r
 	ON CONFLICT (customer_id, env) DO UPDATE SET features = EXCLUDED.features, source_at = EXCLUDED.source_at,
 		data = EXCLUDED.data, updated_at = now()
 	WHERE t.source_at <= EXCLUDED.source_at`
+}
+
+// entitlementSummarySQL stores a summary object ($2) for env ($1) as of $3.
+var entitlementSummarySQL = entitlementSummaryUpsert(`SELECT $1::text AS env, $2::jsonb AS o, $3::timestamptz AS at`)
 
 // EntitlementSummaryStatement is the statement ProjectEntitlementSummary
 // runs, for callers that batch statements. It does not check the object:

@@ -21,6 +21,21 @@ import (
 // There is no goroutine to start or stop: the caller who starts a batch runs
 // it (or, for a caller who does not wait, a goroutine of its own), and hands
 // what is waiting after it to a new goroutine.
+//
+// It does not share the webhook commit engine (internal/webhooks/commit),
+// and should not: that engine exists for what the session API's writes do
+// not need. Webhook events about one customer must commit in order, so it
+// holds per-key ownership across batches; it claims each event in the
+// ledger and answers per item from the claim's rows (duplicate, tie,
+// claimed); it keeps two batches in flight on long-lived pipelined
+// connections with planner settings of their own, and writers that live as
+// long as the processor. The session API's rows are independent of each
+// other (each caller writes its own checkout row, in any order), a caller
+// needs only "committed or not", and its writes ride the store's shared
+// pool beside the reads of the same request: a transaction per batch on a
+// pooled connection, started by whoever comes first, is all it takes, and
+// the engine's goroutines, connections and ordering would be cost without
+// use.
 type group struct {
 	pool  *pgxpool.Pool
 	lanes int

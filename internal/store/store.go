@@ -108,6 +108,26 @@ func redactDSNError(err error) string {
 // instead (TestOneDataLayer holds that).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// OpenConns opens a pool of its own to the store's database, of at most
+// maxConns connections whose sessions run with params (run-time settings),
+// for a component that must not share the store's pool: the webhook commit
+// engine keeps its writers' connections in pipeline mode with planner
+// settings of their own. The caller closes it. A failure to open (of a copy
+// of a configuration that works: not expected) falls back to the store's
+// pool, which the caller must then not close: owned says which.
+func (s *Store) OpenConns(maxConns int, params map[string]string) (pool *pgxpool.Pool, owned bool, err error) {
+	cfg := s.pool.Config()
+	cfg.MinConns, cfg.MaxConns = 0, int32(maxConns)
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return s.pool, false, err
+	}
+	return own, true, nil
+}
+
 // MasterKey returns the key that seals this store's secrets.
 func (s *Store) MasterKey() *secrets.MasterKey { return s.key }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billwire/billwire/internal/loadgen"
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/vocab"
+	"github.com/billwire/billwire/internal/webhooks/commit"
 )
 
 // BenchmarkBatch records and projects realistic traffic (shuffled, 10%
@@ -33,7 +35,7 @@ func BenchmarkBatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg.MaxConns = 2 // the writer's backend, whose CPU time is measured, and one for events alone
-			for k, v := range plannerSettings {
+			for k, v := range store.PlannerSettings {
 				cfg.ConnConfig.RuntimeParams[k] = v
 			}
 			pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -41,14 +43,10 @@ func BenchmarkBatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer pool.Close()
-			p := &Processor{pool: pool, log: zerolog.Nop(), opts: Options{MaxAttempts: 5, MaxBatch: 64}, settled: map[mappingKey]struct{}{},
-				keys: keys{owner: map[string]keyOwner{}, held: make([][]*item, 1)}}
-			var pp *pipe
-			defer func() {
-				if pp != nil {
-					pp.close()
-				}
-			}()
+			p := &Processor{pool: pool, log: zerolog.Nop(), opts: Options{MaxAttempts: 5, MaxBatch: 64}, settled: map[mappingKey]struct{}{}}
+			p.engine = commit.New(committer{p}, pool, zerolog.Nop(), commit.Options{Reference: true, Prepared: pipeSQL})
+			direct := p.engine.Direct()
+			defer direct.Close()
 			raw, exp := loadgen.Generate(loadgen.Config{Events: b.N*size + 5, Shuffle: true, Duplicates: 0.1, Seed: 3})
 			items := make([]*item, len(raw))
 			for i, body := range raw {
@@ -56,15 +54,14 @@ func BenchmarkBatch(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				items[i] = &item{env: vocab.Test, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: "bench",
-					done: make(chan result, 1)}
+				items[i] = &item{env: vocab.Test, e: e, obj: e.Data.Object, at: e.CreatedAt(), checkTie: true, source: "bench"}
 			}
 			for _, it := range items[:exp.Prelude] {
 				p.project(it)
-				pp = p.runOnce(pp, []*item{it})
+				direct.Commit([]*item{it})
 			}
 			items = items[exp.Prelude:]
-			pid := int(pp.conn.Conn().PgConn().PID())
+			pid := int(direct.Backend())
 			pg0 := backendCPU(pid)
 			b.ResetTimer()
 			start := time.Now()
@@ -73,10 +70,9 @@ func BenchmarkBatch(b *testing.B) {
 				for _, it := range batch {
 					p.project(it) // in the callers' goroutines when served
 				}
-				pp = p.runOnce(pp, batch)
-				for _, it := range batch {
-					if r := <-it.done; r.status == "" || r.status == Failed {
-						b.Fatalf("%s: %+v", it.e.ID, r)
+				for i, r := range direct.Commit(batch) {
+					if r.status == "" || r.status == Failed {
+						b.Fatalf("%s: %+v", batch[i].e.ID, r)
 					}
 				}
 			}
@@ -88,24 +84,6 @@ func BenchmarkBatch(b *testing.B) {
 			}
 		})
 	}
-}
-
-// runOnce sends a batch and waits for it, as a writer with nothing else
-// in flight does.
-func (p *Processor) runOnce(pp *pipe, batch []*item) *pipe {
-	f := &flight{}
-	p.prepare(f, p.keys.take(f, batch))
-	pp = p.send(pp, f)
-	var err error
-	switch {
-	case len(f.shared) == 0:
-	case !f.sent:
-		err = errNotSent
-	default:
-		err = pp.read(f)
-	}
-	p.finish(f, err)
-	return pp
 }
 
 // backendCPU is the CPU time of a local process in ns, or -1.

@@ -394,7 +394,7 @@ func TestGroupCommitNeverWaitsOnLineItems(t *testing.T) {
 	// One writer, which waits long for deliveries being read: the other
 	// deliveries are answered by the writer the held one would block if it
 	// were fetched inside a batch, or delay if it still counted as arriving.
-	proc := webhooks.NewProcessor(st.Pool(), r.svc, log, webhooks.Options{Writers: 1, MaxWait: 5 * time.Second})
+	proc := webhooks.NewProcessor(st, r.svc, log, webhooks.Options{Writers: 1, MaxWait: 5 * time.Second})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	srv := httptest.NewServer(mux)

@@ -56,7 +56,7 @@ func BenchmarkOutbox(b *testing.B) {
 				}
 				events[i] = e
 			}
-			proc := webhooks.NewProcessor(st.Pool(), svc, zerolog.Nop(), webhooks.Options{})
+			proc := webhooks.NewProcessor(st, svc, zerolog.Nop(), webhooks.Options{})
 			for _, e := range events[:exp.Prelude] {
 				if _, err := proc.Process(ctx, vocab.Test, e, "webhook", false); err != nil {
 					b.Fatal(err)

@@ -3,8 +3,6 @@ package webhooks
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,7 +81,7 @@ func projectEntitlementSummary(q *plan, env vocab.Env, e *Event, obj json.RawMes
 	if sum.Livemode != (env == vocab.Live) {
 		return fmt.Errorf("entitlement summary of customer %s has livemode %v in the %s environment", sum.Customer, sum.Livemode, env)
 	}
-	q.summaries = append(q.summaries, summaryRow{env: env, customer: sum.Customer, obj: obj, at: at, ev: q.ev})
+	q.Summaries = append(q.Summaries, store.SummaryRow{Env: env, Customer: sum.Customer, Object: obj, At: at, Event: q.ev})
 	return nil
 }
 
@@ -101,87 +99,10 @@ func Types() []string {
 // Projects reports whether billwire projects events of type t.
 func Projects(t string) bool { _, ok := projectors[t]; return ok }
 
-// stateTables are the objects whose state an event replaces whole; two
-// events about one of them in the same second cannot be ordered by their
-// payload, so the object is fetched from Stripe instead.
-var stateTables = map[string]struct{ table, key string }{
-	"customer":         {"payments.customers", "id"},
-	"product":          {"payments.products", "id"},
-	"price":            {"payments.prices", "id"},
-	"subscription":     {"payments.subscriptions", "id"},
-	"checkout.session": {"payments.checkout_sessions", "stripe_id"},
-}
-
-// claimSQL records an event in the ledger unless it is there already (a
-// failed one is claimed again; force, for replays, claims any). For objects
-// whose state an event replaces whole, it first asks whether the stored
-// object is from the same second: then nothing is claimed. It returns (tie,
-// claimed). With precise, a tie also needs the stored data to differ from
-// the event's ($13): the caller then fetches the object from Stripe.
-// Without it (the batch path) a possible tie is handed to the one-event
-// path, which asks precisely: comparing needs the object parsed as jsonb,
-// which a batch should not pay for every event. The CASE keeps the planner
-// from comparing whole documents before the cheap time test.
-func claimSQL(objectType string, precise bool) string {
-	tie := "false"
-	if st, ok := stateTables[objectType]; ok {
-		same := "true"
-		if precise {
-			same = "data IS DISTINCT FROM $13::jsonb"
-		}
-		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE id = $2 AND env = $1 AND status <> 'failed' AND NOT $10)
-			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1
-				AND CASE WHEN source_at = $12 THEN ` + same + ` ELSE false END)`
-	}
-	return `WITH tie AS (SELECT ` + tie + ` AS t),
-		ins AS (
-			INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-			SELECT $1, $2, $3, $4, $5, $6, $7, 1, $8, now(), $9 WHERE NOT (SELECT t FROM tie)
-			ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
-				processed_at = now(), source = EXCLUDED.source
-			WHERE w.status = 'failed' OR $10
-			RETURNING 1)
-		SELECT (SELECT t FROM tie), EXISTS (SELECT 1 FROM ins)`
-}
-
-// batchClaimSQL claims a batch of events in the ledger, one row per event
-// in the arrays (env, id, type, created, api_version, object_id, status,
-// source, payload, tie, at), and answers, per event in order: whether it was
-// recorded before (dup: processed, ignored or parked), whether the stored
-// state of its object is from the same second (same, when tie names the
-// object type), and whether this statement claimed it. An event whose
-// object is from the same second is not claimed: the one-event path decides
-// it precisely (claimSQL). Failed events are claimed again.
-var batchClaimSQL = func() string {
-	var cases strings.Builder
-	for _, typ := range slices.Sorted(maps.Keys(stateTables)) {
-		st := stateTables[typ]
-		fmt.Fprintf(&cases, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at = u.at)",
-			typ, st.table, st.key)
-	}
-	return `
-	WITH t AS MATERIALIZED (
-		SELECT u.*,
-			EXISTS (SELECT 1 FROM payments.webhook_events w WHERE w.id = u.id AND w.env = u.env AND w.status <> 'failed') AS dup,
-			coalesce(CASE u.tie` + cases.String() + `
-				END, false) AS same
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
-			$9::json[], $10::text[], $11::timestamptz[])
-			WITH ORDINALITY AS u(env, id, type, created, api_version, object_id, status, source, payload, tie, at, n)),
-	ins AS (
-		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-		SELECT env, id, type, created, api_version, object_id, status, 1, source, now(), payload FROM t WHERE NOT dup AND NOT same
-		ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
-			processed_at = now(), source = EXCLUDED.source
-		WHERE w.status = 'failed'
-		RETURNING w.id, w.env)
-	SELECT t.dup, t.same, EXISTS (SELECT 1 FROM ins WHERE ins.id = t.id AND ins.env = t.env) FROM t ORDER BY t.n`
-}()
-
 // FetchPath is the Stripe API path that returns the event's object, for
 // objects whose state an event replaces whole.
 func (e *Event) FetchPath() (string, bool) {
-	if _, ok := stateTables[e.ObjectType]; !ok {
+	if !store.ReplacesState(e.ObjectType) {
 		return "", false
 	}
 	return stripeapi.ObjectPath(e.ObjectType, e.ObjectID)
@@ -219,7 +140,7 @@ func projectPrice(mark string) projector {
 		if p.Product == "" {
 			return fmt.Errorf("price %s has no product", e.ObjectID)
 		}
-		q.placeholders = append(q.placeholders, placeholderRow{q.env, string(p.Product), p.Livemode, at, q.ev})
+		q.Placeholders = append(q.Placeholders, store.PlaceholderRow{Env: q.env, Product: string(p.Product), Livemode: p.Livemode, At: at, Event: q.ev})
 		if mark == "inactive" {
 			obj = withField(obj, "active", false)
 		}
@@ -266,7 +187,7 @@ func mapSubject(q *plan, env vocab.Env, sub subject, customer string) {
 		return
 	}
 	q.mapped = append(q.mapped, key)
-	q.mappings = append(q.mappings, mappingRow{key, q.ev})
+	q.Mappings = append(q.Mappings, store.MappingRow{Env: env, SubjectType: sub.typ, Subject: sub.id, Customer: customer, Event: q.ev})
 }
 
 // billwireRow is the session API's row named in a session's metadata, 0
@@ -286,11 +207,11 @@ func projectCheckout(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at t
 	}
 	sub := subjectOf(cs.Metadata, cs.ClientReferenceID)
 	mapSubject(q, env, sub, string(cs.Customer))
-	q.checkouts = append(q.checkouts, checkoutRow{env: env, stripeID: cs.ID, mode: str(cs.Mode), status: cs.Status,
-		paymentStatus: str(cs.PaymentStatus), customer: cs.Customer.ptr(), subscription: cs.Subscription.ptr(),
-		paymentIntent: cs.PaymentIntent.ptr(), clientReferenceID: str(cs.ClientReferenceID), subjectType: str(sub.typ),
-		subjectID: str(sub.id), amountTotal: cs.AmountTotal, currency: str(cs.Currency), data: obj, at: at, ev: q.ev,
-		row: billwireRow(cs.Metadata), lineItems: q.lineItems})
+	q.Checkouts = append(q.Checkouts, store.CheckoutRow{Env: env, StripeID: cs.ID, Mode: str(cs.Mode), Status: cs.Status,
+		PaymentStatus: str(cs.PaymentStatus), Customer: cs.Customer.ptr(), Subscription: cs.Subscription.ptr(),
+		PaymentIntent: cs.PaymentIntent.ptr(), ClientReferenceID: str(cs.ClientReferenceID), SubjectType: str(sub.typ),
+		SubjectID: str(sub.id), AmountTotal: cs.AmountTotal, Currency: str(cs.Currency), Data: obj, At: at, Event: q.ev,
+		Row: billwireRow(cs.Metadata), LineItems: q.lineItems})
 	if cs.Mode != "payment" {
 		return nil // subscription payments arrive as invoices
 	}

@@ -78,7 +78,7 @@ func TestIgnoredEventIsStoredWithoutPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := webhooks.NewProcessor(r.st.Pool(), r.svc, zerolog.Nop(), webhooks.Options{})
+	proc := webhooks.NewProcessor(r.st, r.svc, zerolog.Nop(), webhooks.Options{})
 	defer proc.Close()
 	if st, err := proc.Process(context.Background(), vocab.Test, e, "replay", true); err != nil || st != webhooks.Ignored {
 		t.Fatalf("forced ignored event: %v %v", st, err)
@@ -361,7 +361,8 @@ func TestPrunedEventThatFailsOnReplayKeepsStripesCopy(t *testing.T) {
 	if n, err := r.pruner(month, webhooks.PrunerOptions{}).Prune(ctx); err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v", n, err)
 	}
-	r.fake.AddEvent(testKey, r.poisonEvent("evt_price_pruned"))
+	// Stripe's copy is about the recorded price (another would be refused), and cannot be projected.
+	r.fake.AddEvent(testKey, r.event("price.created", eventfixtures.Options{ID: "evt_price_pruned", Object: map[string]any{"product": nil}}))
 	res, err := r.svc.Replay(ctx, vocab.Test, "evt_price_pruned")
 	if err != nil || !res.Refetched || res.Status != "failed" {
 		t.Fatalf("replay = %+v, %v", res, err)
@@ -371,5 +372,54 @@ func TestPrunedEventThatFailsOnReplayKeepsStripesCopy(t *testing.T) {
 	}
 	if n, err := r.pruner(month, webhooks.PrunerOptions{}).Prune(ctx); err != nil || n != 0 || !r.payloadKept("evt_price_pruned") {
 		t.Fatalf("the pruner took a failed event's payload: %d, %v", n, err)
+	}
+}
+
+// A pruned event is replayed from Stripe's copy only when that copy is the
+// event the ledger recorded: another type or another object under the same
+// id is refused with an error that says so, and nothing is projected.
+func TestReplayOfPrunedEventRefusesAnotherEventFromStripe(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	r.mustSend(r.event("invoice.paid", eventfixtures.Options{ID: "evt_type_swapped"}))
+	r.mustSend(r.event("invoice.paid", eventfixtures.Options{ID: "evt_object_swapped", Replace: map[string]string{
+		"in_Fixture1": "in_Mine", "pi_Fixture1": "pi_Mine"}}))
+	r.age(2*month, "evt_type_swapped", "evt_object_swapped")
+	if n, err := r.pruner(month, webhooks.PrunerOptions{}).Prune(ctx); err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	ledger := func() any {
+		return r.one(`SELECT string_agg(id || ' ' || status || ' ' || attempts || ' ' || (payload IS NOT NULL), ', ' ORDER BY id)
+			FROM payments.webhook_events`)
+	}
+	payments := func() any {
+		return r.one(`SELECT string_agg(key || ' ' || status || ' ' || amount, ', ' ORDER BY key) FROM payments.payment_history`)
+	}
+	ledgerBefore, paymentsBefore := ledger(), payments()
+	// Stripe answers, under the recorded ids, an event of another type, and
+	// one about another invoice (with another amount, to tell if it landed).
+	r.fake.AddEvent(testKey, r.event("invoice.payment_failed", eventfixtures.Options{ID: "evt_type_swapped"}))
+	r.fake.AddEvent(testKey, r.event("invoice.paid", eventfixtures.Options{ID: "evt_object_swapped",
+		Object: map[string]any{"amount_paid": 9900}, Replace: map[string]string{"in_Fixture1": "in_Other", "pi_Fixture1": "pi_Other"}}))
+	for id, want := range map[string][]string{
+		"evt_type_swapped":   {"evt_type_swapped", "invoice.paid", "invoice.payment_failed"},
+		"evt_object_swapped": {"evt_object_swapped", "in_Mine", "in_Other"},
+	} {
+		res, err := r.svc.Replay(ctx, vocab.Test, id)
+		if err == nil {
+			t.Fatalf("replay of %s with another event from Stripe = %+v", id, res)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("replay of %s: error %q does not say %q", id, err, w)
+			}
+		}
+	}
+	if got := ledger(); got != ledgerBefore {
+		t.Fatalf("the refused replays changed the ledger:\n%v\nwas\n%v", got, ledgerBefore)
+	}
+	if got := payments(); got != paymentsBefore {
+		t.Fatalf("the refused replays projected:\n%v\nwas\n%v", got, paymentsBefore)
 	}
 }

@@ -127,7 +127,7 @@ func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
 // get 400, our own failures 5xx (Stripe retries both, so both are logged).
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	arrival := r.proc.arrive()
-	defer arrival.leave()
+	defer arrival.Leave()
 	env, err := vocab.ParseEnv(req.PathValue("env"))
 	if err != nil {
 		r.refuseLog(w, r.log, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")

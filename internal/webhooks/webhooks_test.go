@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,37 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// suites are the engines the webhook suite runs against (see TestMain): the
+// pipelined one as billwire serve runs it, the same with two writers, and
+// the one-event-per-transaction reference.
+var suites = []struct {
+	name string
+	opts webhooks.Options
+}{
+	{"pipelined", webhooks.Options{}},
+	{"pipelined, 2 writers", webhooks.Options{Writers: 2}},
+	{"reference", webhooks.Options{Engine: webhooks.Reference}},
+}
+
+// suite is the engine of the run in progress.
+var suite = suites[0]
+
+// TestMain runs the package's tests once per engine (go.dev/issue/23129:
+// m.Run may be called more than once). A failure names the engine in the
+// line before the run's results.
+func TestMain(m *testing.M) {
+	code := 0
+	for _, s := range suites {
+		suite = s
+		fmt.Printf("=== webhook suite, engine: %s\n", s.name)
+		if c := m.Run(); c != 0 {
+			fmt.Printf("=== webhook suite FAILED with engine: %s\n", s.name)
+			code = c
+		}
+	}
+	os.Exit(code)
+}
+
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	st := storetest.New(t)
@@ -74,7 +106,9 @@ func rigOn(t *testing.T, st *store.Store, fake *stripetest.Fake, setup bool) *ri
 			t.Fatal(err)
 		}
 	}
-	proc := webhooks.NewProcessor(st.Pool(), r.svc, log, webhooks.Options{MaxAttempts: 3})
+	o := suite.opts
+	o.MaxAttempts = 3
+	proc := webhooks.NewProcessor(st, r.svc, log, o)
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
 	srv := httptest.NewServer(mux)

@@ -1,14 +1,16 @@
-package webhooks
+package store_test
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 )
 
@@ -19,22 +21,12 @@ func TestStatementsProbeByKeyOnEmptyTables(t *testing.T) {
 	t.Parallel()
 	st := storetest.New(t)
 	ctx := context.Background()
-	statements := map[string]string{
-		"batch claim": batchClaimSQL, "mappings": mappingSQL, "placeholders": placeholderSQL,
-		"checkouts": checkoutSQL, "payments": paymentSQL, "line items": lineItemsSQL, "adoptions": adoptSQL,
-		"entitlement summaries": summarySQL,
-	}
-	for i, k := range objectKinds {
-		statements[string(k)] = objectSQL[i]
-	}
-	for typ := range stateTables {
-		statements["claim "+typ] = claimSQL(typ, true)
-	}
-	statements["claim event"] = claimSQL("event", true)
+	statements := store.ProjectionStatements()
+	maps.Copy(statements, store.ClaimStatements())
 	whole := regexp.MustCompile(`Seq Scan on|Hash Join|Hash Anti|Hash Semi|Merge|Index Cond: \(env = [^)]*\)$`)
 	for name, sql := range statements {
 		err := pgx.BeginFunc(ctx, st.Pool(), func(tx pgx.Tx) error {
-			for k, v := range plannerSettings {
+			for k, v := range store.PlannerSettings {
 				if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", k, v); err != nil {
 					return err
 				}

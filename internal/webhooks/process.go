@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +17,7 @@ import (
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
+	"github.com/billwire/billwire/internal/webhooks/commit"
 )
 
 // Status is what became of an event.
@@ -66,14 +66,32 @@ type Options struct {
 	// (see gather) before it commits without them (default 2ms; negative:
 	// no waiting).
 	MaxWait time.Duration
+	// Engine is how events commit (default Pipelined).
+	Engine Engine
 }
 
-// Processor records and projects events. Concurrent events share
-// transactions: a writer takes the events waiting and records and projects
-// them in one transaction, sent while the writer's previous one still runs
-// (see writer); each caller is answered after the commit that holds its
-// event. Each statement writes its rows in key order, so transactions of
-// several processes on one database wait for each other's rows rather than
+// Engine is how a Processor commits events.
+type Engine int
+
+const (
+	// Pipelined commits concurrent events together: batches on the writers'
+	// pipelined connections, up to two in flight each (see
+	// internal/webhooks/commit).
+	Pipelined Engine = iota
+	// Reference commits each event in a transaction of its own, in its
+	// caller's goroutine, one event of a key at a time (see slowOne): the
+	// engine the pipelined one is tested against, and the path every event
+	// of a failed batch takes.
+	Reference
+)
+
+// Processor records and projects events. It prepares each event in its
+// caller's goroutine (a truncated summary or a Checkout Session's line
+// items fetched, the rows worked out: see project) and hands it to the
+// commit engine (internal/webhooks/commit), which commits concurrent events
+// together and answers each caller after the commit that holds its event.
+// Each statement writes its rows in key order, so transactions of several
+// processes on one database wait for each other's rows rather than
 // deadlock.
 type Processor struct {
 	pool     *pgxpool.Pool
@@ -81,23 +99,15 @@ type Processor struct {
 	fetch    Fetcher
 	log      zerolog.Logger
 	opts     Options
-
-	queue chan *item
-	// sizes holds each writer's last batch size: a writer expects as many
-	// events as the writers' last batches held on average.
-	sizes []atomic.Int64
+	engine   *commit.Engine[*item, result]
 
 	// settled holds subject-customer pairs whose mapping a committed
 	// transaction confirmed (or found decided otherwise). A confirmed mapping
 	// never changes, so later events of the pair skip the mapping statement.
 	settledMu sync.RWMutex
 	settled   map[mappingKey]struct{}
-	arrivals  arrivals
-	keys      keys
 	credits   boundEnvs
-	mu        sync.RWMutex // guards closed against sends on closed queues
-	closed    bool
-	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 type item struct {
@@ -111,7 +121,6 @@ type item struct {
 	// lineItems are the Checkout Session's line items, fetched before the
 	// event is queued (see checkoutLineItems).
 	lineItems json.RawMessage
-	done      chan result
 	// rows are what the event writes (see project); projErr says why it
 	// cannot be projected.
 	rows    *plan
@@ -124,65 +133,35 @@ type result struct {
 	err       error // the projection's error (Failed, Parked), or the batch's
 }
 
-// NewProcessor starts the writers.
-func NewProcessor(pool *pgxpool.Pool, fetch Fetcher, log zerolog.Logger, o Options) *Processor {
+// NewProcessor starts the writers, over connections of their own to st's
+// database (see store.OpenConns).
+func NewProcessor(st *store.Store, fetch Fetcher, log zerolog.Logger, o Options) *Processor {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
 	}
-	if o.Writers <= 0 {
-		o.Writers = 1
-	}
-	if o.MaxBatch <= 0 {
-		o.MaxBatch = 64
-	}
-	if o.MaxWait == 0 {
-		o.MaxWait = 2 * time.Millisecond
-	}
-	own, owned := ownPool(pool, o.Writers, log)
-	p := &Processor{pool: own, ownsPool: owned, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{},
-		queue: make(chan *item, 4*o.MaxBatch), sizes: make([]atomic.Int64, o.Writers),
-		keys: keys{owner: map[string]keyOwner{}, held: make([][]*item, o.Writers)}}
-	for w := range o.Writers {
-		p.wg.Add(1)
-		go p.writer(w)
-	}
-	return p
-}
-
-// ownPool opens the processor's connections to pool's database, with
-// plannerSettings for their sessions (owned), or returns pool.
-func ownPool(pool *pgxpool.Pool, writers int, log zerolog.Logger) (_ *pgxpool.Pool, owned bool) {
-	cfg := pool.Config()
-	cfg.MinConns, cfg.MaxConns = 0, int32(max(4, 2*writers))
-	for k, v := range plannerSettings {
-		cfg.ConnConfig.RuntimeParams[k] = v
-	}
-	own, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil { // a copy of a working configuration: not expected
+	own, owned, err := st.OpenConns(max(4, 2*max(1, o.Writers)), store.PlannerSettings)
+	if err != nil {
 		log.Error().Err(err).Msg("webhooks: cannot open the processor's connections; using the shared pool")
-		return pool, false
 	}
-	return own, true
+	p := &Processor{pool: own, ownsPool: owned, fetch: fetch, log: log, opts: o, settled: map[mappingKey]struct{}{}}
+	p.engine = commit.New(committer{p}, own, log, commit.Options{Writers: o.Writers, MaxBatch: o.MaxBatch, MaxWait: o.MaxWait,
+		Reference: o.Engine == Reference, Prepared: pipeSQL})
+	return p
 }
 
 // Close waits for queued events to finish, then stops the writers and
 // closes the processor's connections.
 func (p *Processor) Close() {
-	p.mu.Lock()
-	first := !p.closed
-	if first {
-		p.closed = true
-		close(p.queue)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-	if first && p.ownsPool {
-		p.pool.Close()
-	}
+	p.closeOnce.Do(func() {
+		p.engine.Close()
+		if p.ownsPool {
+			p.pool.Close()
+		}
+	})
 }
 
 // ErrClosed means the processor is shutting down.
-var ErrClosed = errors.New("billwire is shutting down")
+var ErrClosed = commit.ErrClosed
 
 // Process records e for env and projects it, once. source says where it came
 // from (webhook, reconcile, replay); force re-projects an event recorded
@@ -193,7 +172,7 @@ func (p *Processor) Process(ctx context.Context, env vocab.Env, e *Event, source
 }
 
 // process is Process for a delivery that arrived: a leaves once the event is queued.
-func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source string, force bool, a *arrival) (Status, error) {
+func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source string, force bool, a *commit.Arrival) (Status, error) {
 	obj, at := e.Data.Object, e.CreatedAt()
 	if e.Type == EntitlementSummaryType {
 		if sum, err := store.ParseEntitlementSummary(obj); err == nil && sum.HasMore {
@@ -207,7 +186,7 @@ func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source
 				at = time.Now()
 			}
 			if ferr != nil {
-				a.leave()
+				a.Leave()
 				return p.fail(ctx, env, e, source, force, fmt.Errorf("fetch the active entitlements of %s (the event's list is truncated): %w", sum.Customer, ferr))
 			}
 		}
@@ -216,7 +195,7 @@ func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source
 	// needs it: asked of Stripe here, before the event joins a batch.
 	items, err := p.checkoutLineItems(ctx, env, e, obj, force, a)
 	if err != nil {
-		a.leave()
+		a.Leave()
 		return p.fail(ctx, env, e, source, force, err)
 	}
 	r, err := p.submit(ctx, &item{env: env, e: e, obj: obj, at: at, checkTie: true, source: source, force: force, lineItems: items}, a)
@@ -253,7 +232,7 @@ func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source
 // returns nil otherwise. Its error means the event must not be projected
 // now. The delivery leaves (a) before Stripe is asked: the writers do not
 // wait for it meanwhile.
-func (p *Processor) checkoutLineItems(ctx context.Context, env vocab.Env, e *Event, obj json.RawMessage, force bool, a *arrival) (json.RawMessage, error) {
+func (p *Processor) checkoutLineItems(ctx context.Context, env vocab.Env, e *Event, obj json.RawMessage, force bool, a *commit.Arrival) (json.RawMessage, error) {
 	if e.ObjectType != "checkout.session" || !Projects(e.Type) {
 		return nil, nil
 	}
@@ -273,7 +252,7 @@ func (p *Processor) checkoutLineItems(ctx context.Context, env vocab.Env, e *Eve
 	if !ok {
 		return nil, fmt.Errorf("the credits scaffold bound to %s needs the line items of checkout session %s, and this process cannot fetch them", env, cs.ID)
 	}
-	a.leave()
+	a.Leave()
 	items, err := lf.FetchCheckoutLineItems(ctx, env, cs.ID)
 	if err != nil {
 		return nil, fmt.Errorf("fetch the line items of checkout session %s (a credits scaffold is bound to %s): %w", cs.ID, env, err)
@@ -336,31 +315,14 @@ func (b *boundEnvs) bound(ctx context.Context, q store.RowQuerier, env vocab.Env
 	}
 }
 
-func (p *Processor) submit(ctx context.Context, it *item, a *arrival) (result, error) {
-	defer a.leave()
-	it.done = make(chan result, 1)
+// submit hands an item to the commit engine and waits for its result.
+func (p *Processor) submit(ctx context.Context, it *item, a *commit.Arrival) (result, error) {
 	p.project(it)
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		return result{}, ErrClosed
+	r, err := p.engine.Commit(ctx, it, a)
+	if err != nil {
+		return result{}, err
 	}
-	select {
-	case p.queue <- it:
-	case <-ctx.Done():
-		p.mu.RUnlock()
-		return result{}, ctx.Err()
-	}
-	p.mu.RUnlock()
-	a.leave()
-	// Once queued, the event is processed whatever happens to the caller;
-	// the caller waits for the commit.
-	select {
-	case r := <-it.done:
-		return r, r.batchErr()
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
+	return r, r.batchErr()
 }
 
 func (r result) batchErr() error {
@@ -384,149 +346,15 @@ func (p *Processor) fail(ctx context.Context, env vocab.Env, e *Event, source st
 	return st, nil
 }
 
-// expect is how many events a writer waits for: as many as the writers'
-// last batches held on average. Under a steady stream of deliveries, the
-// callers of one commit come back together while the next batch runs.
-func (p *Processor) expect() int {
-	var n int64
-	for i := range p.sizes {
-		n += p.sizes[i].Load()
-	}
-	return max(1, int((n+int64(len(p.sizes))/2)/int64(len(p.sizes))))
-}
+// arrive announces a delivery that is being read (see commit.Arrival).
+func (p *Processor) arrive() *commit.Arrival { return p.engine.Arrive() }
 
-// gather adds to batch the events queued and, up to MaxWait, those it
-// expects, and those of deliveries being read right now (see arrival): a
-// commit that takes an event along costs far less than one of its own.
-func (p *Processor) gather(batch []*item, expect int, timer *time.Timer) []*item {
-	waiting := false
-	defer func() {
-		if waiting {
-			timer.Stop()
-		}
-	}()
-	for len(batch) < p.opts.MaxBatch {
-		select {
-		case it, ok := <-p.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, it)
-			continue
-		default:
-		}
-		idle := p.arrivals.idle()
-		if (idle == nil && len(batch) >= expect) || p.opts.MaxWait <= 0 {
-			return batch
-		}
-		if !waiting {
-			waiting = true
-			timer.Reset(p.opts.MaxWait)
-		}
-		select {
-		case it, ok := <-p.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, it)
-		case <-idle: // nil: never
-		case <-timer.C:
-			waiting = false
-			return p.drain(batch)
-		}
-	}
-	return batch
-}
-
-func (p *Processor) drain(batch []*item) []*item {
-	for len(batch) < p.opts.MaxBatch {
-		select {
-		case it, ok := <-p.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, it)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// arrivals counts the deliveries being read (between arrive and their
-// event's queueing, or their refusal).
-type arrivals struct {
-	mu   sync.Mutex
-	n    int
-	none chan struct{} // closed when n drops to 0; nil while n is 0
-}
-
-func (a *arrivals) add() {
-	a.mu.Lock()
-	if a.n == 0 {
-		a.none = make(chan struct{})
-	}
-	a.n++
-	a.mu.Unlock()
-}
-
-func (a *arrivals) done() {
-	a.mu.Lock()
-	a.n--
-	if a.n == 0 {
-		close(a.none)
-		a.none = nil
-	}
-	a.mu.Unlock()
-}
-
-// idle returns a channel closed when no delivery is being read, or nil if
-// none is now.
-func (a *arrivals) idle() <-chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.none
-}
-
-// arrival is a delivery being read: the writers wait a moment for its
-// event rather than commit without it. It leaves once its event is queued
-// (submit does that) or refused.
-type arrival struct {
-	p    *Processor
-	left bool
-}
-
-// arrive announces a delivery that is being read.
-func (p *Processor) arrive() *arrival {
-	p.arrivals.add()
-	return &arrival{p: p}
-}
-
-// leave ends the announcement; later calls do nothing.
-func (a *arrival) leave() {
-	if a == nil || a.left {
-		return
-	}
-	a.left = true
-	a.p.arrivals.done()
-}
-
-func isProjectionError(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe)
-}
-
-// claimArgs are the arguments of claimSQL for an item.
-func claimArgs(it *item, status Status, precise bool) []any {
+// claim is the ledger claim of an item.
+func claim(it *item) store.EventClaim {
 	e := it.e
-	args := []any{it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), string(status), it.source, ledgerPayload(e), it.force}
-	if _, ok := stateTables[e.ObjectType]; ok {
-		args = append(args, it.checkTie, it.at)
-		if precise {
-			args = append(args, it.obj)
-		}
-	}
-	return args
+	return store.EventClaim{Env: it.env, ID: e.ID, Type: e.Type, Created: e.CreatedAt(), APIVersion: e.APIVersion,
+		ObjectType: e.ObjectType, ObjectID: e.ObjectID, Status: string(statusFor(e)), Source: it.source, Payload: ledgerPayload(e),
+		Force: it.force, CheckTie: it.checkTie, At: it.at, Object: it.obj}
 }
 
 func statusFor(e *Event) Status {
@@ -591,8 +419,8 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 		var projErr error
 		var mapped []mappingKey
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-			var tie, claimed bool
-			if err := tx.QueryRow(ctx, claimSQL(it.e.ObjectType, true), claimArgs(it, statusFor(it.e), true)...).Scan(&tie, &claimed); err != nil {
+			tie, claimed, err := store.ClaimEvent(ctx, tx, claim(it))
+			if err != nil {
 				return err
 			}
 			switch {
@@ -609,7 +437,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 			}
 			q := it.rows
 			b := &pgx.Batch{}
-			q.queue(b)
+			q.Queue(b)
 			if b.Len() > 0 {
 				if err := tx.SendBatch(ctx, b).Close(); err != nil {
 					projErr = err
@@ -650,19 +478,10 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 func (p *Processor) recordFailure(ctx context.Context, tx pgx.Tx, it *item, cause error) (Status, error) {
 	e := it.e
 	msg := secrets.Redact(cause.Error())
-	var status string
-	var attempts int
-	err := tx.QueryRow(ctx, `
-		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, last_error, source, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $10 <= 1 THEN 'parked' ELSE 'failed' END, 1, $7, $8, $9)
-		ON CONFLICT (env, id) DO UPDATE SET attempts = w.attempts + 1, last_error = EXCLUDED.last_error,
-			payload = coalesce(w.payload, EXCLUDED.payload), -- a pruned event replayed from Stripe's copy keeps that while it fails
-			status = CASE WHEN w.attempts + 1 >= $10 OR ($11 AND w.status = 'parked') THEN 'parked' ELSE 'failed' END
-		WHERE w.status = 'failed' OR $11
-		RETURNING w.status, w.attempts`,
-		it.env, e.ID, e.Type, e.CreatedAt(), str(e.APIVersion), str(e.ObjectID), msg, it.source, e.Raw,
-		p.opts.MaxAttempts, it.force).Scan(&status, &attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
+	status, attempts, err := store.RecordEventFailure(ctx, tx, store.EventFailure{Env: it.env, ID: e.ID, Type: e.Type,
+		Created: e.CreatedAt(), APIVersion: e.APIVersion, ObjectID: e.ObjectID, Error: msg, Source: it.source, Payload: e.Raw,
+		MaxAttempts: p.opts.MaxAttempts, Force: it.force})
+	if errors.Is(err, store.ErrNotFailed) {
 		return Duplicate, nil // processed meanwhile by another receiver
 	}
 	if err != nil {
