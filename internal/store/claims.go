@@ -61,7 +61,7 @@ type EventClaim struct {
 // which a batch should not pay for every event. The CASE keeps the planner
 // from comparing whole documents before the cheap time test.
 func claimSQL(objectType string, precise bool) string {
-	tie := "false"
+	tie, newer := "false", "false"
 	if st, ok := stateTables[objectType]; ok {
 		same := "true"
 		if precise {
@@ -70,16 +70,18 @@ func claimSQL(objectType string, precise bool) string {
 		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE id = $2 AND env = $1 AND status <> 'failed' AND NOT $10)
 			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1
 				AND CASE WHEN source_at = $12 THEN ` + same + ` ELSE false END)`
+		newer = `$11 AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1 AND source_at > $12)`
 	}
-	return `WITH tie AS (SELECT ` + tie + ` AS t),
+	return `WITH tie AS (SELECT ` + tie + ` AS t, ` + newer + ` AS n),
 		ins AS (
 			INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-			SELECT $1, $2, $3, $4, $5, $6, $7, 1, $8, now(), $9 WHERE NOT (SELECT t FROM tie)
+			SELECT $1, $2, $3, $4, $5, $6, CASE WHEN (SELECT n FROM tie) AND $7 = 'processed' THEN 'stale' ELSE $7 END, 1, $8, now(), $9
+			WHERE NOT (SELECT t FROM tie)
 			ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
 				processed_at = now(), source = EXCLUDED.source
 			WHERE w.status = 'failed' OR $10
 			RETURNING 1)
-		SELECT (SELECT t FROM tie), EXISTS (SELECT 1 FROM ins)`
+		SELECT (SELECT t FROM tie), EXISTS (SELECT 1 FROM ins), (SELECT n FROM tie)`
 }
 
 // batchClaimSQL claims a batch of events in the ledger, one row per event
@@ -91,10 +93,12 @@ func claimSQL(objectType string, precise bool) string {
 // object is from the same second is not claimed: the one-event path decides
 // it precisely (claimSQL). Failed events are claimed again.
 var batchClaimSQL = func() string {
-	var cases strings.Builder
+	var cases, newer strings.Builder
 	for _, typ := range slices.Sorted(maps.Keys(stateTables)) {
 		st := stateTables[typ]
 		fmt.Fprintf(&cases, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at = u.at)",
+			typ, st.table, st.key)
+		fmt.Fprintf(&newer, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at > u.at)",
 			typ, st.table, st.key)
 	}
 	return `
@@ -102,18 +106,21 @@ var batchClaimSQL = func() string {
 		SELECT u.*,
 			EXISTS (SELECT 1 FROM payments.webhook_events w WHERE w.id = u.id AND w.env = u.env AND w.status <> 'failed') AS dup,
 			coalesce(CASE u.tie` + cases.String() + `
-				END, false) AS same
+				END, false) AS same,
+			coalesce(CASE u.tie` + newer.String() + `
+				END, false) AS newer
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
 			$9::json[], $10::text[], $11::timestamptz[])
 			WITH ORDINALITY AS u(env, id, type, created, api_version, object_id, status, source, payload, tie, at, n)),
 	ins AS (
 		INSERT INTO payments.webhook_events AS w (env, id, type, created, api_version, object_id, status, attempts, source, processed_at, payload)
-		SELECT env, id, type, created, api_version, object_id, status, 1, source, now(), payload FROM t WHERE NOT dup AND NOT same
+		SELECT env, id, type, created, api_version, object_id, CASE WHEN newer AND status = 'processed' THEN 'stale' ELSE status END,
+			1, source, now(), payload FROM t WHERE NOT dup AND NOT same
 		ON CONFLICT (id, env) DO UPDATE SET status = EXCLUDED.status, attempts = w.attempts + 1, last_error = NULL,
 			processed_at = now(), source = EXCLUDED.source
 		WHERE w.status = 'failed'
 		RETURNING w.id, w.env)
-	SELECT t.dup, t.same, EXISTS (SELECT 1 FROM ins WHERE ins.id = t.id AND ins.env = t.env) FROM t ORDER BY t.n`
+	SELECT t.dup, t.same, EXISTS (SELECT 1 FROM ins WHERE ins.id = t.id AND ins.env = t.env), t.newer FROM t ORDER BY t.n`
 }()
 
 // ClaimEvent records c in the ledger in tx unless it is there already (a
@@ -121,17 +128,28 @@ var batchClaimSQL = func() string {
 // tie: tie says the stored object is from the same second and differs (the
 // caller then fetches it from Stripe); claimed says c is this
 // transaction's to project.
-func ClaimEvent(ctx context.Context, tx pgx.Tx, c EventClaim) (tie, claimed bool, err error) {
+// stale says the stored state of its object is newer than the event: the
+// ledger records the event as stale, and the object does not change.
+func ClaimEvent(ctx context.Context, tx pgx.Tx, c EventClaim) (tie, claimed, stale bool, err error) {
 	args := []any{c.Env, c.ID, c.Type, c.Created, text(c.APIVersion), text(c.ObjectID), c.Status, c.Source, c.Payload, c.Force}
 	if ReplacesState(c.ObjectType) {
 		args = append(args, c.CheckTie, c.At, c.Object)
 	}
-	err = tx.QueryRow(ctx, claimSQL(c.ObjectType, true), args...).Scan(&tie, &claimed)
-	return tie, claimed, err
+	err = tx.QueryRow(ctx, claimSQL(c.ObjectType, true), args...).Scan(&tie, &claimed, &stale)
+	return tie, claimed, stale && claimed && c.Status == "processed", err
+}
+
+// MarkResolvedBy records how an event's object was resolved (fetch: its
+// state was asked of Stripe, the event's own being tied with another of
+// the same second).
+func MarkResolvedBy(ctx context.Context, db Execer, env vocab.Env, id, how string) error {
+	_, err := db.Exec(ctx, `UPDATE payments.webhook_events SET resolved_by = $3 WHERE id = $2 AND env = $1`, env, id, how)
+	return err
 }
 
 // QueueClaims adds batchClaimSQL for claims (none Force) to b; it answers
-// one row (dup, same, claimed) per claim, in their order.
+// one row (dup, same, claimed, newer) per claim, in their order: newer says
+// the stored state of the object is newer than the event (recorded stale).
 func QueueClaims(b *pgx.Batch, claims []EventClaim) {
 	n := len(claims)
 	var (

@@ -53,7 +53,7 @@ var (
 	SubscriptionStatuses = []string{"active", "trialing", "past_due", "unpaid", "paused", "incomplete", "incomplete_expired", "canceled"}
 	PaymentStatuses      = []string{"succeeded", "failed", "requires_action", "refunded", "partially_refunded", "pending", "canceled",
 		"needs_response", "under_review", "won", "lost", "warning_needs_response", "warning_under_review", "warning_closed"}
-	EventStatuses = []string{"processed", "ignored", "failed", "parked"}
+	EventStatuses = []string{"processed", "stale", "ignored", "failed", "parked"}
 )
 
 // ErrBadCursor means a cursor was not made by billwire.

@@ -22,7 +22,7 @@ const pruneSQL = `
 	WITH batch AS (
 		SELECT id, env FROM payments.webhook_events
 		WHERE received_at >= $1 AND received_at < $2
-			AND payload IS NOT NULL AND status IN ('processed', 'ignored')
+			AND payload IS NOT NULL AND status IN ('processed', 'stale', 'ignored')
 		ORDER BY received_at
 		LIMIT $3
 		FOR NO KEY UPDATE SKIP LOCKED),

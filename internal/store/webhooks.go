@@ -192,6 +192,7 @@ type WebhookEvent struct {
 	Created     time.Time       `json:"created"`
 	ObjectID    *string         `json:"object_id,omitempty"`
 	Status      string          `json:"status"`
+	ResolvedBy  *string         `json:"resolved_by,omitempty"`
 	Attempts    int             `json:"attempts"`
 	LastError   *string         `json:"last_error,omitempty"`
 	Source      string          `json:"source"`
@@ -246,14 +247,14 @@ func (s *Store) ListWebhookEvents(ctx context.Context, env vocab.Env, p Page) ([
 			WHERE r.type = ` + qa + ` OR r.object_id = ` + qa + `)`
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, type, created, object_id, status, attempts, last_error, source, received_at, processed_at, payload IS NOT NULL
+		SELECT id, type, created, object_id, status, resolved_by, attempts, last_error, source, received_at, processed_at, payload IS NOT NULL
 		FROM payments.webhook_events WHERE `+where+a.tail("received_at DESC, id DESC", limit, p.Offset), a...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list webhook events: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookEvent, error) {
 		var e WebhookEvent
-		err := r.Scan(&e.ID, &e.Type, &e.Created, &e.ObjectID, &e.Status, &e.Attempts, &e.LastError, &e.Source, &e.ReceivedAt, &e.ProcessedAt,
+		err := r.Scan(&e.ID, &e.Type, &e.Created, &e.ObjectID, &e.Status, &e.ResolvedBy, &e.Attempts, &e.LastError, &e.Source, &e.ReceivedAt, &e.ProcessedAt,
 			&e.PayloadKept)
 		return e, err
 	})
@@ -290,7 +291,7 @@ func (s *Store) WebhookEventByID(ctx context.Context, env vocab.Env, id string) 
 // KnownEvents returns which of ids are in env's ledger as processed or ignored.
 func (s *Store) KnownEvents(ctx context.Context, env vocab.Env, ids []string) (map[string]bool, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM payments.webhook_events
-		WHERE env = $1 AND id = ANY($2) AND status IN ('processed', 'ignored', 'parked')`, env, ids)
+		WHERE env = $1 AND id = ANY($2) AND status IN ('processed', 'stale', 'ignored', 'parked')`, env, ids)
 	if err != nil {
 		return nil, err
 	}

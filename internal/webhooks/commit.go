@@ -100,13 +100,15 @@ func (committer) Prepare(batch []*item) commit.Plan {
 	return f
 }
 
-// Claimed reads batchClaimSQL's answer for an event: (dup, same, claimed).
+// Claimed reads batchClaimSQL's answer for an event: (dup, same, claimed, newer).
 func (committer) Claimed(it *item, row commit.Row) (result, bool, error) {
-	if row.Len() != 3 {
+	if row.Len() != 4 {
 		return result{}, false, fmt.Errorf("the claim answered %d columns", row.Len())
 	}
-	dup, same, claimed := row.Bool(0), row.Bool(1), row.Bool(2)
+	dup, same, claimed, newer := row.Bool(0), row.Bool(1), row.Bool(2), row.Bool(3)
 	switch {
+	case claimed && newer && statusFor(it.e) == Processed:
+		return result{status: Stale}, false, nil
 	case claimed:
 		return result{status: statusFor(it.e)}, false, nil
 	case same && !dup:

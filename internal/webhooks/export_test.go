@@ -16,6 +16,7 @@ func OnSent(p *Processor, f func(inflight int, backend uint32)) { p.engine.OnSen
 func Arrive(p *Processor) func(ctx context.Context, env vocab.Env, e *Event) (Status, error) {
 	a := p.arrive()
 	return func(ctx context.Context, env vocab.Env, e *Event) (Status, error) {
-		return p.process(ctx, env, e, "webhook", false, a)
+		st, _, err := p.process(ctx, env, e, "webhook", false, a)
+		return st, err
 	}
 }

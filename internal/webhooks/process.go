@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ type Status string
 // The outcomes of processing an event.
 const (
 	Processed Status = "processed" // projected now
+	Stale     Status = "stale"     // older than the stored state of its object: recorded, nothing changed
 	Duplicate Status = "duplicate" // recorded before: nothing to do
 	Ignored   Status = "ignored"   // recorded; billwire does not project its type
 	Failed    Status = "failed"    // projection failed and was rolled back; the sender should retry
@@ -168,11 +170,14 @@ var ErrClosed = commit.ErrClosed
 // before (replay). The error is set when the event's fate is unknown (the
 // database failed): the sender should retry.
 func (p *Processor) Process(ctx context.Context, env vocab.Env, e *Event, source string, force bool) (Status, error) {
-	return p.process(ctx, env, e, source, force, nil)
+	st, _, err := p.process(ctx, env, e, source, force, nil)
+	return st, err
 }
 
-// process is Process for a delivery that arrived: a leaves once the event is queued.
-func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source string, force bool, a *commit.Arrival) (Status, error) {
+// process is Process for a delivery that arrived: a leaves once the event is
+// queued. resolvedBy is "fetch" when the event's object was asked of Stripe
+// (its state tied with another of the same second).
+func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source string, force bool, a *commit.Arrival) (_ Status, resolvedBy string, _ error) {
 	obj, at := e.Data.Object, e.CreatedAt()
 	if e.Type == EntitlementSummaryType {
 		if sum, err := store.ParseEntitlementSummary(obj); err == nil && sum.HasMore {
@@ -187,7 +192,8 @@ func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source
 			}
 			if ferr != nil {
 				a.Leave()
-				return p.fail(ctx, env, e, source, force, fmt.Errorf("fetch the active entitlements of %s (the event's list is truncated): %w", sum.Customer, ferr))
+				st, err := p.fail(ctx, env, e, source, force, fmt.Errorf("fetch the active entitlements of %s (the event's list is truncated): %w", sum.Customer, ferr))
+				return st, "", err
 			}
 		}
 	}
@@ -196,11 +202,12 @@ func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source
 	items, err := p.checkoutLineItems(ctx, env, e, obj, force, a)
 	if err != nil {
 		a.Leave()
-		return p.fail(ctx, env, e, source, force, err)
+		st, err := p.fail(ctx, env, e, source, force, err)
+		return st, "", err
 	}
 	r, err := p.submit(ctx, &item{env: env, e: e, obj: obj, at: at, checkTie: true, source: source, force: force, lineItems: items}, a)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if r.needFetch {
 		// Two states of one object in the same second: ask Stripe for the current one.
@@ -210,18 +217,60 @@ func (p *Processor) process(ctx context.Context, env vocab.Env, e *Event, source
 		if ferr == nil && (!json.Valid(obj) || bytes.TrimLeft(obj, " \t\r\n")[0] != '{') {
 			ferr = errors.New("Stripe's answer is not a JSON object")
 		}
+		if ferr == nil {
+			ferr = sameObject(e.Data.Object, obj)
+		}
 		if ferr != nil {
-			return p.fail(ctx, env, e, source, force, fmt.Errorf("re-fetch %s to order same-second events: %w", path, ferr))
+			st, err := p.fail(ctx, env, e, source, force, fmt.Errorf("re-fetch %s to order same-second events: %w", path, ferr))
+			return st, "", err
 		}
 		r, err = p.submit(ctx, &item{env: env, e: e, obj: obj, at: fetched, source: source, force: force, lineItems: items}, nil)
 		if err != nil {
-			return "", err
+			return "", "", err
+		}
+		if r.status == Processed {
+			resolvedBy = "fetch"
+			if err := store.MarkResolvedBy(ctx, p.pool, env, e.ID, resolvedBy); err != nil {
+				p.log.Warn().Err(err).Str("event", e.ID).Msg("webhook: record resolved_by")
+			}
 		}
 	}
 	if r.status == Failed || r.status == Parked {
-		return r.status, nil
+		return r.status, resolvedBy, nil
 	}
-	return r.status, r.err
+	return r.status, resolvedBy, r.err
+}
+
+// sameObject checks that a re-fetched object is the one the event is
+// about: the same id and, for an object that belongs to a customer, the
+// same customer. Anything else (a mock's fixture, a misrouted proxy) would
+// be stored as this object's state: a team could keep access after its
+// cancellation, or get another's.
+func sameObject(event, fetched json.RawMessage) error {
+	var a, b objectOwner
+	if err := json.Unmarshal(event, &a); err != nil {
+		return fmt.Errorf("read the event's object: %w", err)
+	}
+	if err := json.Unmarshal(fetched, &b); err != nil {
+		return fmt.Errorf("read the fetched object: %w", err)
+	}
+	if a.ID != b.ID || (a.Customer != "" && a.Customer != b.Customer) {
+		return fmt.Errorf("fetched object does not match the event: the event is about %s, Stripe answered %s; nothing was projected", a, b)
+	}
+	return nil
+}
+
+// objectOwner is an object's id and customer, as sameObject compares them.
+type objectOwner struct {
+	ID       string `json:"id"`
+	Customer ref    `json:"customer"`
+}
+
+func (o objectOwner) String() string {
+	if o.Customer == "" {
+		return strconv.Quote(o.ID)
+	}
+	return strconv.Quote(o.ID) + " of customer " + strconv.Quote(string(o.Customer))
 }
 
 // checkoutLineItems fetches from Stripe the line items of the Checkout
@@ -419,7 +468,7 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 		var projErr error
 		var mapped []mappingKey
 		err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-			tie, claimed, err := store.ClaimEvent(ctx, tx, claim(it))
+			tie, claimed, stale, err := store.ClaimEvent(ctx, tx, claim(it))
 			if err != nil {
 				return err
 			}
@@ -446,6 +495,9 @@ func (p *Processor) slowOne(ctx context.Context, it *item) result {
 			}
 			mapped = q.mapped
 			r = result{status: statusFor(it.e)}
+			if stale {
+				r.status = Stale
+			}
 			return nil
 		})
 		if err == nil {

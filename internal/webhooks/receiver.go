@@ -114,7 +114,9 @@ func (r *Receiver) verify(ctx context.Context, env vocab.Env, body []byte, heade
 type answer struct {
 	Received bool   `json:"received"`
 	Status   Status `json:"status,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// ResolvedBy is "fetch" when the event's object was asked of Stripe.
+	ResolvedBy string `json:"resolved_by,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
@@ -173,7 +175,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuseLog(w, log, http.StatusBadRequest, e.ID, "event livemode does not match the "+string(env)+" route")
 		return
 	}
-	status, err := r.proc.process(req.Context(), env, e, "webhook", false, arrival)
+	status, resolvedBy, err := r.proc.process(req.Context(), env, e, "webhook", false, arrival)
 	switch {
 	case errors.Is(err, ErrClosed):
 		r.reply(w, http.StatusServiceUnavailable, answer{Error: "shutting down; retry"})
@@ -184,7 +186,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.reply(w, http.StatusInternalServerError, answer{Status: status, Error: "projection failed; retry"})
 	default:
 		log.Debug().Str("event", e.ID).Str("type", e.Type).Str("status", string(status)).Msg("webhook")
-		r.reply(w, http.StatusOK, answer{Received: true, Status: status})
+		r.reply(w, http.StatusOK, answer{Received: true, Status: status, ResolvedBy: resolvedBy})
 	}
 }
 

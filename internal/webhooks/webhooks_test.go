@@ -180,7 +180,9 @@ func TestEveryFixtureIsProjected(t *testing.T) {
 	for _, typ := range eventfixtures.Types {
 		sent[typ] = r.event(typ, eventfixtures.Options{})
 		body := r.mustSend(sent[typ])
-		if !strings.Contains(body, `"processed"`) {
+		// In type order, a fixture can be older than what an earlier one
+		// stored about its object: it is answered stale (issue 18).
+		if !strings.Contains(body, `"processed"`) && !strings.Contains(body, `"stale"`) {
 			t.Errorf("%s: %s", typ, body)
 		}
 		if !webhooks.Projects(typ) {
@@ -196,8 +198,8 @@ func TestEveryFixtureIsProjected(t *testing.T) {
 			t.Errorf("projected type %s has no fixture", typ)
 		}
 	}
-	if n := r.count("webhook_events", "status = 'processed'"); n != int64(len(eventfixtures.Types)) {
-		t.Fatalf("ledger has %d processed events, want %d", n, len(eventfixtures.Types))
+	if n := r.count("webhook_events", "status IN ('processed', 'stale')"); n != int64(len(eventfixtures.Types)) {
+		t.Fatalf("ledger has %d processed or stale events, want %d", n, len(eventfixtures.Types))
 	}
 	checks := []struct {
 		sql  string
@@ -321,8 +323,11 @@ func TestSubscriptionLifeInAnyOrder(t *testing.T) {
 		if got := r.one(`SELECT status FROM payments.subscriptions WHERE id = 'sub_Life'`); got != "canceled" {
 			t.Errorf("%s: final status %v, want canceled", name, got)
 		}
-		if n := r.count("webhook_events", "status = 'processed'"); n != 4 {
-			t.Errorf("%s: %d processed events, want 4", name, n)
+		if n := r.count("webhook_events", "status IN ('processed', 'stale')"); n != 4 {
+			t.Errorf("%s: %d processed or stale events, want 4", name, n)
+		}
+		if name == "in order" && r.count("webhook_events", "status = 'stale'") != 0 {
+			t.Errorf("in order, an event was answered stale")
 		}
 	}
 }
