@@ -78,7 +78,7 @@ func Register(s *server.MCPServer, b *billing.Service) {
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListCheckoutSessions(ctx, env, p)
 		})
-	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, ignored, failed, parked), attempts, last error and payload_kept.",
+	list("webhook-events", "Recent Stripe events in billwire's ledger, newest first, with status (processed, stale, ignored, failed, parked) and resolved_by, attempts, last error and payload_kept.",
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListWebhookEvents(ctx, env, p)
 		})

@@ -140,7 +140,7 @@ func listPaymentHistory(d Deps) Tool {
 
 func listWebhookEvents(d Deps) Tool {
 	return define(d, "list_webhook_events", "List webhook events",
-		"billwire's ledger of Stripe events, newest first: status (processed, ignored, failed, parked), attempts, last error, payload_kept; 50 a page. query also matches an event type or object id among the newest 10,000. Same as resource billwire://{env}/webhook-events.",
+		"billwire's ledger of Stripe events, newest first: status (processed, stale, ignored, failed, parked), resolved_by, attempts, last error, payload_kept; 50 a page. query also matches an event type or object id among the newest 10,000. Same as resource billwire://{env}/webhook-events.",
 		readLocal,
 		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
 			env, page := p.page()
