@@ -76,14 +76,7 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 	if strings.TrimSpace(r.LookupKey) == "" {
 		return nil, inputErr("lookup_key is required: the lookup key of the recurring test price the subscription bills (see billwire://test/catalog)")
 	}
-	priceID, err := st.LookupKeyPrice(ctx, env, r.LookupKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, inputErr("no active test price has lookup key %q: create it with create_plan, or run sync if it exists in Stripe", r.LookupKey)
-	}
-	if err != nil {
-		return nil, err
-	}
-	priceObj, err := st.PriceObject(ctx, env, priceID)
+	priceID, priceObj, err := testPrice(ctx, st, r.LookupKey)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +166,20 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 		out.NextStep = "check the app's view (its access function or tables) for this subject; simulate_events {clear: true} removes the simulated objects when done"
 	}
 	return out, nil
+}
+
+// testPrice is the active test price with lookupKey, as mirrored: its id
+// and the full Stripe object.
+func testPrice(ctx context.Context, st *store.Store, lookupKey string) (string, json.RawMessage, error) {
+	id, err := st.LookupKeyPrice(ctx, vocab.Test, lookupKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil, inputErr("no active test price has lookup key %q: create it with create_plan, or run sync if it exists in Stripe", lookupKey)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	obj, err := st.PriceObject(ctx, vocab.Test, id)
+	return id, obj, err
 }
 
 // scaffoldedAccess is an access function of a subscription-access scaffold.

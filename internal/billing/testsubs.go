@@ -92,14 +92,7 @@ func (s *Service) CreateTestSubscription(ctx context.Context, r TestSubscription
 	if err != nil {
 		return nil, err
 	}
-	priceID, err := st.LookupKeyPrice(ctx, env, r.LookupKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, inputErr("no active test price has lookup key %q: create it with create_plan, or run sync if it exists in Stripe", r.LookupKey)
-	}
-	if err != nil {
-		return nil, err
-	}
-	priceObj, err := st.PriceObject(ctx, env, priceID)
+	priceID, priceObj, err := testPrice(ctx, st, r.LookupKey)
 	if err != nil {
 		return nil, err
 	}
