@@ -58,7 +58,6 @@ type SimulateResult struct {
 // stored test signing secret and posted to the running receiver, for where
 // Stripe cannot reach billwire. It is test mode only, always.
 func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*SimulateResult, error) {
-	const env = vocab.Test
 	st, err := s.stores.Get(ctx)
 	if err != nil {
 		return nil, err
@@ -66,47 +65,64 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 	if r.Clear {
 		return s.clearSimulated(ctx, st, r)
 	}
-	if err := r.Subject.Validate(); err != nil {
-		return nil, inputErr("subject: %s", err)
-	}
-	sc, err := simulate.ParseScenario(r.Scenario)
-	if err != nil {
-		return nil, inputErr("scenario: %s", err)
-	}
-	if strings.TrimSpace(r.LookupKey) == "" {
-		return nil, inputErr("lookup_key is required: the lookup key of the recurring test price the subscription bills (see billwire://test/catalog)")
-	}
-	priceID, priceObj, err := testPrice(ctx, st, r.LookupKey)
+	story, err := storyOf(ctx, st, r)
 	if err != nil {
 		return nil, err
 	}
-	story := simulate.Story{Scenario: sc, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Price: priceObj}
+	events, err := simulate.Build(story)
+	if err != nil {
+		return nil, inputErr("%s", err)
+	}
+	return s.tell(ctx, st, r, story.Scenario, events)
+}
+
+// storyOf checks the request and reads what the story starts from: the
+// price, the subject's subscription to it (a new one is refused while one
+// still bills) and its customer.
+func storyOf(ctx context.Context, st *store.Store, r SimulateRequest) (simulate.Story, error) {
+	const env = vocab.Test
+	var story simulate.Story
+	if err := r.Subject.Validate(); err != nil {
+		return story, inputErr("subject: %s", err)
+	}
+	sc, err := simulate.ParseScenario(r.Scenario)
+	if err != nil {
+		return story, inputErr("scenario: %s", err)
+	}
+	if strings.TrimSpace(r.LookupKey) == "" {
+		return story, inputErr("lookup_key is required: the lookup key of the recurring test price the subscription bills (see billwire://test/catalog)")
+	}
+	priceID, priceObj, err := testPrice(ctx, st, r.LookupKey)
+	if err != nil {
+		return story, err
+	}
+	story = simulate.Story{Scenario: sc, SubjectType: r.Subject.Type, SubjectID: r.Subject.ID, Price: priceObj}
 	subObj, after, simulated, err := st.SimulatedSubscription(ctx, env, r.Subject.Type, r.Subject.ID, priceID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return nil, err
+		return story, err
 	case sc == simulate.CheckoutCompleted && !ended(subObj):
 		how := "simulate renewal, payment_failed, canceled or deleted to continue it, or simulate_events {clear: true} to start over"
 		if !simulated {
 			how = "it lives in Stripe: cancel it with cancel_test_subscription first"
 		}
-		return nil, fault.New(fault.Conflict, "already_subscribed", "%s %s already has subscription %s to %s: %s", r.Subject.Type, r.Subject.ID, subID(subObj), r.LookupKey, how)
+		return story, fault.New(fault.Conflict, "already_subscribed", "%s %s already has subscription %s to %s: %s", r.Subject.Type, r.Subject.ID, subID(subObj), r.LookupKey, how)
 	case sc != simulate.CheckoutCompleted:
 		story.Subscription, story.After = subObj, after
 	}
 	if m, err := st.SubjectMapping(ctx, env, r.Subject.Type, r.Subject.ID); err == nil {
 		story.CustomerID = m.CustomerID
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return story, err
 	}
-	events, err := simulate.Build(story)
-	if errors.Is(err, simulate.ErrNotSimulated) {
-		return nil, inputErr("%s", err)
-	}
-	if err != nil {
-		return nil, inputErr("%s", err)
-	}
+	return story, nil
+}
+
+// tell delivers a story's events to the receiver and reports each answer,
+// the subject's outbox changes and its access functions before and after.
+func (s *Service) tell(ctx context.Context, st *store.Store, r SimulateRequest, sc simulate.Scenario, events []simulate.Event) (*SimulateResult, error) {
+	const env = vocab.Test
 	secrets, err := st.WebhookSecrets(ctx, env)
 	if err != nil {
 		return nil, inputErr("no test signing secret to sign the events with: call setup_webhook {env: \"test\"} first")
@@ -115,7 +131,7 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 	if base == "" {
 		base = DefaultPublicURL
 	}
-	out := &SimulateResult{Env: env, Scenario: string(sc), Receiver: base + "/webhooks/stripe/" + string(env)}
+	out := &SimulateResult{Env: env, Scenario: string(sc), Receiver: ReceiverURL(base, env), SubscriptionID: subscriptionOf(events)}
 	seq, err := st.LastBillingChange(ctx)
 	if err != nil {
 		return nil, err
@@ -139,20 +155,6 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 	if out.Subscriptions, err = st.SubjectSubscriptions(ctx, env, "", r.Subject.Type, r.Subject.ID, store.ActiveStatuses); err != nil {
 		return nil, err
 	}
-	for _, e := range events {
-		if strings.HasPrefix(e.Type, "customer.subscription.") {
-			var head struct {
-				Data struct {
-					Object struct {
-						ID string `json:"id"`
-					} `json:"object"`
-				} `json:"data"`
-			}
-			if json.Unmarshal(e.Payload, &head) == nil {
-				out.SubscriptionID = head.Data.Object.ID
-			}
-		}
-	}
 	out.OK = len(out.Deliveries) == len(events)
 	for _, d := range out.Deliveries {
 		out.OK = out.OK && d.OK() && d.Status != "failed"
@@ -166,6 +168,27 @@ func (s *Service) SimulateEvents(ctx context.Context, r SimulateRequest) (*Simul
 		out.NextStep = "check the app's view (its access function or tables) for this subject; simulate_events {clear: true} removes the simulated objects when done"
 	}
 	return out, nil
+}
+
+// subscriptionOf is the subscription a story's events are about.
+func subscriptionOf(events []simulate.Event) string {
+	id := ""
+	for _, e := range events {
+		if !strings.HasPrefix(e.Type, "customer.subscription.") {
+			continue
+		}
+		var head struct {
+			Data struct {
+				Object struct {
+					ID string `json:"id"`
+				} `json:"object"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(e.Payload, &head) == nil {
+			id = head.Data.Object.ID
+		}
+	}
+	return id
 }
 
 // testPrice is the active test price with lookupKey, as mirrored: its id

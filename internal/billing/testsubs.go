@@ -10,6 +10,7 @@ import (
 	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/checkout"
 	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
@@ -75,45 +76,16 @@ type TestSubscriptionResult struct {
 // webhook endpoint. Test mode only, always.
 func (s *Service) CreateTestSubscription(ctx context.Context, r TestSubscriptionRequest) (*TestSubscriptionResult, error) {
 	const env = vocab.Test
-	if err := r.Subject.Validate(); err != nil {
-		return nil, inputErr("subject: %s", err)
-	}
-	pm, ok := testPaymentMethods[r.Scenario]
-	if !ok {
-		return nil, inputErr("scenario %q: use succeeds (default), payment_fails or requires_action", r.Scenario)
-	}
-	if r.TrialPeriodDays < 0 || r.TrialPeriodDays > 730 {
-		return nil, inputErr("trial_period_days must be between 1 and 730 (or left out)")
-	}
-	if strings.TrimSpace(r.LookupKey) == "" {
-		return nil, inputErr("lookup_key is required: the lookup key of a recurring test price (see billwire://test/catalog)")
+	pm, err := r.validate()
+	if err != nil {
+		return nil, err
 	}
 	st, c, _, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	priceID, priceObj, err := testPrice(ctx, st, r.LookupKey)
+	priceID, metered, newest, err := testSubscriptionPrice(ctx, st, r)
 	if err != nil {
-		return nil, err
-	}
-	var price struct {
-		Type      string `json:"type"`
-		Recurring *struct {
-			UsageType string `json:"usage_type"`
-		} `json:"recurring"`
-	}
-	if json.Unmarshal(priceObj, &price) != nil || price.Type != "recurring" || price.Recurring == nil {
-		return nil, inputErr("the price with lookup key %q is not recurring: a subscription needs a recurring price (create one with create_plan)", r.LookupKey)
-	}
-	// The newest subscription billwire knows of makes the call idempotent
-	// until it changes: the same call twice is the same subscription.
-	newest := ""
-	if obj, _, _, err := st.SimulatedSubscription(ctx, env, r.Subject.Type, r.Subject.ID, priceID); err == nil {
-		if !ended(obj) {
-			return nil, fault.New(fault.Conflict, "already_subscribed", "%s %s already has subscription %s to %s: cancel it with cancel_test_subscription first, or change plans through the Billing Portal", r.Subject.Type, r.Subject.ID, subID(obj), r.LookupKey)
-		}
-		newest = subID(obj)
-	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	mapping, err := st.SubjectMapping(ctx, env, r.Subject.Type, r.Subject.ID)
@@ -122,16 +94,7 @@ func (s *Service) CreateTestSubscription(ctx context.Context, r TestSubscription
 	} else if err != nil {
 		return nil, err
 	}
-	customer, err := st.SubjectCustomer(ctx, env, r.Subject.Type, r.Subject.ID, mapping, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
-		p := &stripe.CustomerParams{}
-		p.AddMetadata(vocab.MetaSubjectType, r.Subject.Type)
-		p.AddMetadata(vocab.MetaSubjectID, r.Subject.ID)
-		cust, err := c.CreateCustomer(ctx, p, stripeapi.IdempotencyKey("customer", env, r.Subject, replaced))
-		if err != nil {
-			return "", nil, err
-		}
-		return cust.ID, cust.LastResponse.RawJSON, nil
-	})
+	customer, err := checkout.SubjectCustomer(ctx, st, c, env, r.Subject, mapping)
 	if err != nil {
 		return nil, err
 	}
@@ -149,13 +112,76 @@ func (s *Service) CreateTestSubscription(ctx context.Context, r TestSubscription
 	if err != nil {
 		return nil, err
 	}
+	sub, err := c.CreateSubscription(ctx, r.params(customer, priceID, attached.ID, metered), key("subscription"))
+	if err != nil {
+		return nil, err
+	}
+	out := testSubscriptionResult(sub, r.ReceiverURL, r.Subject)
+	out.PaymentMethod = pm
+	out.ExpectEvents = expectedEvents(mapping == nil, r.TrialPeriodDays > 0, r.Scenario)
+	return out, nil
+}
+
+// validate checks the request and returns the test payment method its
+// scenario pays with.
+func (r TestSubscriptionRequest) validate() (string, error) {
+	if err := r.Subject.Validate(); err != nil {
+		return "", inputErr("subject: %s", err)
+	}
+	pm, ok := testPaymentMethods[r.Scenario]
+	if !ok {
+		return "", inputErr("scenario %q: use succeeds (default), payment_fails or requires_action", r.Scenario)
+	}
+	if r.TrialPeriodDays < 0 || r.TrialPeriodDays > 730 {
+		return "", inputErr("trial_period_days must be between 1 and 730 (or left out)")
+	}
+	if strings.TrimSpace(r.LookupKey) == "" {
+		return "", inputErr("lookup_key is required: the lookup key of a recurring test price (see billwire://test/catalog)")
+	}
+	return pm, nil
+}
+
+// testSubscriptionPrice is the request's recurring test price (whether it
+// is metered) and the id of the newest ended subscription of the subject
+// to it, which keys the call's idempotency: the same call twice is the
+// same subscription until that changes. One that still bills is refused.
+func testSubscriptionPrice(ctx context.Context, st *store.Store, r TestSubscriptionRequest) (priceID string, metered bool, newest string, err error) {
+	priceID, priceObj, err := testPrice(ctx, st, r.LookupKey)
+	if err != nil {
+		return "", false, "", err
+	}
+	var price struct {
+		Type      string `json:"type"`
+		Recurring *struct {
+			UsageType string `json:"usage_type"`
+		} `json:"recurring"`
+	}
+	if json.Unmarshal(priceObj, &price) != nil || price.Type != "recurring" || price.Recurring == nil {
+		return "", false, "", inputErr("the price with lookup key %q is not recurring: a subscription needs a recurring price (create one with create_plan)", r.LookupKey)
+	}
+	obj, _, _, err := st.SimulatedSubscription(ctx, vocab.Test, r.Subject.Type, r.Subject.ID, priceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return "", false, "", err
+	case !ended(obj):
+		return "", false, "", fault.New(fault.Conflict, "already_subscribed", "%s %s already has subscription %s to %s: cancel it with cancel_test_subscription first, or change plans through the Billing Portal", r.Subject.Type, r.Subject.ID, subID(obj), r.LookupKey)
+	default:
+		newest = subID(obj)
+	}
+	return priceID, price.Recurring.UsageType == "metered", newest, nil
+}
+
+// params are the subscription's: one item (no quantity when metered), the
+// attached card as its default, the trial, the subject stamped.
+func (r TestSubscriptionRequest) params(customer, priceID, paymentMethod string, metered bool) *stripe.SubscriptionParams {
 	p := &stripe.SubscriptionParams{
 		Customer:             stripe.String(customer),
 		Items:                []*stripe.SubscriptionItemsParams{{Price: stripe.String(priceID), Quantity: stripe.Int64(1)}},
-		DefaultPaymentMethod: stripe.String(attached.ID),
+		DefaultPaymentMethod: stripe.String(paymentMethod),
 		PaymentBehavior:      stripe.String("allow_incomplete"),
 	}
-	if price.Recurring.UsageType == "metered" {
+	if metered {
 		p.Items[0].Quantity = nil
 	}
 	if r.TrialPeriodDays > 0 {
@@ -164,14 +190,7 @@ func (s *Service) CreateTestSubscription(ctx context.Context, r TestSubscription
 	p.AddMetadata(vocab.MetaSubjectType, r.Subject.Type)
 	p.AddMetadata(vocab.MetaSubjectID, r.Subject.ID)
 	p.AddExpand("latest_invoice.payment_intent")
-	sub, err := c.CreateSubscription(ctx, p, key("subscription"))
-	if err != nil {
-		return nil, err
-	}
-	out := testSubscriptionResult(sub, r.ReceiverURL, r.Subject)
-	out.PaymentMethod = pm
-	out.ExpectEvents = expectedEvents(mapping == nil, r.TrialPeriodDays > 0, r.Scenario)
-	return out, nil
+	return p
 }
 
 // CancelTestSubscription cancels a test-mode subscription, at once or at

@@ -105,6 +105,12 @@ func TestTestSubscriptionGrantsAndCancelRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitAccess(t, "t_7", false)
+	// The fake records a delivery once the receiver has answered it, a
+	// moment after the receiver's commit changed access.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.fake.Deliveries()) < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	var types []string
 	for _, d := range r.fake.Deliveries() {
 		if d.Status != http.StatusOK {

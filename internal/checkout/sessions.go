@@ -63,7 +63,7 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 			return res, err
 		}
 	}
-	customer, err := subjectCustomer(ctx, st, c, env, r.Subject, b.mapping)
+	customer, err := SubjectCustomer(ctx, st, c, env, r.Subject, b.mapping)
 	if err != nil {
 		return nil, s.checkoutFailed(ctx, st, b.row.ID, err)
 	}
@@ -176,9 +176,9 @@ func (b *rowWritten) again(r *CheckoutRequest, hash string) (*CheckoutResult, er
 	return nil, nil
 }
 
-// subjectCustomer is the subject's Stripe customer: the mapped one, or one
+// SubjectCustomer is the subject's Stripe customer: the mapped one, or one
 // created (once per subject, under a lock) stamped with the subject.
-func subjectCustomer(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, sub auth.Subject, mapping *store.Mapping) (string, error) {
+func SubjectCustomer(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env, sub auth.Subject, mapping *store.Mapping) (string, error) {
 	return st.SubjectCustomer(ctx, env, sub.Type, sub.ID, mapping, func(ctx context.Context, replaced string) (string, json.RawMessage, error) {
 		p := &stripe.CustomerParams{}
 		p.AddMetadata(vocab.MetaSubjectType, sub.Type)
