@@ -90,10 +90,10 @@ func entitlementSummaryUpsert(input string) string {
 // entitlementSummarySQL stores a summary object ($2) for env ($1) as of $3.
 var entitlementSummarySQL = entitlementSummaryUpsert(`SELECT $1::text AS env, $2::jsonb AS o, $3::timestamptz AS at`)
 
-// EntitlementSummaryStatement is the statement ProjectEntitlementSummary
+// entitlementSummaryStatement is the statement ProjectEntitlementSummary
 // runs, for callers that batch statements. It does not check the object:
 // call ParseEntitlementSummary first.
-func EntitlementSummaryStatement(env vocab.Env, obj json.RawMessage, sourceAt time.Time) (string, []any) {
+func entitlementSummaryStatement(env vocab.Env, obj json.RawMessage, sourceAt time.Time) (string, []any) {
 	return entitlementSummarySQL, []any{env, string(obj), sourceAt}
 }
 
@@ -114,7 +114,7 @@ func ProjectEntitlementSummary(ctx context.Context, db Execer, env vocab.Env, ob
 	if sum.Livemode != (env == vocab.Live) {
 		return fmt.Errorf("entitlement summary of customer %s has livemode %v, but the environment is %s", sum.Customer, sum.Livemode, env)
 	}
-	sql, args := EntitlementSummaryStatement(env, obj, sourceAt)
+	sql, args := entitlementSummaryStatement(env, obj, sourceAt)
 	if _, err := db.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("store entitlement summary of %s: %w", sum.Customer, err)
 	}
