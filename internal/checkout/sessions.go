@@ -41,9 +41,6 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 		return nil, err
 	}
 	ids, keys := lineItemRefs(&r)
-	if err := notSubscribed(ctx, st, env, &r, ids, keys); err != nil {
-		return nil, err
-	}
 	request, hash := r.record()
 	if caller.Kind == "user" { // an end user's repeat gets the session still open for it
 		if res, err := s.reusableCheckout(ctx, st, env, caller.Requester(), &r, hash, ids, keys); res != nil || err != nil {
@@ -83,24 +80,15 @@ func (s *Service) CreateCheckout(ctx context.Context, env vocab.Env, caller *aut
 	return &CheckoutResult{ID: rowID, StripeSessionID: sess.ID, URL: sess.URL}, nil
 }
 
-// notSubscribed refuses a subscription checkout for a product the subject
-// already has a subscription to that still bills: a team subscribing twice
-// pays twice (plans change in the Billing Portal). The app's backend may
-// allow it (allow_multiple).
-func notSubscribed(ctx context.Context, st *store.Store, env vocab.Env, r *CheckoutRequest, ids, keys []string) error {
-	if r.Mode != "subscription" || r.AllowMultiple {
-		return nil
-	}
-	sub, product, status, err := st.SubscribedTo(ctx, env, r.Subject.Type, r.Subject.ID, ids, keys)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil
-	case err != nil:
-		return fault.Wrap(fault.Unavailable, "database_unavailable", "billwire's database did not answer; retry", err)
-	}
+// alreadySubscribed refuses a subscription checkout for a product the
+// subject already has a subscription to that still bills (sub: "sub_…
+// (status)", as the store found it while writing nothing): a team
+// subscribing twice pays twice, and plans change in the Billing Portal.
+// The app's backend may allow it (allow_multiple).
+func alreadySubscribed(env vocab.Env, r *CheckoutRequest, sub string) error {
 	return fault.New(fault.Conflict, "already_subscribed",
-		"%s %s already has subscription %s (%s) to product %s: change its plan through the Billing Portal (POST /api/payments/%s/portal-sessions) rather than subscribing again; the app's backend may pass allow_multiple: true with an API key to open a second subscription on purpose",
-		r.Subject.Type, r.Subject.ID, sub, status, product, env)
+		"%s %s already has subscription %s to a product of this checkout: change its plan through the Billing Portal (POST /api/payments/%s/portal-sessions) rather than subscribing again; the app's backend may pass allow_multiple: true with an API key to open a second subscription on purpose",
+		r.Subject.Type, r.Subject.ID, sub, env)
 }
 
 // rowWritten is a checkout's local row with the prices it was written
@@ -130,9 +118,13 @@ func (s *Service) writeRow(ctx context.Context, st *store.Store, r *CheckoutRequ
 	}
 	terms := termsOf(prices, r)
 	terms.claim(&nc)
+	nc.RefuseIfSubscribed = r.Mode == "subscription" && !r.AllowMultiple
 	start, err := st.StartCheckout(ctx, nc, ids, keys, expect)
 	if err != nil {
 		return nil, s.unavailable(err)
+	}
+	if start.Subscribed != "" {
+		return nil, alreadySubscribed(nc.Env, r, start.Subscribed)
 	}
 	b := &rowWritten{row: start.Row, created: start.Created, mapping: start.Mapping, prices: prices, pricesFP: expect, terms: terms}
 	if start.Current {
@@ -146,9 +138,14 @@ func (s *Service) writeRow(ctx context.Context, st *store.Store, r *CheckoutRequ
 	b.terms = termsOf(b.prices, r)
 	b.terms.claim(&nc)
 	nc.LineItems = resolvedLineItems(b.prices, r)
-	if b.row, b.created, err = st.InsertCheckout(ctx, nc); err != nil {
+	again, err := st.InsertCheckoutFor(ctx, nc, ids, keys)
+	if err != nil {
 		return nil, s.unavailable(err)
 	}
+	if again.Subscribed != "" {
+		return nil, alreadySubscribed(nc.Env, r, again.Subscribed)
+	}
+	b.row, b.created = again.Row, again.Created
 	return b, nil
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -73,27 +72,4 @@ func (s *Store) ListCheckoutSessions(ctx context.Context, env vocab.Env, p Page)
 	}
 	out, cursor := next(out, limit, func(c CheckoutSession) string { return strconv.FormatInt(c.ID, 10) })
 	return out, cursor, nil
-}
-
-// SubscribedTo returns a subscription of the subject that still bills
-// (active, trialing or past_due) to the product of any of the prices named
-// by id or by lookup key, with that product, or ErrNotFound.
-func (s *Store) SubscribedTo(ctx context.Context, env vocab.Env, subjectType, subjectID string, ids, lookupKeys []string) (subscription, product, status string, err error) {
-	// The subscription's products come from its items as Stripe sent them
-	// (the price may not be mirrored); the requested prices' from the catalog.
-	err = s.pool.QueryRow(ctx, `
-		WITH wanted AS (SELECT DISTINCT product_id FROM payments.prices
-			WHERE env = $1 AND (id = ANY($4) OR (lookup_key = ANY($5) AND active)))
-		SELECT s.id, w.product_id, s.status
-		FROM payments.subscriptions s
-		CROSS JOIN LATERAL jsonb_array_elements(coalesce(s.data->'items'->'data', '[]')) AS it(item)
-		JOIN wanted w ON w.product_id = CASE jsonb_typeof(it.item->'price'->'product')
-			WHEN 'object' THEN it.item->'price'->'product'->>'id' ELSE it.item->'price'->>'product' END
-		WHERE s.subject_id = $3 AND s.subject_type = $2 AND s.env = $1
-			AND s.status IN ('active', 'trialing', 'past_due')
-		ORDER BY s.created DESC, s.id LIMIT 1`, env, subjectType, subjectID, ids, lookupKeys).Scan(&subscription, &product, &status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", "", ErrNotFound
-	}
-	return subscription, product, status, err
 }

@@ -186,13 +186,14 @@ const startCheckoutSQL = `
 		SELECT coalesce(coalesce(string_agg(concat_ws(E'\x1f', p.id, p.lookup_key, p.product_id, p.active::int, p.product_active::int,
 			p.currency, p.type,
 			p.trial_period_days, p.allow_promotion_codes::int, p.automatic_tax::int), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
+	sub AS (` + subscribedSQL + `),
 	ins AS (
 		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,
 			subject_type, subject_id, client_reference_id, metadata, units, line_items)
 		SELECT $1, $5, 'initialized', $6, $7, $8, $9, $10, $11, $10 || ':' || $11, coalesce($12::jsonb, '{}'),
 			(SELECT sum((li->>'quantity')::bigint) FROM jsonb_array_elements(
 				CASE jsonb_typeof($9::jsonb->'line_items') WHEN 'array' THEN $9::jsonb->'line_items' END) li), $14::jsonb
-		FROM fp WHERE fp.current OR $13
+		FROM fp WHERE (fp.current OR $13) AND NOT EXISTS (SELECT 1 FROM sub)
 		ON CONFLICT (idempotency_key, requester, env) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING id, created_at),
 	m AS (
@@ -201,16 +202,36 @@ const startCheckoutSQL = `
 		FROM payments.customer_mappings m
 		WHERE m.subject_id = $11 AND m.subject_type = $10 AND m.env = $1)
 	SELECT fp.current OR $13, ins.id, ins.created_at, m.customer_id, m.confirmed, m.deleted,
-		CASE WHEN NOT (fp.current OR $13) THEN (SELECT array_agg(row(p.*)) FROM p) END, 0::bigint
+		CASE WHEN NOT (fp.current OR $13) THEN (SELECT array_agg(row(p.*)) FROM p) END, 0::bigint,
+		(SELECT id || ' (' || status || ')' FROM sub)
 	FROM fp LEFT JOIN ins ON true LEFT JOIN m ON true`
+
+// subscribedSQL (a CTE of startCheckoutSQL, asked when $REFUSE) finds a
+// subscription of the subject that still bills (active, trialing or
+// past_due) to the product of any of the checkout's prices (p): then no
+// row is written. The subscription's products come from its items as
+// Stripe sent them; the subject's subscriptions are few, along the
+// subscriptions_subject index.
+const subscribedSQL = `
+		SELECT s.id, s.status FROM payments.subscriptions s
+		CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(s.data->'items'->'data') WHEN 'array' THEN s.data->'items'->'data' END) AS it(item)
+		WHERE $REFUSE AND s.subject_id = $11 AND s.subject_type = $10 AND s.env = $1
+			AND s.status IN ('active', 'trialing', 'past_due')
+			AND CASE jsonb_typeof(it.item->'price'->'product') WHEN 'object' THEN it.item->'price'->'product'->>'id'
+				ELSE it.item->'price'->>'product' END IN (SELECT product_id FROM p)
+		LIMIT 1`
 
 // startTrialCheckoutSQL is startCheckoutSQL for a checkout that would carry
 // a trial: the same statement, which also claims the trial (trialClaimSQL)
 // and returns how many of its products it claimed. A checkout without one
 // sends the shorter statement, which costs PostgreSQL less to run.
-var startTrialCheckoutSQL = strings.Replace(strings.Replace(startCheckoutSQL,
+var startTrialCheckoutSQL = strings.Replace(strings.Replace(strings.Replace(startCheckoutSQL,
 	"\n\tSELECT fp.current OR $13", ",\n\t"+trialClaimSQL+"\n\tSELECT fp.current OR $13", 1),
-	"END, 0::bigint", "END, (SELECT count(*) FROM claim)", 1)
+	"END, 0::bigint", "END, (SELECT count(*) FROM claim)", 1), "$REFUSE", "$18", 1)
+
+// startPlainCheckoutSQL is startCheckoutSQL as sent without a trial: the
+// subscription check's flag is its 15th argument.
+var startPlainCheckoutSQL = strings.Replace(startCheckoutSQL, "$REFUSE", "$15", 1)
 
 // trialClaimSQL (two more CTEs of startTrialCheckoutSQL) claims the trial
 // of a row just inserted: $15 days for the products $16 (sorted, distinct),
@@ -258,6 +279,10 @@ type CheckoutStart struct {
 	Prices []CheckoutPrice
 	// Mapping is the subject's customer, nil when it has none.
 	Mapping *Mapping
+	// Subscribed, with NewCheckout.RefuseIfSubscribed, names the
+	// subscription ("sub_… (active)") of the subject that still bills for a
+	// product of the checkout's prices: then no row was written.
+	Subscribed string
 }
 
 // releaseTrialSQL drops the claims of a row that lost part of its claim to
@@ -287,6 +312,12 @@ func (s *Store) InsertCheckout(ctx context.Context, c NewCheckout) (*Checkout, b
 	return start.Row, start.Created, nil
 }
 
+// InsertCheckoutFor is InsertCheckout for the prices ids and lookupKeys,
+// which RefuseIfSubscribed reads (CheckoutStart.Subscribed).
+func (s *Store) InsertCheckoutFor(ctx context.Context, c NewCheckout, ids, lookupKeys []string) (*CheckoutStart, error) {
+	return s.startCheckout(ctx, c, ids, lookupKeys, "", true)
+}
+
 func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKeys []string, expect string, anyway bool) (*CheckoutStart, error) {
 	req, err := c.request()
 	if err != nil {
@@ -313,14 +344,16 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 	if trialProducts == nil {
 		trialProducts = []string{}
 	}
-	sql, args := startCheckoutSQL, []any{c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
+	sql, args := startPlainCheckoutSQL, []any{c.Env, ids, lookupKeys, exp, c.Mode, c.Requester, idem, c.RequestHash,
 		req, c.SubjectType, c.SubjectID, c.Metadata, anyway, LineItemsJSON(c.LineItems)}
 	if c.TrialDays > 0 && len(trialProducts) > 0 {
 		sql, args = startTrialCheckoutSQL, append(args, c.TrialDays, trialProducts, c.TrialForced)
 	}
+	args = append(args, c.RefuseIfSubscribed)
+	var subscribed *string
 	err = s.starts.do(func(b *pgx.Batch) {
 		b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&out.Current, &id, &createdAt, &customer, &confirmed, &deleted, &prices, &claimed)
+			return row.Scan(&out.Current, &id, &createdAt, &customer, &confirmed, &deleted, &prices, &claimed, &subscribed)
 		})
 	})
 	if err != nil {
@@ -339,6 +372,10 @@ func (s *Store) startCheckout(ctx context.Context, c NewCheckout, ids, lookupKey
 	}
 	if customer != nil {
 		out.Mapping = &Mapping{CustomerID: *customer, Confirmed: *confirmed, Deleted: *deleted}
+	}
+	if subscribed != nil {
+		out.Subscribed = *subscribed
+		return &out, nil
 	}
 	for _, p := range prices {
 		out.Prices = append(out.Prices, CheckoutPrice(p))
@@ -498,6 +535,10 @@ type NewCheckout struct {
 	// LineItems are the request's line items with their prices resolved
 	// (id and lookup key), in the request's order.
 	LineItems []CheckoutLineItem
+	// RefuseIfSubscribed writes no row when the subject already has a
+	// subscription that still bills to a product of the prices
+	// (CheckoutStart.Subscribed says which).
+	RefuseIfSubscribed bool
 }
 
 // request is the request's JSON.
