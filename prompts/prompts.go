@@ -336,17 +336,9 @@ func parseAmount(v, currency string) (int64, error) {
 		}
 		minor = n
 	case decimalRE.MatchString(v):
-		m := decimalRE.FindStringSubmatch(v)
-		if c.Decimals == 0 {
-			return 0, argErr("amount", "%s has decimals, but %s has no minor unit: give a whole number, e.g. 500 for 500 %s", v, strings.ToUpper(c.Code), strings.ToUpper(c.Code))
-		}
-		frac := strings.TrimRight(m[2], "0")
-		if len(frac) > c.Decimals {
-			return 0, argErr("amount", "%s has more decimals than %s's %d", v, strings.ToUpper(c.Code), c.Decimals)
-		}
-		n, err := strconv.ParseInt(m[1]+frac+strings.Repeat("0", c.Decimals-len(frac)), 10, 64)
+		n, err := money.ParseMajor(v, c.Code)
 		if err != nil {
-			return 0, argErr("amount", "%s is too large", v)
+			return 0, argErr("amount", "%s", err)
 		}
 		minor = n
 	default:

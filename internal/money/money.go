@@ -186,6 +186,12 @@ func (c Currency) minorUnitHint() string {
 // currencies), raised by powers of ten until it is at least the minimum
 // charge, so the example is itself a valid amount.
 func (c Currency) example() string {
+	minor := c.exampleMinor()
+	return c.format(minor) + " is " + strconv.FormatInt(minor, 10)
+}
+
+// exampleMinor is example's amount in minor units.
+func (c Currency) exampleMinor() int64 {
 	major := int64(20)
 	if c.Decimals == 0 {
 		major = 500
@@ -197,5 +203,55 @@ func (c Currency) example() string {
 	for minor < c.MinCharge {
 		minor *= 10
 	}
-	return c.format(minor) + " is " + strconv.FormatInt(minor, 10)
+	return minor
+}
+
+// ErrTooManyDecimals means a major-unit amount has more decimals than its
+// currency's minor unit allows (any for jpy, more than 2 for usd).
+var ErrTooManyDecimals = errors.New("amount has more decimals than the currency")
+
+// ErrNotAnAmount means a major-unit amount is not digits with an optional
+// decimal point.
+var ErrNotAnAmount = errors.New("not an amount")
+
+// ParseMajor reads an amount in currency's major units, "20.00" or "20" for
+// 20.00 USD, and returns it in minor units (2000). At most the currency's
+// decimals are allowed (trailing zeros aside): none for jpy, 2 for usd,
+// 3 for kwd. Stripe's limits are not applied here; use [ValidateAmount].
+// The error wraps [ErrUnknownCurrency], [ErrNotAnAmount],
+// [ErrTooManyDecimals] or [ErrAboveMaximum].
+func ParseMajor(v, currency string) (int64, error) {
+	c, ok := Lookup(currency)
+	if !ok {
+		return 0, &amountError{ErrUnknownCurrency, fmt.Sprintf(
+			"unknown currency %q: use a three-letter ISO 4217 code Stripe supports, such as usd, eur or gbp", currency)}
+	}
+	whole, frac, dot := strings.Cut(v, ".")
+	if whole == "" || !digits(whole) || dot && (frac == "" || !digits(frac)) {
+		return 0, &amountError{ErrNotAnAmount, fmt.Sprintf(
+			"%q is not an amount: give digits with an optional decimal point, e.g. %s for %s, without currency signs or thousands separators", v, strings.Fields(c.format(c.exampleMinor()))[0], strings.ToUpper(c.Code))}
+	}
+	if dot && c.Decimals == 0 {
+		return 0, &amountError{ErrTooManyDecimals, fmt.Sprintf(
+			"%s has decimals, but %s has no minor unit: give a whole number, e.g. 500 for 500 %s", v, strings.ToUpper(c.Code), strings.ToUpper(c.Code))}
+	}
+	frac = strings.TrimRight(frac, "0")
+	if len(frac) > c.Decimals {
+		return 0, &amountError{ErrTooManyDecimals, fmt.Sprintf("%s has more decimals than %s's %d", v, strings.ToUpper(c.Code), c.Decimals)}
+	}
+	n, err := strconv.ParseInt(whole+frac+strings.Repeat("0", c.Decimals-len(frac)), 10, 64)
+	if err != nil {
+		return 0, &amountError{ErrAboveMaximum, fmt.Sprintf("%s is too large", v)}
+	}
+	return n, nil
+}
+
+// digits reports whether s is all ASCII digits.
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

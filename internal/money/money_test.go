@@ -309,3 +309,38 @@ func TestValidInterval(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMajor(t *testing.T) {
+	cases := []struct {
+		v, currency string
+		want        int64
+		err         error
+	}{
+		{"20.00", "usd", 2000, nil},
+		{"20", "usd", 2000, nil},
+		{"20.5", "usd", 2050, nil},
+		{"0.99", "USD", 99, nil},
+		{"20.500", "usd", 2050, nil}, // trailing zeros are not decimals
+		{"500", "jpy", 500, nil},
+		{"1.5", "kwd", 1500, nil},
+		{"1.505", "kwd", 1505, nil},
+		{"20.001", "usd", 0, ErrTooManyDecimals},
+		{"500.5", "jpy", 0, ErrTooManyDecimals},
+		{"500.0", "jpy", 0, ErrTooManyDecimals},
+		{"1.5055", "kwd", 0, ErrTooManyDecimals},
+		{"$20", "usd", 0, ErrNotAnAmount},
+		{"1,000.00", "usd", 0, ErrNotAnAmount},
+		{"-20.00", "usd", 0, ErrNotAnAmount},
+		{"20.", "usd", 0, ErrNotAnAmount},
+		{".50", "usd", 0, ErrNotAnAmount},
+		{"", "usd", 0, ErrNotAnAmount},
+		{"99999999999999999999", "usd", 0, ErrAboveMaximum},
+		{"20.00", "xyz", 0, ErrUnknownCurrency},
+	}
+	for _, c := range cases {
+		got, err := ParseMajor(c.v, c.currency)
+		if got != c.want || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("ParseMajor(%q, %q) = %d, %v; want %d, %v", c.v, c.currency, got, err, c.want, c.err)
+		}
+	}
+}
