@@ -42,6 +42,10 @@ Usage:
   billwire apikeys create --env test --name N  create a session-API key (printed once); also list, revoke
   billwire admin set-password                 set the dashboard's password (read from stdin)
   billwire sync --env test [--objects …]      mirror products, prices, customers, subscriptions from Stripe
+  billwire catalog create-plan --env test --name Pro --amount 20.00 --currency usd [--interval month] [--lookup-key …]
+                                              create a product and its price (or --unit-amount 2000 in minor units)
+  billwire catalog create-price --env test --product prod_… --amount 20.00 --currency usd [--interval month]
+  billwire catalog list --env test [--query …] [--json]   products with their prices
   billwire scaffold --pattern NAME [--apply]  fulfillment SQL: shown, written (--write-to) or applied
   billwire simulate --subject team:t_1 --lookup-key K --scenario S   simulated test events through billwire serve (or --clear)
   billwire version                            print the version
@@ -101,6 +105,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "sync":
 		err = cmdSync(ctx, args[1:], stdout, stderr, getenv)
+	case "catalog":
+		err = cmdCatalog(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "scaffold":
 		err = cmdScaffold(ctx, args[1:], stdout, stderr, getenv)
 	case "simulate":
@@ -243,7 +249,14 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	return nil
 }
 
+// terminal is what a stand-in for a terminal implements (a test's stdin).
+type terminal interface{ IsTerminal() bool }
+
+// isTerminal reports whether f is a terminal.
 func isTerminal(f any) bool {
+	if t, ok := f.(terminal); ok {
+		return t.IsTerminal()
+	}
 	file, ok := f.(*os.File)
 	return ok && (isatty.IsTerminal(file.Fd()) || isatty.IsCygwinTerminal(file.Fd()))
 }
