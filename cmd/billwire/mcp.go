@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -13,6 +14,10 @@ import (
 	"github.com/billwire/billwire/internal/mcpserver"
 	"github.com/billwire/billwire/tools"
 )
+
+// waitingHint is the line billwire mcp prints on stderr when started on a
+// terminal, where no client will speak.
+const waitingHint = "billwire mcp: waiting for an MCP client on stdin/stdout; configure your client with: claude mcp add billwire -- billwire mcp (see README, MCP client configuration)"
 
 // cmdMCP serves MCP over stdio. stdout carries MCP frames only; logs go to
 // stderr. The database is opened on the first call that needs it.
@@ -45,6 +50,9 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	s := mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive,
 		PublicURL: getenv(billing.PublicURLEnv), Origins: origins, Log: a.log,
 		Tools: tools.Selection{ReadOnly: *readOnly, Toolsets: sets}})
+	if isTerminal(stdin) { // a human started it, not a client
+		fmt.Fprintln(stderr, waitingHint)
+	}
 	a.log.Debug().Bool("allow_live_writes", *allowLive).Bool("read_only", *readOnly).Str("toolsets", *toolsets).Msg("billwire mcp serving on stdio")
 	return server.NewStdioServer(s).Listen(ctx, stdin, stdout)
 }
