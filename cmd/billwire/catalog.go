@@ -43,6 +43,14 @@ type priceFlags struct {
 	confirmLive, json                          bool
 }
 
+// newPriceFlags is newFlags with the price's flags registered.
+func newPriceFlags(cmd string, stderr io.Writer, getenv func(string) string) (*flag.FlagSet, *common, *priceFlags) {
+	fs, c := newFlags(cmd, stderr, getenv)
+	p := &priceFlags{}
+	p.register(fs)
+	return fs, c, p
+}
+
 func (p *priceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.env, "env", "test", "environment: test or live")
 	fs.StringVar(&p.amount, "amount", "", "price in major units with at most the currency's decimals: 20.00 is 20.00 USD, 500 is 500 JPY (or --unit-amount)")
@@ -57,10 +65,13 @@ func (p *priceFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.json, "json", false, "print the result as JSON, as the MCP tool answers")
 }
 
-// resolve checks the flags after parsing: the environment, and exactly one
-// of --amount and --unit-amount, returned in minor units. Stripe's limits
-// are the billing core's to check.
-func (p *priceFlags) resolve(cmd string, fs *flag.FlagSet) (vocab.Env, int64, error) {
+// parse parses the command's flags and checks the price's: the
+// environment, and exactly one of --amount and --unit-amount, returned in
+// minor units. Stripe's limits are the billing core's to check.
+func (p *priceFlags) parse(cmd string, fs *flag.FlagSet, args []string) (vocab.Env, int64, error) {
+	if err := parse(fs, args); err != nil {
+		return "", 0, err
+	}
 	env, err := parseEnvFlag(cmd, p.env)
 	if err != nil {
 		return "", 0, err
@@ -111,57 +122,52 @@ func confirmLive(cmd string, env vocab.Env, confirmed bool, what string, stdin i
 
 func cmdCatalogCreatePlan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	const cmd = "catalog create-plan"
-	fs, c := newFlags(cmd, stderr, getenv)
+	fs, c, pf := newPriceFlags(cmd, stderr, getenv)
 	name := fs.String("name", "", "product name customers see, e.g. Pro (required)")
-	var pf priceFlags
-	pf.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	env, unitAmount, err := pf.resolve(cmd, fs)
+	env, unitAmount, err := pf.parse(cmd, fs, args)
 	if err != nil {
 		return err
 	}
 	in := billing.PlanInput{Name: *name, UnitAmount: unitAmount, Currency: pf.currency, Interval: pf.interval, LookupKey: pf.lookupKey,
 		PriceTermsInput: pf.terms}
 	what := fmt.Sprintf("product %q at %s", *name, money.FormatPrice(unitAmount, pf.currency, strings.ToLower(pf.interval), 1))
-	if err := confirmLive(cmd, env, pf.confirmLive, what, stdin, stderr); err != nil {
-		return err
-	}
-	a, err := c.open(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	plan, err := a.svc.CreatePlan(ctx, env, in)
-	if err != nil {
-		return err
-	}
-	if pf.json {
-		return printJSON(stdout, map[string]any{"env": env, "product": plan.Product, "price": plan.Price})
-	}
-	fmt.Fprintf(stdout, "%s: created %s (%s) with %s\n", env, plan.Product.ID, printable(plan.Product.Name), priceLine(&plan.Price))
-	return nil
+	return pf.create(ctx, cmd, env, what, c, stdin, stdout, stderr, getenv, func(a *app) (any, string, error) {
+		plan, err := a.svc.CreatePlan(ctx, env, in)
+		if err != nil {
+			return nil, "", err
+		}
+		return map[string]any{"env": env, "product": plan.Product, "price": plan.Price},
+			fmt.Sprintf("created %s (%s) with %s", plan.Product.ID, printable(plan.Product.Name), priceLine(&plan.Price)), nil
+	})
 }
 
 func cmdCatalogCreatePrice(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	const cmd = "catalog create-price"
-	fs, c := newFlags(cmd, stderr, getenv)
+	fs, c, pf := newPriceFlags(cmd, stderr, getenv)
 	product := fs.String("product", "", "the product (prod_…) the price is for (required)")
 	count := fs.Int64("interval-count", 0, "intervals between bills (default 1): 3 with month is quarterly")
 	nickname := fs.String("nickname", "", "internal name")
-	var pf priceFlags
-	pf.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	env, unitAmount, err := pf.resolve(cmd, fs)
+	env, unitAmount, err := pf.parse(cmd, fs, args)
 	if err != nil {
 		return err
 	}
 	in := billing.PriceInput{ProductID: *product, UnitAmount: unitAmount, Currency: pf.currency, Interval: pf.interval,
 		IntervalCount: *count, LookupKey: pf.lookupKey, Nickname: *nickname, PriceTermsInput: pf.terms}
 	what := fmt.Sprintf("a price of %s for %s", money.FormatPrice(unitAmount, pf.currency, strings.ToLower(pf.interval), *count), *product)
+	return pf.create(ctx, cmd, env, what, c, stdin, stdout, stderr, getenv, func(a *app) (any, string, error) {
+		price, err := a.svc.CreatePrice(ctx, env, in)
+		if err != nil {
+			return nil, "", err
+		}
+		return map[string]any{"env": env, "price": price}, "created " + priceLine(price), nil
+	})
+}
+
+// create is the rest of a create command once its flags are read: the live
+// confirmation, then the core's call on the opened app, whose result is
+// printed as JSON (--json) or as one line after the environment.
+func (pf *priceFlags) create(ctx context.Context, cmd string, env vocab.Env, what string, c *common, stdin io.Reader, stdout, stderr io.Writer,
+	getenv func(string) string, call func(*app) (any, string, error)) error {
 	if err := confirmLive(cmd, env, pf.confirmLive, what, stdin, stderr); err != nil {
 		return err
 	}
@@ -170,14 +176,14 @@ func cmdCatalogCreatePrice(ctx context.Context, args []string, stdin io.Reader, 
 		return err
 	}
 	defer a.Close()
-	price, err := a.svc.CreatePrice(ctx, env, in)
+	result, line, err := call(a)
 	if err != nil {
 		return err
 	}
 	if pf.json {
-		return printJSON(stdout, map[string]any{"env": env, "price": price})
+		return printJSON(stdout, result)
 	}
-	fmt.Fprintf(stdout, "%s: created %s\n", env, priceLine(price))
+	fmt.Fprintf(stdout, "%s: %s\n", env, line)
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/billwire/billwire/tools"
@@ -131,42 +130,26 @@ func TestMCPHintOnATerminalOnly(t *testing.T) {
 	t.Parallel()
 	// No database is needed to start: it is opened on the first call.
 	e := map[string]string{"BILLWIRE_MASTER_KEY": masterKeyB64(9), "DATABASE_URL": "postgres://127.0.0.1:1/none", "BILLWIRE_LOG_LEVEL": "error"}
-	var out, errb lockedBuffer
-	run(context.Background(), []string{"mcp"}, tty{strings.NewReader("")}, &out, &errb, envMap(e).get)
-	if out.String() != "" || !strings.Contains(errb.String(), waitingHint+"\n") || strings.Count(errb.String(), "waiting for an MCP client") != 1 {
-		t.Fatalf("mcp on a terminal: stdout %q, stderr %q", out.String(), errb.String())
+	// stderr is a file, since the server's goroutines may log concurrently.
+	mcpRun := func(stdin io.Reader) (stdout, stderr string) {
+		var out strings.Builder
+		errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer errf.Close()
+		run(context.Background(), []string{"mcp"}, stdin, &out, errf, envMap(e).get)
+		b, _ := os.ReadFile(errf.Name())
+		return out.String(), string(b)
+	}
+	out, errs := mcpRun(tty{strings.NewReader("")})
+	if out != "" || !strings.Contains(errs, waitingHint+"\n") || strings.Count(errs, "waiting for an MCP client") != 1 {
+		t.Fatalf("mcp on a terminal: stdout %q, stderr %q", out, errs)
 	}
 	if !strings.Contains(waitingHint, "claude mcp add billwire -- billwire mcp") {
 		t.Fatalf("the hint does not say how to configure a client: %q", waitingHint)
 	}
-	out.Reset()
-	errb.Reset()
-	run(context.Background(), []string{"mcp"}, strings.NewReader(""), &out, &errb, envMap(e).get)
-	if strings.Contains(errb.String(), "waiting for an MCP client") || out.String() != "" {
-		t.Fatalf("mcp spawned by a client (stdin not a terminal): stdout %q, stderr %q", out.String(), errb.String())
+	if out, errs := mcpRun(strings.NewReader("")); strings.Contains(errs, "waiting for an MCP client") || out != "" {
+		t.Fatalf("mcp spawned by a client (stdin not a terminal): stdout %q, stderr %q", out, errs)
 	}
-}
-
-// lockedBuffer is a strings.Builder that goroutines may write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
 }
