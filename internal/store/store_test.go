@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +79,45 @@ func TestUnreachableDatabase(t *testing.T) {
 	_, err := store.Open(ctx, "postgres://nobody:hunter2@127.0.0.1:1/x?connect_timeout=2", storetest.MasterKey(t))
 	if err == nil || !strings.Contains(err.Error(), "cannot reach PostgreSQL at 127.0.0.1:1/x") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A failed connection says which of its causes it is, and what to do.
+func TestConnectErrorSaysWhy(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admin, err := url.Parse(storetest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDB := *admin
+	noDB.Path = "/billwire_no_such_database"
+	noRole := *admin
+	noRole.User = url.UserPassword("billwire_no_such_role", "hunter2")
+	for _, tc := range []struct{ name, dsn, want string }{
+		{"server not running", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2", "server not running: start PostgreSQL"},
+		{"no socket", "host=/nonexistent/billwire dbname=x", "server not running: start PostgreSQL"},
+		{"database does not exist", noDB.String(), "database does not exist: create it (createdb -h " + noDB.Hostname()},
+		{"role does not exist", noRole.String(), "role does not exist: create it (createuser"},
+	} {
+		_, err := store.Connect(ctx, tc.dsn)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres://bob:hunter2@db:5432/app?sslmode=disable": "postgres://bob:xxxxx@db:5432/app?sslmode=disable",
+		"host=db user=bob password=hunter2 dbname=app":       "host=db user=bob password=xxxxx dbname=app",
+		"postgres://bob@db/app":                              "postgres://bob@db/app",
+	} {
+		if got := store.RedactDSN(in); got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
