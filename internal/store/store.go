@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,6 +87,27 @@ func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %s; %s", where, redactDSNError(err), connectHint(cfg.ConnConfig.Config, err))
 	}
 	return pool, nil
+}
+
+// HasSchema reports whether dsn ("" for libpq's defaults) reaches, within a
+// few seconds, a database that already has billwire's schema payments. It
+// only reads: it creates nothing, so an unknown database is never migrated.
+func HasSchema(ctx context.Context, dsn string) bool {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return false
+	}
+	cfg.ConnectTimeout = 2 * time.Second
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.Background())
+	var has bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'payments')`).Scan(&has)
+	return err == nil && has
 }
 
 // connectHint says which of "server not running", "role does not exist" and

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/vocab"
@@ -105,6 +107,31 @@ func TestConnectErrorSaysWhy(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// HasSchema finds billwire's schema and creates nothing where it is missing.
+func TestHasSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	migrated := storetest.DSN(t)
+	if !store.HasSchema(ctx, migrated) {
+		t.Fatal("HasSchema(migrated database) = false")
+	}
+	db, err := pgx.Connect(ctx, migrated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, `DROP SCHEMA payments CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	if store.HasSchema(ctx, migrated) || store.HasSchema(ctx, "postgres://nobody@127.0.0.1:1/x") {
+		t.Fatal("HasSchema = true without the schema")
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = 'payments'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("payments schemas after HasSchema = %d, %v", n, err)
 	}
 }
 
