@@ -17,16 +17,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billwire/billwire/internal/store/pgserver"
 )
 
 // Database is the database billwire uses in the cluster, created at initdb.
@@ -35,9 +35,6 @@ const Database = "billwire"
 // rootDir is the cluster's directory when billwire runs as root without
 // XDG_DATA_HOME.
 const rootDir = "/var/lib/billwire/postgres"
-
-// debianRoot holds Debian's versioned server binaries (<version>/bin).
-const debianRoot = "/usr/lib/postgresql"
 
 // Timeouts for one server command and for readiness.
 const (
@@ -51,9 +48,6 @@ const maxSocketPath = 107
 // ErrNoBinaries means the PostgreSQL server binaries are not installed.
 var ErrNoBinaries = errors.New("PostgreSQL server binaries not found (initdb): install them (apt-get install postgresql) or set DATABASE_URL to your app's database")
 
-// serverBins are the binaries the cluster needs.
-var serverBins = []string{"initdb", "pg_ctl", "postgres"}
-
 // Cluster is the embedded cluster's place on disk; its methods create,
 // start, stop and describe the server there.
 type Cluster struct {
@@ -63,15 +57,9 @@ type Cluster struct {
 	sockDir  string
 	logPath  string
 	lockPath string
-	path     string      // PATH to search for the binaries, then Debian's
-	cred     *credential // the server's OS user; nil: the current user
-	role     string      // the role peer authentication maps the OS user to
-}
-
-// credential is the OS user the server runs as.
-type credential struct {
-	name     string
-	uid, gid uint32
+	path     string         // PATH to search for the binaries, then Debian's
+	cred     *pgserver.User // the server's OS user; nil: the current user
+	role     string         // the role peer authentication maps the OS user to
 }
 
 // Locate returns the user's cluster, created or not: under
@@ -83,10 +71,10 @@ func Locate(getenv func(string) string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded database: who am I: %w", err)
 	}
-	var cred *credential
+	var cred *pgserver.User
 	if os.Geteuid() == 0 {
-		if cred, err = postgresUser(); err != nil {
-			return nil, err
+		if cred, err = pgserver.PostgresUser(); err != nil {
+			return nil, fmt.Errorf("embedded database: running as root, the server must run as the OS user postgres (%v): install the PostgreSQL server (apt-get install postgresql) or set DATABASE_URL to your app's database", err)
 		}
 	}
 	root := rootDir
@@ -268,13 +256,13 @@ func (c *Cluster) initdb(bin string) error {
 		}
 	}
 	if c.cred != nil {
-		if err := traversable(filepath.Dir(c.Root), c.cred); err != nil {
-			return fmt.Errorf("embedded database: the server runs as OS user %s, who must reach %s: %v", c.cred.name, c.Root, err)
+		if err := pgserver.Traversable(filepath.Dir(c.Root), c.cred); err != nil {
+			return fmt.Errorf("embedded database: the server runs as OS user %s, who must reach %s: %v", c.cred.Name, c.Root, err)
 		}
 	}
 	super := c.role
 	if c.cred != nil {
-		super = c.cred.name
+		super = c.cred.Name
 	}
 	if out, err := c.run(bin, "initdb", "-D", c.dataDir, "-U", super, "-A", "peer", "-E", "UTF8", "--locale=C"); err != nil {
 		return fmt.Errorf("embedded database: initdb in %s: %v\n%s", c.dataDir, err, out)
@@ -348,17 +336,7 @@ func (c *Cluster) write(p, text string, appendTo bool) error {
 }
 
 // logTail returns the end of the server log for an error message.
-func (c *Cluster) logTail() string {
-	b, err := os.ReadFile(c.logPath)
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	return "\n--- " + c.logPath + " (tail) ---\n" + strings.Join(lines, "\n")
-}
+func (c *Cluster) logTail() string { return pgserver.LogTail(c.logPath) }
 
 func (c *Cluster) run(bin, name string, args ...string) ([]byte, error) {
 	return c.runInput(bin, "", name, args...)
@@ -367,138 +345,31 @@ func (c *Cluster) run(bin, name string, args ...string) ([]byte, error) {
 // runInput runs a server binary as the server's OS user, with stdin, and
 // returns its combined output.
 func (c *Cluster) runInput(bin, stdin, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
-	// pg_ctl start leaves the server running: never wait on pipes it holds.
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Dir = c.Root
-	cmd.Env = serverEnv()
-	cmd.Stdin = strings.NewReader(stdin)
-	if c.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.cred.uid, Gid: c.cred.gid}}
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.Bytes(), err
+	return pgserver.Run(cmdTimeout, bin, c.Root, c.cred, stdin, name, args...)
 }
 
 func (c *Cluster) chown(p string) error {
-	if c.cred == nil {
-		return nil
-	}
-	if err := os.Chown(p, int(c.cred.uid), int(c.cred.gid)); err != nil {
+	if err := c.cred.Chown(p); err != nil {
 		return fmt.Errorf("embedded database: %w", err)
 	}
 	return nil
-}
-
-// serverEnv is the server commands' environment: the process's without PG*
-// variables (which could point them elsewhere), with C messages.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "LC_") || strings.HasPrefix(kv, "LANG=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "LC_ALL=C", "LANG=C")
 }
 
 // findBin returns the directory of the server binaries: the first on path
 // that holds them all, else the newest of Debian's versioned directories.
 func findBin(path string) (string, error) {
 	for _, dir := range filepath.SplitList(path) {
-		if dir != "" && len(missingBins(dir)) == 0 {
+		if dir != "" && len(pgserver.Missing(dir)) == 0 {
 			return dir, nil
 		}
 	}
-	return newestDebianBin(debianRoot)
+	return newestDebianBin(pgserver.DebianRoot)
 }
 
 // newestDebianBin returns the newest root/<version>/bin holding the binaries.
 func newestDebianBin(root string) (string, error) {
-	entries, _ := os.ReadDir(root)
-	best, bestV := "", []int(nil)
-	for _, e := range entries {
-		v, ok := parseVersion(e.Name())
-		dir := filepath.Join(root, e.Name(), "bin")
-		if ok && len(missingBins(dir)) == 0 && (best == "" || slices.Compare(v, bestV) > 0) {
-			best, bestV = dir, v
-		}
+	if dir := pgserver.NewestDebian(root); dir != "" {
+		return dir, nil
 	}
-	if best == "" {
-		return "", ErrNoBinaries
-	}
-	return best, nil
-}
-
-// missingBins lists the server binaries that dir lacks.
-func missingBins(dir string) []string {
-	var missing []string
-	for _, b := range serverBins {
-		if st, err := os.Stat(filepath.Join(dir, b)); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			missing = append(missing, b)
-		}
-	}
-	return missing
-}
-
-// parseVersion parses a version directory name such as "15" or "9.6".
-func parseVersion(s string) ([]int, bool) {
-	var v []int
-	for part := range strings.SplitSeq(s, ".") {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return nil, false
-		}
-		v = append(v, n)
-	}
-	return v, true
-}
-
-// postgresUser is the OS user the server runs as when billwire runs as root.
-func postgresUser() (*credential, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("embedded database: running as root, the server must run as the OS user postgres, which does not exist (%v): install the PostgreSQL server (apt-get install postgresql) or set DATABASE_URL to your app's database", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("embedded database: OS user postgres has uid %q, gid %q; want numbers", u.Uid, u.Gid)
-	}
-	return &credential{name: u.Username, uid: uint32(uid), gid: uint32(gid)}, nil
-}
-
-// traversable checks that the user can enter dir and every directory above it.
-func traversable(dir string, cred *credential) error {
-	for p := dir; ; p = filepath.Dir(p) {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		sys, ok := st.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		perm := st.Mode().Perm()
-		var can bool
-		switch {
-		case sys.Uid == cred.uid:
-			can = perm&0o100 != 0
-		case sys.Gid == cred.gid:
-			can = perm&0o010 != 0
-		default:
-			can = perm&0o001 != 0
-		}
-		if !can {
-			return fmt.Errorf("cannot enter %s (mode %v)", p, st.Mode())
-		}
-		if filepath.Dir(p) == p {
-			return nil
-		}
-	}
+	return "", ErrNoBinaries
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billwire/billwire/internal/store/pgserver"
 )
 
 // testCluster locates a cluster under a temporary XDG_DATA_HOME that the
@@ -139,7 +141,7 @@ func TestFindBin(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, b := range serverBins {
+		for _, b := range pgserver.Bins {
 			if v == "16" && b == "initdb" {
 				continue // incomplete: not a candidate
 			}
