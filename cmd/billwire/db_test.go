@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -165,5 +169,42 @@ func TestDatabaseLineHidesPassword(t *testing.T) {
 	u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	if code != 0 || strings.Contains(errb, "hunter2") || strings.Count(errb, "billwire: database: "+u.String()+"\n") != 1 {
 		t.Fatalf("keys show = %d %q, want one line naming %s", code, errb, u)
+	}
+}
+
+// billwire mcp with nothing set answers, and its tools work, on the
+// embedded cluster it starts on the first call.
+func TestMCPOnEmbeddedDatabase(t *testing.T) {
+	t.Parallel()
+	bin := binary(t)
+	e := embeddedEnv(t)
+	var envList []string
+	for k, v := range e {
+		envList = append(envList, k+"="+v)
+	}
+	c, err := client.NewStdioMCPClient(bin, envList, "mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stderr, _ := client.GetStderr(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "embedded-test", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "get_payments_status"
+	res, err := c.CallTool(ctx, req)
+	if err != nil || res.IsError {
+		t.Fatalf("get_payments_status = %+v, %v", res, err)
+	}
+	c.Close()
+	b, _ := io.ReadAll(stderr)
+	if !strings.Contains(string(b), "billwire: database: embedded cluster at "+filepath.Join(e["XDG_DATA_HOME"], "billwire", "postgres")) {
+		t.Fatalf("stderr does not name the embedded cluster:\n%s", b)
 	}
 }
