@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/billwire/billwire/internal/store"
@@ -104,10 +103,6 @@ func TestEmbeddedDatabaseConcurrentFirstUse(t *testing.T) {
 	t.Parallel()
 	bin := binary(t)
 	e := embeddedEnv(t)
-	var envList []string
-	for k, v := range e {
-		envList = append(envList, k+"="+v)
-	}
 	var wg sync.WaitGroup
 	outs := make([][]byte, 2)
 	errs := make([]error, 2)
@@ -116,7 +111,7 @@ func TestEmbeddedDatabaseConcurrentFirstUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command(bin, "migrate")
-			cmd.Env = envList
+			cmd.Env = environ(e)
 			outs[i], errs[i] = cmd.CombinedOutput()
 		}()
 	}
@@ -176,26 +171,10 @@ func TestDatabaseLineHidesPassword(t *testing.T) {
 // embedded cluster it starts on the first call.
 func TestMCPOnEmbeddedDatabase(t *testing.T) {
 	t.Parallel()
-	bin := binary(t)
 	e := embeddedEnv(t)
-	var envList []string
-	for k, v := range e {
-		envList = append(envList, k+"="+v)
-	}
-	c, err := client.NewStdioMCPClient(bin, envList, "mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	stderr, _ := client.GetStderr(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "embedded-test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	c, stderr, _ := stdioClient(ctx, t, e)
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "get_payments_status"
 	res, err := c.CallTool(ctx, req)
