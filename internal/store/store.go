@@ -205,13 +205,22 @@ func (s *Store) Close() {
 
 func (s *Store) checkMasterKey(ctx context.Context) error {
 	var stored string
-	err := s.pool.QueryRow(ctx, `
+	var err error
+	// A process that inserts the fingerprint at the same time as this one
+	// makes the insert do nothing while the statement's snapshot does not
+	// see its row yet: no row, and the next statement sees it.
+	for range 3 {
+		err = s.pool.QueryRow(ctx, `
 		WITH ins AS (
 			INSERT INTO payments.meta (key, value) VALUES ('master_key_fingerprint', $1)
 			ON CONFLICT (key) DO NOTHING RETURNING value)
 		SELECT value FROM ins
 		UNION ALL SELECT value FROM payments.meta WHERE key = 'master_key_fingerprint'
 		LIMIT 1`, s.key.Fingerprint()).Scan(&stored)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("check master key: %w", err)
 	}

@@ -74,6 +74,37 @@ func TestMasterKeyFingerprint(t *testing.T) {
 	}
 }
 
+// Processes that first open a fresh database at once all record or accept
+// the same master key (two billwire processes starting on the embedded
+// cluster).
+func TestConcurrentFirstOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := storetest.MasterKey(t)
+	for range 5 {
+		dsn := storetest.DSN(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := store.Open(ctx, dsn, key)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent first open: %v", err)
+			}
+		}
+	}
+}
+
 func TestUnreachableDatabase(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
