@@ -86,6 +86,9 @@ func cmdDB(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 	case "url":
 		fmt.Fprintln(stdout, cl.DSN())
+		if st := cl.Status(ctx); st != embedded.Running {
+			fmt.Fprintf(stderr, "billwire: the embedded cluster is %s: billwire db start (or any billwire command that needs it) starts it\n", st)
+		}
 	default:
 		return usageErr("%s, not %q", want, args[0])
 	}

@@ -50,6 +50,10 @@ func TestEmbeddedDatabase(t *testing.T) {
 	if code, out, errb := cli(t, e, "", "db", "status"); code != 0 || out != "embedded cluster at "+root+": not created\n" {
 		t.Fatalf("db status = %d %q %q", code, out, errb)
 	}
+	if code, out, errb := cli(t, e, "", "db", "url"); code != 0 || !strings.HasPrefix(out, "host="+filepath.Join(root, "socket")+" ") ||
+		!strings.Contains(errb, "the embedded cluster is not created: billwire db start") {
+		t.Fatalf("db url before start = %d %q %q", code, out, errb)
+	}
 	// The first command that needs the database creates, starts and
 	// migrates the cluster, and says once that it uses it; the database
 	// libpq's defaults reach, without billwire's schema, is left alone.
