@@ -25,17 +25,17 @@ var errServeNeedsDatabase = errors.New("serve: no database set: set DATABASE_URL
 // only with --embedded-db).
 func (c *common) resolveDatabase(ctx context.Context, getenv func(string) string, stderr io.Writer) (string, error) {
 	if c.databaseURL != "" {
-		fmt.Fprintln(stderr, "billwire: database:", store.RedactDSN(c.databaseURL))
+		c.say(stderr, store.RedactDSN(c.databaseURL))
 		return c.databaseURL, nil
 	}
 	for _, v := range libpqVars {
 		if getenv(v) != "" {
-			fmt.Fprintf(stderr, "billwire: database: libpq defaults (%s set): %s\n", v, store.Describe(""))
+			c.say(stderr, fmt.Sprintf("libpq defaults (%s set): %s", v, store.Describe("")))
 			return "", nil
 		}
 	}
 	if !c.embeddedDB && store.HasSchema(ctx, "") {
-		fmt.Fprintf(stderr, "billwire: database: libpq defaults: %s (it has schema payments)\n", store.Describe(""))
+		c.say(stderr, fmt.Sprintf("libpq defaults: %s (it has schema payments)", store.Describe("")))
 		return "", nil
 	}
 	if c.server && !c.embeddedDB {
@@ -48,8 +48,17 @@ func (c *common) resolveDatabase(ctx context.Context, getenv func(string) string
 	if err := cl.Ensure(ctx); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(stderr, "billwire: database: embedded cluster at %s (set DATABASE_URL to use your app's database)\n", cl.Root)
+	c.say(stderr, fmt.Sprintf("embedded cluster at %s (set DATABASE_URL to use your app's database)", cl.Root))
 	return cl.DSN(), nil
+}
+
+// say writes the line naming the database, once per process (an open that
+// failed after it is retried on the next use).
+func (c *common) say(stderr io.Writer, database string) {
+	if !c.saidDatabase {
+		c.saidDatabase = true
+		fmt.Fprintln(stderr, "billwire: database:", database)
+	}
 }
 
 // cmdDB manages the embedded cluster: db status | start | stop | url.

@@ -142,10 +142,12 @@ func buildVersion() string {
 // common are the settings every command shares.
 type common struct {
 	databaseURL string
-	server      bool // billwire serve: the embedded cluster only with embeddedDB
-	embeddedDB  bool // --embedded-db
 	apiBase     string
 	logLevel    string
+
+	server       bool // billwire serve: the embedded cluster only with embeddedDB
+	embeddedDB   bool // --embedded-db
+	saidDatabase bool // the database was named on stderr (resolveDatabase)
 }
 
 func newFlags(name string, stderr io.Writer, getenv func(string) string) (*flag.FlagSet, *common) {
