@@ -37,6 +37,7 @@ Usage:
   billwire reconcile --env test [--since 72h]  project events Stripe sent while billwire was down
   billwire doctor --env test [--url …]       check keys, webhooks, the running receiver, portal, fulfillment
   billwire migrate                            apply database migrations
+  billwire db status|start|stop|url           billwire's embedded database (used when none is set)
   billwire keys set --env test|live           store a Stripe key read from stdin or BILLWIRE_STRIPE_SECRET_KEY
   billwire keys show                          show the configured keys, masked
   billwire apikeys create --env test --name N  create a session-API key (printed once); also list, revoke
@@ -50,8 +51,10 @@ Usage:
   billwire simulate --subject team:t_1 --lookup-key K --scenario S   simulated test events through billwire serve (or --clear)
   billwire version                            print the version
 
-Every command takes --database-url (default $DATABASE_URL, else libpq defaults)
-and --stripe-api-base (default $BILLWIRE_STRIPE_API_BASE). The master key comes
+Every command takes --database-url (default $DATABASE_URL; else libpq's defaults
+when PGHOST, PGDATABASE or PGSERVICE is set or they reach billwire's schema; else
+billwire's embedded cluster, which serve uses only with --embedded-db) and
+--stripe-api-base (default $BILLWIRE_STRIPE_API_BASE). The master key comes
 from $BILLWIRE_MASTER_KEY, else a 0600 key file under the user's config directory.
 `
 
@@ -111,6 +114,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdScaffold(ctx, args[1:], stdout, stderr, getenv)
 	case "simulate":
 		err = cmdSimulate(ctx, args[1:], stdout, stderr, getenv)
+	case "db":
+		err = cmdDB(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "billwire", buildVersion())
 	default:
@@ -145,6 +150,10 @@ type common struct {
 	databaseURL string
 	apiBase     string
 	logLevel    string
+
+	server       bool // billwire serve: the embedded cluster only with embeddedDB
+	embeddedDB   bool // --embedded-db
+	saidDatabase bool // the database was named on stderr (resolveDatabase)
 }
 
 func newFlags(name string, stderr io.Writer, getenv func(string) string) (*flag.FlagSet, *common) {
@@ -197,7 +206,9 @@ func (c *common) open(getenv func(string) string, stderr io.Writer) (*app, error
 	if err != nil {
 		return nil, err
 	}
-	lazy := &store.Lazy{DSN: c.databaseURL, Key: key}
+	lazy := &store.Lazy{Key: key, Resolve: func(ctx context.Context) (string, error) {
+		return c.resolveDatabase(ctx, getenv, stderr)
+	}}
 	return &app{svc: billing.New(lazy, stripeapi.Options{BaseURL: c.apiBase}, log), log: log, lazy: lazy}, nil
 }
 
@@ -225,7 +236,11 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return err
 	}
-	pool, err := store.Connect(ctx, c.databaseURL)
+	dsn, err := c.resolveDatabase(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := store.Connect(ctx, dsn)
 	if err != nil {
 		return err
 	}
@@ -234,7 +249,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, c.databaseURL, key) // records or checks the master key fingerprint
+	st, err := store.Open(ctx, dsn, key) // records or checks the master key fingerprint
 	if err != nil {
 		return err
 	}

@@ -100,23 +100,25 @@ func cli(t *testing.T, e map[string]string, stdin string, args ...string) (int, 
 	return code, out.String(), errb.String()
 }
 
-// The whole journey through the built binary over stdio, with a real handshake.
-func TestStdioServer(t *testing.T) {
-	t.Parallel()
-	bin := binary(t)
-	e := env(t, stripetest.Mock(t))
-	var envList []string
+// environ is e as a process environment.
+func environ(e map[string]string) []string {
+	var list []string
 	for k, v := range e {
-		envList = append(envList, k+"="+v)
+		list = append(list, k+"="+v)
 	}
-	c, err := client.NewStdioMCPClient(bin, envList, "mcp")
+	return list
+}
+
+// stdioClient starts the built binary's billwire mcp with the environment
+// e and completes the handshake; the client is closed when the test ends.
+func stdioClient(ctx context.Context, t *testing.T, e map[string]string) (*client.Client, io.Reader, *mcp.InitializeResult) {
+	t.Helper()
+	c, err := client.NewStdioMCPClient(binary(t), environ(e), "mcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	stderr, _ := client.GetStderr(c)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "stdio-test", Version: "1"}
@@ -124,6 +126,16 @@ func TestStdioServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, stderr, ir
+}
+
+// The whole journey through the built binary over stdio, with a real handshake.
+func TestStdioServer(t *testing.T) {
+	t.Parallel()
+	e := env(t, stripetest.Mock(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, stderr, ir := stdioClient(ctx, t, e)
 	if ir.ServerInfo.Name != "billwire" || !strings.Contains(ir.Instructions, "configure_stripe_keys") {
 		t.Fatalf("initialize = %+v", ir)
 	}

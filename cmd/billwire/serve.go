@@ -21,6 +21,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs, c := newFlags("serve", stderr, getenv)
 	addr := fs.String("addr", runtime.DefaultAddr, "address to listen on")
 	writers := fs.Int("webhook-writers", 1, "connections writing webhook batches, each with up to two in flight")
+	fs.BoolVar(&c.embeddedDB, "embedded-db", false, "with no database set, use billwire's embedded cluster (billwire db …)")
+	c.server = true
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := parse(fs, args); err != nil {
 		return err

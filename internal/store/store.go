@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -81,9 +84,63 @@ func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %s; start PostgreSQL or point DATABASE_URL at a running server", where, redactDSNError(err))
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %s; %s", where, redactDSNError(err), connectHint(cfg.ConnConfig.Config, err))
 	}
 	return pool, nil
+}
+
+// HasSchema reports whether dsn ("" for libpq's defaults) reaches, within a
+// few seconds, a database that already has billwire's schema payments. It
+// only reads: it creates nothing, so an unknown database is never migrated.
+func HasSchema(ctx context.Context, dsn string) bool {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return false
+	}
+	cfg.ConnectTimeout = 2 * time.Second
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.Background())
+	var has bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'payments')`).Scan(&has)
+	return err == nil && has
+}
+
+// connectHint says which of "server not running", "role does not exist" and
+// "database does not exist" a failed connection is, and what to do.
+func connectHint(c pgconn.Config, err error) string {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "3D000":
+		return fmt.Sprintf("database does not exist: create it (createdb -h %s -p %d -U %s %s) or point DATABASE_URL at your app's database", c.Host, c.Port, c.User, c.Database)
+	case errors.As(err, &pgErr) && pgErr.Code == "28000" && strings.Contains(pgErr.Message, "role"):
+		return fmt.Sprintf("role does not exist: create it (createuser -h %s -p %d %s, as a superuser) or set the user in DATABASE_URL", c.Host, c.Port, c.User)
+	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
+		return "server not running: start PostgreSQL or point DATABASE_URL at a running server"
+	}
+	return "start PostgreSQL or point DATABASE_URL at a running server"
+}
+
+// RedactDSN returns a connection string without its password, to show.
+func RedactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Redacted()
+	}
+	return redactPassword(dsn)
+}
+
+// Describe names the server, database and user a connection string reaches
+// (host:port/database as user), without its password; "" is libpq's defaults.
+func Describe(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return RedactDSN(dsn)
+	}
+	return describeTarget(*cfg)
 }
 
 func describeTarget(c pgconn.Config) string {
@@ -91,8 +148,10 @@ func describeTarget(c pgconn.Config) string {
 }
 
 // redactDSNError keeps passwords out of error text.
-func redactDSNError(err error) string {
-	msg := err.Error()
+func redactDSNError(err error) string { return redactPassword(err.Error()) }
+
+// redactPassword masks a key/value password= in msg.
+func redactPassword(msg string) string {
 	if i := strings.Index(msg, "password="); i >= 0 {
 		j := strings.IndexAny(msg[i:], " )")
 		if j < 0 {
@@ -146,13 +205,22 @@ func (s *Store) Close() {
 
 func (s *Store) checkMasterKey(ctx context.Context) error {
 	var stored string
-	err := s.pool.QueryRow(ctx, `
+	var err error
+	// A process that inserts the fingerprint at the same time as this one
+	// makes the insert do nothing while the statement's snapshot does not
+	// see its row yet: no row, and the next statement sees it.
+	for range 3 {
+		err = s.pool.QueryRow(ctx, `
 		WITH ins AS (
 			INSERT INTO payments.meta (key, value) VALUES ('master_key_fingerprint', $1)
 			ON CONFLICT (key) DO NOTHING RETURNING value)
 		SELECT value FROM ins
 		UNION ALL SELECT value FROM payments.meta WHERE key = 'master_key_fingerprint'
 		LIMIT 1`, s.key.Fingerprint()).Scan(&stored)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("check master key: %w", err)
 	}
@@ -267,6 +335,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 type Lazy struct {
 	DSN string
 	Key *secrets.MasterKey
+	// Resolve, when set, chooses the DSN on the first open (say, starting
+	// the embedded cluster); DSN is then ignored.
+	Resolve func(context.Context) (string, error)
 
 	mu sync.Mutex
 	s  *Store
@@ -279,7 +350,14 @@ func (l *Lazy) Get(ctx context.Context) (*Store, error) {
 	if l.s != nil {
 		return l.s, nil
 	}
-	s, err := Open(ctx, l.DSN, l.Key)
+	dsn := l.DSN
+	if l.Resolve != nil {
+		var err error
+		if dsn, err = l.Resolve(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s, err := Open(ctx, dsn, l.Key)
 	if err != nil {
 		return nil, err
 	}

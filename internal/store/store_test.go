@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -71,6 +74,37 @@ func TestMasterKeyFingerprint(t *testing.T) {
 	}
 }
 
+// Processes that first open a fresh database at once all record or accept
+// the same master key (two billwire processes starting on the embedded
+// cluster).
+func TestConcurrentFirstOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := storetest.MasterKey(t)
+	for range 5 {
+		dsn := storetest.DSN(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := store.Open(ctx, dsn, key)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent first open: %v", err)
+			}
+		}
+	}
+}
+
 func TestUnreachableDatabase(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -78,6 +112,70 @@ func TestUnreachableDatabase(t *testing.T) {
 	_, err := store.Open(ctx, "postgres://nobody:hunter2@127.0.0.1:1/x?connect_timeout=2", storetest.MasterKey(t))
 	if err == nil || !strings.Contains(err.Error(), "cannot reach PostgreSQL at 127.0.0.1:1/x") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A failed connection says which of its causes it is, and what to do.
+func TestConnectErrorSaysWhy(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admin, err := url.Parse(storetest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDB := *admin
+	noDB.Path = "/billwire_no_such_database"
+	noRole := *admin
+	noRole.User = url.UserPassword("billwire_no_such_role", "hunter2")
+	for _, tc := range []struct{ name, dsn, want string }{
+		{"server not running", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2", "server not running: start PostgreSQL"},
+		{"no socket", "host=/nonexistent/billwire dbname=x", "server not running: start PostgreSQL"},
+		{"database does not exist", noDB.String(), "database does not exist: create it (createdb -h " + noDB.Hostname()},
+		{"role does not exist", noRole.String(), "role does not exist: create it (createuser"},
+	} {
+		_, err := store.Connect(ctx, tc.dsn)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// HasSchema finds billwire's schema and creates nothing where it is missing.
+func TestHasSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	migrated := storetest.DSN(t)
+	if !store.HasSchema(ctx, migrated) {
+		t.Fatal("HasSchema(migrated database) = false")
+	}
+	db, err := pgx.Connect(ctx, migrated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, `DROP SCHEMA payments CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	if store.HasSchema(ctx, migrated) || store.HasSchema(ctx, "postgres://nobody@127.0.0.1:1/x") {
+		t.Fatal("HasSchema = true without the schema")
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = 'payments'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("payments schemas after HasSchema = %d, %v", n, err)
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres://bob:hunter2@db:5432/app?sslmode=disable": "postgres://bob:xxxxx@db:5432/app?sslmode=disable",
+		"host=db user=bob password=hunter2 dbname=app":       "host=db user=bob password=xxxxx dbname=app",
+		"postgres://bob@db/app":                              "postgres://bob@db/app",
+	} {
+		if got := store.RedactDSN(in); got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

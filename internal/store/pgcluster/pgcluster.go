@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,6 +32,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billwire/billwire/internal/store/pgserver"
 )
 
 // dirPrefix names the temporary directories of clusters, so that those left
@@ -47,22 +48,16 @@ const (
 
 // Cluster is a private PostgreSQL server for one test: its own data directory and port.
 type Cluster struct {
-	bin     string      // directory holding initdb, pg_ctl and postgres
-	cred    *credential // the OS user the server runs as; nil: the current user
-	base    string      // temporary directory holding everything below
-	dataDir string      // the data directory (PGDATA)
-	sockDir string      // unix_socket_directories
-	logPath string      // the server log written by pg_ctl -l
+	bin     string         // directory holding initdb, pg_ctl and postgres
+	cred    *pgserver.User // the OS user the server runs as; nil: the current user
+	base    string         // temporary directory holding everything below
+	dataDir string         // the data directory (PGDATA)
+	sockDir string         // unix_socket_directories
+	logPath string         // the server log written by pg_ctl -l
 
 	mu      sync.Mutex
 	port    int  // TCP port on 127.0.0.1; fixed once the server first started
 	running bool // the server was started and not stopped since
-}
-
-// credential is the OS user the server's commands run as.
-type credential struct {
-	name     string
-	uid, gid uint32
 }
 
 // Start creates a cluster for the test: initdb into a temporary directory,
@@ -382,98 +377,33 @@ func (c *Cluster) portTaken(from int64) bool {
 
 // logTail returns the end of the server log, prefixed for an error message,
 // or "" when there is none.
-func (c *Cluster) logTail() string {
-	b, err := os.ReadFile(c.logPath)
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return "\n--- server log " + c.logPath + " (tail) ---\n" + strings.Join(lines, "\n")
-}
+func (c *Cluster) logTail() string { return pgserver.LogTail(c.logPath) }
 
 // run runs one of the server binaries as the cluster's OS user and returns
-// its combined output.
+// its combined output. The directory is one the server's user can enter:
+// initdb and pg_ctl need to resolve the current directory.
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
-	// pg_ctl start leaves the server running with its output in the log
-	// file; never wait on pipes a stray process might hold.
-	cmd.WaitDelay = 5 * time.Second
-	// A directory the server's user can enter: initdb and pg_ctl need to
-	// resolve the current directory.
-	cmd.Dir = c.base
-	cmd.Env = serverEnv()
-	if c.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: c.cred.uid, Gid: c.cred.gid},
-		}
-	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
-	return out.Bytes(), err
+	return pgserver.Run(cmdTimeout, c.bin, c.base, c.cred, "", name, args...)
 }
 
 // chown gives a path to the server's OS user, when that is not the current user.
-func (c *Cluster) chown(p string) error {
-	if c.cred == nil {
-		return nil
-	}
-	return os.Chown(p, int(c.cred.uid), int(c.cred.gid))
-}
-
-// serverEnv is the environment of the server's commands: the test's, without
-// PG* variables (PGDATA, PGPORT, PGHOST… could point them at another server)
-// and with C messages, which portTaken reads.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "LC_") || strings.HasPrefix(kv, "LANG=") || strings.HasPrefix(kv, "LANGUAGE=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "LC_ALL=C", "LANG=C")
-}
-
-// serverBins are the binaries a cluster needs.
-var serverBins = []string{"initdb", "pg_ctl", "postgres"}
+func (c *Cluster) chown(p string) error { return c.cred.Chown(p) }
 
 // findBin returns the directory holding the server binaries: PG_BIN when set,
 // else the newest /usr/lib/postgresql/<version>/bin, else the directory of
 // pg_ctl on PATH.
 func findBin() (string, error) {
 	if dir := os.Getenv("PG_BIN"); dir != "" {
-		if missing := missingBins(dir); len(missing) > 0 {
+		if missing := pgserver.Missing(dir); len(missing) > 0 {
 			return "", fmt.Errorf("pgcluster: PG_BIN=%s lacks %s; point PG_BIN at the directory holding the PostgreSQL server binaries (Debian package postgresql)", dir, strings.Join(missing, ", "))
 		}
 		return dir, nil
 	}
-	const debianRoot = "/usr/lib/postgresql"
-	entries, _ := os.ReadDir(debianRoot)
-	type candidate struct {
-		dir     string
-		version []int
-	}
-	var found []candidate
-	for _, e := range entries {
-		v, ok := parseVersion(e.Name())
-		dir := filepath.Join(debianRoot, e.Name(), "bin")
-		if ok && len(missingBins(dir)) == 0 {
-			found = append(found, candidate{dir, v})
-		}
-	}
-	if len(found) > 0 {
-		best := slices.MaxFunc(found, func(a, b candidate) int { return slices.Compare(a.version, b.version) })
-		return best.dir, nil
+	if dir := pgserver.NewestDebian(pgserver.DebianRoot); dir != "" {
+		return dir, nil
 	}
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if dir := filepath.Dir(p); len(missingBins(dir)) == 0 {
+		if dir := filepath.Dir(p); len(pgserver.Missing(dir)) == 0 {
 			return dir, nil
 		}
 	}
@@ -481,46 +411,17 @@ func findBin() (string, error) {
 		"install the Debian package postgresql (apt-get install postgresql), or set PG_BIN to the directory holding them")
 }
 
-// missingBins lists the server binaries that dir lacks.
-func missingBins(dir string) []string {
-	var missing []string
-	for _, b := range serverBins {
-		if st, err := os.Stat(filepath.Join(dir, b)); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			missing = append(missing, b)
-		}
-	}
-	return missing
-}
-
-// parseVersion parses a version directory name such as "15" or "9.6".
-func parseVersion(s string) ([]int, bool) {
-	var v []int
-	for part := range strings.SplitSeq(s, ".") {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return nil, false
-		}
-		v = append(v, n)
-	}
-	return v, true
-}
-
 // serverUser returns the OS user to run the server as: nil (the current user)
 // unless the test runs as root, then the "postgres" user.
-func serverUser() (*credential, error) {
+func serverUser() (*pgserver.User, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := user.Lookup("postgres")
+	u, err := pgserver.PostgresUser()
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: running as root, and initdb and postgres refuse to run as root, but there is no OS user \"postgres\" to run them as (%v); install the Debian package postgresql, which creates it", err)
 	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("pgcluster: OS user postgres has uid %q, gid %q; want numbers", u.Uid, u.Gid)
-	}
-	return &credential{name: u.Username, uid: uint32(uid), gid: uint32(gid)}, nil
+	return u, nil
 }
 
 // maxSockDirLen keeps the unix socket path ("<sockdir>/.s.PGSQL.65535") under
@@ -530,7 +431,7 @@ const maxSockDirLen = 107 - len("/.s.PGSQL.65535") - len("/"+dirPrefix+"12345678
 // tempRoot returns the directory to create clusters' temporary directories
 // in: os.TempDir(), or /tmp when the server's user cannot enter os.TempDir()
 // (say TMPDIR is under /root) or its path is too long for a unix socket.
-func tempRoot(cred *credential) (string, error) {
+func tempRoot(cred *pgserver.User) (string, error) {
 	var why []string
 	for _, dir := range []string{os.TempDir(), "/tmp"} {
 		abs, err := filepath.Abs(dir)
@@ -546,7 +447,7 @@ func tempRoot(cred *credential) (string, error) {
 			continue
 		}
 		if cred != nil {
-			if err := traversable(abs, cred); err != nil {
+			if err := pgserver.Traversable(abs, cred); err != nil {
 				why = append(why, err.Error())
 				continue
 			}
@@ -554,38 +455,6 @@ func tempRoot(cred *credential) (string, error) {
 		return abs, nil
 	}
 	return "", fmt.Errorf("pgcluster: no temporary directory the server can use (%s); set TMPDIR to a directory every user can enter", strings.Join(why, "; "))
-}
-
-// traversable checks that the user can enter dir: that it and every directory
-// above it has the search (x) permission that applies to the user. The
-// server's commands run with the user's primary group only.
-func traversable(dir string, cred *credential) error {
-	for p := dir; ; p = filepath.Dir(p) {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		sys, ok := st.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil // cannot tell; let initdb report it
-		}
-		perm := st.Mode().Perm()
-		var can bool
-		switch {
-		case sys.Uid == cred.uid:
-			can = perm&0o100 != 0
-		case sys.Gid == cred.gid:
-			can = perm&0o010 != 0
-		default:
-			can = perm&0o001 != 0
-		}
-		if !st.IsDir() || !can {
-			return fmt.Errorf("OS user %s cannot enter %s (mode %v, owner %d:%d)", cred.name, p, st.Mode(), sys.Uid, sys.Gid)
-		}
-		if parent := filepath.Dir(p); parent == p {
-			return nil
-		}
-	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that is free now and that no other
