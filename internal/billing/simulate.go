@@ -103,7 +103,7 @@ func storyOf(ctx context.Context, st *store.Store, r SimulateRequest) (simulate.
 	case err != nil:
 		return story, err
 	case sc == simulate.CheckoutCompleted && !ended(subObj):
-		how := "simulate renewal, payment_failed, canceled or deleted to continue it, or simulate_events {clear: true} to start over"
+		how := "simulate renewal, payment_failed, canceled or deleted to continue it, or clear the simulated objects (simulate_events {clear: true}, billwire simulate --clear) to start over"
 		if !simulated {
 			how = "it lives in Stripe: cancel it with cancel_test_subscription first"
 		}

@@ -49,19 +49,33 @@ func simRig(t *testing.T) (*billing.Service, *store.Store, string) {
 	if _, err := st.Upsert(ctx, vocab.Test, vocab.Prices, []json.RawMessage{json.RawMessage(simPrice)}, at); err != nil {
 		t.Fatal(err)
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: scaffold.SubscriptionAccess, SubjectType: "team"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := scaffold.Apply(ctx, st, m); err != nil {
-		t.Fatal(err)
-	}
+	scaffoldTeamAccess(t, st)
+	url := serveReceiver(t, st, svc)
+	return svc, st, url
+}
+
+// serveReceiver serves billwire's webhook receiver over st and returns its base URL.
+func serveReceiver(t *testing.T, st *store.Store, svc *billing.Service) string {
+	t.Helper()
 	proc := webhooks.NewProcessor(st, svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, zerolog.Nop()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); proc.Close() })
-	return svc, st, srv.URL
+	return srv.URL
+}
+
+// scaffoldTeamAccess applies the team subscription-access scaffold, as the
+// app would: team_billing_status and team_has_access().
+func scaffoldTeamAccess(t *testing.T, st *store.Store) {
+	t.Helper()
+	m, err := scaffold.Generate(scaffold.Options{Pattern: scaffold.SubscriptionAccess, SubjectType: "team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scaffold.Apply(context.Background(), st, m); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // An agent proves that access follows payment offline: the story's events

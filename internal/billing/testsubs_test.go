@@ -3,7 +3,6 @@ package billing_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -13,13 +12,11 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
 	"github.com/billwire/billwire/internal/fault"
-	"github.com/billwire/billwire/internal/scaffold"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/internal/vocab"
-	"github.com/billwire/billwire/internal/webhooks"
 )
 
 // liveRig is an app wired to a Stripe that sends its events: the fake
@@ -35,28 +32,18 @@ func newLiveRig(t *testing.T) *liveRig {
 	st := storetest.New(t)
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{DeliverEvents: true})
 	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, zerolog.Nop())
-	proc := webhooks.NewProcessor(st, svc, zerolog.Nop(), webhooks.Options{MaxAttempts: 3})
-	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, zerolog.Nop()))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() { srv.Close(); proc.Close() })
+	url := serveReceiver(t, st, svc)
 	ctx := context.Background()
 	if _, err := svc.ConfigureKey(ctx, vocab.Test, "sk_test_51TestSubscriptionsKey000000000004242", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SetupWebhook(ctx, vocab.Test, srv.URL+"/webhooks/stripe/test", "", ""); err != nil {
+	if _, err := svc.SetupWebhook(ctx, vocab.Test, url+"/webhooks/stripe/test", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.CreatePlan(ctx, vocab.Test, billing.PlanInput{Name: "Team", UnitAmount: 3000, Currency: "usd", Interval: "month", LookupKey: "team_monthly"}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := scaffold.Generate(scaffold.Options{Pattern: scaffold.SubscriptionAccess, SubjectType: "team"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := scaffold.Apply(ctx, st, m); err != nil {
-		t.Fatal(err)
-	}
+	scaffoldTeamAccess(t, st)
 	return &liveRig{svc: svc, st: st, fake: fake}
 }
 
