@@ -17,6 +17,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -124,6 +125,7 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 	valid := newValidator(name, def.RawInputSchema)
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if err := valid.check(req.GetArguments()); err != nil {
+			setOutcome(ctx, "invalid_arguments")
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s", name, secrets.Redact(err.Error()))), nil
 		}
 		var p P
@@ -133,6 +135,9 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 			dec.DisallowUnknownFields()
 			err = dec.Decode(&p)
 		}
+		if err != nil {
+			setOutcome(ctx, "invalid_arguments")
+		}
 		if ae := (argError{}); errors.As(err, &ae) {
 			return mcp.NewToolResultError(secrets.Redact(ae.Error())), nil
 		}
@@ -140,10 +145,12 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s; see the tool's input schema", name, secrets.Redact(err.Error()))), nil
 		}
 		if err := liveWrite(ctx, d, p); err != nil {
+			setOutcome(ctx, "live_write_refused")
 			return mcp.NewToolResultError(secrets.Redact(err.Error())), nil
 		}
 		out, err := fn(ctx, req, p)
 		if err != nil {
+			setOutcome(ctx, errorCode(err))
 			return mcp.NewToolResultError(errorText(err)), nil
 		}
 		return result(out)
@@ -228,6 +235,9 @@ func (d Deps) guardLive(ctx context.Context, w Write) error {
 	if !w.Writes || w.Env != vocab.Live {
 		return nil
 	}
+	if err := remoteLive(ctx, d); err != nil {
+		return err
+	}
 	if !d.AllowLiveWrites {
 		if w.Command != "" {
 			return fmt.Errorf("%s: a live write, and billwire mcp was started without --allow-live-writes. Nothing was written. "+
@@ -271,4 +281,47 @@ func (d Deps) guardLive(ctx context.Context, w Write) error {
 		return errLiveDeclined
 	}
 	return nil
+}
+
+// remoteLive adds what a live write over MCP HTTP needs: a key of scope
+// mcp:live, and billwire serve started with --allow-live-writes.
+func remoteLive(ctx context.Context, d Deps) error {
+	rem := auth.RemoteFrom(ctx)
+	switch {
+	case rem == nil:
+		return nil
+	case rem.Scope != vocab.ScopeMCPLive:
+		return fmt.Errorf("this MCP API key %q has scope %s, which cannot write live; nothing was written. "+
+			"A human creates a live key of scope mcp:live (billwire apikeys create --env live --name agent-live --scope mcp:live) and the client connects with it", rem.KeyName, rem.Scope)
+	case !d.AllowLiveWrites:
+		return errors.New("live-mode writes are disabled: billwire serve was started without --allow-live-writes; nothing was written. " +
+			"A human restarts billwire serve with --allow-live-writes; then call again with confirm_live: true")
+	}
+	return nil
+}
+
+// Outcome is how a tool call ended, for the MCP HTTP audit log: empty when
+// it succeeded, else the error's code.
+type Outcome struct{ Code string }
+
+type outcomeKey struct{}
+
+// WithOutcome returns a context in which define records how the call ends.
+func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
+	o := &Outcome{}
+	return context.WithValue(ctx, outcomeKey{}, o), o
+}
+
+func setOutcome(ctx context.Context, code string) {
+	if o, ok := ctx.Value(outcomeKey{}).(*Outcome); ok && o.Code == "" {
+		o.Code = code
+	}
+}
+
+// errorCode is a failed call's code: a fault's own, else "error".
+func errorCode(err error) string {
+	if f, ok := fault.As(err); ok && f.Code != "" {
+		return f.Code
+	}
+	return "error"
 }

@@ -9,8 +9,13 @@ import (
 	"net/http/pprof"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/mcpserver"
 	"github.com/billwire/billwire/internal/runtime"
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
@@ -23,6 +28,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	writers := fs.Int("webhook-writers", 1, "connections writing webhook batches, each with up to two in flight")
 	fs.BoolVar(&c.embeddedDB, "embedded-db", false, "with no database set, use billwire's embedded cluster (billwire db …)")
 	c.server = true
+	allowLive := fs.Bool("allow-live-writes", false, "let MCP over HTTP write to live Stripe, for keys of scope mcp:live (each call still needs confirm_live: true)")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -34,6 +40,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	retention, err := webhooks.ParseRetention(getenv(webhooks.RetentionEnv))
+	if err != nil {
+		return err
+	}
+	mcpHosts, err := mcpserver.ParseAllowedHosts(getenv(mcpserver.AllowedHostsEnv))
 	if err != nil {
 		return err
 	}
@@ -65,8 +75,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		defer pl.Close()
 	}
 	runtime.TuneGC(getenv)
+	mcpHTTP := mcpserver.NewHTTP(mcpserver.New(mcpserver.Options{Version: buildVersion(), Billing: a.svc, AllowLiveWrites: *allowLive,
+		PublicURL: getenv(billing.PublicURLEnv), Origins: apiCfg.Origins, Log: a.log, Audit: auditTo(st, a.log)}),
+		mcpserver.HTTPOptions{Store: st, Origins: apiCfg.Origins, AllowedHosts: mcpHosts, Log: a.log})
+	defer mcpHTTP.Close()
 	srv, err := runtime.New(st, a.svc, a.log, runtime.Options{Webhooks: webhooks.Options{Writers: *writers}, API: apiCfg,
-		EventRetention: retention})
+		EventRetention: retention, MCP: mcpHTTP})
 	if err != nil {
 		return err
 	}
@@ -111,4 +125,14 @@ func apiConfig(getenv func(string) string) (cfg runtime.APIConfig, warnings []st
 		return runtime.APIConfig{}, nil, fmt.Errorf("serve: not starting, the session API's user-token settings are unsafe:\n%w", err)
 	}
 	return runtime.APIConfig{JWT: jwt, Origins: origins, PublicURL: getenv("BILLWIRE_PUBLIC_URL"), Rates: &rates}, warnings, nil
+}
+
+// auditTo records MCP HTTP calls in payments.mcp_audit; a failed write is
+// logged, and the call's answer stands.
+func auditTo(st *store.Store, log zerolog.Logger) mcpserver.Auditor {
+	return func(ctx context.Context, e store.AuditEntry) {
+		if err := st.RecordAudit(ctx, e); err != nil {
+			log.Error().Err(err).Str("name", e.Name).Msg("mcp http: writing the audit log failed")
+		}
+	}
 }

@@ -38,6 +38,8 @@ type Options struct {
 	Origins         auth.Origins
 	// Tools selects the tools listed and accepted (--read-only, --toolsets).
 	Tools tools.Selection
+	// Audit records each call over MCP HTTP (billwire serve's /mcp).
+	Audit Auditor
 	Log   zerolog.Logger
 }
 
@@ -57,6 +59,9 @@ func New(o Options) *server.MCPServer {
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
 		server.WithLogger(slog.New(zerolog.NewSlogHandler(o.Log))),
+		server.WithToolHandlerMiddleware(remoteTools(ts, o.Audit)),
+		server.WithResourceHandlerMiddleware(remoteResources(o.Audit)),
+		server.WithPromptHandlerMiddleware(remotePrompts(o.Audit)),
 	)
 	// Every tool is registered, the hidden ones too, so that calling one by
 	// name answers why it is hidden; the filter keeps them out of tools/list.

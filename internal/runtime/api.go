@@ -202,6 +202,9 @@ func (a *api) authenticate(ctx context.Context, r *http.Request) (*auth.Caller, 
 		if err != nil {
 			return nil, err
 		}
+		if k.Scope != vocab.ScopeSession {
+			return nil, fault.New(fault.Forbidden, "wrong_key_scope", "API key %s (%q) has scope %s, which opens MCP over HTTP (/mcp), not the session API; the app's backend needs a session key: `billwire apikeys create --env %s --name app-backend`", auth.MaskAPIKey(tok), k.Name, k.Scope, k.Env)
+		}
 		return auth.APIKeyCaller(k.ID, k.Name, k.Env), nil
 	}
 	if a.verifier == nil {

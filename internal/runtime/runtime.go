@@ -52,6 +52,8 @@ type Options struct {
 	// EventRetention is how long the ledger keeps processed payloads
 	// (BILLWIRE_EVENT_RETENTION); 0 keeps them forever.
 	EventRetention time.Duration
+	// MCP, when set, serves MCP over streamable HTTP at /mcp.
+	MCP http.Handler
 }
 
 // New builds the runtime; Serve stops its webhook writers when it returns.
@@ -71,6 +73,9 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	if opts.MCP != nil {
+		s.mux.Handle("/mcp", opts.MCP)
+	}
 	s.dash = dashboard.New(svc, log, dashboard.Options{PriceMap: st.LivePrices})
 	s.mux.Handle(dashboard.Prefix, s.dash)
 	return s, nil

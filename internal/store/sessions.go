@@ -17,24 +17,30 @@ import (
 
 // APIKey is a stored server-to-server key, without the key itself.
 type APIKey struct {
-	ID         int64      `json:"id"`
-	Env        vocab.Env  `json:"env"`
-	Name       string     `json:"name"`
-	Hint       string     `json:"key"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	ID         int64       `json:"id"`
+	Env        vocab.Env   `json:"env"`
+	Name       string      `json:"name"`
+	Hint       string      `json:"key"`
+	Scope      vocab.Scope `json:"scope"`
+	CreatedAt  time.Time   `json:"created_at"`
+	LastUsedAt *time.Time  `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time  `json:"revoked_at,omitempty"`
 }
 
 // ErrNameTaken means an active API key of that name exists in the environment.
 var ErrNameTaken = errors.New("name taken")
 
-// CreateAPIKey stores the hash of a new key.
+// CreateAPIKey stores the hash of a new session API key.
 func (s *Store) CreateAPIKey(ctx context.Context, env vocab.Env, name string, hash []byte, hint string) (*APIKey, error) {
-	k := APIKey{Env: env, Name: name, Hint: hint}
+	return s.CreateScopedAPIKey(ctx, env, name, vocab.ScopeSession, hash, hint)
+}
+
+// CreateScopedAPIKey stores the hash of a new key of scope.
+func (s *Store) CreateScopedAPIKey(ctx context.Context, env vocab.Env, name string, scope vocab.Scope, hash []byte, hint string) (*APIKey, error) {
+	k := APIKey{Env: env, Name: name, Hint: hint, Scope: scope}
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO payments.api_keys (env, name, key_hash, key_hint) VALUES ($1, $2, $3, $4)
-		RETURNING id, created_at`, env, name, hash, hint).Scan(&k.ID, &k.CreatedAt)
+		INSERT INTO payments.api_keys (env, name, key_hash, key_hint, scope) VALUES ($1, $2, $3, $4, $5)
+		RETURNING id, created_at`, env, name, hash, hint, scope).Scan(&k.ID, &k.CreatedAt)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return nil, ErrNameTaken
@@ -48,14 +54,14 @@ func (s *Store) CreateAPIKey(ctx context.Context, env vocab.Env, name string, ha
 // ListAPIKeys lists keys, newest first; revoked ones too when all is set.
 func (s *Store) ListAPIKeys(ctx context.Context, all bool) ([]APIKey, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, env, name, key_hint, created_at, last_used_at, revoked_at FROM payments.api_keys
+		SELECT id, env, name, key_hint, scope, created_at, last_used_at, revoked_at FROM payments.api_keys
 		WHERE $1 OR revoked_at IS NULL ORDER BY id DESC`, all)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
 		var k APIKey
-		err := r.Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+		err := r.Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.Scope, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 		return k, err
 	})
 }
@@ -79,9 +85,9 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error) 
 	var k APIKey
 	var stale bool
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, env, name, key_hint, created_at, coalesce(last_used_at < now() - interval '1 minute', true)
+		SELECT id, env, name, key_hint, scope, created_at, coalesce(last_used_at < now() - interval '1 minute', true)
 		FROM payments.api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, hash).
-		Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.CreatedAt, &stale)
+		Scan(&k.ID, &k.Env, &k.Name, &k.Hint, &k.Scope, &k.CreatedAt, &stale)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -85,3 +85,33 @@ const (
 	// from Stripe's lists for a deletion.
 	MetaSimulated = "billwire_simulated"
 )
+
+// Scope is what a billwire API key opens.
+type Scope string
+
+// The scopes of an API key.
+const (
+	// ScopeSession opens the session API (/api/payments/…): an app's backend.
+	ScopeSession Scope = "session"
+	// ScopeMCP opens MCP over HTTP (/mcp) in the key's environment, no live writes.
+	ScopeMCP Scope = "mcp"
+	// ScopeMCPLive opens MCP over HTTP with live writes (each still confirmed): live keys only.
+	ScopeMCPLive Scope = "mcp:live"
+)
+
+// ParseScope validates a scope for a key of env.
+func ParseScope(s string, env Env) (Scope, error) {
+	switch sc := Scope(strings.TrimSpace(s)); sc {
+	case ScopeSession, ScopeMCP:
+		return sc, nil
+	case ScopeMCPLive:
+		if env != Live {
+			return "", fmt.Errorf("scope mcp:live is for live keys only (--env live); a %s key for MCP is --scope mcp", env)
+		}
+		return sc, nil
+	}
+	return "", fmt.Errorf("unknown scope %q: use session (the session API, the default), mcp (MCP over HTTP) or mcp:live (MCP over HTTP with live writes, live keys only)", s)
+}
+
+// MCP reports whether the scope opens /mcp.
+func (s Scope) MCP() bool { return s == ScopeMCP || s == ScopeMCPLive }
