@@ -1,0 +1,74 @@
+package store
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// invoiceColumns computes the columns of payments.invoices from the Stripe
+// invoice o of a relation with columns env, o and at. The subscription is
+// top-level in 2024-06-20 and under parent.subscription_details from basil
+// on; the subject is the subscription's metadata (either shape), else the
+// invoice's, else the customer's mapping (m).
+const invoiceColumns = `
+		r.env, r.o->>'id', c.id,
+		coalesce(r.o->'subscription_details'->'metadata'->>'billwire_subject_type',
+			r.o->'parent'->'subscription_details'->'metadata'->>'billwire_subject_type',
+			r.o->'metadata'->>'billwire_subject_type', m.subject_type),
+		coalesce(r.o->'subscription_details'->'metadata'->>'billwire_subject_id',
+			r.o->'parent'->'subscription_details'->'metadata'->>'billwire_subject_id',
+			r.o->'metadata'->>'billwire_subject_id', m.subject_id),
+		coalesce(CASE jsonb_typeof(r.o->'subscription') WHEN 'object' THEN r.o->'subscription'->>'id' ELSE r.o->>'subscription' END,
+			CASE jsonb_typeof(r.o->'parent'->'subscription_details'->'subscription')
+				WHEN 'object' THEN r.o->'parent'->'subscription_details'->'subscription'->>'id'
+				ELSE r.o->'parent'->'subscription_details'->>'subscription' END),
+		r.o->>'number', r.o->>'status', r.o->>'currency',
+		coalesce((r.o->>'amount_due')::bigint, 0), coalesce((r.o->>'amount_paid')::bigint, 0),
+		coalesce((r.o->>'amount_remaining')::bigint, 0), coalesce((r.o->>'attempt_count')::integer, 0),
+		to_timestamp(nullif(r.o->>'next_payment_attempt', '')::bigint), r.o->>'hosted_invoice_url', r.o->>'invoice_pdf',
+		to_timestamp(nullif(r.o->>'period_start', '')::bigint), to_timestamp(nullif(r.o->>'period_end', '')::bigint),
+		coalesce(to_timestamp(nullif(r.o->>'created', '')::bigint), r.at), r.at, r.o`
+
+// invoiceUpsert stores the invoices of input (columns env, o, at), leaving
+// alone rows that hold newer state.
+func invoiceUpsert(input string) string {
+	return `
+	INSERT INTO payments.invoices AS t (env, id, customer_id, subject_type, subject_id, subscription_id, number, status, currency,
+		amount_due, amount_paid, amount_remaining, attempt_count, next_payment_attempt, hosted_invoice_url, invoice_pdf,
+		period_start, period_end, created, source_at, data)
+	SELECT ` + invoiceColumns + `
+	FROM (` + input + `) r
+	CROSS JOIN LATERAL (SELECT CASE jsonb_typeof(r.o->'customer') WHEN 'object' THEN r.o->'customer'->>'id' ELSE r.o->>'customer' END AS id) c
+	LEFT JOIN LATERAL (SELECT m.subject_type, m.subject_id FROM payments.customer_mappings m
+		WHERE m.customer_id = c.id AND m.env = r.env LIMIT 1) m ON true
+	ON CONFLICT (id, env) DO UPDATE SET customer_id = coalesce(EXCLUDED.customer_id, t.customer_id),
+		subject_type = coalesce(EXCLUDED.subject_type, t.subject_type), subject_id = coalesce(EXCLUDED.subject_id, t.subject_id),
+		subscription_id = coalesce(EXCLUDED.subscription_id, t.subscription_id), number = EXCLUDED.number,
+		status = EXCLUDED.status, currency = EXCLUDED.currency, amount_due = EXCLUDED.amount_due,
+		amount_paid = EXCLUDED.amount_paid, amount_remaining = EXCLUDED.amount_remaining,
+		attempt_count = EXCLUDED.attempt_count, next_payment_attempt = EXCLUDED.next_payment_attempt,
+		hosted_invoice_url = EXCLUDED.hosted_invoice_url, invoice_pdf = EXCLUDED.invoice_pdf,
+		period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end, created = EXCLUDED.created,
+		source_at = EXCLUDED.source_at, data = EXCLUDED.data, synced_at = now()
+	WHERE t.source_at <= EXCLUDED.source_at`
+}
+
+// invoiceSQL stores the invoices of a webhook batch.
+var invoiceSQL = invoiceUpsert(`SELECT r.env, r.o, r.at
+	FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[], $4::text[]) AS r(env, o, at, ev)
+	WHERE ` + claimedRow)
+
+// queueInvoices adds invoiceSQL for the batch's invoices, one statement per
+// layer (an invoice twice in a batch goes to successive statements).
+func queueInvoices(b *pgx.Batch, rows []ObjectRow) {
+	for _, layer := range layers(len(rows), func(i int) string { return string(rows[i].Env) + " " + rows[i].ID }) {
+		n := len(layer)
+		env, obj, at, ev := make([]string, n), make(jsons, n), make([]time.Time, n), make([]string, n)
+		for j, i := range layer {
+			r := rows[i]
+			env[j], obj[j], at[j], ev[j] = string(r.Env), r.Object, r.At, r.Event
+		}
+		b.Queue(invoiceSQL, env, obj, at, ev)
+	}
+}
