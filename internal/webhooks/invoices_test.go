@@ -47,6 +47,12 @@ func TestInvoiceLifeIsProjected(t *testing.T) {
 	if want := "open LIFE-0001 1 1760086400 2000 0 2000 usd cus_Fixture1 t t 1719914460 1719914460 1760000002"; row != want {
 		t.Fatalf("after payment_failed:\n got %v\nwant %v", row, want)
 	}
+	// The outbox's payment_failed row carries what the app needs to email a link to pay.
+	state := r.one(`SELECT concat_ws(' ', state->>'invoice_id', state->>'attempt_count', state->>'next_payment_attempt',
+		state->>'hosted_invoice_url' LIKE 'https://invoice.stripe.com/%') FROM payments.billing_changes WHERE kind = 'payment_failed'`)
+	if want := "in_Life 1 2025-10-10T08:53:20+00:00 t"; state != want {
+		t.Errorf("payment_failed state:\n got %v\nwant %v", state, want)
+	}
 	r.mustSend(invoiceEvent(t, "invoice.paid", 4, map[string]any{"attempt_count": 2}))
 	// An older event delivered late changes nothing: it is stale.
 	body := r.mustSend(invoiceEvent(t, "invoice.payment_action_required", 3, map[string]any{"status": "open", "attempt_count": 2}))
