@@ -1,9 +1,12 @@
 package store
 
 import (
+	"context"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // invoiceColumns computes the columns of payments.invoices from the Stripe
@@ -71,4 +74,36 @@ func queueInvoices(b *pgx.Batch, rows []ObjectRow) {
 		}
 		b.Queue(invoiceSQL, env, obj, at, ev)
 	}
+}
+
+// SubjectInvoice is an invoice as the subject route shows it.
+type SubjectInvoice struct {
+	ID               string    `json:"id"`
+	Number           *string   `json:"number"`
+	Status           *string   `json:"status"`
+	AmountDue        int64     `json:"amount_due"`
+	AmountPaid       int64     `json:"amount_paid"`
+	Currency         *string   `json:"currency"`
+	HostedInvoiceURL *string   `json:"hosted_invoice_url"`
+	InvoicePDF       *string   `json:"invoice_pdf"`
+	Created          time.Time `json:"created"`
+}
+
+// SubjectInvoices returns the newest limit invoices of the subject's
+// customer (customer, "" for none) or naming the subject, newest first.
+func (s *Store) SubjectInvoices(ctx context.Context, env vocab.Env, customer, subjectType, subjectID string, limit int) ([]SubjectInvoice, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, number, status, amount_due, amount_paid, currency, hosted_invoice_url, invoice_pdf, created
+		FROM payments.invoices
+		WHERE (id, env) IN (SELECT id, env FROM payments.invoices WHERE customer_id = $2 AND env = $1
+		                    UNION SELECT id, env FROM payments.invoices WHERE subject_id = $4 AND subject_type = $3 AND env = $1)
+		ORDER BY created DESC, id DESC LIMIT $5`, env, customer, subjectType, subjectID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectInvoice, error) {
+		var i SubjectInvoice
+		err := r.Scan(&i.ID, &i.Number, &i.Status, &i.AmountDue, &i.AmountPaid, &i.Currency, &i.HostedInvoiceURL, &i.InvoicePDF, &i.Created)
+		return i, err
+	})
 }
