@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,4 +108,69 @@ func (s *Store) SubjectInvoices(ctx context.Context, env vocab.Env, customer, su
 		err := r.Scan(&i.ID, &i.Number, &i.Status, &i.AmountDue, &i.AmountPaid, &i.Currency, &i.HostedInvoiceURL, &i.InvoicePDF, &i.Created)
 		return i, err
 	})
+}
+
+// Invoice is a projected invoice, as list_invoices shows it.
+type Invoice struct {
+	SubjectInvoice
+	CustomerID         *string    `json:"customer_id"`
+	SubjectType        *string    `json:"subject_type"`
+	SubjectID          *string    `json:"subject_id"`
+	SubscriptionID     *string    `json:"subscription_id"`
+	AmountRemaining    int64      `json:"amount_remaining"`
+	AttemptCount       int        `json:"attempt_count"`
+	NextPaymentAttempt *time.Time `json:"next_payment_attempt"`
+	PeriodStart        *time.Time `json:"period_start"`
+	PeriodEnd          *time.Time `json:"period_end"`
+}
+
+// ListInvoices reads a page of env's invoices, newest first. A query keeps
+// the invoices whose id, number, customer, subscription, subject id or
+// status it equals.
+func (s *Store) ListInvoices(ctx context.Context, env vocab.Env, p Page) ([]Invoice, string, error) {
+	after, q, limit, err := p.norm()
+	if err != nil {
+		return nil, "", err
+	}
+	var afterAt time.Time
+	var afterID string
+	if after != "" {
+		if err := json.Unmarshal([]byte(after), &[]any{&afterAt, &afterID}); err != nil || afterID == "" {
+			return nil, "", ErrBadCursor
+		}
+	}
+	var a sqlArgs
+	where := "env = " + a.add(env)
+	if afterID != "" {
+		where += " AND (created, id) < (" + a.add(afterAt) + ", " + a.add(afterID) + ")"
+	}
+	if q != "" {
+		qa := a.add(q)
+		where += " AND (id = " + qa + " OR number = " + qa + " OR customer_id = " + qa + " OR subscription_id = " + qa +
+			" OR subject_id = " + qa + " OR status = lower(" + qa + "))"
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, number, status, amount_due, amount_paid, currency, hosted_invoice_url, invoice_pdf, created,
+			customer_id, subject_type, subject_id, subscription_id, amount_remaining, attempt_count, next_payment_attempt,
+			period_start, period_end
+		FROM payments.invoices WHERE `+where+a.tail("created DESC, id DESC", limit, p.Offset), a...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list invoices: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Invoice, error) {
+		var i Invoice
+		err := r.Scan(&i.ID, &i.Number, &i.Status, &i.AmountDue, &i.AmountPaid, &i.Currency, &i.HostedInvoiceURL, &i.InvoicePDF,
+			&i.Created, &i.CustomerID, &i.SubjectType, &i.SubjectID, &i.SubscriptionID, &i.AmountRemaining, &i.AttemptCount,
+			&i.NextPaymentAttempt, &i.PeriodStart, &i.PeriodEnd)
+		return i, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list invoices: %w", err)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		last, _ := json.Marshal([]any{out[limit-1].Created, out[limit-1].ID})
+		return out, EncodeCursor(string(last)), nil
+	}
+	return out, "", nil
 }
