@@ -74,6 +74,10 @@ func Register(s *server.MCPServer, b *billing.Service) {
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListPaymentHistory(ctx, env, p)
 		})
+	list("invoices", "Stripe invoices projected from invoice.* events, newest first, with receipt links (hosted_invoice_url, invoice_pdf) and dunning state (attempt_count, next_payment_attempt).",
+		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
+			return b.ListInvoices(ctx, env, p)
+		})
 	list("checkout-sessions", "Checkout sessions the session API opened, newest first: id, Stripe id, subject, mode, status, payment status, created.",
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListCheckoutSessions(ctx, env, p)

@@ -138,6 +138,16 @@ func listPaymentHistory(d Deps) Tool {
 		})
 }
 
+func listInvoices(d Deps) Tool {
+	return define(d, "list_invoices", "List invoices",
+		"Stripe invoices projected from invoice.* events, newest first: number, status, amounts due/paid/remaining, attempt_count, next_payment_attempt, hosted_invoice_url and invoice_pdf (receipt links), customer, subject, subscription; 50 a page. query matches an id, number, customer, subscription, subject id or status. Same as resource billwire://{env}/invoices.",
+		readLocal,
+		func(ctx context.Context, _ mcp.CallToolRequest, p ListParams) (any, error) {
+			env, page := p.page()
+			return d.Billing.ListInvoices(ctx, env, page)
+		})
+}
+
 func listWebhookEvents(d Deps) Tool {
 	return define(d, "list_webhook_events", "List webhook events",
 		"billwire's ledger of Stripe events, newest first: status (processed, stale, ignored, failed, parked), resolved_by, attempts, last error, payload_kept; 50 a page. query also matches an event type or object id among the newest 10,000. Same as resource billwire://{env}/webhook-events.",

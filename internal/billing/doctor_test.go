@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
 	"github.com/billwire/billwire/internal/vocab"
+	"github.com/billwire/billwire/internal/webhooks"
 )
 
 const fakeKey = "sk_test_51DoctorTestKey00000000000004242"
@@ -133,6 +135,25 @@ func TestCheckIntegrationBreakEachItem(t *testing.T) {
 			r.fake.DisableWebhookEndpoint(fakeKey, ep.EndpointID)
 			return ""
 		}, []string{"webhook_endpoint"}},
+		{"webhook_endpoint_without_invoices", func(r *doctorRig) string {
+			// An endpoint set up before billwire projected invoices (issue 13).
+			ep, _ := r.st.Webhook(context.Background(), vocab.Test)
+			form := url.Values{}
+			for _, typ := range webhooks.Types() {
+				if typ != "invoice.created" && typ != "invoice.voided" {
+					form.Add("enabled_events[]", typ)
+				}
+			}
+			req, _ := http.NewRequest("POST", r.fake.URL()+"/v1/webhook_endpoints/"+ep.EndpointID, strings.NewReader(form.Encode()))
+			req.SetBasicAuth(fakeKey, "")
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				r.t.Fatalf("update endpoint: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			return ""
+		}, []string{"webhook_endpoint"}},
 		{"last_event", func(r *doctorRig) string {
 			if _, err := r.st.Pool().Exec(context.Background(), `UPDATE payments.webhook_events SET status = 'parked', attempts = 5, last_error = 'boom'`); err != nil {
 				r.t.Fatal(err)
@@ -190,6 +211,10 @@ func TestCheckIntegrationBreakEachItem(t *testing.T) {
 				t.Fatalf("broke %s: failing %v, want %v: %+v", b.item, f, b.fails, got)
 			}
 			switch b.item {
+			case "webhook_endpoint_without_invoices":
+				if c := got["webhook_endpoint"]; !strings.Contains(c.Detail, "does not send invoice.created, invoice.voided") {
+					t.Errorf("endpoint without the invoice types: %+v", c)
+				}
 			case "fulfillment_v1":
 				want := "`billwire scaffold --pattern subscription_access --env test --table public.team_billing_status --apply` " +
 					`(or scaffold_fulfillment {pattern: "subscription_access", env: "test", table: "public.team_billing_status", apply: true})`

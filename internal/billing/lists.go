@@ -138,6 +138,22 @@ func (s *Service) ListPaymentHistory(ctx context.Context, env vocab.Env, p store
 	return &PaymentHistory{Env: env, Records: rows, NextCursor: cursor}, nil
 }
 
+// Invoices is a page of projected invoices.
+type Invoices struct {
+	Env        vocab.Env       `json:"env"`
+	Invoices   []store.Invoice `json:"invoices"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+// ListInvoices reads a page of projected invoices, newest first.
+func (s *Service) ListInvoices(ctx context.Context, env vocab.Env, p store.Page) (*Invoices, error) {
+	rows, cursor, err := list(ctx, s, env, p, (*store.Store).ListInvoices)
+	if err != nil {
+		return nil, err
+	}
+	return &Invoices{Env: env, Invoices: rows, NextCursor: cursor}, nil
+}
+
 // ListWebhookEvents reads a page of recorded events, newest first.
 func (s *Service) ListWebhookEvents(ctx context.Context, env vocab.Env, p store.Page) (*WebhookEvents, error) {
 	rows, cursor, err := list(ctx, s, env, p, (*store.Store).ListWebhookEvents)

@@ -18,13 +18,18 @@ type SubjectBilling struct {
 	Customer      *store.SubjectCustomerInfo  `json:"customer"`
 	Subscriptions []store.SubjectSubscription `json:"subscriptions"`
 	Payments      []store.PaymentRecord       `json:"recent_payments"`
+	// Invoices are the subject's newest invoices (SubjectInvoiceLimit).
+	Invoices []store.SubjectInvoice `json:"invoices"`
 	// Entitlements are the lookup keys of the features Stripe last reported
 	// active for the subject's customer.
 	Entitlements []string `json:"entitlements"`
 }
 
+// SubjectInvoiceLimit is how many invoices the subject route shows.
+const SubjectInvoiceLimit = 12
+
 // GetSubjectBilling returns the subject's customer, its subscriptions that
-// still bill, and its recent payments.
+// still bill, its recent payments and its newest invoices.
 func (s *Service) GetSubjectBilling(ctx context.Context, env vocab.Env, caller *auth.Caller, sub auth.Subject) (*SubjectBilling, error) {
 	if err := sub.Validate(); err != nil {
 		return nil, badRequest("invalid_subject", "%s", err)
@@ -36,7 +41,7 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env vocab.Env, caller *
 	if err != nil {
 		return nil, s.unavailable(err)
 	}
-	out := &SubjectBilling{Env: env, Subject: sub, Subscriptions: []store.SubjectSubscription{}, Payments: []store.PaymentRecord{}, Entitlements: []string{}}
+	out := &SubjectBilling{Env: env, Subject: sub, Subscriptions: []store.SubjectSubscription{}, Payments: []store.PaymentRecord{}, Invoices: []store.SubjectInvoice{}, Entitlements: []string{}}
 	customer := ""
 	m, err := st.SubjectMapping(ctx, env, sub.Type, sub.ID)
 	switch {
@@ -56,6 +61,9 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env vocab.Env, caller *
 	if out.Payments, err = st.SubjectPayments(ctx, env, customer, sub.Type, sub.ID, 10); err != nil {
 		return nil, s.unavailable(err)
 	}
+	if out.Invoices, err = st.SubjectInvoices(ctx, env, customer, sub.Type, sub.ID, SubjectInvoiceLimit); err != nil {
+		return nil, s.unavailable(err)
+	}
 	if customer != "" {
 		es, err := st.GetEntitlementSummary(ctx, env, customer)
 		switch {
@@ -68,6 +76,6 @@ func (s *Service) GetSubjectBilling(ctx context.Context, env vocab.Env, caller *
 	sort.SliceStable(out.Subscriptions, func(i, j int) bool {
 		return out.Subscriptions[i].Status == "active" && out.Subscriptions[j].Status != "active"
 	})
-	out.HasBilling = out.Customer != nil || len(out.Subscriptions) > 0 || len(out.Payments) > 0
+	out.HasBilling = out.Customer != nil || len(out.Subscriptions) > 0 || len(out.Payments) > 0 || len(out.Invoices) > 0
 	return out, nil
 }

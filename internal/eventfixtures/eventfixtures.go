@@ -21,6 +21,9 @@
 //     fixtures are alternative endings of the same session;
 //   - dispute inquiry dp_Fixture1 on ch_Fixture1, full refund re_Fixture1,
 //     the inquiry closes;
+//   - the renewal invoice in_Fixture2 (subscription_cycle, 2000 usd) is
+//     created as a draft, finalized, updated (its description), marked
+//     uncollectible and voided, unpaid;
 //   - a free month (trial) without a card on file: trial_will_end, paused,
 //     resumed, then the subscription is canceled, the customer deleted and
 //     the catalog retired.
@@ -72,9 +75,14 @@ var Types = []string{
 	"customer.subscription.updated",
 	"customer.updated",
 	"entitlements.active_entitlement_summary.updated",
+	"invoice.created",
+	"invoice.finalized",
+	"invoice.marked_uncollectible",
 	"invoice.paid",
 	"invoice.payment_action_required",
 	"invoice.payment_failed",
+	"invoice.updated",
+	"invoice.voided",
 	"payment_intent.payment_failed",
 	"payment_intent.succeeded",
 	"price.created",

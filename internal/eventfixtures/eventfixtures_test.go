@@ -46,6 +46,11 @@ var story = []string{
 	"refund.created",
 	"refund.updated",
 	"charge.dispute.closed",
+	"invoice.created",
+	"invoice.finalized",
+	"invoice.updated",
+	"invoice.marked_uncollectible",
+	"invoice.voided",
 	"customer.subscription.trial_will_end",
 	"customer.subscription.paused",
 	"customer.subscription.resumed",
@@ -280,9 +285,20 @@ func TestObjectsDecodeIntoStripeGoTypes(t *testing.T) {
 		case reflect.TypeOf(stripe.Invoice{}):
 			var in stripe.Invoice
 			decode(&in)
-			if in.ID != "in_Fixture1" || idOf(in.Subscription) != "sub_Fixture1" || idOf(in.PaymentIntent) != "pi_Fixture1" ||
+			// The first invoice (sign-up) or the renewal, unpaid.
+			wantID, wantPI, wantReason := "in_Fixture1", "pi_Fixture1", stripe.InvoiceBillingReasonSubscriptionCreate
+			wantCharge, wantStatus, wantPaid := "ch_FixtureDeclined", stripe.InvoiceStatusOpen, int64(0)
+			if renewal, ok := map[string]stripe.InvoiceStatus{"invoice.created": stripe.InvoiceStatusDraft,
+				"invoice.finalized": stripe.InvoiceStatusOpen, "invoice.updated": stripe.InvoiceStatusOpen,
+				"invoice.marked_uncollectible": stripe.InvoiceStatusUncollectible, "invoice.voided": stripe.InvoiceStatusVoid}[typ]; ok {
+				wantID, wantPI, wantReason, wantCharge, wantStatus = "in_Fixture2", "", stripe.InvoiceBillingReasonSubscriptionCycle, "", renewal
+			}
+			if typ == "invoice.paid" {
+				wantCharge, wantStatus, wantPaid = "ch_Fixture1", stripe.InvoiceStatusPaid, 2000
+			}
+			if in.ID != wantID || idOf(in.Subscription) != "sub_Fixture1" || idOf(in.PaymentIntent) != wantPI ||
 				idOf(in.Customer) != "cus_Fixture1" || in.AmountDue != 2000 || in.Currency != stripe.CurrencyUSD ||
-				in.BillingReason != stripe.InvoiceBillingReasonSubscriptionCreate ||
+				in.BillingReason != wantReason ||
 				in.SubscriptionDetails == nil || !reflect.DeepEqual(in.SubscriptionDetails.Metadata, subject) {
 				errorf("invoice %+v", in)
 			}
@@ -290,10 +306,6 @@ func TestObjectsDecodeIntoStripeGoTypes(t *testing.T) {
 				errorf("lines %+v", in.Lines)
 			} else {
 				checkPrice(t, typ, in.Lines.Data[0].Price)
-			}
-			wantCharge, wantStatus, wantPaid := "ch_FixtureDeclined", stripe.InvoiceStatusOpen, int64(0)
-			if typ == "invoice.paid" {
-				wantCharge, wantStatus, wantPaid = "ch_Fixture1", stripe.InvoiceStatusPaid, 2000
 			}
 			if idOf(in.Charge) != wantCharge || in.Status != wantStatus || in.AmountPaid != wantPaid || in.Paid != (wantPaid > 0) {
 				errorf("charge %q status %q amount_paid %d paid %v", idOf(in.Charge), in.Status, in.AmountPaid, in.Paid)

@@ -24,6 +24,7 @@ var stateTables = map[string]struct{ table, key string }{
 	"price":            {"payments.prices", "id"},
 	"subscription":     {"payments.subscriptions", "id"},
 	"checkout.session": {"payments.checkout_sessions", "stripe_id"},
+	"invoice":          {"payments.invoices", "id"},
 }
 
 // ReplacesState reports whether events about objects of Stripe type

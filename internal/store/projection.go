@@ -23,8 +23,8 @@ import (
 // duplicates.
 //
 // The statements run in an order in which what a row reads is written
-// before it: mappings, products, prices, customers, subscriptions, Checkout
-// Sessions, payments, then refunds and disputes (which inherit from their
+// before it: mappings, products, prices, customers, subscriptions,
+// invoices, Checkout Sessions, payments, then refunds and disputes (which inherit from their
 // payment). Two rows of one statement about the same row of a table would
 // conflict (ON CONFLICT DO UPDATE cannot touch a row twice), so such rows go
 // to successive statements, in event order: each statement sees what the
@@ -33,6 +33,7 @@ type Projection struct {
 	Mappings     []MappingRow
 	Placeholders []PlaceholderRow
 	Objects      [len(ProjectedKinds)][]ObjectRow
+	Invoices     []ObjectRow // whole Stripe invoices
 	Checkouts    []CheckoutRow
 	Payments     []PaymentRow // kind payment
 	Related      []PaymentRow // refunds and disputes
@@ -130,6 +131,7 @@ func (q *Projection) Merge(r *Projection) {
 	for i := range q.Objects {
 		q.Objects[i] = append(q.Objects[i], r.Objects[i]...)
 	}
+	q.Invoices = append(q.Invoices, r.Invoices...)
 	q.Checkouts = append(q.Checkouts, r.Checkouts...)
 	q.Payments = append(q.Payments, r.Payments...)
 	q.Related = append(q.Related, r.Related...)
@@ -161,7 +163,7 @@ func (q *Projection) Payment(r PaymentRow) {
 // prepare them.
 func ProjectionStatements() map[string]string {
 	m := map[string]string{"batch claim": batchClaimSQL, "mappings": batchMappingSQL, "placeholders": placeholderSQL, "adoptions": adoptSQL,
-		"checkouts": checkoutSQL, "line items": lineItemsSQL, "payments": paymentSQL, "entitlement summaries": summarySQL}
+		"invoices": invoiceSQL, "checkouts": checkoutSQL, "line items": lineItemsSQL, "payments": paymentSQL, "entitlement summaries": summarySQL}
 	for i, k := range ProjectedKinds {
 		m[string(k)] = objectSQL[i]
 	}
@@ -229,6 +231,7 @@ func (q *Projection) Queue(b *pgx.Batch) {
 			b.Queue(objectSQL[k], env, obj, at, ev)
 		}
 	}
+	queueInvoices(b, q.Invoices)
 	queueAdoptions(b, q.Checkouts)
 	for _, layer := range layers(len(q.Checkouts), func(i int) string { return string(q.Checkouts[i].Env) + " " + q.Checkouts[i].StripeID }) {
 		queueCheckouts(b, q.Checkouts, layer)

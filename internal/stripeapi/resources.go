@@ -92,6 +92,7 @@ var objectPaths = map[string]string{
 	"price":            "/v1/prices/",
 	"subscription":     "/v1/subscriptions/",
 	"checkout.session": "/v1/checkout/sessions/",
+	"invoice":          "/v1/invoices/",
 }
 
 // ObjectPath is the path that retrieves (with Retrieve) the Stripe object

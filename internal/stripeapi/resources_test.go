@@ -172,6 +172,7 @@ func TestObjectPath(t *testing.T) {
 		"price":            "/v1/prices/cus_One",
 		"subscription":     "/v1/subscriptions/cus_One",
 		"checkout.session": "/v1/checkout/sessions/cus_One",
+		"invoice":          "/v1/invoices/cus_One",
 	} {
 		path, ok := stripeapi.ObjectPath(object, "cus_One")
 		if !ok || path != want {
@@ -191,7 +192,7 @@ func TestObjectPath(t *testing.T) {
 			t.Errorf("%s sent %+v", path, got)
 		}
 	}
-	for _, tc := range []struct{ object, id string }{{"invoice", "in_1"}, {"customer", ""}} {
+	for _, tc := range []struct{ object, id string }{{"charge", "ch_1"}, {"customer", ""}} {
 		if path, ok := stripeapi.ObjectPath(tc.object, tc.id); ok {
 			t.Errorf("ObjectPath(%q, %q) = %q, want none", tc.object, tc.id, path)
 		}

@@ -17,7 +17,7 @@ func TestFetchPathOfEachStateObject(t *testing.T) {
 		"price.updated":                 "/v1/prices/price_Fixture1",
 		"customer.subscription.updated": "/v1/subscriptions/sub_Fixture1",
 		"checkout.session.completed":    "/v1/checkout/sessions/cs_test_Fixture1",
-		"invoice.paid":                  "",
+		"invoice.paid":                  "/v1/invoices/in_Fixture1",
 		"charge.refunded":               "",
 	} {
 		e, err := webhooks.ParseEvent(eventfixtures.MustEvent(t, typ, eventfixtures.Options{}))

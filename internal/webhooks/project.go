@@ -47,8 +47,9 @@ func init() {
 	for _, t := range []string{"completed", "async_payment_succeeded", "async_payment_failed", "expired"} {
 		projectors["checkout.session."+t] = projectCheckout
 	}
-	for _, t := range []string{"invoice.paid", "invoice.payment_failed", "invoice.payment_action_required"} {
-		projectors[t] = projectInvoice
+	for _, t := range []string{"created", "finalized", "updated", "paid", "payment_failed", "payment_action_required",
+		"voided", "marked_uncollectible"} {
+		projectors["invoice."+t] = projectInvoice
 	}
 	for _, t := range []string{"payment_intent.succeeded", "payment_intent.payment_failed"} {
 		projectors[t] = projectPaymentIntent
@@ -264,6 +265,7 @@ func projectInvoice(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at ti
 		sub = subjectOf(in.Metadata, "")
 	}
 	mapSubject(q, env, sub, string(in.Customer))
+	q.Invoices = append(q.Invoices, store.ObjectRow{Env: env, ID: in.ID, Object: obj, At: at, Event: q.ev})
 	p := payment{key: string(in.PaymentIntent), kind: "payment", currency: in.Currency, customer: string(in.Customer), sub: sub,
 		invoice: in.ID, subscription: string(in.Subscription), paymentIntent: string(in.PaymentIntent), charge: string(in.Charge),
 		occurred: time.Unix(in.Created, 0), at: at, eventID: e.ID}
@@ -284,6 +286,8 @@ func projectInvoice(q *plan, env vocab.Env, e *Event, obj json.RawMessage, at ti
 		}
 	case "invoice.payment_action_required":
 		p.status, p.amount = "requires_action", in.AmountDue
+	default:
+		return nil // the invoice's state only: no payment was attempted
 	}
 	q.payment(env, p)
 	return nil

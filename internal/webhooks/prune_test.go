@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -289,7 +290,17 @@ func TestReplayOfPrunedEventRefetchesFromStripe(t *testing.T) {
 	}
 	// Stripe's copy: what Stripe serves for the event now (here with
 	// another amount, to tell which one was projected).
-	r.fake.AddEvent(testKey, r.event("invoice.paid", eventfixtures.Options{ID: "evt_paid_pruned", Object: map[string]any{"amount_paid": 2500}}))
+	stripeCopy := r.event("invoice.paid", eventfixtures.Options{ID: "evt_paid_pruned", Object: map[string]any{"amount_paid": 2500}})
+	r.fake.AddEvent(testKey, stripeCopy)
+	// The copy ties with the stored invoice (same second, other data): the
+	// replay re-fetches the invoice, which Stripe now has as in the copy.
+	var ev struct {
+		Data struct{ Object json.RawMessage }
+	}
+	if err := json.Unmarshal(stripeCopy, &ev); err != nil {
+		t.Fatal(err)
+	}
+	r.fake.PutObject(testKey, ev.Data.Object)
 	res, err := r.svc.Replay(ctx, vocab.Test, "evt_paid_pruned")
 	if err != nil || !res.Refetched || res.Was != "processed" || res.Status != "processed" {
 		t.Fatalf("replay of a pruned event = %+v, %v", res, err)

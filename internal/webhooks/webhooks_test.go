@@ -218,6 +218,8 @@ func TestEveryFixtureIsProjected(t *testing.T) {
 		{`SELECT kind FROM payments.payment_history WHERE key = 're_Fixture1'`, "refund"},
 		{`SELECT kind FROM payments.payment_history WHERE key = 'dp_Fixture1'`, "dispute"},
 		{`SELECT count(*) FROM payments.subscription_items WHERE subscription_id = 'sub_Fixture1'`, int64(1)},
+		{`SELECT status FROM payments.invoices WHERE id = 'in_Fixture2'`, "void"},
+		{`SELECT status FROM payments.invoices WHERE id = 'in_Fixture1'`, "paid"},
 	}
 	for _, c := range checks {
 		got := r.one(c.sql)

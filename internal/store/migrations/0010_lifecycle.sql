@@ -1,0 +1,101 @@
+-- Issue 13: subscription lifecycle in the app. Each section below belongs to
+-- one part of the change; later parts add their own section at the end.
+
+-- == invoices and dunning: the invoices of a subject ==
+
+-- payments.invoices: Stripe's invoices, projected from the invoice.* events
+-- (created, finalized, updated, paid, payment_failed,
+-- payment_action_required, voided, marked_uncollectible) with the same
+-- ordering guard as every mirrored object: a row keeps the newest state
+-- (source_at). subscription_id is read from both API shapes: top-level
+-- subscription (2024-06-20) and parent.subscription_details.subscription
+-- (basil and later). The subject is the subscription's metadata (or the
+-- invoice's), else the customer's mapping.
+CREATE TABLE payments.invoices (
+    env                  text NOT NULL CHECK (env IN ('test', 'live')),
+    id                   text NOT NULL,
+    customer_id          text,
+    subject_type         text,
+    subject_id           text,
+    subscription_id      text,
+    number               text,
+    status               text,
+    currency             text,
+    amount_due           bigint NOT NULL DEFAULT 0,
+    amount_paid          bigint NOT NULL DEFAULT 0,
+    amount_remaining     bigint NOT NULL DEFAULT 0,
+    attempt_count        integer NOT NULL DEFAULT 0,
+    next_payment_attempt timestamptz,
+    hosted_invoice_url   text,
+    invoice_pdf          text,
+    period_start         timestamptz,
+    period_end           timestamptz,
+    created              timestamptz NOT NULL,
+    source_at            timestamptz NOT NULL,
+    data                 jsonb NOT NULL,
+    synced_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id, env)
+);
+CREATE INDEX invoices_subject ON payments.invoices (subject_id, subject_type, env, created DESC);
+CREATE INDEX invoices_customer ON payments.invoices (customer_id, env, created DESC);
+
+COMMENT ON TABLE payments.invoices IS
+    'billwire: Stripe invoices projected from invoice.* events (newest state wins). See README, Invoices.';
+
+-- A payment of an invoice also carries the invoice's dunning state, so the
+-- app can email the user a link to pay after a failed attempt:
+-- attempt_count, next_payment_attempt (null when Stripe will not retry)
+-- and hosted_invoice_url, from payments.invoices (projected before the
+-- payments of the same batch); null for a payment without an invoice.
+CREATE OR REPLACE FUNCTION payments.billing_change_payment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    change text;
+    s_type text := NEW.subject_type;
+    s_id text := NEW.subject_id;
+    cs payments.checkout_sessions%ROWTYPE;
+    inv payments.invoices%ROWTYPE;
+BEGIN
+    change := CASE NEW.kind
+        WHEN 'refund' THEN 'refund'
+        WHEN 'dispute' THEN 'dispute'
+        ELSE CASE NEW.status
+            WHEN 'succeeded' THEN 'payment_succeeded'
+            WHEN 'failed' THEN 'payment_failed'
+            WHEN 'requires_action' THEN 'payment_action_required'
+            WHEN 'refunded' THEN 'payment_refunded'
+            WHEN 'partially_refunded' THEN 'payment_refunded'
+        END
+    END;
+    IF change IS NULL THEN
+        RETURN NULL; -- a payment status billwire does not report
+    END IF;
+    IF s_id IS NULL AND NEW.customer_id IS NOT NULL THEN
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
+    END IF;
+    IF NEW.checkout_session_id IS NOT NULL THEN
+        SELECT * INTO cs FROM payments.checkout_sessions x
+        WHERE x.stripe_id = NEW.checkout_session_id AND x.env = NEW.env;
+    END IF;
+    IF NEW.invoice_id IS NOT NULL THEN
+        SELECT * INTO inv FROM payments.invoices x WHERE x.id = NEW.invoice_id AND x.env = NEW.env;
+    END IF;
+    INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, amount_refunded,
+        currency, state)
+    VALUES (NEW.env, change, NEW.key, s_type, s_id, NEW.customer_id, NEW.status, NEW.amount, NEW.amount_refunded, NEW.currency,
+        jsonb_build_object('kind', NEW.kind, 'status', NEW.status, 'payment_intent_id', NEW.payment_intent_id,
+            'charge_id', NEW.charge_id, 'invoice_id', NEW.invoice_id, 'subscription_id', NEW.subscription_id,
+            'checkout_session_id', NEW.checkout_session_id, 'checkout_mode', cs.mode, 'checkout_quantity', cs.units,
+            'checkout_payment_status', cs.payment_status,
+            'checkout_amount_subtotal', payments.checkout_subtotal(cs.data),
+            'checkout_currency', cs.currency,
+            'checkout_line_items', payments.checkout_line_items(cs.line_items, cs.request),
+            'checkout_subject_type', cs.subject_type, 'checkout_subject_id', cs.subject_id,
+            'metadata', coalesce(cs.metadata, '{}'::jsonb),
+            'failures', NEW.failures, 'failure_code', NEW.failure_code, 'failure_message', NEW.failure_message,
+            'reason', NEW.reason, 'occurred_at', NEW.occurred_at,
+            'attempt_count', inv.attempt_count, 'next_payment_attempt', inv.next_payment_attempt,
+            'hosted_invoice_url', inv.hosted_invoice_url));
+    RETURN NULL;
+END $$;
