@@ -268,7 +268,10 @@ func (d Deps) guardLive(ctx context.Context, w Write) error {
 			"required": []string{"confirm"},
 		},
 	}})
-	if errors.Is(err, server.ErrElicitationNotSupported) {
+	// A client that cannot be asked (no elicitation, or protocol 2026-07-28
+	// over HTTP, which has no server-initiated requests) relies on
+	// confirm_live alone, as a client without elicitation does.
+	if errors.Is(err, server.ErrElicitationNotSupported) || errors.Is(err, server.ErrServerInitiatedRequestUnsupported) {
 		return nil
 	}
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 func wantIn(t *testing.T, what, body string, subs ...string) {
@@ -246,6 +247,15 @@ func TestActionsNeedTheSessionsCSRFToken(t *testing.T) {
 func TestPagesShowTheSeededRowsPerEnvironment(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, stripetest.FakeOptions{})
+	for _, e := range []store.AuditEntry{
+		{Env: vocab.Test, KeyID: 7, KeyName: "agent-test", Kind: "tool", Name: "list_catalog", Result: "ok"},
+		{Env: vocab.Test, KeyID: 7, KeyName: "agent-test", Kind: "resource", Name: "billwire://live/catalog", Result: "environment_not_allowed"},
+		{Env: vocab.Live, KeyID: 8, KeyName: "agent-live", Kind: "tool", Name: "create_product", Result: "live_write_refused"},
+	} {
+		if err := w.st.RecordAudit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b := w.browser(t)
 	b.login()
 	for _, c := range []struct {
@@ -270,8 +280,9 @@ func TestPagesShowTheSeededRowsPerEnvironment(t *testing.T) {
 		{"/dashboard/live/payments", []string{"pi_LivePaid", "49.00 USD", `href="https://dashboard.stripe.com/payments/pi_LivePaid"`}, []string{"pi_DashPaid"}},
 		{"/dashboard/test/webhooks", []string{"evt_DashPaid", "invoice.paid", parkedID, "deadlock detected (simulated)", "parked", `id="replay-` + parkedID + `"`,
 			"stripe listen", "whsec_…9876", "1 parked"}, []string{whsec}},
-		{"/dashboard/test/settings", []string{"sk_test_…4242", "acct_DashTest", "Dash Co", "Never synced.", `id="sync"`, "whsec_…9876"}, []string{testKey, whsec}},
-		{"/dashboard/live/settings", []string{"No key.", "billwire keys set --env live"}, []string{`id="sync"`}},
+		{"/dashboard/test/settings", []string{"sk_test_…4242", "acct_DashTest", "Dash Co", "Never synced.", `id="sync"`, "whsec_…9876",
+			"agent-test", "list_catalog", "billwire://live/catalog", "environment_not_allowed"}, []string{testKey, whsec, "agent-live"}},
+		{"/dashboard/live/settings", []string{"No key.", "billwire keys set --env live", "agent-live", "live_write_refused"}, []string{`id="sync"`, "agent-test"}},
 	} {
 		a := b.get(c.path)
 		if a.code != 200 {

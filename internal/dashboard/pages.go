@@ -408,6 +408,8 @@ type settingsView struct {
 	layout
 	Status  billing.EnvStatus
 	Syncing bool // a sync started here is running
+	// Audit is the newest calls over MCP HTTP in this environment.
+	Audit []store.AuditEntry
 }
 
 func (d *Dashboard) settings(w http.ResponseWriter, r *http.Request, s *session, env vocab.Env) {
@@ -416,10 +418,20 @@ func (d *Dashboard) settings(w http.ResponseWriter, r *http.Request, s *session,
 		d.failErr(w, r, err)
 		return
 	}
+	st, err := d.svc.Store(r.Context())
+	if err != nil {
+		d.failErr(w, r, err)
+		return
+	}
+	audit, err := st.ListAudit(r.Context(), store.AuditFilter{Env: env, Limit: 20})
+	if err != nil {
+		d.failErr(w, r, err)
+		return
+	}
 	d.mu.Lock()
 	syncing := d.syncing[env]
 	d.mu.Unlock()
-	d.render(w, r, http.StatusOK, "settings", settingsView{layout: d.frame(r, s, env, "settings", "Settings"), Status: sts[0], Syncing: syncing})
+	d.render(w, r, http.StatusOK, "settings", settingsView{layout: d.frame(r, s, env, "settings", "Settings"), Status: sts[0], Syncing: syncing, Audit: audit})
 }
 
 // replay re-projects one recorded event (the button of a parked one).

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -92,6 +93,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		server.WithDisableLocalhostProtection(true),
 		server.WithHeartbeatInterval(25*time.Second),
 		server.WithSessionIdleTTL(time.Hour),
+		server.WithStreamableHTTPLogger(slog.New(zerolog.NewSlogHandler(o.Log))),
 	)
 	go h.watchRevocations()
 	return h

@@ -39,6 +39,12 @@ type remote struct {
 
 func newRemote(t *testing.T, allowedHosts ...string) *remote {
 	t.Helper()
+	return newRemoteWith(t, false, allowedHosts...)
+}
+
+// newRemoteWith is newRemote, with billwire serve's --allow-live-writes.
+func newRemoteWith(t *testing.T, allowLive bool, allowedHosts ...string) *remote {
+	t.Helper()
 	ctx := context.Background()
 	lazy := &store.Lazy{DSN: storetest.DSN(t), Key: storetest.MasterKey(t)}
 	t.Cleanup(lazy.Close)
@@ -58,7 +64,7 @@ func newRemote(t *testing.T, allowedHosts ...string) *remote {
 		}
 		r.audit <- e
 	}
-	r.http = mcpserver.NewHTTP(mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, Log: log, Origins: origins, Audit: audit}),
+	r.http = mcpserver.NewHTTP(mcpserver.New(mcpserver.Options{Version: "test", Billing: svc, Log: log, Origins: origins, Audit: audit, AllowLiveWrites: allowLive}),
 		mcpserver.HTTPOptions{Store: st, Origins: origins, AllowedHosts: allowedHosts, Log: log, RevocationPoll: 100 * time.Millisecond})
 	rt, err := runtime.New(st, svc, log, runtime.Options{API: runtime.APIConfig{Origins: origins, PublicURL: url}, MCP: r.http})
 	if err != nil {
@@ -87,11 +93,12 @@ func (r *remote) connect(key string) (*client.Client, error) {
 
 // connectAt opens a session at protocol version v; before 2026-07-28 the
 // server gives it an Mcp-Session-Id.
-func (r *remote) connectAt(key, v string) (*client.Client, error) {
-	c, err := client.NewStreamableHttpClient(r.url+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
+func (r *remote) connectAt(key, v string, opts ...client.ClientOption) (*client.Client, error) {
+	tr, err := transport.NewStreamableHTTP(r.url+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
 	if err != nil {
 		return nil, err
 	}
+	c := client.NewClient(tr, opts...)
 	ctx := context.Background()
 	if err := c.Start(ctx); err != nil {
 		return nil, err
@@ -336,5 +343,32 @@ func TestMCPHTTPSessionsAreBoundToTheirKeyAndEndOnRevocation(t *testing.T) {
 	}
 	if _, err := ca.ListTools(context.Background(), mcp.ListToolsRequest{}); err == nil {
 		t.Error("the revoked key's session still answers")
+	}
+}
+
+func TestMCPHTTPElicitsTheHumanBeforeALiveWrite(t *testing.T) {
+	r := newRemoteWith(t, true)
+	for _, v := range []string{"2025-06-18", mcp.LATEST_PROTOCOL_VERSION} {
+		asked := 0
+		decline := elicitFunc(func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+			asked++
+			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionDecline}}, nil
+		})
+		c, err := r.connectAt(r.key(vocab.Live, "agent-live-"+v, vocab.ScopeMCPLive), v, client.WithElicitationHandler(decline))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, isErr := callText(t, c, "create_product", map[string]any{"name": "Pro", "confirm_live": true})
+		if v == mcp.LATEST_PROTOCOL_VERSION {
+			// No server-initiated requests in 2026-07-28: confirm_live alone
+			// lets the call through to its next check (no live key here).
+			if !isErr || asked != 0 || strings.Contains(text, "declined") || strings.Contains(text, "could not ask") {
+				t.Errorf("protocol %s: asked %d times; %s", v, asked, text)
+			}
+			continue
+		}
+		if !isErr || !strings.Contains(text, "declined") || asked != 1 {
+			t.Errorf("protocol %s: asked %d times; %s", v, asked, text)
+		}
 	}
 }
