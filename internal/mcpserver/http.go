@@ -415,10 +415,12 @@ func (w *bindWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func refuse(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}}) //nolint:errcheck
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}}) //nolint:errcheck
 }
 
-// Env reports whether an MCP HTTP caller may act in env.
+// remoteEnvError refuses an MCP HTTP caller another environment than its key's.
 func remoteEnvError(rem *auth.Remote, env vocab.Env) error {
 	if rem == nil || env == "" || env == rem.Env {
 		return nil
