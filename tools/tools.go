@@ -137,10 +137,13 @@ type PriceTerms struct {
 	TrialPeriodDays     int64 `json:"trial_period_days,omitempty" jsonschema_description:"Free trial in days (1 to 730, recurring prices only) that checkouts of this price get, once per subject and product."`
 	AllowPromotionCodes bool  `json:"allow_promotion_codes,omitempty" jsonschema_description:"Let customers enter promotion codes in checkouts of this price."`
 	AutomaticTax        bool  `json:"automatic_tax,omitempty" jsonschema_description:"Stripe Tax (automatic tax) in checkouts of this price."`
+	MinQuantity         int64 `json:"min_quantity,omitempty" jsonschema_description:"Fewest units (e.g. seats) a checkout or plan change of this price takes: 1 to 999, default 1."`
+	MaxQuantity         int64 `json:"max_quantity,omitempty" jsonschema_description:"Most units (e.g. seats): 1 to 999, default 999."`
 }
 
 func (t PriceTerms) input() billing.PriceTermsInput {
-	return billing.PriceTermsInput{TrialPeriodDays: t.TrialPeriodDays, AllowPromotionCodes: t.AllowPromotionCodes, AutomaticTax: t.AutomaticTax}
+	return billing.PriceTermsInput{TrialPeriodDays: t.TrialPeriodDays, AllowPromotionCodes: t.AllowPromotionCodes, AutomaticTax: t.AutomaticTax,
+		MinQuantity: t.MinQuantity, MaxQuantity: t.MaxQuantity}
 }
 
 // CreatePriceParams are create_price's arguments.

@@ -61,6 +61,8 @@ func (p *priceFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&p.terms.TrialPeriodDays, "trial-period-days", 0, "free trial in days (1 to 730, recurring prices only) that checkouts of this price get")
 	fs.BoolVar(&p.terms.AllowPromotionCodes, "allow-promotion-codes", false, "let customers enter promotion codes in checkouts of this price")
 	fs.BoolVar(&p.terms.AutomaticTax, "automatic-tax", false, "Stripe Tax (automatic tax) in checkouts of this price")
+	fs.Int64Var(&p.terms.MinQuantity, "min-quantity", 0, "fewest units (seats) a checkout or plan change of this price takes: 1 to 999 (default 1)")
+	fs.Int64Var(&p.terms.MaxQuantity, "max-quantity", 0, "most units (seats): 1 to 999 (default 999)")
 	fs.BoolVar(&p.confirmLive, "confirm-live", false, "required with --env live: create the object in live Stripe (asked once more on a terminal)")
 	fs.BoolVar(&p.json, "json", false, "print the result as JSON, as the MCP tool answers")
 }

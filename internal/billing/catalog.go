@@ -50,6 +50,11 @@ type PriceTermsInput struct {
 	AllowPromotionCodes bool `json:",omitempty"`
 	// AutomaticTax turns on Stripe Tax for the checkout.
 	AutomaticTax bool `json:",omitempty"`
+	// MinQuantity and MaxQuantity (1 to 999; 0: the defaults 1 and 999)
+	// bound the quantity, e.g. seats, that checkouts and plan changes of
+	// the price accept.
+	MinQuantity int64 `json:",omitempty"`
+	MaxQuantity int64 `json:",omitempty"`
 }
 
 func (t *PriceTermsInput) validate(interval string) error {
@@ -58,6 +63,12 @@ func (t *PriceTermsInput) validate(interval string) error {
 		return inputErr("trial_period_days is %d: Stripe allows a trial of 1 to 730 days (omit it for none)", t.TrialPeriodDays)
 	case t.TrialPeriodDays > 0 && interval == "":
 		return inputErr("trial_period_days applies to recurring prices only: set interval (e.g. month), or drop trial_period_days for a one-time price")
+	case t.MinQuantity < 0 || t.MinQuantity > vocab.MaxQuantity:
+		return inputErr("min_quantity is %d: it must be 1 to %d (omit it for %d)", t.MinQuantity, vocab.MaxQuantity, vocab.DefaultMinQuantity)
+	case t.MaxQuantity < 0 || t.MaxQuantity > vocab.MaxQuantity:
+		return inputErr("max_quantity is %d: it must be 1 to %d (omit it for %d)", t.MaxQuantity, vocab.MaxQuantity, vocab.MaxQuantity)
+	case t.MinQuantity > 0 && t.MaxQuantity > 0 && t.MinQuantity > t.MaxQuantity:
+		return inputErr("min_quantity %d is above max_quantity %d", t.MinQuantity, t.MaxQuantity)
 	}
 	return nil
 }
@@ -73,6 +84,12 @@ func (t *PriceTermsInput) metadata(add func(k, v string)) {
 	if t.AutomaticTax {
 		add(vocab.MetaAutomaticTax, "true")
 	}
+	if t.MinQuantity > 0 {
+		add(vocab.MetaMinQuantity, strconv.FormatInt(t.MinQuantity, 10))
+	}
+	if t.MaxQuantity > 0 {
+		add(vocab.MetaMaxQuantity, strconv.FormatInt(t.MaxQuantity, 10))
+	}
 }
 
 // priceTerms reads the terms back from a price's metadata.
@@ -83,7 +100,25 @@ func priceTerms(md map[string]string) PriceTermsResult {
 	}
 	t.AllowPromotionCodes = md[vocab.MetaAllowPromotionCodes] == "true"
 	t.AutomaticTax = md[vocab.MetaAutomaticTax] == "true"
+	t.MinQuantity, t.MaxQuantity = QuantityBounds(md)
 	return t
+}
+
+// QuantityBounds reads a price's quantity bounds from its metadata, as
+// billwire's SQL does: a bound that is not a whole number of 1 to 999, or
+// a pair with min above max, reads as the defaults.
+func QuantityBounds(md map[string]string) (lo, hi int64) {
+	lo, hi = vocab.DefaultMinQuantity, vocab.MaxQuantity
+	if n, err := strconv.ParseInt(md[vocab.MetaMinQuantity], 10, 64); err == nil && n >= 1 && n <= vocab.MaxQuantity {
+		lo = n
+	}
+	if n, err := strconv.ParseInt(md[vocab.MetaMaxQuantity], 10, 64); err == nil && n >= 1 && n <= vocab.MaxQuantity {
+		hi = n
+	}
+	if lo > hi {
+		return vocab.DefaultMinQuantity, vocab.MaxQuantity
+	}
+	return lo, hi
 }
 
 // PriceTermsResult are a price's checkout terms as stored in Stripe.
@@ -91,6 +126,8 @@ type PriceTermsResult struct {
 	TrialPeriodDays     int64 `json:"trial_period_days,omitempty"`
 	AllowPromotionCodes bool  `json:"allow_promotion_codes,omitempty"`
 	AutomaticTax        bool  `json:"automatic_tax,omitempty"`
+	MinQuantity         int64 `json:"min_quantity"`
+	MaxQuantity         int64 `json:"max_quantity"`
 }
 
 func (t PriceTermsResult) String() string {
@@ -103,6 +140,9 @@ func (t PriceTermsResult) String() string {
 	}
 	if t.AutomaticTax {
 		parts = append(parts, "automatic tax")
+	}
+	if t.MinQuantity != vocab.DefaultMinQuantity || t.MaxQuantity != vocab.MaxQuantity {
+		parts = append(parts, fmt.Sprintf("quantity %d to %d", t.MinQuantity, t.MaxQuantity))
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -174,6 +174,8 @@ func resolvePrices(found []store.CheckoutPrice, env vocab.Env, r *CheckoutReques
 			return nil, badRequest("mixed_currencies", "line_items[%d]: price %s is in %s but earlier items are in %s; one checkout takes one currency", i, p.ID, strings.ToUpper(p.Currency), strings.ToUpper(currency))
 		case r.Mode == "payment" && p.Type == "recurring":
 			return nil, badRequest("wrong_price_mode", "line_items[%d]: price %s is recurring; use mode \"subscription\" for it, or a one-time price for mode \"payment\"", i, p.ID)
+		case r.LineItems[i].Quantity < p.MinQuantity || r.LineItems[i].Quantity > p.MaxQuantity:
+			return nil, badRequest("quantity_out_of_range", "line_items[%d].quantity is %d: price %s takes %d to %d", i, r.LineItems[i].Quantity, p.ID, p.MinQuantity, p.MaxQuantity)
 		}
 		currency = p.Currency
 		if p.Type == "recurring" {

@@ -118,6 +118,9 @@ type CheckoutPrice struct {
 	TrialPeriodDays     int64
 	AllowPromotionCodes bool
 	AutomaticTax        bool
+	// MinQuantity and MaxQuantity bound the quantity a checkout or change
+	// may buy (vocab.MetaMinQuantity, vocab.MetaMaxQuantity; default 1 to 999).
+	MinQuantity, MaxQuantity int64
 }
 
 // priceTermsSQL reads a price's checkout terms from its metadata, never
@@ -128,18 +131,30 @@ const priceTermsSQL = `
 				THEN (p.metadata->>'` + vocab.MetaTrialPeriodDays + `')::bigint ELSE 0 END
 			ELSE 0 END AS trial_period_days,
 		coalesce(p.metadata->>'` + vocab.MetaAllowPromotionCodes + `' = 'true', false) AS allow_promotion_codes,
-		coalesce(p.metadata->>'` + vocab.MetaAutomaticTax + `' = 'true', false) AS automatic_tax`
+		coalesce(p.metadata->>'` + vocab.MetaAutomaticTax + `' = 'true', false) AS automatic_tax,
+		CASE WHEN qb.lo <= qb.hi THEN qb.lo ELSE 1 END AS min_quantity,
+		CASE WHEN qb.lo <= qb.hi THEN qb.hi ELSE 999 END AS max_quantity`
+
+// quantityBoundsSQL is a lateral join reading a price's quantity bounds as
+// billing.QuantityBounds does: each a whole number of 1 to 999, else its
+// default; a min above the max reads as both defaults (in priceTermsSQL).
+const quantityBoundsSQL = `
+	CROSS JOIN LATERAL (SELECT
+		CASE WHEN p.metadata->>'` + vocab.MetaMinQuantity + `' ~ '^[0-9]{1,3}$' AND (p.metadata->>'` + vocab.MetaMinQuantity + `')::int >= 1
+			THEN (p.metadata->>'` + vocab.MetaMinQuantity + `')::bigint ELSE 1 END AS lo,
+		CASE WHEN p.metadata->>'` + vocab.MetaMaxQuantity + `' ~ '^[0-9]{1,3}$' AND (p.metadata->>'` + vocab.MetaMaxQuantity + `')::int >= 1
+			THEN (p.metadata->>'` + vocab.MetaMaxQuantity + `')::bigint ELSE 999 END AS hi) qb`
 
 const checkoutPricesSQL = `
 	SELECT p.id, coalesce(p.lookup_key, '') AS lookup_key, p.product_id, p.active, coalesce(pr.active, false) AS product_active,
 		p.currency, p.type,` + priceTermsSQL + `
-	FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
+	FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env` + quantityBoundsSQL + `
 	WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`
 
 func scanCheckoutPrice(r pgx.CollectableRow) (CheckoutPrice, error) {
 	var p CheckoutPrice
 	err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type,
-		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax)
+		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax, &p.MinQuantity, &p.MaxQuantity)
 	return p, err
 }
 
@@ -170,7 +185,8 @@ func PriceFingerprint(prices []CheckoutPrice) string {
 			b.WriteByte('\x1e')
 		}
 		for j, f := range []string{p.ID, p.LookupKey, p.ProductID, bit(p.Active), bit(p.ProductActive), p.Currency, p.Type,
-			strconv.FormatInt(p.TrialPeriodDays, 10), bit(p.AllowPromotionCodes), bit(p.AutomaticTax)} {
+			strconv.FormatInt(p.TrialPeriodDays, 10), bit(p.AllowPromotionCodes), bit(p.AutomaticTax),
+			strconv.FormatInt(p.MinQuantity, 10), strconv.FormatInt(p.MaxQuantity, 10)} {
 			if j > 0 {
 				b.WriteByte('\x1f')
 			}
@@ -191,7 +207,8 @@ const startCheckoutSQL = `
 	fp AS (
 		SELECT coalesce(coalesce(string_agg(concat_ws(E'\x1f', p.id, p.lookup_key, p.product_id, p.active::int, p.product_active::int,
 			p.currency, p.type,
-			p.trial_period_days, p.allow_promotion_codes::int, p.automatic_tax::int), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
+			p.trial_period_days, p.allow_promotion_codes::int, p.automatic_tax::int,
+			p.min_quantity, p.max_quantity), E'\x1e' ORDER BY p.id COLLATE "C"), '') = $4, false) AS current FROM p),
 	sub AS (` + subscribedSQL + `),
 	ins AS (
 		INSERT INTO payments.checkout_sessions (env, mode, status, requester, idempotency_key, request_hash, request,

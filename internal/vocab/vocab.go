@@ -74,6 +74,11 @@ const (
 	MetaTrialPeriodDays     = "billwire_trial_period_days"
 	MetaAllowPromotionCodes = "billwire_allow_promotion_codes"
 	MetaAutomaticTax        = "billwire_automatic_tax"
+	// MetaMinQuantity and MetaMaxQuantity bound the quantity (seats) of a
+	// price in checkouts and subscription changes: whole numbers within
+	// 1 to MaxQuantity; absent or malformed, the defaults.
+	MetaMinQuantity = "billwire_min_quantity"
+	MetaMaxQuantity = "billwire_max_quantity"
 
 	// MetaManaged ("true") and MetaEnv mark a webhook endpoint billwire
 	// created and manages, and the environment it serves.
@@ -115,3 +120,9 @@ func ParseScope(s string, env Env) (Scope, error) {
 
 // MCP reports whether the scope opens /mcp.
 func (s Scope) MCP() bool { return s == ScopeMCP || s == ScopeMCPLive }
+
+// The default quantity bounds of a price, and the largest any price takes.
+const (
+	DefaultMinQuantity = 1
+	MaxQuantity        = 999
+)
