@@ -214,8 +214,8 @@ func TestCLIKeysSyncAndMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(context.Background())
-	if _, err := db.Exec(context.Background(), `INSERT INTO payments.customers (env, id, livemode, created, data, source_at)
-		VALUES ('test', 'cus_GoneFromStripe', false, now() - interval '1 day', '{}', now() - interval '1 hour')`); err != nil {
+	if _, err := db.Exec(context.Background(), `INSERT INTO payments.customers (env, id, livemode, created, data, source_at, first_seen_at)
+		VALUES ('test', 'cus_GoneFromStripe', false, now() - interval '1 day', '{}', now() - interval '1 hour', now() - interval '1 hour')`); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errs = cli(t, e, "", "sync", "--env", "test", "--objects", "customers")

@@ -293,6 +293,14 @@ func TestCatalogLoopAgainstStripeMock(t *testing.T) {
 	if sync["status"] != "succeeded" {
 		t.Fatalf("sync = %v", sync)
 	}
+	// stripe-mock keeps no state, so its listing lacks the plan just made,
+	// and dates everything 2009: the plan is still active all the same,
+	// billwire having stored it a moment before the listing.
+	var active bool
+	if err := h.store.Pool().QueryRow(context.Background(), `SELECT pr.active AND p.active FROM payments.prices p
+		JOIN payments.products pr ON pr.env = p.env AND pr.id = p.product_id WHERE p.env = 'test' AND p.id = $1`, priceID).Scan(&active); err != nil || !active {
+		t.Fatalf("after sync, the new plan active = %v (%v); sync = %v", active, err, sync)
+	}
 	for _, kind := range []string{"products", "prices", "customers", "subscriptions"} {
 		if c, _ := get(sync, "counts", kind).(float64); c < 1 {
 			t.Errorf("sync counted %v %s", get(sync, "counts", kind), kind)
@@ -750,8 +758,9 @@ func TestSyncPricesFetchesTheirProducts(t *testing.T) {
 
 // A full sync marks what Stripe no longer has, deleted there without an
 // event reaching billwire, as the deletion events would: the customer
-// deleted, the product inactive. What was created too recently to tell, and
-// a resumed listing, which read its first pages earlier, mark nothing.
+// deleted, the product inactive. What billwire first stored too recently to
+// tell, and a resumed listing, which read its first pages earlier, mark
+// nothing.
 func TestSyncMarksWhatStripeDeleted(t *testing.T) {
 	t.Parallel()
 	fake := stripetest.StartFake(t, stripetest.FakeOptions{Products: 2, Customers: 150})
@@ -759,16 +768,23 @@ func TestSyncMarksWhatStripeDeleted(t *testing.T) {
 	h.ok("configure_stripe_keys", map[string]any{"env": "test", "secret_key": testKey})
 	ctx := context.Background()
 	old := time.Now().Add(-time.Hour)
-	put := func(kind vocab.Kind, obj string, at time.Time) {
+	// put stores obj as of at, first seen by billwire at firstSeen.
+	put := func(kind vocab.Kind, obj string, at, firstSeen time.Time) {
 		t.Helper()
 		if _, err := h.store.Upsert(ctx, vocab.Test, kind, []json.RawMessage{json.RawMessage(obj)}, at); err != nil {
 			t.Fatal(err)
 		}
+		var id struct{ ID string }
+		json.Unmarshal([]byte(obj), &id) //nolint:errcheck
+		if _, err := h.store.Pool().Exec(ctx, `UPDATE payments.`+string(kind)+` SET first_seen_at = $1 WHERE id = $2`, firstSeen, id.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
-	recent := time.Now().Add(-time.Minute).Unix()
-	put(vocab.Customers, `{"id":"cus_GoneFromStripe","object":"customer","created":1700000000,"email":"gone@example.com"}`, old)
-	put(vocab.Customers, fmt.Sprintf(`{"id":"cus_JustCreated","object":"customer","created":%d}`, recent), old)
-	put(vocab.Products, `{"id":"prod_GoneFromStripe","object":"product","name":"Gone","active":true,"created":1700000000}`, old)
+	// cus_JustCreated was first stored a minute ago; Stripe dates it long
+	// before (its created does not decide).
+	put(vocab.Customers, `{"id":"cus_GoneFromStripe","object":"customer","created":1700000000,"email":"gone@example.com"}`, old, old)
+	put(vocab.Customers, `{"id":"cus_JustCreated","object":"customer","created":1700000000}`, old, time.Now().Add(-time.Minute))
+	put(vocab.Products, `{"id":"prod_GoneFromStripe","object":"product","name":"Gone","active":true,"created":1700000000}`, old, old)
 
 	res := h.ok("sync_catalog", map[string]any{"env": "test", "objects": []string{"products", "customers"}})
 	if get(res, "removed", "customers") != float64(1) || get(res, "removed", "products") != float64(1) {
@@ -802,7 +818,7 @@ func TestSyncMarksWhatStripeDeleted(t *testing.T) {
 
 	// A resumed listing marks nothing: its first pages were read by the run
 	// that failed.
-	put(vocab.Customers, `{"id":"cus_GoneWhileFailing","object":"customer","created":1700000000}`, old)
+	put(vocab.Customers, `{"id":"cus_GoneWhileFailing","object":"customer","created":1700000000}`, old, old)
 	fake.FailAfter("/v1/customers", 1, 500)
 	h.fails("sync_catalog", map[string]any{"env": "test", "objects": []string{"customers"}}, "resume")
 	fake.ClearFaults()

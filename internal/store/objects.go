@@ -189,10 +189,11 @@ func (s *Store) Counts(ctx context.Context, env vocab.Env) (map[vocab.Kind]int64
 	return map[vocab.Kind]int64{vocab.Products: p, vocab.Prices: pr, vocab.Customers: c, vocab.Subscriptions: sub}, nil
 }
 
-// listingMargin is how long before a listing began an object must have been
-// created in Stripe for its absence from the listing to count. An object
-// created after the listing began is rightly missing from it, and Stripe's
-// clock, which dates objects and events, need not agree with this one.
+// listingMargin is how long before a listing began billwire must have first
+// stored an object (its first_seen_at) for its absence from the listing to
+// count. An object created after the listing began is rightly missing from
+// it. Stripe's created is not used: Stripe's clock need not agree with this
+// one, and stripe-mock dates every object 2009.
 const listingMargin = 10 * time.Minute
 
 // markUnlistedSQL marks what Stripe deletes (customers, products) as
@@ -202,12 +203,14 @@ const listingMargin = 10 * time.Minute
 var markUnlistedSQL = map[vocab.Kind]string{
 	vocab.Customers: `
 		UPDATE payments.customers SET deleted = true, data = data || '{"deleted": true}', source_at = $2, synced_at = now()
-		WHERE env = $1 AND NOT deleted AND source_at < $2 AND created < $3
+		WHERE env = $1 AND NOT deleted AND source_at < $2
+			AND first_seen_at < now() - make_interval(secs => $3)
 			AND NOT metadata ? '` + vocab.MetaSimulated + `'
 		RETURNING id`,
 	vocab.Products: `
 		UPDATE payments.products SET active = false, data = data || '{"active": false}', source_at = $2, synced_at = now()
-		WHERE env = $1 AND active AND source_at < $2 AND created < $3
+		WHERE env = $1 AND active AND source_at < $2
+			AND first_seen_at < now() - make_interval(secs => $3)
 		RETURNING id`,
 }
 
@@ -223,14 +226,17 @@ func DeletedInStripe(kind vocab.Kind) bool {
 // event that reached billwire. Every object a listing returns is stored as
 // of the time its page was fetched, or already holds newer data, so its
 // source_at is at least listedAt; what is older was not listed. Objects
-// created within listingMargin of the listing are left alone. It returns
-// the ids it marked.
+// billwire first stored less than listingMargin before the listing began
+// are left alone. The margin is counted back from the database's now() by
+// the time elapsed since listedAt, so the process's and the database's
+// clocks need not agree. It returns the ids it marked.
 func (s *Store) MarkUnlisted(ctx context.Context, env vocab.Env, kind vocab.Kind, listedAt time.Time) ([]string, error) {
 	q, ok := markUnlistedSQL[kind]
 	if !ok {
 		return nil, fmt.Errorf("%s are not deleted in Stripe", kind)
 	}
-	rows, err := s.pool.Query(ctx, q, env, listedAt, listedAt.Add(-listingMargin))
+	age := (time.Since(listedAt) + listingMargin).Seconds()
+	rows, err := s.pool.Query(ctx, q, env, listedAt, age)
 	if err != nil {
 		return nil, fmt.Errorf("mark unlisted %s: %w", kind, err)
 	}

@@ -25,6 +25,10 @@ func TestMarkUnlistedKeepsSimulatedCustomers(t *testing.T) {
 	if _, err := st.Upsert(ctx, vocab.Test, vocab.Customers, objs, old); err != nil {
 		t.Fatal(err)
 	}
+	// Both were first stored long before the listing.
+	if _, err := st.Pool().Exec(ctx, `UPDATE payments.customers SET first_seen_at = $1`, old); err != nil {
+		t.Fatal(err)
+	}
 	marked, err := st.MarkUnlisted(ctx, vocab.Test, vocab.Customers, time.Now())
 	if err != nil {
 		t.Fatal(err)
