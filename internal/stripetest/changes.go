@@ -412,6 +412,7 @@ func sameJSON(a, b any) bool {
 // latest_invoice.payment_intent expanded when asked.
 func (f *Fake) expandSubscriptionLocked(sc *scope, q *apiRequest, sub map[string]any) map[string]any {
 	answer := cloneMap(sub)
+	answer["object"] = "subscription"
 	id, _ := sub["latest_invoice"].(string)
 	if !expanded(q, "latest_invoice") || id == "" {
 		return answer
