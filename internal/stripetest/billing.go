@@ -236,23 +236,24 @@ func pendingLine(ii map[string]any, id string) map[string]any {
 		"tax_rates": []any{}, "type": "invoiceitem", "unit_amount_excluding_tax": fmt.Sprint(ii["unit_amount"])}
 }
 
-// invoiceObject is an invoice of sub with the given lines; its amounts are
-// their sum (a negative total is due as 0 and credited to the balance).
-func invoiceObject(id string, sub map[string]any, lines []map[string]any, reason string, periodStart, periodEnd, now int64) map[string]any {
+// invoiceObject is an invoice of sub with the given lines; its total is
+// their sum, and the customer's balance (negative: a credit) is applied to
+// it: what remains positive is due, a negative rest stays a credit.
+func invoiceObject(id string, sub map[string]any, lines []map[string]any, reason string, balance, periodStart, periodEnd, now int64) map[string]any {
 	var total int64
 	data := make([]any, len(lines))
 	for i, l := range lines {
 		total += num(l["amount"])
 		data[i] = l
 	}
-	due := max(total, 0)
+	due := max(total+balance, 0)
 	url := "/v1/invoices/" + id + "/lines"
 	if id == "" {
 		url = "/v1/invoices/upcoming/lines"
 	}
 	return map[string]any{"id": nilIfEmpty(id), "object": "invoice", "customer": sub["customer"], "subscription": sub["id"],
 		"currency": sub["currency"], "amount_due": due, "amount_paid": 0, "amount_remaining": due, "subtotal": total,
-		"subtotal_excluding_tax": total, "total": total, "total_excluding_tax": total, "tax": nil, "starting_balance": 0,
+		"subtotal_excluding_tax": total, "total": total, "total_excluding_tax": total, "tax": nil, "starting_balance": balance,
 		"ending_balance": nil, "billing_reason": reason, "collection_method": "charge_automatically", "created": now,
 		"period_start": periodStart, "period_end": periodEnd, "livemode": sub["livemode"], "attempted": false,
 		"attempt_count": 0, "paid": false, "status": "draft", "charge": nil, "payment_intent": nil,
@@ -269,8 +270,9 @@ func (f *Fake) collectLocked(sc *scope, inv map[string]any, how string, now int6
 	events := []fakeEvent{{typ: "invoice.created", object: cloneMap(inv)}}
 	setAll(inv, map[string]any{"status": "open", "number": fmt.Sprintf("FAKE-%s", id[len(id)-4:]),
 		"hosted_invoice_url": "https://invoice.stripe.com/i/fake/" + id, "invoice_pdf": "https://pay.stripe.com/invoice/fake/" + id + "/pdf",
-		"ending_balance": min(num(inv["total"]), 0), "effective_at": now})
+		"ending_balance": min(num(inv["starting_balance"])+num(inv["total"]), 0), "effective_at": now})
 	events = append(events, fakeEvent{typ: "invoice.finalized", object: cloneMap(inv)})
+	events = append(events, f.setBalanceLocked(sc, fmt.Sprint(inv["customer"]), num(inv["ending_balance"]))...)
 	amount := num(inv["amount_due"])
 	if amount == 0 {
 		setAll(inv, map[string]any{"status": "paid", "paid": true})
@@ -365,4 +367,31 @@ func invoicesNow(sub map[string]any, c *change, lines []line) bool {
 		return false
 	}
 	return c.reset || c.behavior == "always_invoice" && len(lines) > 0
+}
+
+// balanceLocked is a customer's balance: negative is a credit that pays
+// the next invoices.
+func balanceLocked(sc *scope, customer string) int64 {
+	return sc.subscriptionsLocked().balances[customer]
+}
+
+// setBalanceLocked sets a customer's balance, on the stored customer too,
+// and returns the customer.updated event of a change.
+func (f *Fake) setBalanceLocked(sc *scope, customer string, balance int64) []fakeEvent {
+	st := sc.subscriptionsLocked()
+	old := st.balances[customer]
+	if old == balance {
+		return nil
+	}
+	if st.balances == nil {
+		st.balances = map[string]int64{}
+	}
+	st.balances[customer] = balance
+	c := storedMapLocked(sc, "customer", customer)
+	if c == nil {
+		return nil
+	}
+	c["balance"] = balance
+	f.storeLocked(sc, c, "customer")
+	return []fakeEvent{{typ: "customer.updated", object: c, previous: map[string]any{"balance": old}}}
 }

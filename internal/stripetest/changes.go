@@ -346,7 +346,7 @@ func (f *Fake) invoiceForLocked(sc *scope, sub map[string]any, lines []line, id 
 			objs = append(objs, pendingLine(ii, newID("il_")))
 		}
 	}
-	inv := invoiceObject(id, sub, objs, "subscription_update", now, now, now)
+	inv := invoiceObject(id, sub, objs, "subscription_update", balanceLocked(sc, fmt.Sprint(sub["customer"])), now, now, now)
 	return inv
 }
 

@@ -224,6 +224,20 @@ func TestDowngradeCredits(t *testing.T) {
 	if inv.Total != -1000 || inv.AmountDue != 0 || inv.Status != "paid" || inv.PaymentIntent != nil || inv.EndingBalance != -1000 {
 		t.Fatalf("invoice %+v", inv)
 	}
+	if c, _ := s.c.Customers.Get(s.customer, nil); c.Balance != -1000 {
+		t.Fatalf("customer balance %d", c.Balance)
+	}
+	// The credit pays the way back up: previewed and charged alike.
+	back := s.preview(t, sub, "always_invoice", midPeriod(sub), swap(sub, s.pro))
+	got = s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro),
+		ProrationBehavior: stripe.String("always_invoice"), ProrationDate: stripe.Int64(midPeriod(sub))})
+	inv = got.LatestInvoice
+	if inv.Total != 1000 || inv.StartingBalance != -1000 || inv.AmountDue != 0 || inv.EndingBalance != 0 || back.AmountDue != 0 || back.StartingBalance != -1000 {
+		t.Fatalf("upgrade back: invoice %+v, preview due %d", inv, back.AmountDue)
+	}
+	if c, _ := s.c.Customers.Get(s.customer, nil); c.Balance != 0 {
+		t.Fatalf("customer balance after %d", c.Balance)
+	}
 }
 
 // With pending_if_incomplete a declined upgrade changes nothing but

@@ -126,7 +126,7 @@ func (f *Fake) nextInvoiceLocked(sc *scope, sub map[string]any, items []map[stri
 		}
 		objs = append(objs, lineObject(l, newID("il_"), ii, sub))
 	}
-	inv := invoiceObject(id, sub, objs, "subscription_cycle", num(sub["current_period_start"]), end, end)
+	inv := invoiceObject(id, sub, objs, "subscription_cycle", balanceLocked(sc, fmt.Sprint(sub["customer"])), num(sub["current_period_start"]), end, end)
 	inv["next_payment_attempt"] = end
 	return inv
 }

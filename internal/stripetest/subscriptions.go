@@ -62,6 +62,9 @@ type subscriptionState struct {
 	// pending are the invoice items no invoice has taken yet, oldest
 	// first (see changes.go).
 	pending []map[string]any
+	// balances are the customers' balances changed by the fake's invoices
+	// (negative: a credit), by customer id.
+	balances map[string]int64
 }
 
 func (sc *scope) subscriptionsLocked() *subscriptionState {
