@@ -60,7 +60,8 @@ func Register(s *server.MCPServer, b *billing.Service) {
 			}))
 	}
 	subjects(s, b)
-	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys) mirrored from Stripe.",
+	meters(s, b)
+	list("catalog", "Products with their prices (amounts with a human display, intervals, lookup keys, meters of metered prices) mirrored from Stripe, and the billing meters on the first page.",
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) { return b.ListCatalog(ctx, env, p) })
 	list("customers", "Stripe customers mirrored by billwire.",
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
@@ -86,6 +87,24 @@ func Register(s *server.MCPServer, b *billing.Service) {
 		func(ctx context.Context, env vocab.Env, p store.Page) (any, error) {
 			return b.ListWebhookEvents(ctx, env, p)
 		})
+}
+
+// meters adds billwire://{env}/meters.
+func meters(s *server.MCPServer, b *billing.Service) {
+	s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/meters", "meters",
+		mcp.WithTemplateDescription("Stripe billing meters mirrored by billwire (id, event_name, display_name, aggregation, status): what metered prices bill and what the usage API accepts. The same view as list_meters."),
+		mcp.WithTemplateMIMEType("application/json")),
+		redacted(func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			env, err := vocab.ParseEnv(arg(req, "env"))
+			if err != nil {
+				return nil, err
+			}
+			v, err := b.ListMeters(ctx, env)
+			if err != nil {
+				return nil, err
+			}
+			return contents(req.Params.URI, v)
+		}))
 }
 
 // subjects adds billwire://{env}/subjects/{type}/{id}.

@@ -162,6 +162,7 @@ func TestResourcesListed(t *testing.T) {
 		"billwire://{env}/checkout-sessions{?cursor,query}",
 		"billwire://{env}/customers{?cursor,query}",
 		"billwire://{env}/invoices{?cursor,query}",
+		"billwire://{env}/meters",
 		"billwire://{env}/payment-history{?cursor,query}",
 		"billwire://{env}/subjects/{type}/{id}",
 		"billwire://{env}/subscriptions{?cursor,query}",

@@ -25,7 +25,8 @@ func All(d Deps) []Tool {
 		tools []Tool
 	}{
 		{Setup, []Tool{getPaymentsStatus(d), configureStripeKeys(d), checkIntegration(d)}},
-		{Catalog, []Tool{createProduct(d), createPrice(d), createPlan(d), syncCatalog(d), listCatalog(d), setEntitlements(d), setSwitchablePrices(d)}},
+		{Catalog, []Tool{createProduct(d), createPrice(d), createPlan(d), syncCatalog(d), listCatalog(d), setEntitlements(d), setSwitchablePrices(d),
+			createMeter(d), listMeters(d)}},
 		{Webhooks, []Tool{setupWebhook(d), reconcileEvents(d), replayWebhookEvent(d), listWebhookEvents(d), simulateEvents(d)}},
 		{Sessions, []Tool{createTestCheckoutSession(d), getSubjectBilling(d), listCustomers(d), listSubscriptions(d), listPaymentHistory(d), listInvoices(d),
 			createTestSubscription(d), cancelTestSubscription(d), listCheckoutSessions(d),
@@ -126,10 +127,23 @@ func createProduct(d Deps) Tool {
 // PriceFields are a price's amount, currency, interval and lookup key,
 // shared by create_price and create_plan.
 type PriceFields struct {
-	UnitAmount int64  `json:"unit_amount" jsonschema:"required" jsonschema_description:"In the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY."`
+	UnitAmount int64  `json:"unit_amount,omitempty" jsonschema_description:"In the currency's minor units: 2000 is 20.00 USD; 500 is 500 JPY. Required, except for a metered price given unit_amount_decimal; for a metered price it is per unit of usage (0 allowed)."`
 	Currency   string `json:"currency" jsonschema:"required" jsonschema_description:"ISO currency code, e.g. usd."`
 	Interval   string `json:"interval,omitempty" jsonschema:"enum=day,enum=week,enum=month,enum=year" jsonschema_description:"Omit for a one-time price."`
 	LookupKey  string `json:"lookup_key,omitempty" jsonschema_description:"Stable name the app uses instead of the price id, e.g. pro_monthly."`
+	MeteredFields
+}
+
+// MeteredFields make a price metered (billed by usage), shared by
+// create_price and create_plan.
+type MeteredFields struct {
+	MeterID           string `json:"meter_id,omitempty" jsonschema_description:"Makes the price metered: it bills each interval the usage this meter (mtr_… from create_meter or list_meters) counts. Needs interval; takes no quantity or min/max_quantity."`
+	UnitAmountDecimal string `json:"unit_amount_decimal,omitempty" jsonschema_description:"Metered prices: the price per unit in minor units with up to 12 decimals, instead of unit_amount, e.g. \"0.05\" is a twentieth of a cent per unit."`
+	PackageSize       int64  `json:"package_size,omitempty" jsonschema_description:"Metered prices: bill per package of this many units, rounded up (e.g. 1000 with unit_amount 200: 2.00 per 1000 units)."`
+}
+
+func (m MeteredFields) input() billing.MeteredInput {
+	return billing.MeteredInput{MeterID: m.MeterID, UnitAmountDecimal: m.UnitAmountDecimal, PackageSize: m.PackageSize}
 }
 
 // PriceTerms are the optional terms end users get with a price, shared by
@@ -171,7 +185,7 @@ func createPrice(d Deps) Tool {
 			env := vocab.Env(p.Env)
 			in := billing.PriceInput{ProductID: p.ProductID, UnitAmount: p.UnitAmount, Currency: p.Currency, Interval: p.Interval,
 				IntervalCount: p.IntervalCount, LookupKey: p.LookupKey, Nickname: p.Nickname,
-				PriceTermsInput: p.input()}
+				PriceTermsInput: p.PriceTerms.input(), MeteredInput: p.MeteredFields.input()}
 			price, err := d.Billing.CreatePrice(ctx, env, in)
 			if err != nil {
 				return nil, err
@@ -202,7 +216,7 @@ func createPlan(d Deps) Tool {
 			env := vocab.Env(p.Env)
 			plan, err := d.Billing.CreatePlan(ctx, env, billing.PlanInput{Name: p.Name, UnitAmount: p.UnitAmount, Currency: p.Currency,
 				Interval: p.Interval, LookupKey: p.LookupKey,
-				PriceTermsInput: p.input()})
+				PriceTermsInput: p.PriceTerms.input(), MeteredInput: p.MeteredFields.input()})
 			if err != nil {
 				return nil, err
 			}

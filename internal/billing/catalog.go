@@ -36,6 +36,7 @@ type PriceInput struct {
 	LookupKey     string
 	Nickname      string
 	PriceTermsInput
+	MeteredInput
 }
 
 // PriceTermsInput are the checkout terms end users get with a price (see
@@ -173,6 +174,24 @@ type PriceResult struct {
 	Display string `json:"display"`
 	// The terms end users get with the price (see PriceTermsInput).
 	PriceTermsResult
+	// Metered prices: the meter, the decimal amount and the package size.
+	UsageType         string `json:"usage_type,omitempty"`
+	MeterID           string `json:"meter_id,omitempty"`
+	UnitAmountDecimal string `json:"unit_amount_decimal,omitempty"`
+	PackageSize       int64  `json:"package_size,omitempty"`
+}
+
+// metered fills a metered price's fields and display from Stripe's answer.
+func (out *PriceResult) metered(p *stripe.Price) {
+	out.UsageType, out.MeterID = string(p.Recurring.UsageType), p.Recurring.Meter
+	out.MinQuantity, out.MaxQuantity = 0, 0
+	if p.UnitAmountDecimal != float64(p.UnitAmount) {
+		out.UnitAmountDecimal = strconv.FormatFloat(p.UnitAmountDecimal, 'f', -1, 64)
+	}
+	if p.TransformQuantity != nil {
+		out.PackageSize = p.TransformQuantity.DivideBy
+	}
+	out.Display = MeteredDisplay(out.UnitAmount, out.UnitAmountDecimal, out.Currency, out.Interval, out.IntervalCount, out.PackageSize)
 }
 
 func (in *ProductInput) validate() error {
@@ -205,8 +224,15 @@ func (in *PriceInput) validate() error {
 	if in.ProductID == "" {
 		return inputErr("product_id is required: a prod_… id from create_product or list_catalog")
 	}
-	if err := money.ValidateAmount(in.UnitAmount, in.Currency); err != nil {
-		return inputErr("%s", err)
+	if err := in.MeteredInput.validate(in.UnitAmount, in.Currency, in.Interval); err != nil {
+		return err
+	}
+	if in.MeterID == "" {
+		if err := money.ValidateAmount(in.UnitAmount, in.Currency); err != nil {
+			return inputErr("%s", err)
+		}
+	} else if in.MinQuantity != 0 || in.MaxQuantity != 0 {
+		return inputErr("min_quantity and max_quantity bound seats of licensed prices; a metered price has no quantity: drop them")
 	}
 	if in.Interval == "" {
 		if in.IntervalCount != 0 {
@@ -288,6 +314,11 @@ func (s *Service) CreatePrice(ctx context.Context, env vocab.Env, in PriceInput)
 }
 
 func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi.Client, e *store.Environment, in PriceInput) (*PriceResult, error) {
+	if in.MeterID != "" {
+		if _, err := s.activeMeter(ctx, st, c, e.Env, in.MeterID); err != nil {
+			return nil, err
+		}
+	}
 	p := &stripe.PriceParams{
 		Product:    stripe.String(in.ProductID),
 		UnitAmount: stripe.Int64(in.UnitAmount),
@@ -303,6 +334,7 @@ func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi
 		p.Nickname = stripe.String(in.Nickname)
 	}
 	in.PriceTermsInput.metadata(p.AddMetadata)
+	in.MeteredInput.params(p)
 	fetched := time.Now()
 	price, raw, err := c.CreatePrice(ctx, p, stripeapi.IdempotencyKey("create_price", e.Env, e.AccountID, in))
 	if err != nil {
@@ -318,6 +350,9 @@ func (s *Service) createPrice(ctx context.Context, st *store.Store, c *stripeapi
 		out.Interval, out.IntervalCount = string(price.Recurring.Interval), price.Recurring.IntervalCount
 	}
 	out.Display = money.FormatPrice(out.UnitAmount, out.Currency, out.Interval, out.IntervalCount)
+	if price.Recurring != nil && price.Recurring.UsageType == stripe.PriceRecurringUsageTypeMetered {
+		out.metered(price)
+	}
 	return out, nil
 }
 
@@ -329,6 +364,7 @@ type PlanInput struct {
 	Interval   string
 	LookupKey  string
 	PriceTermsInput
+	MeteredInput
 }
 
 // PlanResult is a created product with its price.
@@ -343,7 +379,7 @@ type PlanResult struct {
 func (s *Service) CreatePlan(ctx context.Context, env vocab.Env, in PlanInput) (*PlanResult, error) {
 	prodIn := ProductInput{Name: in.Name}
 	priceIn := PriceInput{ProductID: "(new)", UnitAmount: in.UnitAmount, Currency: in.Currency, Interval: in.Interval, LookupKey: in.LookupKey,
-		PriceTermsInput: in.PriceTermsInput}
+		PriceTermsInput: in.PriceTermsInput, MeteredInput: in.MeteredInput}
 	if err := prodIn.validate(); err != nil {
 		return nil, err
 	}
@@ -353,6 +389,11 @@ func (s *Service) CreatePlan(ctx context.Context, env vocab.Env, in PlanInput) (
 	st, c, e, err := s.stripeFor(ctx, env)
 	if err != nil {
 		return nil, err
+	}
+	if priceIn.MeterID != "" {
+		if _, err := s.activeMeter(ctx, st, c, env, priceIn.MeterID); err != nil {
+			return nil, err
+		}
 	}
 	prod, err := s.createProduct(ctx, st, c, e, prodIn)
 	if err != nil {

@@ -77,6 +77,7 @@ type PromoteResult struct {
 	Products      []PromotedProduct `json:"products"`
 	Prices        []PromotedPrice   `json:"prices"`
 	Features      []PromotedFeature `json:"features"`
+	Meters        []PromotedMeter   `json:"meters"`
 	Counts        map[string]int    `json:"counts"`
 	Warnings      []string          `json:"warnings,omitempty"`
 	NextStep      string            `json:"next_step"`
@@ -98,7 +99,7 @@ func (s *Service) PromoteCatalog(ctx context.Context, dryRun bool) (*PromoteResu
 	if err != nil {
 		return nil, fmt.Errorf("promote_catalog reads the test catalog from Stripe: %w", err)
 	}
-	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Features: []PromotedFeature{}, Counts: map[string]int{}}
+	res := &PromoteResult{DryRun: dryRun, TestAccountID: testE.AccountID, Products: []PromotedProduct{}, Prices: []PromotedPrice{}, Features: []PromotedFeature{}, Meters: []PromotedMeter{}, Counts: map[string]int{}}
 	liveC, liveE, err := s.liveTarget(ctx, res, testE, dryRun)
 	if err != nil {
 		return nil, err
@@ -191,6 +192,10 @@ func (p *promotion) run(ctx context.Context, testC *stripeapi.Client, in *promot
 		}
 		liveProduct[tp.v.ID] = id
 	}
+	var err error
+	if p.liveMeters, err = p.meters(ctx, testC); err != nil {
+		return err
+	}
 	sort.SliceStable(in.prices, func(i, j int) bool { return in.prices[i].v.Created < in.prices[j].v.Created })
 	for _, tp := range in.prices {
 		productID := ""
@@ -215,6 +220,9 @@ func (res *PromoteResult) count() {
 	}
 	for _, f := range res.Features {
 		res.Counts["features_"+f.Action]++
+	}
+	for _, m := range res.Meters {
+		res.Counts["meters_"+m.Action]++
 	}
 	for _, pr := range res.Prices {
 		res.Counts["prices_"+pr.Action]++
@@ -306,6 +314,9 @@ type promotion struct {
 	dryRun  bool
 	stored  map[string]bool            // live products stored in the mirror by this run
 	liveRaw map[string]json.RawMessage // live products as listed
+	// liveMeters maps active test meters to their live copies ("" in a dry
+	// run before creation).
+	liveMeters map[string]string
 }
 
 // adoptableProducts maps a test product to the live product that already
@@ -509,7 +520,10 @@ func (p *promotion) features(ctx context.Context, testC *stripeapi.Client, testP
 }
 
 // unsupported says why a price cannot be copied faithfully, or "".
-func unsupported(t *stripe.Price) string {
+func unsupported(t *stripe.Price, liveMeters map[string]string) string {
+	if metered(t) {
+		return meteredUnsupported(t, liveMeters)
+	}
 	switch {
 	case t.BillingScheme == stripe.PriceBillingSchemeTiered:
 		return "tiered pricing is not copied: create this price in live mode in the Stripe Dashboard, then call promote_catalog again (it adopts a live price with the same lookup key and terms)"
@@ -517,8 +531,6 @@ func unsupported(t *stripe.Price) string {
 		return "customer-chosen amounts are not copied: create this price in live mode in the Stripe Dashboard"
 	case t.TransformQuantity != nil:
 		return "transform_quantity is not copied: create this price in live mode in the Stripe Dashboard"
-	case t.Recurring != nil && t.Recurring.UsageType == stripe.PriceRecurringUsageTypeMetered:
-		return "metered prices need a live meter: create this price in live mode in the Stripe Dashboard"
 	case t.UnitAmount == 0 && t.UnitAmountDecimal != 0 && float64(int64(t.UnitAmountDecimal)) != t.UnitAmountDecimal:
 		return "fractional unit amounts are not copied: create this price in live mode in the Stripe Dashboard"
 	}
@@ -540,11 +552,14 @@ func sameTerms(t, l *stripe.Price, liveProduct string) bool {
 	if l.Product != nil {
 		lp = l.Product.ID
 	}
-	return t.Currency == l.Currency && t.UnitAmount == l.UnitAmount && t.Type == l.Type && ti == li && tc == lc &&
+	return t.Currency == l.Currency && t.UnitAmount == l.UnitAmount && t.Type == l.Type && ti == li && tc == lc && sameUsage(t, l) &&
 		(liveProduct == "" || lp == liveProduct)
 }
 
 func display(t *stripe.Price) string {
+	if metered(t) {
+		return meteredDisplay(t)
+	}
 	interval, count := "", int64(0)
 	if t.Recurring != nil {
 		interval, count = string(t.Recurring.Interval), t.Recurring.IntervalCount
@@ -569,7 +584,7 @@ func (p *promotion) price(ctx context.Context, tp listed[stripe.Price], testProd
 		add(ActionExists, existing.v.ID, "")
 		return p.record(ctx, t, testProduct, liveProduct, existing)
 	}
-	if why := unsupported(t); why != "" {
+	if why := unsupported(t, p.liveMeters); why != "" {
 		add(ActionUnsupported, "", why)
 		return nil
 	}
@@ -616,6 +631,9 @@ func (p *promotion) price(ctx context.Context, tp listed[stripe.Price], testProd
 		params.AddMetadata(k, v)
 	}
 	params.AddMetadata(TestIDMetadataKey, t.ID)
+	if metered(t) {
+		meteredParams(params, t, p.liveMeters[t.Recurring.Meter])
+	}
 	price, raw, err := p.c.CreatePrice(ctx, params, stripeapi.IdempotencyKey("promote_price", p.e.AccountID, t.ID, liveProduct))
 	if err != nil {
 		return fmt.Errorf("copy price %s (%s) to live: %w; call promote_catalog again to continue (nothing is created twice)", t.ID, display(t), err)

@@ -14,6 +14,9 @@ type Catalog struct {
 	Env        vocab.Env       `json:"env"`
 	Products   []store.Product `json:"products"`
 	NextCursor string          `json:"next_cursor,omitempty"`
+	// Meters are the billing meters metered prices bill, on the first page
+	// of an unfiltered listing.
+	Meters []store.Meter `json:"meters,omitempty"`
 }
 
 // Customers is a page of customers.
@@ -52,21 +55,49 @@ func (s *Service) ListCatalog(ctx context.Context, env vocab.Env, p store.Page) 
 	}
 	for i := range prods {
 		for j := range prods[i].Prices {
-			pr := &prods[i].Prices[j]
-			if pr.UnitAmount == nil {
-				continue
-			}
-			interval, count := "", int64(0)
-			if pr.Interval != nil {
-				interval = *pr.Interval
-			}
-			if pr.IntervalCount != nil {
-				count = int64(*pr.IntervalCount)
-			}
-			pr.Display = money.FormatPrice(*pr.UnitAmount, pr.Currency, interval, count)
+			priceDisplay(&prods[i].Prices[j])
 		}
 	}
-	return &Catalog{Env: env, Products: prods, NextCursor: cursor}, nil
+	out := &Catalog{Env: env, Products: prods, NextCursor: cursor}
+	if p.Cursor == "" && p.Query == "" {
+		st, err := s.stores.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if out.Meters, err = st.ListMeters(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// priceDisplay fills a mirrored price's human form.
+func priceDisplay(pr *store.Price) {
+	interval, count := "", int64(0)
+	if pr.Interval != nil {
+		interval = *pr.Interval
+	}
+	if pr.IntervalCount != nil {
+		count = int64(*pr.IntervalCount)
+	}
+	if pr.UsageType != nil && *pr.UsageType == "metered" {
+		var amount, pkg int64
+		if pr.UnitAmount != nil {
+			amount = *pr.UnitAmount
+		}
+		if pr.PackageSize != nil {
+			pkg = *pr.PackageSize
+		}
+		decimal := ""
+		if pr.UnitAmountDecimal != nil {
+			decimal = *pr.UnitAmountDecimal
+		}
+		pr.Display = MeteredDisplay(amount, decimal, pr.Currency, interval, count, pkg)
+		return
+	}
+	if pr.UnitAmount != nil {
+		pr.Display = money.FormatPrice(*pr.UnitAmount, pr.Currency, interval, count)
+	}
 }
 
 // ListCustomers reads a page of mirrored customers.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sync"
@@ -88,12 +89,22 @@ func (s *Service) Sync(ctx context.Context, env vocab.Env, kinds []vocab.Kind, p
 	}
 	started := time.Now()
 	j := &syncJob{s: s, st: st, c: c, env: env, run: run, progress: progress, removed: map[string]int64{}}
-	runErr := j.run_(ctx, objects)
+	meters, runErr := j.meters(ctx, objects)
+	if runErr == nil {
+		runErr = j.run_(ctx, objects)
+	}
 	if err := st.FinishSyncRun(run, runErr); err != nil && runErr == nil {
 		runErr = err
 	}
 	res := &SyncResult{Env: env, RunID: run.ID, Status: run.Status, Counts: run.Counts, ResumedFrom: run.ResumedFrom,
 		Removed: j.removed, Seconds: time.Since(started).Seconds()}
+	if meters > 0 {
+		res.Counts = maps.Clone(res.Counts)
+		if res.Counts == nil {
+			res.Counts = map[string]int64{}
+		}
+		res.Counts["meters"] = meters
+	}
 	if runErr != nil {
 		res.Error = runErr.Error()
 		s.log.Warn().Str("env", string(env)).Int64("run", run.ID).Err(runErr).Msg("sync failed")
@@ -113,6 +124,15 @@ type syncJob struct {
 	mu      sync.Mutex // guards run, removed and the progress callback
 	run     *store.SyncRun
 	removed map[string]int64
+}
+
+// meters mirrors the account's meters when the catalog is synced: prices
+// refer to them, and Stripe sends no meter events to keep them current.
+func (j *syncJob) meters(ctx context.Context, objects []string) (int64, error) {
+	if !slices.Contains(objects, string(vocab.Prices)) && !slices.Contains(objects, string(vocab.Products)) {
+		return 0, nil
+	}
+	return syncMeters(ctx, j.st, j.c, j.env)
 }
 
 // run_ syncs independent kinds concurrently (they share the client's rate

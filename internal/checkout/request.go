@@ -23,7 +23,7 @@ func badRequest(code, format string, args ...any) error {
 type LineItem struct {
 	PriceID   string `json:"price_id,omitempty" jsonschema_description:"A price id (price_…) from billwire's catalog."`
 	LookupKey string `json:"lookup_key,omitempty" jsonschema_description:"Or the price's lookup key in this environment."`
-	Quantity  int64  `json:"quantity" jsonschema_description:"1 to 999."`
+	Quantity  int64  `json:"quantity,omitempty" jsonschema_description:"1 to 999; omit it for a metered price (billed by usage)."`
 }
 
 // CheckoutRequest is the body of POST /api/payments/{env}/checkout-sessions.
@@ -80,7 +80,7 @@ func (r *CheckoutRequest) validate(origins auth.Origins) error {
 		if (li.PriceID == "") == (li.LookupKey == "") {
 			return badRequest("invalid_request", "line_items[%d] needs exactly one of price_id or lookup_key", i)
 		}
-		if li.Quantity < 1 || li.Quantity > 999 {
+		if li.Quantity < 0 || li.Quantity > 999 {
 			return badRequest("quantity_out_of_range", "line_items[%d].quantity is %d: it must be 1 to 999", i, li.Quantity)
 		}
 	}
@@ -174,7 +174,9 @@ func resolvePrices(found []store.CheckoutPrice, env vocab.Env, r *CheckoutReques
 			return nil, badRequest("mixed_currencies", "line_items[%d]: price %s is in %s but earlier items are in %s; one checkout takes one currency", i, p.ID, strings.ToUpper(p.Currency), strings.ToUpper(currency))
 		case r.Mode == "payment" && p.Type == "recurring":
 			return nil, badRequest("wrong_price_mode", "line_items[%d]: price %s is recurring; use mode \"subscription\" for it, or a one-time price for mode \"payment\"", i, p.ID)
-		case r.LineItems[i].Quantity < p.MinQuantity || r.LineItems[i].Quantity > p.MaxQuantity:
+		case p.Metered && r.LineItems[i].Quantity != 0:
+			return nil, badRequest("metered_quantity", "line_items[%d]: price %s is metered (billed by usage): omit quantity", i, p.ID)
+		case !p.Metered && (r.LineItems[i].Quantity < p.MinQuantity || r.LineItems[i].Quantity > p.MaxQuantity):
 			return nil, badRequest("quantity_out_of_range", "line_items[%d].quantity is %d: price %s takes %d to %d", i, r.LineItems[i].Quantity, p.ID, p.MinQuantity, p.MaxQuantity)
 		}
 		currency = p.Currency

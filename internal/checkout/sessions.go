@@ -200,7 +200,11 @@ func (b *rowWritten) sessionParams(r *CheckoutRequest, customer string) *stripe.
 		CancelURL:         stripe.String(r.CancelURL),
 	}
 	for i, price := range b.prices {
-		p.LineItems = append(p.LineItems, &stripe.CheckoutSessionLineItemParams{Price: stripe.String(price.ID), Quantity: stripe.Int64(r.LineItems[i].Quantity)})
+		li := &stripe.CheckoutSessionLineItemParams{Price: stripe.String(price.ID)}
+		if !price.Metered { // Stripe refuses a quantity for a metered price
+			li.Quantity = stripe.Int64(r.LineItems[i].Quantity)
+		}
+		p.LineItems = append(p.LineItems, li)
 	}
 	stamp := func(add func(k, v string)) {
 		for k, v := range r.Metadata {
@@ -273,7 +277,7 @@ func (s *Service) CreateTestCheckout(ctx context.Context, origins auth.Origins, 
 	if err != nil {
 		return nil, s.unavailable(err)
 	}
-	mode := "payment"
+	mode, quantity := "payment", int64(1)
 	found, err := st.CheckoutPrices(ctx, vocab.Test, nonEmpty(in.PriceID), nonEmpty(in.LookupKey))
 	if err != nil {
 		return nil, s.unavailable(err)
@@ -282,10 +286,13 @@ func (s *Service) CreateTestCheckout(ctx context.Context, origins auth.Origins, 
 		if p.Type == "recurring" {
 			mode = "subscription"
 		}
+		if p.Metered {
+			quantity = 0
+		}
 	}
 	r := CheckoutRequest{
 		Mode:       mode,
-		LineItems:  []LineItem{{PriceID: in.PriceID, LookupKey: in.LookupKey, Quantity: 1}},
+		LineItems:  []LineItem{{PriceID: in.PriceID, LookupKey: in.LookupKey, Quantity: quantity}},
 		Subject:    in.Subject,
 		SuccessURL: in.SuccessURL,
 		CancelURL:  base + "/checkout/done?canceled=1",

@@ -57,7 +57,7 @@ func (s *Store) PutEnvironment(ctx context.Context, env vocab.Env, secretKey, ke
 	sealed := s.key.Seal(secretKey, purposeSecretKey(env))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if resetMirror {
-			for _, t := range []string{"subscription_items", "subscriptions", "customers", "prices", "products", "sync_runs", "entitlement_summaries"} {
+			for _, t := range []string{"subscription_items", "subscriptions", "customers", "prices", "products", "meters", "sync_runs", "entitlement_summaries"} {
 				if _, err := tx.Exec(ctx, `DELETE FROM payments.`+t+` WHERE env = $1`, env); err != nil {
 					return err
 				}

@@ -174,6 +174,12 @@ type Price struct {
 	LookupKey     *string           `json:"lookup_key,omitempty"`
 	Nickname      *string           `json:"nickname,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// UsageType is licensed or metered (recurring prices only); a metered
+	// price bills the usage its Meter counts, per PackageSize units when set.
+	UsageType         *string `json:"usage_type,omitempty"`
+	Meter             *string `json:"meter,omitempty"`
+	UnitAmountDecimal *string `json:"unit_amount_decimal,omitempty"`
+	PackageSize       *int64  `json:"package_size,omitempty"`
 	// Display is the price for a human, e.g. "20.00 USD / month"; filled by the caller.
 	Display string `json:"display,omitempty"`
 }
@@ -201,7 +207,9 @@ func (s *Store) ListCatalog(ctx context.Context, env vocab.Env, p Page) ([]Produ
 			coalesce((SELECT jsonb_agg(jsonb_build_object('id', pr.id, 'product_id', pr.product_id, 'active', pr.active,
 				'currency', pr.currency, 'unit_amount', pr.unit_amount, 'type', pr.type, 'interval', pr.recurring_interval,
 				'interval_count', pr.recurring_interval_count, 'lookup_key', pr.lookup_key, 'nickname', pr.nickname,
-				'metadata', pr.metadata) ORDER BY pr.active DESC, pr.created, pr.id)
+				'metadata', pr.metadata, 'usage_type', pr.data->'recurring'->>'usage_type', 'meter', pr.data->'recurring'->>'meter',
+				'unit_amount_decimal', pr.data->>'unit_amount_decimal', 'package_size', pr.data->'transform_quantity'->'divide_by')
+				ORDER BY pr.active DESC, pr.created, pr.id)
 			FROM payments.prices pr WHERE pr.env = p.env AND pr.product_id = p.id), '[]')
 		FROM (SELECT * FROM payments.products p WHERE `+where+a.tail("p.id", limit, p.Offset)+`) p
 		ORDER BY p.id`, a...)

@@ -121,6 +121,8 @@ type CheckoutPrice struct {
 	// MinQuantity and MaxQuantity bound the quantity a checkout or change
 	// may buy (vocab.MetaMinQuantity, vocab.MetaMaxQuantity; default 1 to 999).
 	MinQuantity, MaxQuantity int64
+	// Metered prices bill usage: a checkout buys them without a quantity.
+	Metered bool
 }
 
 // priceTermsSQL reads a price's checkout terms from its metadata, never
@@ -147,14 +149,15 @@ const quantityBoundsSQL = `
 
 const checkoutPricesSQL = `
 	SELECT p.id, coalesce(p.lookup_key, '') AS lookup_key, p.product_id, p.active, coalesce(pr.active, false) AS product_active,
-		p.currency, p.type,` + priceTermsSQL + `
+		p.currency, p.type,` + priceTermsSQL + `,
+		coalesce(p.data->'recurring'->>'usage_type', 'licensed') = 'metered' AS metered
 	FROM payments.prices p LEFT JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env` + quantityBoundsSQL + `
 	WHERE (p.id = ANY($2) OR p.lookup_key = ANY($3)) AND p.env = $1`
 
 func scanCheckoutPrice(r pgx.CollectableRow) (CheckoutPrice, error) {
 	var p CheckoutPrice
 	err := r.Scan(&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type,
-		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax, &p.MinQuantity, &p.MaxQuantity)
+		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax, &p.MinQuantity, &p.MaxQuantity, &p.Metered)
 	return p, err
 }
 
@@ -421,7 +424,7 @@ type checkoutPriceRow CheckoutPrice
 
 func (p *checkoutPriceRow) ScanIndex(i int) any {
 	return [...]any{&p.ID, &p.LookupKey, &p.ProductID, &p.Active, &p.ProductActive, &p.Currency, &p.Type,
-		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax}[i]
+		&p.TrialPeriodDays, &p.AllowPromotionCodes, &p.AutomaticTax, &p.MinQuantity, &p.MaxQuantity, &p.Metered}[i]
 }
 
 // Mapping is the Stripe customer that pays for a subject.

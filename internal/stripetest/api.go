@@ -117,6 +117,9 @@ func (f *Fake) route(q *apiRequest) func(*apiRequest) response {
 	if !ok {
 		return nil
 	}
+	if h := f.routeMeters(q, rest); h != nil {
+		return h
+	}
 	if h := f.routeEntitlements(q, rest); h != nil {
 		return h
 	}
@@ -592,7 +595,8 @@ func (f *Fake) createPrice(q *apiRequest) response {
 		[]string{
 			"active", "currency", "lookup_key", "nickname", "product", "tax_behavior",
 			"transfer_lookup_key", "unit_amount", "unit_amount_decimal",
-			"recurring[interval]", "recurring[interval_count]", "recurring[usage_type]",
+			"recurring[interval]", "recurring[interval_count]", "recurring[usage_type]", "recurring[meter]",
+			"transform_quantity[divide_by]", "transform_quantity[round]",
 			"product_data[active]", "product_data[id]", "product_data[name]",
 			"product_data[statement_descriptor]", "product_data[tax_code]", "product_data[unit_label]",
 		},
@@ -660,6 +664,10 @@ func (f *Fake) createPrice(q *apiRequest) response {
 		}
 	}
 
+	tq, r := parseTransformQuantity(params)
+	if r != nil {
+		return *r
+	}
 	taxBehavior := cmp.Or(params.Get("tax_behavior"), "unspecified")
 	lookupKey := optString(params, "lookup_key")
 	if lookupKey != nil && len(*lookupKey) > 200 {
@@ -681,6 +689,9 @@ func (f *Fake) createPrice(q *apiRequest) response {
 			return invalidRequest(http.StatusBadRequest, "", "lookup_key",
 				fmt.Sprintf("A price (`%s`) already uses that lookup key.", holder.ID))
 		}
+	}
+	if r := sc.checkMeteredLocked(rec); r != nil {
+		return *r
 	}
 	if productID != "" {
 		if _, ok := f.collection("products").position(sc, productID); !ok {
@@ -717,11 +728,29 @@ func (f *Fake) createPrice(q *apiRequest) response {
 		Type:              typ,
 		UnitAmount:        unitAmount,
 		UnitAmountDecimal: unitAmountDecimal,
+		TransformQuantity: tq,
 	}
 	sc.priceIdx[p.ID] = len(sc.prices)
 	sc.prices = append(sc.prices, p)
 	f.created[KindPrice]++
 	return jsonResponse(http.StatusOK, p)
+}
+
+// parseTransformQuantity reads transform_quantity, or nil without it.
+func parseTransformQuantity(params url.Values) (*transformQuantity, *response) {
+	if !hasPrefixedParam(params, "transform_quantity[") {
+		return nil, nil
+	}
+	n, r := parseInt(params, "transform_quantity[divide_by]")
+	if r != nil {
+		return nil, r
+	}
+	round := params.Get("transform_quantity[round]")
+	if n < 1 || (round != "up" && round != "down") {
+		r := invalidRequest(http.StatusBadRequest, "", "transform_quantity", "transform_quantity needs divide_by of at least 1 and round up or down.")
+		return nil, &r
+	}
+	return &transformQuantity{DivideBy: n, Round: round}, nil
 }
 
 // parseRecurring reads the recurring parameters. stripe-mock checks the
@@ -745,6 +774,7 @@ func parseRecurring(params url.Values) (*recurring, *response) {
 	}
 	if rec.UsageType == "metered" {
 		rec.AggregateUsage = ptr("sum")
+		rec.Meter = optString(params, "recurring[meter]")
 	}
 	return rec, nil
 }

@@ -197,7 +197,8 @@ type scope struct {
 	// stored holds the objects given to PutObject, compact JSON.
 	stored map[storedKey][]byte
 
-	ent *entitlementState // see entitlements.go; nil until used
+	ent    *entitlementState // see entitlements.go; nil until used
+	meters *meterState       // see meters.go; nil until used
 
 	portal map[string]*portalConfiguration // see portal.go; nil until used
 

@@ -62,25 +62,32 @@ type recurring struct {
 }
 
 type price struct {
-	ID                string            `json:"id"`
-	Object            string            `json:"object"`
-	Active            bool              `json:"active"`
-	BillingScheme     string            `json:"billing_scheme"`
-	Created           int64             `json:"created"`
-	Currency          string            `json:"currency"`
-	CustomUnitAmount  *struct{}         `json:"custom_unit_amount"`
-	Livemode          bool              `json:"livemode"`
-	LookupKey         *string           `json:"lookup_key"`
-	Metadata          map[string]string `json:"metadata"`
-	Nickname          *string           `json:"nickname"`
-	Product           string            `json:"product"`
-	Recurring         *recurring        `json:"recurring"`
-	TaxBehavior       string            `json:"tax_behavior"`
-	TiersMode         *string           `json:"tiers_mode"`
-	TransformQuantity *struct{}         `json:"transform_quantity"`
-	Type              string            `json:"type"`
-	UnitAmount        *int64            `json:"unit_amount"`
-	UnitAmountDecimal *string           `json:"unit_amount_decimal"`
+	ID                string             `json:"id"`
+	Object            string             `json:"object"`
+	Active            bool               `json:"active"`
+	BillingScheme     string             `json:"billing_scheme"`
+	Created           int64              `json:"created"`
+	Currency          string             `json:"currency"`
+	CustomUnitAmount  *struct{}          `json:"custom_unit_amount"`
+	Livemode          bool               `json:"livemode"`
+	LookupKey         *string            `json:"lookup_key"`
+	Metadata          map[string]string  `json:"metadata"`
+	Nickname          *string            `json:"nickname"`
+	Product           string             `json:"product"`
+	Recurring         *recurring         `json:"recurring"`
+	TaxBehavior       string             `json:"tax_behavior"`
+	TiersMode         *string            `json:"tiers_mode"`
+	TransformQuantity *transformQuantity `json:"transform_quantity"`
+	Type              string             `json:"type"`
+	UnitAmount        *int64             `json:"unit_amount"`
+	UnitAmountDecimal *string            `json:"unit_amount_decimal"`
+}
+
+// transformQuantity is a price's transform_quantity: usage divided by
+// DivideBy, rounded up or down.
+type transformQuantity struct {
+	DivideBy int64  `json:"divide_by"`
+	Round    string `json:"round"`
 }
 
 type invoiceSettings struct {
