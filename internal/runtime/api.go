@@ -18,6 +18,7 @@ import (
 	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/usage"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -41,6 +42,7 @@ type api struct {
 	verifier *auth.Verifier
 	origins  auth.Origins
 	limits   *sessionLimits
+	usage    *usage.Intake
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // by key hash
@@ -66,7 +68,7 @@ func newAPI(svc *billing.Service, st *store.Store, cfg APIConfig, log zerolog.Lo
 		return nil, err
 	}
 	return &api{log: log, svc: svc, store: st, verifier: v, origins: cfg.Origins,
-		limits: newSessionLimits(cfg.Rates), keys: map[string]cachedKey{}}, nil
+		limits: newSessionLimits(cfg.Rates), usage: usage.NewIntake(st), keys: map[string]cachedKey{}}, nil
 }
 
 func (a *api) mount(mux *http.ServeMux) {
@@ -78,6 +80,7 @@ func (a *api) mount(mux *http.ServeMux) {
 	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/change", a.handle(a.lifecycle(a.change)))
 	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/cancel", a.handle(a.lifecycle(a.cancel)))
 	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/resume", a.handle(a.lifecycle(a.resume)))
+	mux.Handle("POST /api/payments/{env}/usage", a.handle(a.ingestUsage))
 	mux.HandleFunc("OPTIONS /api/payments/", a.preflight)
 }
 
