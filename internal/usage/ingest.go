@@ -106,7 +106,7 @@ func Decode(body io.Reader) (*Request, error) {
 	var req Request
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(&req); err != nil {
 		return nil, fault.New(fault.Invalid, "invalid_json", "the body must be {\"events\": [{\"event_name\", \"subject\": {\"type\", \"id\"}, \"value\", \"timestamp\"?, \"identifier\"?}]}: %s", err)
 	}
 	if len(req.Events) == 0 || len(req.Events) > MaxEvents {
@@ -304,4 +304,3 @@ func truncate(s string) string {
 	}
 	return string([]rune(s)[:100]) + "…"
 }
-
