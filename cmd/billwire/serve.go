@@ -16,6 +16,8 @@ import (
 	"github.com/billwire/billwire/internal/mcpserver"
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/stripeapi"
+	usageapi "github.com/billwire/billwire/internal/usage"
 	"github.com/billwire/billwire/internal/vocab"
 	"github.com/billwire/billwire/internal/webhooks"
 )
@@ -97,6 +99,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if apiCfg.Origins.Empty() {
 		a.log.Warn().Msg("session API: BILLWIRE_ALLOWED_ORIGINS is empty, so no redirect URL or browser origin is allowed")
 	}
+	// The usage sender has Stripe clients of its own: its pacer is not
+	// the one checkouts wait on.
+	sendCtx, stopSender := context.WithCancel(ctx)
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		usageapi.NewSender(billing.New(a.lazy, stripeapi.Options{BaseURL: c.apiBase}, a.log), a.log).Run(sendCtx)
+	}()
+	defer func() { stopSender(); <-senderDone }()
 	return srv.Serve(ctx, ln)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"time"
 
 	"github.com/stripe/stripe-go/v79"
 )
@@ -23,4 +24,29 @@ func (c *Client) CreateMeter(ctx context.Context, p *stripe.BillingMeterParams, 
 // ListMeters lists one page of billing meters.
 func (c *Client) ListMeters(ctx context.Context, startingAfter string, limit int, filters url.Values) (*Page, error) {
 	return c.ListPage(ctx, "/v1/billing/meters", startingAfter, limit, filters)
+}
+
+// MeterEvent is one meter event billwire sends.
+type MeterEvent struct {
+	EventName string
+	// Identifier is what Stripe deduplicates on, over a rolling 24 hours.
+	Identifier string
+	// CustomerKey and CustomerID map the event to its customer.
+	CustomerKey, CustomerID string
+	// ValueKey and Value (a decimal number) are the usage.
+	ValueKey, Value string
+	Timestamp       time.Time
+}
+
+// SendMeterEvent sends one meter event (POST /v1/billing/meter_events).
+// Stripe answers a repeated identifier within 24 hours as it did the first.
+func (c *Client) SendMeterEvent(ctx context.Context, e MeterEvent) error {
+	p := &stripe.BillingMeterEventParams{EventName: stripe.String(e.EventName), Identifier: stripe.String(e.Identifier),
+		Payload: map[string]string{e.CustomerKey: e.CustomerID, e.ValueKey: e.Value}, Timestamp: stripe.Int64(e.Timestamp.Unix())}
+	p.Context = ctx
+	err := c.call(ctx, func() error { _, err := c.api.BillingMeterEvents.New(p); return err })
+	if err != nil {
+		return c.wrap("send meter event", err)
+	}
+	return nil
 }

@@ -101,6 +101,8 @@ type RecordedRequest struct {
 //	GET    /v1/products/{id}/features, POST (attach), DELETE /v1/products/{id}/features/{id}
 //	GET    /v1/entitlements/active_entitlements (from SetActiveEntitlements)
 //	POST   /v1/billing_portal/configurations, GET and POST /v1/billing_portal/configurations/{id}
+//	POST   /v1/billing/meters, GET /v1/billing/meters, /v1/billing/meters/{id}, POST /v1/billing/meter_events
+//	       (see meters.go: MeterTotal is what Stripe would bill)
 //
 // The fake checks what needs its memory (ids that exist, lookup keys held,
 // idempotency keys reused) and what Stripe refuses but stripe-mock lets

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,6 +55,11 @@ type meterValueSettings struct {
 // meterState is a scope's meters; nil until used.
 type meterState struct {
 	meters []*meter
+	// seen holds the meter events' identifiers, events the accepted
+	// events, duplicates how many posts repeated an identifier.
+	seen       map[string]bool
+	events     []meterEventRecord
+	duplicates int
 }
 
 func (sc *scope) metersLocked() *meterState {
@@ -74,6 +80,9 @@ func (ms *meterState) findMeterLocked(id string) *meter {
 
 // routeMeters returns the handler of a billing meters path, or nil.
 func (f *Fake) routeMeters(q *apiRequest, rest string) func(*apiRequest) response {
+	if rest == "billing/meter_events" && q.method == http.MethodPost {
+		return f.createMeterEvent
+	}
 	id, ok := strings.CutPrefix(rest, "billing/meters")
 	switch {
 	case !ok:
@@ -174,4 +183,101 @@ func (sc *scope) checkMeteredLocked(rec *recurring) *response {
 		return &r
 	}
 	return nil
+}
+
+// meterEventRecord is one meter event the fake accepted.
+type meterEventRecord struct {
+	EventName, Identifier, Customer string
+	Value                           float64
+	Timestamp                       int64
+}
+
+// createMeterEvent serves POST /v1/billing/meter_events: an active meter
+// of event_name, the customer under its customer key, a value under its
+// value key and an identifier not seen before in the scope (Stripe's
+// window is 24 hours; the fake's is its lifetime), else Stripe's 400
+// "An event already exists with identifier …".
+func (f *Fake) createMeterEvent(q *apiRequest) response {
+	if r := checkParams(q.params, []string{"event_name", "identifier", "timestamp"}, nil, []string{"payload"}); r != nil {
+		return *r
+	}
+	p := q.params
+	if p.Get("event_name") == "" {
+		return *missing("event_name")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ms := f.scopeLocked(q).metersLocked()
+	var m *meter
+	for _, x := range ms.meters {
+		if x.Status == "active" && x.EventName == p.Get("event_name") {
+			m = x
+		}
+	}
+	if m == nil {
+		return invalidRequest(http.StatusBadRequest, "", "event_name", fmt.Sprintf("No active meter was found with event_name `%s`.", p.Get("event_name")))
+	}
+	payload := mapParam(p, "payload")
+	cust := payload[m.CustomerMapping.EventPayloadKey]
+	if cust == "" {
+		return invalidRequest(http.StatusBadRequest, "", "payload", "The payload is missing the customer mapping key "+m.CustomerMapping.EventPayloadKey+".")
+	}
+	value := 1.0
+	if m.DefaultAggregation.Formula != "count" {
+		v, err := strconv.ParseFloat(payload[m.ValueSettings.EventPayloadKey], 64)
+		if err != nil || v < 0 {
+			return invalidRequest(http.StatusBadRequest, "", "payload", "The payload value must be a non-negative number.")
+		}
+		value = v
+	}
+	id := p.Get("identifier")
+	if id == "" {
+		id = f.newIDLocked("mev_")
+	}
+	if ms.seen == nil {
+		ms.seen = map[string]bool{}
+	}
+	if ms.seen[id] {
+		ms.duplicates++
+		return invalidRequest(http.StatusBadRequest, "", "identifier", fmt.Sprintf("An event already exists with identifier %s.", id))
+	}
+	ms.seen[id] = true
+	ts := time.Now().Unix()
+	if p.Get("timestamp") != "" {
+		n, r := parseInt(p, "timestamp")
+		if r != nil {
+			return *r
+		}
+		ts = n
+	}
+	ms.events = append(ms.events, meterEventRecord{EventName: m.EventName, Identifier: id, Customer: cust, Value: value, Timestamp: ts})
+	return jsonResponse(http.StatusOK, map[string]any{"object": "billing.meter_event", "created": time.Now().Unix(), "event_name": m.EventName,
+		"identifier": id, "livemode": q.live, "payload": payload, "timestamp": ts})
+}
+
+// MeterTotal is the usage the fake counted for customer on the meter of
+// eventName, in the account and mode of key: what Stripe would bill.
+func (f *Fake) MeterTotal(key, eventName, customer string) float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sum float64
+	for _, e := range f.keyScopeLocked(key).metersLocked().events {
+		if e.EventName == eventName && e.Customer == customer {
+			sum += e.Value
+		}
+	}
+	return sum
+}
+
+// MeterEventIdentifiers returns the identifiers of every meter event
+// posted to the fake in key's account and mode that it accepted, and
+// how many posts it refused as duplicates.
+func (f *Fake) MeterEventIdentifiers(key string) (accepted []string, duplicates int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ms := f.keyScopeLocked(key).metersLocked()
+	for _, e := range ms.events {
+		accepted = append(accepted, e.Identifier)
+	}
+	return accepted, ms.duplicates
 }

@@ -65,3 +65,50 @@ CREATE TABLE payments.usage_events (
 
 COMMENT ON TABLE payments.usage_events IS
     'billwire: usage accepted by POST /api/payments/{env}/usage, for the sender. See README, Usage-based billing.';
+
+-- == the sender: meter events to Stripe ==
+
+-- payments.usage_buckets: the meter events the sender sends to Stripe. A
+-- sum meter's accepted events of one customer, meter and minute of event
+-- time become one bucket (bucket_key s:<meter>:<customer>:<minute>), its
+-- value their sum; events of that minute accepted after the bucket was
+-- made get a bucket of the next seq. A count meter's event is a bucket of
+-- its own (bucket_key e:<identifier>). identifier is what Stripe
+-- deduplicates on (derived from env, bucket_key and seq). A sender claims a
+-- due bucket with FOR UPDATE SKIP LOCKED and a lease (lease_until), so
+-- several replicas never send one at the same time; a bucket whose outcome
+-- is unknown is retried with the same identifier while Stripe still
+-- deduplicates it (23 hours after its first attempt), then it is unknown.
+CREATE TABLE payments.usage_buckets (
+    env              text NOT NULL CHECK (env IN ('test', 'live')),
+    identifier       text NOT NULL,
+    bucket_key       text NOT NULL,
+    seq              integer NOT NULL,
+    meter_id         text NOT NULL,
+    event_name       text NOT NULL,
+    customer_id      text NOT NULL,
+    event_time       timestamptz NOT NULL,
+    value            numeric NOT NULL,
+    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'unknown')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    lease_until      timestamptz,
+    first_attempt_at timestamptz,
+    sent_at          timestamptz,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (env, identifier),
+    UNIQUE (env, bucket_key, seq)
+);
+CREATE INDEX usage_buckets_due ON payments.usage_buckets (next_attempt_at) WHERE status = 'pending';
+
+-- usage_events.bucket: the bucket an event is sent in (null until bucketed).
+ALTER TABLE payments.usage_events ADD COLUMN bucket text;
+CREATE INDEX usage_events_unbucketed ON payments.usage_events (env, accepted_at)
+    WHERE status = 'pending' AND bucket IS NULL;
+CREATE INDEX usage_events_waiting ON payments.usage_events (env, subject_type, subject_id)
+    WHERE status = 'waiting_for_customer';
+CREATE INDEX usage_events_bucket ON payments.usage_events (env, bucket) WHERE bucket IS NOT NULL;
+
+COMMENT ON TABLE payments.usage_buckets IS
+    'billwire: meter events the usage sender sends to Stripe (aggregated per customer, meter and minute). See README, Usage-based billing.';

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/billwire/billwire/internal/vocab"
+)
+
+// UsageBucket is one meter event the sender sends to Stripe.
+type UsageBucket struct {
+	Identifier     string
+	EventName      string
+	CustomerID     string
+	Value          string
+	EventTime      time.Time
+	FirstAttemptAt time.Time
+}
+
+// waitingSQL moves env's events waiting for a customer whose subject now
+// has one back to pending, and fails those still waiting 35 days after
+// their timestamp (Stripe takes no older usage).
+const waitingSQL = `
+	WITH back AS (
+		UPDATE payments.usage_events e SET status = 'pending'
+		FROM payments.customer_mappings m
+		WHERE e.env = $1 AND e.status = 'waiting_for_customer'
+		  AND m.env = e.env AND m.subject_type = e.subject_type AND m.subject_id = e.subject_id)
+	UPDATE payments.usage_events SET status = 'failed'
+	WHERE env = $1 AND status = 'waiting_for_customer' AND event_time < now() - interval '35 days'`
+
+// bucketSQL groups up to $2 of env's unbucketed pending events into
+// buckets: per meter, customer and minute for sum meters, one per event
+// for count meters; events of subjects without a customer wait. The
+// caller holds the env's bucketing lock, so seq is the next free one.
+const bucketSQL = `
+	WITH ev AS (
+		SELECT e.identifier, e.meter_id, e.event_name, e.value, e.event_time, e.subject_type, e.subject_id
+		FROM payments.usage_events e
+		WHERE e.env = $1 AND e.status = 'pending' AND e.bucket IS NULL
+		ORDER BY e.accepted_at LIMIT $2
+		FOR UPDATE SKIP LOCKED),
+	keyed AS (
+		SELECT ev.*, m.customer_id,
+			CASE WHEN mt.aggregation = 'count' THEN 'e:' || ev.identifier
+				ELSE 's:' || ev.meter_id || ':' || m.customer_id || ':' || extract(epoch FROM date_trunc('minute', ev.event_time))::bigint END AS bkey
+		FROM ev
+		LEFT JOIN payments.customer_mappings m ON m.env = $1 AND m.subject_type = ev.subject_type AND m.subject_id = ev.subject_id
+		LEFT JOIN payments.meters mt ON mt.env = $1 AND mt.id = ev.meter_id),
+	waiting AS (
+		UPDATE payments.usage_events e SET status = 'waiting_for_customer'
+		FROM keyed k WHERE k.customer_id IS NULL AND e.env = $1 AND e.identifier = k.identifier),
+	grouped AS (
+		SELECT k.bkey, min(k.meter_id) AS meter_id, min(k.event_name) AS event_name, min(k.customer_id) AS customer_id,
+			CASE WHEN k.bkey LIKE 'e:%' THEN min(k.event_time) ELSE date_trunc('minute', min(k.event_time)) END AS event_time,
+			sum(k.value) AS value,
+			coalesce((SELECT max(b.seq) + 1 FROM payments.usage_buckets b WHERE b.env = $1 AND b.bucket_key = k.bkey), 0) AS seq
+		FROM keyed k WHERE k.customer_id IS NOT NULL GROUP BY k.bkey),
+	ins AS (
+		INSERT INTO payments.usage_buckets (env, identifier, bucket_key, seq, meter_id, event_name, customer_id, event_time, value)
+		SELECT $1, 'bw_' || substr(encode(sha256(convert_to($1 || ':' || g.bkey, 'UTF8')), 'hex'), 1, 40) || '_' || g.seq,
+			g.bkey, g.seq, g.meter_id, g.event_name, g.customer_id, g.event_time, g.value
+		FROM grouped g
+		RETURNING bucket_key, identifier)
+	UPDATE payments.usage_events e SET bucket = ins.identifier
+	FROM keyed k JOIN ins ON ins.bucket_key = k.bkey
+	WHERE e.env = $1 AND e.identifier = k.identifier`
+
+// BucketUsage groups up to limit of env's pending events into the meter
+// events the sender sends, and moves waiting events whose subject got a
+// customer back to pending. It returns how many events it bucketed.
+func (s *Store) BucketUsage(ctx context.Context, env vocab.Env, limit int) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One bucketing at a time per environment: seq stays unique
+		// across replicas.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('billwire_usage_bucketing:' || $1::text))`, env); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, waitingSQL, env); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, bucketSQL, env, limit)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bucket usage: %w", err)
+	}
+	return n, nil
+}
+
+// claimBucketsSQL leases up to $2 of env's due buckets for $3 seconds; a bucket
+// leased by another sender, or locked by its claim, is skipped.
+const claimBucketsSQL = `
+	UPDATE payments.usage_buckets b SET lease_until = now() + make_interval(secs => $3), attempts = b.attempts + 1,
+		first_attempt_at = coalesce(b.first_attempt_at, now())
+	WHERE (b.env, b.identifier) IN (
+		SELECT env, identifier FROM payments.usage_buckets
+		WHERE env = $1 AND status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+		ORDER BY next_attempt_at LIMIT $2
+		FOR UPDATE SKIP LOCKED)
+	RETURNING b.identifier, b.event_name, b.customer_id, b.value::text, b.event_time, b.first_attempt_at`
+
+// ClaimBuckets leases up to limit of env's due buckets for lease: no other
+// sender takes them until it ends.
+func (s *Store) ClaimBuckets(ctx context.Context, env vocab.Env, limit int, lease time.Duration) ([]UsageBucket, error) {
+	rows, err := s.pool.Query(ctx, claimBucketsSQL, env, limit, lease.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim usage: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UsageBucket])
+	if err != nil {
+		return nil, fmt.Errorf("claim usage: %w", err)
+	}
+	return out, nil
+}
+
+// finishSQL ends a bucket's attempt with status $3 and the reason $4 and
+// gives its events the same status.
+const finishSQL = `
+	WITH b AS (
+		UPDATE payments.usage_buckets SET status = $3, lease_until = NULL, last_error = $4,
+			sent_at = CASE WHEN $3 = 'sent' THEN now() END
+		WHERE env = $1 AND identifier = $2
+		RETURNING identifier)
+	UPDATE payments.usage_events e SET status = $3 FROM b WHERE e.env = $1 AND e.bucket = b.identifier`
+
+// FinishBucket records a bucket's outcome (sent, failed or unknown, with
+// Stripe's reason) on it and its events.
+func (s *Store) FinishBucket(ctx context.Context, env vocab.Env, identifier, status, reason string) error {
+	var r *string
+	if reason != "" {
+		r = &reason
+	}
+	if _, err := s.pool.Exec(ctx, finishSQL, env, identifier, status, r); err != nil {
+		return fmt.Errorf("finish usage bucket %s: %w", identifier, err)
+	}
+	return nil
+}
+
+// RetryBucket releases a bucket whose send failed for now, to be retried
+// after backoff with the same identifier.
+func (s *Store) RetryBucket(ctx context.Context, env vocab.Env, identifier, reason string, backoff time.Duration) error {
+	_, err := s.pool.Exec(ctx, `UPDATE payments.usage_buckets SET lease_until = NULL, last_error = $3,
+		next_attempt_at = now() + make_interval(secs => $4) WHERE env = $1 AND identifier = $2`, env, identifier, reason, backoff.Seconds())
+	if err != nil {
+		return fmt.Errorf("retry usage bucket %s: %w", identifier, err)
+	}
+	return nil
+}

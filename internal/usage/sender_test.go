@@ -1,0 +1,214 @@
+package usage_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billwire/billwire/internal/auth"
+	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/store"
+	"github.com/billwire/billwire/internal/store/storetest"
+	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/usage"
+	"github.com/billwire/billwire/internal/vocab"
+)
+
+const testKey = "sk_test_51BillwireUsageKey0000000004242"
+
+type rig struct {
+	t    *testing.T
+	st   *store.Store
+	fake *stripetest.Fake
+	in   *usage.Intake
+}
+
+func newRig(t *testing.T, rate float64) *rig {
+	st := storetest.New(t)
+	fake := stripetest.StartFake(t, stripetest.FakeOptions{RateLimit: rate})
+	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, zerolog.Nop())
+	ctx := context.Background()
+	if _, err := svc.ConfigureKey(ctx, vocab.Test, testKey, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []billing.MeterInput{{EventName: "api_tokens", DisplayName: "Tokens"}, {EventName: "api_calls", DisplayName: "Calls", Aggregation: "count"}} {
+		if _, err := svc.CreateMeter(ctx, vocab.Test, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &rig{t: t, st: st, fake: fake, in: usage.NewIntake(st)}
+}
+
+// sender is a serve replica's sender: a billing service of its own.
+func (r *rig) sender() *usage.Sender {
+	return usage.NewSender(billing.New(billing.Static(r.st), stripeapi.Options{BaseURL: r.fake.URL(), RateLimit: 1000}, zerolog.Nop()), zerolog.Nop())
+}
+
+func (r *rig) mapCustomer(subject, customer string) {
+	r.t.Helper()
+	if _, err := r.st.Pool().Exec(context.Background(), `INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id)
+		VALUES ('test', 'user', $1, $2)`, subject, customer); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// ingest accepts events; it fails the test unless all are accepted.
+func (r *rig) ingest(evs ...usage.Event) {
+	r.t.Helper()
+	res, err := r.in.Ingest(context.Background(), vocab.Test, "key_1", "", &usage.Request{Events: evs})
+	if err != nil || res.Accepted != len(evs) {
+		r.t.Fatalf("ingest: %+v %v", res, err)
+	}
+}
+
+func ev(name, subject string, value float64, at time.Time, id string) usage.Event {
+	return usage.Event{EventName: name, Subject: auth.Subject{Type: "user", ID: subject}, Value: json.RawMessage(fmt.Sprint(value)),
+		Timestamp: json.RawMessage(fmt.Sprint(at.Unix())), Identifier: id}
+}
+
+// drain runs senders concurrently until nothing is left to send.
+func (r *rig) drain(senders ...*usage.Sender) {
+	r.t.Helper()
+	ctx := context.Background()
+	for range 50 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sent := 0
+		for _, s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := s.Step(ctx, vocab.Test)
+				if err != nil {
+					r.t.Error(err)
+				}
+				mu.Lock()
+				sent += n
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if sent == 0 {
+			return
+		}
+	}
+	r.t.Fatal("the senders never finished")
+}
+
+func (r *rig) statuses() map[string]int {
+	r.t.Helper()
+	rows, _ := r.st.Pool().Query(context.Background(), `SELECT status, count(*) FROM payments.usage_events GROUP BY status`)
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		rows.Scan(&s, &n) //nolint:errcheck
+		out[s] = n
+	}
+	return out
+}
+
+// Stripe's total per customer and meter equals the sum accepted, with two
+// senders at once: a sum meter's events become one meter event per
+// customer and minute (and one more for those accepted after it was
+// sent), a count meter's are sent one by one, no identifier is sent twice,
+// and usage of a subject without a customer waits for its mapping.
+func TestSenderCountsEveryAcceptedUnitOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 0)
+	r.mapCustomer("u_1", "cus_A")
+	r.mapCustomer("u_2", "cus_B")
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	want := map[string]float64{}
+	var evs []usage.Event
+	for i := range 300 {
+		subject, cus := "u_1", "cus_A"
+		if i%3 == 0 {
+			subject, cus = "u_2", "cus_B"
+		}
+		at := base.Add(time.Duration(i%5)*time.Minute + time.Duration(i%50)*time.Second)
+		evs = append(evs, ev("api_tokens", subject, float64(i%7)+0.5, at, fmt.Sprint("t", i)))
+		want["api_tokens "+cus] += float64(i%7) + 0.5
+		if i%10 == 0 {
+			evs = append(evs, ev("api_calls", subject, 99, at, fmt.Sprint("c", i)))
+			want["api_calls "+cus]++
+		}
+	}
+	evs = append(evs, ev("api_tokens", "u_3", 40, base, "w1"))
+	r.ingest(evs...)
+	r.drain(r.sender(), r.sender())
+	if st := r.statuses(); st["waiting_for_customer"] != 1 || st["pending"] != 0 {
+		t.Fatalf("statuses %v", st)
+	}
+	// Late events of minutes already sent, and the waiting subject's customer.
+	r.ingest(ev("api_tokens", "u_1", 2, base, "late1"), ev("api_tokens", "u_1", 3, base, "late2"))
+	want["api_tokens cus_A"] += 5
+	r.mapCustomer("u_3", "cus_C")
+	want["api_tokens cus_C"] += 40
+	r.drain(r.sender(), r.sender())
+
+	for k, v := range want {
+		var name, cus string
+		fmt.Sscan(k, &name, &cus)
+		if got := r.fake.MeterTotal(testKey, name, cus); got != v {
+			t.Errorf("Stripe counts %v for %s, accepted %v", got, k, v)
+		}
+	}
+	ids, dups := r.fake.MeterEventIdentifiers(testKey)
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	if dups != 0 || len(slices.Compact(sorted)) != len(ids) {
+		t.Fatalf("identifiers sent twice: %d duplicates", dups)
+	}
+	// 2 customers × 5 minutes for tokens, one more for the late events,
+	// one for the waiting subject, and 30 count events.
+	if len(ids) != 10+1+1+30 {
+		t.Fatalf("%d meter events sent", len(ids))
+	}
+	if st := r.statuses(); st["sent"] != len(evs)+2 {
+		t.Fatalf("statuses %v", st)
+	}
+}
+
+// Under a rate limit that answers 429s, the sender backs off and every
+// unit still counts once; a bucket Stripe refuses for good is failed with
+// Stripe's reason.
+func TestSenderBacksOffAndFails(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 5)
+	r.mapCustomer("u_1", "cus_A")
+	r.mapCustomer("u_2", "cus_gone")
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	var evs []usage.Event
+	for i := range 40 {
+		evs = append(evs, ev("api_calls", "u_1", 1, base.Add(time.Duration(i)*time.Second), fmt.Sprint("c", i)))
+	}
+	r.ingest(evs...)
+	r.drain(r.sender())
+	if got := r.fake.MeterTotal(testKey, "api_calls", "cus_A"); got != 40 {
+		t.Fatalf("Stripe counts %v of 40", got)
+	}
+	if r.fake.RateLimited() == 0 {
+		t.Fatal("the fake's rate limit never answered 429: the test tests nothing")
+	}
+	if _, err := r.st.Pool().Exec(context.Background(), `UPDATE payments.meters SET customer_key = 'no_such_key' WHERE event_name = 'api_tokens'`); err != nil {
+		t.Fatal(err)
+	}
+	r.ingest(ev("api_tokens", "u_2", 5, base, "bad"))
+	r.drain(r.sender())
+	var status, reason string
+	if err := r.st.Pool().QueryRow(context.Background(), `SELECT e.status, coalesce(b.last_error, '') FROM payments.usage_events e
+		JOIN payments.usage_buckets b ON b.env = e.env AND b.identifier = e.bucket WHERE e.identifier = 'bad'`).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || reason == "" {
+		t.Fatalf("refused bucket: %s %q", status, reason)
+	}
+}
