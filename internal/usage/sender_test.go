@@ -212,3 +212,44 @@ func TestSenderBacksOffAndFails(t *testing.T) {
 		t.Fatalf("refused bucket: %s %q", status, reason)
 	}
 }
+
+// A sender killed after Stripe took a meter event but before it recorded
+// that (kill -9 mid-send) leaves the bucket claimed; when the lease ends
+// another sender resends it with the same identifier, Stripe refuses the
+// repeat, and the bucket counts as sent: Stripe's total is unchanged.
+func TestSenderKilledMidSendCountsOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 0)
+	r.mapCustomer("u_1", "cus_A")
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	r.ingest(ev("api_tokens", "u_1", 7, base, "a"), ev("api_tokens", "u_1", 5, base.Add(time.Second), "b"))
+	ctx := context.Background()
+	if _, err := r.st.BucketUsage(ctx, vocab.Test, 100); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := r.st.ClaimBuckets(ctx, vocab.Test, 10, 0) // the dead sender's lease ends at once
+	if err != nil || len(claimed) != 1 || claimed[0].Value != "12" {
+		t.Fatalf("claimed %+v %v", claimed, err)
+	}
+	c, err := stripeapi.New(vocab.Test, testKey, stripeapi.Options{BaseURL: r.fake.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := claimed[0]
+	if err := c.SendMeterEvent(ctx, stripeapi.MeterEvent{EventName: b.EventName, Identifier: b.Identifier, CustomerKey: "stripe_customer_id",
+		CustomerID: b.CustomerID, ValueKey: "value", Value: b.Value, Timestamp: b.EventTime}); err != nil {
+		t.Fatal(err)
+	}
+	// The sender died here. Another one takes over (the lease ended at
+	// the claim's transaction time, before the next claim's).
+	r.drain(r.sender())
+	if got := r.fake.MeterTotal(testKey, "api_tokens", "cus_A"); got != 12 {
+		t.Fatalf("Stripe counts %v, accepted 12", got)
+	}
+	if _, dups := r.fake.MeterEventIdentifiers(testKey); dups != 1 {
+		t.Fatalf("the resend was not the same identifier: %d duplicates", dups)
+	}
+	if st := r.statuses(); st["sent"] != 2 {
+		t.Fatalf("statuses %v", st)
+	}
+}
