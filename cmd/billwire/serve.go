@@ -45,6 +45,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+	usageRetention, err := usageapi.ParseRetention(getenv(usageapi.RetentionEnv))
+	if err != nil {
+		return err
+	}
 	mcpHosts, err := mcpserver.ParseAllowedHosts(getenv(mcpserver.AllowedHostsEnv))
 	if err != nil {
 		return err
@@ -105,7 +109,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	senderDone := make(chan struct{})
 	go func() {
 		defer close(senderDone)
-		usageapi.NewSender(billing.New(a.lazy, stripeapi.Options{BaseURL: c.apiBase}, a.log), a.log).Run(sendCtx)
+		usageapi.NewSender(billing.New(a.lazy, stripeapi.Options{BaseURL: c.apiBase}, a.log), a.log, usageRetention).Run(sendCtx)
 	}()
 	defer func() { stopSender(); <-senderDone }()
 	return srv.Serve(ctx, ln)

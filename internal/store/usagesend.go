@@ -152,3 +152,18 @@ func (s *Store) RetryBucket(ctx context.Context, env vocab.Env, identifier, reas
 	}
 	return nil
 }
+
+// PruneUsage deletes sent events and buckets dated before cutoff, at most
+// limit of each, and returns how many events it deleted.
+func (s *Store) PruneUsage(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM payments.usage_events WHERE ctid = ANY(ARRAY(
+		SELECT ctid FROM payments.usage_events WHERE status = 'sent' AND event_time < $1 LIMIT $2))`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune usage: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM payments.usage_buckets WHERE ctid = ANY(ARRAY(
+		SELECT ctid FROM payments.usage_buckets WHERE status = 'sent' AND event_time < $1 LIMIT $2))`, cutoff, limit); err != nil {
+		return 0, fmt.Errorf("prune usage buckets: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -39,16 +39,22 @@ type Sender struct {
 	svc  *billing.Service
 	log  zerolog.Logger
 	idle time.Duration
+	// retention is how long sent usage is kept (0: forever); pruned is
+	// when it was last pruned.
+	retention time.Duration
+	pruned    time.Time
 }
 
-// NewSender returns a sender over svc, a billing.Service of its own.
-func NewSender(svc *billing.Service, log zerolog.Logger) *Sender {
-	return &Sender{svc: svc, log: log, idle: time.Second}
+// NewSender returns a sender over svc, a billing.Service of its own,
+// pruning sent usage older than retention (0 keeps it).
+func NewSender(svc *billing.Service, log zerolog.Logger, retention time.Duration) *Sender {
+	return &Sender{svc: svc, log: log, idle: time.Second, retention: retention}
 }
 
 // Run sends until ctx ends, resting idle between rounds with nothing to do.
 func (s *Sender) Run(ctx context.Context) {
 	for ctx.Err() == nil {
+		s.prune(ctx)
 		busy := false
 		for _, env := range vocab.Envs {
 			n, err := s.Step(ctx, env)

@@ -48,7 +48,7 @@ func newRig(t *testing.T, rate float64) *rig {
 
 // sender is a serve replica's sender: a billing service of its own.
 func (r *rig) sender() *usage.Sender {
-	return usage.NewSender(billing.New(billing.Static(r.st), stripeapi.Options{BaseURL: r.fake.URL(), RateLimit: 1000}, zerolog.Nop()), zerolog.Nop())
+	return usage.NewSender(billing.New(billing.Static(r.st), stripeapi.Options{BaseURL: r.fake.URL(), RateLimit: 1000}, zerolog.Nop()), zerolog.Nop(), 0)
 }
 
 func (r *rig) mapCustomer(subject, customer string) {
@@ -251,5 +251,32 @@ func TestSenderKilledMidSendCountsOnce(t *testing.T) {
 	}
 	if st := r.statuses(); st["sent"] != 2 {
 		t.Fatalf("statuses %v", st)
+	}
+}
+
+// Sent usage older than the retention is pruned; pending and waiting
+// usage, and sent usage within it, stay.
+func TestPruneKeepsWhatIsNotSentOrRecent(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 0)
+	r.mapCustomer("u_1", "cus_A")
+	now := time.Now()
+	r.ingest(ev("api_calls", "u_1", 1, now.Add(-30*24*time.Hour), "old"), ev("api_calls", "u_1", 1, now.Add(-time.Hour), "new"),
+		ev("api_calls", "u_2", 1, now.Add(-30*24*time.Hour), "waiting"))
+	r.drain(r.sender())
+	n, err := r.st.PruneUsage(context.Background(), now.Add(-20*24*time.Hour), 10)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v)", n, err)
+	}
+	if st := r.statuses(); st["sent"] != 1 || st["waiting_for_customer"] != 1 {
+		t.Fatalf("left %v", st)
+	}
+	for s, want := range map[string]time.Duration{"": usage.DefaultRetention, "0": 0, "40d": 40 * 24 * time.Hour, "960h": 960 * time.Hour} {
+		if d, err := usage.ParseRetention(s); err != nil || d != want {
+			t.Errorf("ParseRetention(%q) = %v %v", s, d, err)
+		}
+	}
+	if _, err := usage.ParseRetention("forever"); err == nil {
+		t.Error("ParseRetention accepted forever")
 	}
 }

@@ -112,3 +112,10 @@ CREATE INDEX usage_events_bucket ON payments.usage_events (env, bucket) WHERE bu
 
 COMMENT ON TABLE payments.usage_buckets IS
     'billwire: meter events the usage sender sends to Stripe (aggregated per customer, meter and minute). See README, Usage-based billing.';
+
+-- == retention: sent usage is pruned ==
+
+-- Sent events and buckets older than BILLWIRE_USAGE_RETENTION (by event
+-- time) are deleted by the sender, along these indexes.
+CREATE INDEX usage_events_sent ON payments.usage_events (event_time) WHERE status = 'sent';
+CREATE INDEX usage_buckets_sent ON payments.usage_buckets (event_time) WHERE status = 'sent';
