@@ -29,7 +29,9 @@ type EnvStatus struct {
 	// not pay for it (payments.fulfillment_mismatches), with the latest;
 	// open ones are from the last 30 days and not refunded yet.
 	FulfillmentMismatches *store.MismatchSummary `json:"fulfillment_mismatches,omitempty"`
-	NextStep              string                 `json:"next_step"`
+	// UsageSender is the usage sender's backlog (absent without usage).
+	UsageSender *store.UsageSenderStatus `json:"usage_sender,omitempty"`
+	NextStep    string                   `json:"next_step"`
 }
 
 // MismatchWindow is how far back check_integration and get_payments_status
@@ -97,6 +99,9 @@ func (s *Service) Status(ctx context.Context, envs []vocab.Env) ([]EnvStatus, er
 		if es.FulfillmentMismatches, err = st.FulfillmentMismatches(ctx, env, time.Now().Add(-MismatchWindow), recentMismatches); err != nil {
 			return nil, err
 		}
+		if es.UsageSender, err = st.UsageSender(ctx, env); err != nil {
+			return nil, err
+		}
 		es.NextStep = nextStep(es)
 		out = append(out, es)
 	}
@@ -110,6 +115,8 @@ func nextStep(es EnvStatus) string {
 	case es.FulfillmentMismatches != nil && es.FulfillmentMismatches.Open > 0:
 		return fmt.Sprintf("%d payment(s) of the last 30 days named an order but did not pay for it (fulfillment_mismatches.latest: underpaid, wrong currency, another owner…); "+
 			"the orders stay unpaid: the app should refund each payment in Stripe (a refunded one stops counting)", es.FulfillmentMismatches.Open)
+	case es.UsageSender != nil && (es.UsageSender.Failed > 0 || es.UsageSender.Unknown > 0):
+		return fmt.Sprintf("%d usage meter event(s) failed (Stripe refused them: payments.usage_buckets.last_error says why) and %d are unknown (no answer within Stripe's 24-hour identifier window): check them in Stripe's meter event summaries", es.UsageSender.Failed, es.UsageSender.Unknown)
 	case es.LastSync == nil:
 		return "run sync_catalog to mirror this account's products, prices, customers and subscriptions"
 	case es.LastSync.Status == "failed":

@@ -167,3 +167,41 @@ func (s *Store) PruneUsage(ctx context.Context, cutoff time.Time, limit int) (in
 	}
 	return tag.RowsAffected(), nil
 }
+
+// UsageSenderStatus is the sender's backlog in one environment.
+type UsageSenderStatus struct {
+	// Unbucketed counts accepted events not yet grouped into meter events.
+	Unbucketed int64 `json:"unbucketed_events"`
+	// Pending counts the meter events (buckets) still to send.
+	Pending int64 `json:"pending_meter_events"`
+	// Waiting counts events whose subject has no Stripe customer yet.
+	Waiting int64 `json:"waiting_for_customer_events"`
+	// Failed and Unknown count meter events Stripe refused for good, and
+	// those whose outcome stayed unknown past Stripe's identifier window.
+	Failed  int64 `json:"failed_meter_events"`
+	Unknown int64 `json:"unknown_meter_events"`
+	// OldestPendingSeconds is the age of the oldest usage not yet sent.
+	OldestPendingSeconds *float64 `json:"oldest_pending_seconds,omitempty"`
+}
+
+// UsageSender reports env's usage backlog, or nil when env has none.
+func (s *Store) UsageSender(ctx context.Context, env vocab.Env) (*UsageSenderStatus, error) {
+	var u UsageSenderStatus
+	err := s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM payments.usage_events WHERE env = $1 AND status = 'pending' AND bucket IS NULL),
+		(SELECT count(*) FROM payments.usage_buckets WHERE env = $1 AND status = 'pending'),
+		(SELECT count(*) FROM payments.usage_events WHERE env = $1 AND status = 'waiting_for_customer'),
+		(SELECT count(*) FROM payments.usage_buckets WHERE env = $1 AND status = 'failed'),
+		(SELECT count(*) FROM payments.usage_buckets WHERE env = $1 AND status = 'unknown'),
+		extract(epoch FROM now() - least(
+			(SELECT min(accepted_at) FROM payments.usage_events WHERE env = $1 AND status = 'pending' AND bucket IS NULL),
+			(SELECT min(created_at) FROM payments.usage_buckets WHERE env = $1 AND status = 'pending')))::float8`, env).
+		Scan(&u.Unbucketed, &u.Pending, &u.Waiting, &u.Failed, &u.Unknown, &u.OldestPendingSeconds)
+	if err != nil {
+		return nil, fmt.Errorf("usage sender status: %w", err)
+	}
+	if u == (UsageSenderStatus{}) {
+		return nil, nil
+	}
+	return &u, nil
+}

@@ -211,6 +211,10 @@ func TestSenderBacksOffAndFails(t *testing.T) {
 	if status != "failed" || reason == "" {
 		t.Fatalf("refused bucket: %s %q", status, reason)
 	}
+	st, err := billing.New(billing.Static(r.st), stripeapi.Options{}, zerolog.Nop()).Status(context.Background(), []vocab.Env{vocab.Test})
+	if err != nil || st[0].UsageSender == nil || st[0].UsageSender.Failed != 1 || st[0].UsageSender.Pending != 0 {
+		t.Fatalf("get_payments_status: %+v %v", st[0].UsageSender, err)
+	}
 }
 
 // A sender killed after Stripe took a meter event but before it recorded
@@ -270,6 +274,9 @@ func TestPruneKeepsWhatIsNotSentOrRecent(t *testing.T) {
 	}
 	if st := r.statuses(); st["sent"] != 1 || st["waiting_for_customer"] != 1 {
 		t.Fatalf("left %v", st)
+	}
+	if u, err := r.st.UsageSender(context.Background(), vocab.Test); err != nil || u == nil || u.Waiting != 1 || u.Pending != 0 || u.OldestPendingSeconds != nil {
+		t.Fatalf("sender status %+v %v", u, err)
 	}
 	for s, want := range map[string]time.Duration{"": usage.DefaultRetention, "0": 0, "40d": 40 * 24 * time.Hour, "960h": 960 * time.Hour} {
 		if d, err := usage.ParseRetention(s); err != nil || d != want {

@@ -119,3 +119,6 @@ COMMENT ON TABLE payments.usage_buckets IS
 -- time) are deleted by the sender, along these indexes.
 CREATE INDEX usage_events_sent ON payments.usage_events (event_time) WHERE status = 'sent';
 CREATE INDEX usage_buckets_sent ON payments.usage_buckets (event_time) WHERE status = 'sent';
+
+-- == status: what get_payments_status reports of the sender ==
+CREATE INDEX usage_buckets_unsettled ON payments.usage_buckets (env, status) WHERE status IN ('failed', 'unknown');
