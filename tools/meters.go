@@ -53,3 +53,28 @@ func listMeters(d Deps) Tool {
 			return d.Billing.ListMeters(ctx, vocab.Env(p.Env))
 		})
 }
+
+// ReplayUsageEventsParams are replay_usage_events' arguments.
+type ReplayUsageEventsParams struct {
+	Env         Env  `json:"env" jsonschema:"required"`
+	ConfirmLive bool `json:"confirm_live,omitempty" jsonschema_description:"Required true for env live, after the human confirmed."`
+}
+
+// LiveWrite: in live, the replayed usage is billed by live Stripe.
+func (p ReplayUsageEventsParams) LiveWrite(context.Context, Deps) (Write, error) {
+	return Write{Writes: true, Env: vocab.Env(p.Env), Confirmed: p.ConfirmLive, What: "resend the usage Stripe refused (failed meter events)"}, nil
+}
+
+func replayUsageEvents(d Deps) Tool {
+	return define(d, "replay_usage_events", "Replay failed usage",
+		"Resend the usage meter events Stripe refused for good (status failed; get_payments_status counts them in usage_sender.failed_meter_events), after fixing the cause, e.g. a meter archived or a customer deleted. billwire serve's sender resends them with their identifiers, so Stripe never counts one twice.",
+		hints{readOnly: false, destructive: false, idempotent: true, openWorld: false},
+		func(ctx context.Context, _ mcp.CallToolRequest, p ReplayUsageEventsParams) (any, error) {
+			n, err := d.Billing.ReplayUsage(ctx, vocab.Env(p.Env))
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"env": p.Env, "replayed_meter_events": n,
+				"next_step": "billwire serve's usage sender resends them within seconds; get_payments_status shows what is still pending or failed"}, nil
+		})
+}

@@ -26,7 +26,7 @@ func All(d Deps) []Tool {
 	}{
 		{Setup, []Tool{getPaymentsStatus(d), configureStripeKeys(d), checkIntegration(d)}},
 		{Catalog, []Tool{createProduct(d), createPrice(d), createPlan(d), syncCatalog(d), listCatalog(d), setEntitlements(d), setSwitchablePrices(d),
-			createMeter(d), listMeters(d)}},
+			createMeter(d), listMeters(d), replayUsageEvents(d)}},
 		{Webhooks, []Tool{setupWebhook(d), reconcileEvents(d), replayWebhookEvent(d), listWebhookEvents(d), simulateEvents(d)}},
 		{Sessions, []Tool{createTestCheckoutSession(d), getSubjectBilling(d), listCustomers(d), listSubscriptions(d), listPaymentHistory(d), listInvoices(d),
 			createTestSubscription(d), cancelTestSubscription(d), listCheckoutSessions(d),

@@ -153,3 +153,13 @@ func (s *Service) activeMeter(ctx context.Context, st *store.Store, c *stripeapi
 	}
 	return m, nil
 }
+
+// ReplayUsage makes env's failed meter events pending again: the usage
+// sender resends them, with the same identifiers.
+func (s *Service) ReplayUsage(ctx context.Context, env vocab.Env) (int64, error) {
+	st, err := s.stores.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.ReplayFailedUsage(ctx, env)
+}

@@ -34,6 +34,7 @@ var liveWrites = []struct {
 	{"create_plan", map[string]any{"env": "live", "name": "Pro", "unit_amount": 2000, "currency": "usd", "interval": "month"}, false},
 	{"create_price", map[string]any{"env": "live", "product_id": "prod_Guard", "unit_amount_decimal": "0.5", "currency": "usd", "interval": "month", "meter_id": "mtr_Guard"}, false},
 	{"create_meter", map[string]any{"env": "live", "event_name": "api_tokens", "display_name": "API tokens"}, false},
+	{"replay_usage_events", map[string]any{"env": "live"}, false},
 	{"set_entitlements", map[string]any{"env": "live", "product_id": "prod_Guard", "features": []string{"api_access"}}, false},
 	{"setup_webhook", map[string]any{"env": "live", "url": "https://billing.example.com/webhooks/stripe/live"}, false},
 	{"setup_webhook", map[string]any{"env": "live"}, false}, // the URL under BILLWIRE_PUBLIC_URL

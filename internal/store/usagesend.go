@@ -205,3 +205,22 @@ func (s *Store) UsageSender(ctx context.Context, env vocab.Env) (*UsageSenderSta
 	}
 	return &u, nil
 }
+
+// ReplayFailedUsage makes env's failed meter events (and their events)
+// pending again, due now, to be resent with the same identifiers; it
+// returns how many meter events.
+func (s *Store) ReplayFailedUsage(ctx context.Context, env vocab.Env) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `
+		WITH b AS (
+			UPDATE payments.usage_buckets SET status = 'pending', next_attempt_at = now(), lease_until = NULL
+			WHERE env = $1 AND status = 'failed'
+			RETURNING identifier),
+		e AS (
+			UPDATE payments.usage_events e SET status = 'pending' FROM b WHERE e.env = $1 AND e.bucket = b.identifier)
+		SELECT count(*) FROM b`, env).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("replay usage: %w", err)
+	}
+	return n, nil
+}

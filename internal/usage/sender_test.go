@@ -215,6 +215,17 @@ func TestSenderBacksOffAndFails(t *testing.T) {
 	if err != nil || st[0].UsageSender == nil || st[0].UsageSender.Failed != 1 || st[0].UsageSender.Pending != 0 {
 		t.Fatalf("get_payments_status: %+v %v", st[0].UsageSender, err)
 	}
+	// The cause fixed, replay_usage_events resends it.
+	if _, err := r.st.Pool().Exec(context.Background(), `UPDATE payments.meters SET customer_key = 'stripe_customer_id'`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.st.ReplayFailedUsage(context.Background(), vocab.Test); err != nil || n != 1 {
+		t.Fatalf("replayed %d (%v)", n, err)
+	}
+	r.drain(r.sender())
+	if got := r.fake.MeterTotal(testKey, "api_tokens", "cus_gone"); got != 5 {
+		t.Fatalf("after the replay Stripe counts %v of 5", got)
+	}
 }
 
 // A sender killed after Stripe took a meter event but before it recorded
