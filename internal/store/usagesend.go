@@ -126,11 +126,27 @@ const finishSQL = `
 		UPDATE payments.usage_buckets SET status = $3, lease_until = NULL, last_error = $4,
 			sent_at = CASE WHEN $3 = 'sent' THEN now() END
 		WHERE env = $1 AND identifier = $2
-		RETURNING identifier)
-	UPDATE payments.usage_events e SET status = $3 FROM b WHERE e.env = $1 AND e.bucket = b.identifier`
+		RETURNING identifier, meter_id, customer_id, event_time),
+	late AS (` + lateSQL + `)
+	UPDATE payments.usage_events e SET status = CASE WHEN $3 = 'sent' AND (SELECT late FROM late) THEN 'late' ELSE $3 END
+	FROM b WHERE e.env = $1 AND e.bucket = b.identifier`
+
+// lateSQL says whether bucket b (a CTE) is dated before the current period
+// of its customer's subscription billing its meter: usage of a period
+// already invoiced, which Stripe does not bill.
+const lateSQL = `
+		SELECT EXISTS (
+			SELECT 1 FROM b
+			JOIN payments.subscriptions s ON s.env = $1 AND s.customer_id = b.customer_id
+			JOIN payments.subscription_items si ON si.env = s.env AND si.subscription_id = s.id
+			JOIN payments.prices p ON p.env = si.env AND p.id = si.price_id
+			WHERE p.data->'recurring'->>'meter' = b.meter_id AND s.current_period_start > b.event_time
+			  AND s.status IN ('active', 'trialing', 'past_due')) AS late`
 
 // FinishBucket records a bucket's outcome (sent, failed or unknown, with
-// Stripe's reason) on it and its events.
+// Stripe's reason) on it and its events; events of a bucket sent but dated
+// before the current period of the customer's subscription to its meter
+// are late.
 func (s *Store) FinishBucket(ctx context.Context, env vocab.Env, identifier, status, reason string) error {
 	var r *string
 	if reason != "" {

@@ -298,3 +298,49 @@ func TestPruneKeepsWhatIsNotSentOrRecent(t *testing.T) {
 		t.Error("ParseRetention accepted forever")
 	}
 }
+
+// Usage dated before the current period of the customer's subscription to
+// its meter (a period already invoiced) is sent and flagged late.
+func TestSenderFlagsUsageOfAnInvoicedPeriodLate(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 0)
+	r.mapCustomer("u_1", "cus_A")
+	ctx := context.Background()
+	meters, err := r.st.ActiveMeters(ctx, vocab.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	raw := func(m map[string]any) []json.RawMessage { b, _ := json.Marshal(m); return []json.RawMessage{b} }
+	for _, o := range []struct {
+		kind vocab.Kind
+		obj  map[string]any
+	}{
+		{vocab.Products, map[string]any{"id": "prod_T", "object": "product", "name": "Tokens", "active": true, "created": 1718900000}},
+		{vocab.Prices, map[string]any{"id": "price_T", "object": "price", "product": "prod_T", "currency": "usd", "active": true, "created": 1718900000,
+			"type": "recurring", "unit_amount": 1, "recurring": map[string]any{"interval": "month", "interval_count": 1, "usage_type": "metered", "meter": meters["api_tokens"].ID}}},
+		{vocab.Subscriptions, map[string]any{"id": "sub_T", "object": "subscription", "customer": "cus_A", "status": "active", "currency": "usd", "created": 1718900000,
+			"current_period_start": now.Add(-24 * time.Hour).Unix(), "current_period_end": now.Add(24 * time.Hour).Unix(),
+			"items": map[string]any{"data": []any{map[string]any{"id": "si_T", "price": map[string]any{"id": "price_T"}}}}}},
+	} {
+		if _, err := r.st.Upsert(ctx, vocab.Test, o.kind, raw(o.obj), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.ingest(ev("api_tokens", "u_1", 3, now.Add(-48*time.Hour), "old"), ev("api_tokens", "u_1", 4, now.Add(-time.Hour), "current"),
+		ev("api_calls", "u_1", 1, now.Add(-48*time.Hour), "other-meter"))
+	r.drain(r.sender())
+	var late []string
+	rows, _ := r.st.Pool().Query(ctx, `SELECT identifier FROM payments.usage_events WHERE status = 'late'`)
+	for rows.Next() {
+		var id string
+		rows.Scan(&id) //nolint:errcheck
+		late = append(late, id)
+	}
+	if fmt.Sprint(late) != "[old]" {
+		t.Fatalf("late events %v, want [old]", late)
+	}
+	if st := r.statuses(); st["sent"] != 2 {
+		t.Fatalf("statuses %v", st)
+	}
+}
