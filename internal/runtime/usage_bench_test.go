@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stripe/stripe-go/v79"
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
@@ -26,9 +28,17 @@ import (
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripeapi"
+	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/usage"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
+// With BENCH_USAGE_SENDER=1 a usage sender runs during the load against
+// the stateful fake Stripe limited to 100 requests a second, its own pacer
+// at 90; after the load it drains, and the benchmark checks that Stripe's
+// total per customer equals the sum accepted, and reports the fake's 429s
+// and the sender's peak heap (no pgbench then).
+//
 // BenchmarkUsageIngest posts b.N batches of 100 usage events at
 // concurrency 8 to POST /api/payments/test/usage (the session API's
 // handler over HTTP, durable: synchronous commit), then checks that every
@@ -68,6 +78,10 @@ func BenchmarkUsageIngest(b *testing.B) {
 				"value": k + 1, "identifier": fmt.Sprintf("b%d-%d", i, k)}
 		}
 		bodies[i], _ = json.Marshal(events(evs...))
+	}
+	var sender *benchSender
+	if os.Getenv("BENCH_USAGE_SENDER") == "1" {
+		sender = startBenchSender(b, st)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * conc}}
 	var mu sync.Mutex
@@ -129,6 +143,10 @@ func BenchmarkUsageIngest(b *testing.B) {
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+	if sender != nil {
+		sender.finish(b, st)
+		return
+	}
 	if ceiling := pgbenchCeiling(b, st); ceiling > 0 {
 		b.ReportMetric(ceiling, "pgbench-events/s")
 		b.ReportMetric(rate/ceiling, "ratio")
@@ -143,7 +161,7 @@ func checkIngested(b *testing.B, st *store.Store, batches, n int) {
 	var sum float64
 	err := st.Pool().QueryRow(context.Background(), `
 		SELECT count(*), coalesce(sum(value), 0)::float8,
-			count(*) FILTER (WHERE value <> split_part(identifier, '-', 2)::int + 1 OR meter_id <> 'mtr_Bench' OR status <> 'pending')
+			count(*) FILTER (WHERE value <> split_part(identifier, '-', 2)::int + 1 OR meter_id <> 'mtr_Bench' OR status NOT IN ('pending', 'sent'))
 		FROM payments.usage_events WHERE env = 'test'`).Scan(&count, &sum, &bad)
 	if err != nil {
 		b.Fatal(err)
@@ -181,4 +199,97 @@ func pgbenchCeiling(b *testing.B, st *store.Store) float64 {
 	}
 	tps, _ := strconv.ParseFloat(string(m[1]), 64)
 	return tps * 100
+}
+
+// benchSender is a usage sender running beside the load.
+type benchSender struct {
+	fake     *stripetest.Fake
+	cancel   context.CancelFunc
+	done     chan struct{}
+	peakHeap atomic.Uint64
+}
+
+const benchStripeKey = "sk_test_51BillwireBenchUsage00000000004242"
+
+func startBenchSender(b *testing.B, st *store.Store) *benchSender {
+	ctx := context.Background()
+	bs := &benchSender{fake: stripetest.StartFake(b, stripetest.FakeOptions{RateLimit: 100}), done: make(chan struct{})}
+	svc := billing.New(billing.Static(st), stripeapi.Options{BaseURL: bs.fake.URL(), RateLimit: 90}, zerolog.Nop())
+	if _, err := svc.ConfigureKey(ctx, vocab.Test, benchStripeKey, false); err != nil {
+		b.Fatal(err)
+	}
+	// The fake gets a meter of the events' name (billwire's mirror keeps
+	// mtr_Bench, which the events were accepted for).
+	c, err := stripeapi.New(vocab.Test, benchStripeKey, stripeapi.Options{BaseURL: bs.fake.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := c.CreateMeter(ctx, &stripe.BillingMeterParams{EventName: stripe.String("api_tokens"), DisplayName: stripe.String("Tokens"),
+		DefaultAggregation: &stripe.BillingMeterDefaultAggregationParams{Formula: stripe.String("sum")}}, "bench-meter"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id)
+		SELECT 'test', 'user', 'u_' || i, 'cus_bench' || i FROM generate_series(0, 999) i`); err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	bs.cancel = cancel
+	go func() {
+		defer close(bs.done)
+		usage.NewSender(svc, zerolog.Nop(), 0).Run(runCtx)
+	}()
+	go func() {
+		var ms goruntime.MemStats
+		for runCtx.Err() == nil {
+			goruntime.ReadMemStats(&ms)
+			if ms.HeapInuse > bs.peakHeap.Load() {
+				bs.peakHeap.Store(ms.HeapInuse)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return bs
+}
+
+// finish waits until everything is sent, stops the sender and checks
+// Stripe's totals against the database's.
+func (bs *benchSender) finish(b *testing.B, st *store.Store) {
+	ctx := context.Background()
+	start := time.Now()
+	for {
+		u, err := st.UsageSender(ctx, vocab.Test)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u == nil || (u.Unbucketed == 0 && u.Pending == 0) {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			b.Fatalf("the sender did not drain: %+v", u)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "drain-s")
+	bs.cancel()
+	<-bs.done
+	rows, err := st.Pool().Query(ctx, `SELECT subject_id, sum(value)::float8 FROM payments.usage_events GROUP BY subject_id`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var subject string
+		var sum float64
+		if err := rows.Scan(&subject, &sum); err != nil {
+			b.Fatal(err)
+		}
+		if got := bs.fake.MeterTotal(benchStripeKey, "api_tokens", "cus_bench"+subject[2:]); got != sum {
+			b.Fatalf("Stripe counts %v for %s, accepted %v", got, subject, sum)
+		}
+	}
+	ids, dups := bs.fake.MeterEventIdentifiers(benchStripeKey)
+	b.ReportMetric(float64(len(ids)), "meter-events")
+	b.ReportMetric(float64(dups), "duplicates")
+	b.ReportMetric(float64(bs.fake.RateLimited()), "stripe-429s")
+	b.ReportMetric(float64(bs.peakHeap.Load())/(1<<20), "peak-heap-MB")
 }
