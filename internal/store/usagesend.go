@@ -223,13 +223,14 @@ func (s *Store) UsageSender(ctx context.Context, env vocab.Env) (*UsageSenderSta
 }
 
 // ReplayFailedUsage makes env's failed meter events (and their events)
-// pending again, due now, to be resent with the same identifiers; it
+// pending again, due now, to be resent with the same identifiers (Stripe
+// never recorded them, so the 23-hour window starts anew); it
 // returns how many meter events.
 func (s *Store) ReplayFailedUsage(ctx context.Context, env vocab.Env) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `
 		WITH b AS (
-			UPDATE payments.usage_buckets SET status = 'pending', next_attempt_at = now(), lease_until = NULL
+			UPDATE payments.usage_buckets SET status = 'pending', next_attempt_at = now(), lease_until = NULL, first_attempt_at = NULL
 			WHERE env = $1 AND status = 'failed'
 			RETURNING identifier),
 		e AS (
