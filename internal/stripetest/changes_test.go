@@ -412,3 +412,63 @@ func TestCancellationTerms(t *testing.T) {
 		t.Fatalf("preview of an ending subscription: %+v", se)
 	}
 }
+
+// A pending interval change keeps the month until its invoice is paid;
+// the payment then starts the year at the anchor of the change.
+func TestPendingIntervalChangeStartsOnPayment(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000010")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{DefaultPaymentMethod: stripe.String(s.card(t, "pm_card_authenticationRequired"))})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.proYearly), PaymentBehavior: stripe.String("pending_if_incomplete")})
+	pu := got.PendingUpdate
+	if pu == nil || pu.BillingCycleAnchor < sub.CurrentPeriodStart || got.CurrentPeriodEnd != sub.CurrentPeriodEnd || got.Items.Data[0].Price.ID != s.basic.ID {
+		t.Fatalf("pending %+v subscription %+v", pu, got)
+	}
+	if got.LatestInvoice.Status != "open" || got.LatestInvoice.PaymentIntent.Status != "requires_action" {
+		t.Fatalf("invoice %+v", got.LatestInvoice)
+	}
+	s.f.PayInvoice(s.key, got.LatestInvoice.ID)
+	paid, _ := s.c.Subscriptions.Get(sub.ID, nil)
+	if paid.Items.Data[0].Price.ID != s.proYearly.ID || paid.CurrentPeriodStart != pu.BillingCycleAnchor || paid.BillingCycleAnchor != pu.BillingCycleAnchor ||
+		paid.CurrentPeriodEnd-paid.CurrentPeriodStart < 365*86400 || paid.PendingUpdate != nil {
+		t.Fatalf("after payment %+v", paid)
+	}
+}
+
+// A declined change under the default allow_incomplete applies anyway and
+// leaves the subscription past_due until the invoice is paid.
+func TestAllowIncompleteGoesPastDue(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000011")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{DefaultPaymentMethod: stripe.String(s.card(t, "pm_card_chargeCustomerFail"))})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice")})
+	if got.Status != "past_due" || got.Items.Data[0].Price.ID != s.pro.ID || got.PendingUpdate != nil || got.LatestInvoice.Status != "open" {
+		t.Fatalf("subscription %+v", got)
+	}
+	s.f.PayInvoice(s.key, got.LatestInvoice.ID)
+	if paid, _ := s.c.Subscriptions.Get(sub.ID, nil); paid.Status != "active" {
+		t.Fatalf("after payment %s", paid.Status)
+	}
+}
+
+// An invoice made at once takes the subscription's pending prorations
+// with it, as Stripe's does.
+func TestAlwaysInvoiceTakesPendingItems(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000012")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	at := midPeriod(sub)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{ProrationDate: stripe.Int64(at),
+		Items: []*stripe.SubscriptionItemsParams{{ID: stripe.String(sub.Items.Data[0].ID), Quantity: stripe.Int64(2)}}})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice"), ProrationDate: stripe.Int64(at)})
+	// Pending: -500 +1000 (one more seat); now: -1000 (2 Basic) +3000 (2 Pro).
+	if inv := got.LatestInvoice; inv.AmountDue != 500+2000 || len(inv.Lines.Data) != 4 {
+		t.Fatalf("invoice %d %v", inv.AmountDue, lineAmounts(inv))
+	}
+	it := s.c.InvoiceItems.List(&stripe.InvoiceItemListParams{Customer: stripe.String(s.customer), Pending: stripe.Bool(true)})
+	if it.Next() {
+		t.Fatalf("still pending: %+v", it.InvoiceItem())
+	}
+}
