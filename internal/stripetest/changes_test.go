@@ -472,3 +472,22 @@ func TestAlwaysInvoiceTakesPendingItems(t *testing.T) {
 		t.Fatalf("still pending: %+v", it.InvoiceItem())
 	}
 }
+
+// pending_if_incomplete holds only a change that invoices now: under
+// create_prorations nothing is charged, so the change applies at once and
+// its prorations wait for the next invoice, as on Stripe.
+func TestPendingIfIncompleteWithoutAnInvoiceAppliesAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000013")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{DefaultPaymentMethod: stripe.String(s.card(t, "pm_card_chargeDeclinedInsufficientFunds"))})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), PaymentBehavior: stripe.String("pending_if_incomplete")})
+	if got.Items.Data[0].Price.ID != s.pro.ID || got.PendingUpdate != nil || got.LatestInvoice.ID != sub.LatestInvoice.ID {
+		t.Fatalf("subscription %+v", got)
+	}
+	p := &stripe.SubscriptionParams{}
+	p.AddExpand("latest_invoice.payment_intent")
+	if again, err := s.c.Subscriptions.Get(sub.ID, p); err != nil || again.LatestInvoice.Status != "paid" || again.LatestInvoice.PaymentIntent.Status != "succeeded" {
+		t.Fatalf("get expanded: %+v %v", again, err)
+	}
+}

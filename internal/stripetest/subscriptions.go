@@ -22,6 +22,7 @@ import (
 //	POST   /v1/subscriptions/{id}           (items, prorations, payment_behavior, cancel_at_period_end,
 //	                                         cancel_at, metadata, default_payment_method: changes.go)
 //	POST   /v1/subscriptions/{id}/resume    (a paused subscription: resume.go)
+//	GET    /v1/subscriptions/{id}           (expand latest_invoice, latest_invoice.payment_intent)
 //	DELETE /v1/subscriptions/{id}           (cancel now)
 //	POST   /v1/invoices/create_preview      (the invoice a change would make, or the next one: preview.go)
 //	GET    /v1/invoiceitems                 (customer, pending: the prorations waiting for an invoice)
@@ -102,6 +103,8 @@ func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) 
 	switch {
 	case id == "" && q.method == http.MethodPost:
 		return f.createSubscription
+	case id != "" && !strings.Contains(id, "/") && q.method == http.MethodGet:
+		return func(q *apiRequest) response { return f.getSubscription(q, id) }
 	case id != "" && !strings.Contains(id, "/") && q.method == http.MethodPost:
 		return func(q *apiRequest) response { return f.updateSubscription(q, id) }
 	case id != "" && !strings.Contains(id, "/") && q.method == http.MethodDelete:
@@ -289,6 +292,23 @@ func (f *Fake) createSubscription(q *apiRequest) response {
 	f.mu.Unlock()
 	deliver()
 	return jsonResponse(http.StatusOK, answer)
+}
+
+// getSubscription serves a subscription made through the fake, expanded
+// as asked; the others are served as stored or seeded objects.
+func (f *Fake) getSubscription(q *apiRequest, id string) response {
+	f.mu.Lock()
+	sc := f.scopeLocked(q)
+	sub, ok := sc.subscriptionsLocked().subs[id]
+	if !ok {
+		f.mu.Unlock()
+		return f.retrieveStored("subscription", f.collection("subscriptions"), q, id)
+	}
+	defer f.mu.Unlock()
+	if r := checkParams(q.params, nil, []string{"expand"}, nil); r != nil {
+		return *r
+	}
+	return jsonResponse(http.StatusOK, f.expandSubscriptionLocked(sc, q, sub))
 }
 
 func (f *Fake) cancelSubscription(q *apiRequest, id string) response {
