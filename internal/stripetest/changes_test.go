@@ -447,6 +447,9 @@ func TestAllowIncompleteGoesPastDue(t *testing.T) {
 	if got.Status != "past_due" || got.Items.Data[0].Price.ID != s.pro.ID || got.PendingUpdate != nil || got.LatestInvoice.Status != "open" {
 		t.Fatalf("subscription %+v", got)
 	}
+	if inv := got.LatestInvoice; inv.AttemptCount != 1 || inv.NextPaymentAttempt <= inv.Created || inv.HostedInvoiceURL == "" {
+		t.Fatalf("dunning fields of %+v", inv)
+	}
 	s.f.PayInvoice(s.key, got.LatestInvoice.ID)
 	if paid, _ := s.c.Subscriptions.Get(sub.ID, nil); paid.Status != "active" {
 		t.Fatalf("after payment %s", paid.Status)

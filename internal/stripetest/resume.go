@@ -172,7 +172,7 @@ func (f *Fake) PayInvoice(key, invoiceID string) {
 func (f *Fake) settleLocked(sc *scope, inv map[string]any, now int64) []fakeEvent {
 	ch, amount := f.newIDLocked("ch_"), num(inv["amount_due"])
 	setAll(inv, map[string]any{"status": "paid", "paid": true, "amount_paid": amount, "amount_remaining": 0, "charge": ch,
-		"attempted": true, "attempt_count": num(inv["attempt_count"]) + 1})
+		"attempted": true, "attempt_count": num(inv["attempt_count"]) + 1, "next_payment_attempt": nil})
 	f.storeLocked(sc, inv, "invoice")
 	events := []fakeEvent{{typ: "invoice.paid", object: cloneMap(inv)}}
 	pi, _ := inv["payment_intent"].(string)
