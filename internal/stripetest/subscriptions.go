@@ -26,6 +26,7 @@ import (
 //	DELETE /v1/subscriptions/{id}           (cancel now)
 //	POST   /v1/invoices/create_preview      (the invoice a change would make, or the next one: preview.go)
 //	GET    /v1/invoiceitems                 (customer, pending: the prorations waiting for an invoice)
+//	GET    /v1/invoices                     (customer, subscription, status: the invoices the fake made)
 //
 // An update's items swap a price, set a quantity, add or delete an item;
 // the fake refuses what Stripe refuses (unknown items, another currency,
@@ -66,11 +67,15 @@ type subscriptionState struct {
 	// balances are the customers' balances changed by the fake's invoices
 	// (negative: a credit), by customer id.
 	balances map[string]int64
+	// made are the ids of the invoices and invoice items the fake made,
+	// oldest first, by object type: what GET /v1/invoices and
+	// /v1/invoiceitems list.
+	made map[string][]string
 }
 
 func (sc *scope) subscriptionsLocked() *subscriptionState {
 	if sc.subs == nil {
-		sc.subs = &subscriptionState{cards: map[string]string{}, subs: map[string]map[string]any{}}
+		sc.subs = &subscriptionState{cards: map[string]string{}, subs: map[string]map[string]any{}, made: map[string][]string{}}
 	}
 	return sc.subs
 }
@@ -90,7 +95,11 @@ func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) 
 	case rest == "invoices/create_preview" && q.method == http.MethodPost:
 		return f.createPreview
 	case rest == "invoiceitems" && q.method == http.MethodGet:
-		return f.listInvoiceItems
+		return func(q *apiRequest) response { return f.listMade(q, "invoiceitem", []string{"customer", "pending"}) }
+	case rest == "invoices" && q.method == http.MethodGet:
+		return func(q *apiRequest) response {
+			return f.listMade(q, "invoice", []string{"customer", "subscription", "status"})
+		}
 	}
 	id, ok := strings.CutPrefix(rest, "subscriptions")
 	if !ok || (id != "" && id[0] != '/') {
@@ -477,7 +486,12 @@ func (f *Fake) storeLocked(sc *scope, obj map[string]any, object string) {
 	if err != nil {
 		panic(fmt.Sprintf("stripetest: store %s: %v", object, err))
 	}
-	sc.stored[storedKey{object, o["id"].(string)}] = raw
+	k := storedKey{object, o["id"].(string)}
+	if _, ok := sc.stored[k]; !ok && (object == "invoice" || object == "invoiceitem") {
+		st := sc.subscriptionsLocked()
+		st.made[object] = append(st.made[object], k.id)
+	}
+	sc.stored[k] = raw
 }
 
 func periodEnd(start int64, rec map[string]any) int64 {
