@@ -303,13 +303,14 @@ func (f *Fake) createSubscription(q *apiRequest) response {
 	return jsonResponse(http.StatusOK, answer)
 }
 
-// getSubscription serves a subscription made through the fake, expanded
-// as asked; the others are served as stored or seeded objects.
+// getSubscription serves a subscription as stored (PutObject's taking
+// precedence) or seeded; one made through the fake is also expanded as
+// asked.
 func (f *Fake) getSubscription(q *apiRequest, id string) response {
 	f.mu.Lock()
 	sc := f.scopeLocked(q)
 	sub, ok := sc.subscriptionsLocked().subs[id]
-	if !ok {
+	if !ok || len(arrayParam(q.params, "expand")) == 0 {
 		f.mu.Unlock()
 		return f.retrieveStored("subscription", f.collection("subscriptions"), q, id)
 	}
