@@ -7,9 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/client"
+	"github.com/stripe/stripe-go/v79/webhook"
+
+	"github.com/billwire/billwire/internal/eventfixtures"
 )
 
 // shop is a fake with a catalogue to change plans in: Basic 10 usd and Pro
@@ -492,5 +496,48 @@ func TestPendingIfIncompleteWithoutAnInvoiceAppliesAtOnce(t *testing.T) {
 	p.AddExpand("latest_invoice.payment_intent")
 	if again, err := s.c.Subscriptions.Get(sub.ID, p); err != nil || again.LatestInvoice.Status != "paid" || again.LatestInvoice.PaymentIntent.Status != "succeeded" {
 		t.Fatalf("get expanded: %+v %v", again, err)
+	}
+}
+
+// Every event a change tells is one stripe-go's webhook package accepts,
+// invoiceitem.created (which has no fixture) included, and decodes to the
+// object it is about.
+func TestChangeEventsVerify(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000014")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{Items: []*stripe.SubscriptionItemsParams{{ID: stripe.String(sub.Items.Data[0].ID), Quantity: stripe.Int64(2)}}})
+	s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice")})
+	r := do(t, http.MethodGet, s.f.URL()+"/v1/events?limit=100", s.key, nil)
+	var list struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, raw := range list.Data {
+		e, err := webhook.ConstructEvent(raw, eventfixtures.Sign(raw, "whsec_changes", time.Now()), "whsec_changes")
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		seen[string(e.Type)] = true
+		if e.Type == "invoiceitem.created" {
+			var ii stripe.InvoiceItem
+			if err := json.Unmarshal(e.Data.Raw, &ii); err != nil || ii.Subscription.ID != sub.ID || !ii.Proration || ii.Invoice != nil {
+				t.Fatalf("invoice item %+v %v", ii, err)
+			}
+		}
+		if e.Type == "invoice.paid" {
+			var inv stripe.Invoice
+			if err := json.Unmarshal(e.Data.Raw, &inv); err != nil || inv.Subscription.ID != sub.ID || inv.Lines == nil || len(inv.Lines.Data) == 0 {
+				t.Fatalf("invoice %+v %v", inv, err)
+			}
+		}
+	}
+	for _, typ := range []string{"invoiceitem.created", "invoice.created", "invoice.finalized", "invoice.paid", "customer.subscription.updated"} {
+		if !seen[typ] {
+			t.Errorf("no %s among %v", typ, seen)
+		}
 	}
 }
