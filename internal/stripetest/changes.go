@@ -64,7 +64,7 @@ func parseUpdate(params url.Values) (*update, *response) {
 		}
 		u.cancelAt = n
 	}
-	if u.cancelAtSet && u.cancelAtPeriodEndSet {
+	if u.cancelAt != nil && u.cancelAtPeriodEnd { // two cancellations; clearing both at once is fine
 		r := invalidRequest(http.StatusBadRequest, "parameters_exclusive", "cancel_at",
 			"You may only specify one of these parameters: cancel_at, cancel_at_period_end.")
 		return nil, &r
@@ -229,16 +229,16 @@ func (f *Fake) applyTermsLocked(sc *scope, next map[string]any, params url.Value
 	}
 	next["metadata"] = updateMetadata(stringMap(next["metadata"]), params, "metadata")
 	switch {
-	case u.cancelAtPeriodEndSet && u.cancelAtPeriodEnd:
-		setAll(next, map[string]any{"cancel_at_period_end": true, "cancel_at": next["current_period_end"], "canceled_at": now})
-	case u.cancelAtPeriodEndSet, u.cancelAtSet && u.cancelAt == nil:
-		setAll(next, map[string]any{"cancel_at_period_end": false, "cancel_at": nil, "canceled_at": nil})
-	case u.cancelAtSet:
+	case u.cancelAt != nil:
 		if num(u.cancelAt) <= now {
 			r := invalidRequest(http.StatusBadRequest, "", "cancel_at", "The cancel_at date must be in the future.")
 			return &r
 		}
 		setAll(next, map[string]any{"cancel_at_period_end": false, "cancel_at": u.cancelAt, "canceled_at": now})
+	case u.cancelAtPeriodEndSet && u.cancelAtPeriodEnd:
+		setAll(next, map[string]any{"cancel_at_period_end": true, "cancel_at": next["current_period_end"], "canceled_at": now})
+	case u.cancelAtPeriodEndSet, u.cancelAtSet:
+		setAll(next, map[string]any{"cancel_at_period_end": false, "cancel_at": nil, "canceled_at": nil})
 	}
 	return nil
 }

@@ -402,9 +402,9 @@ func TestCancellationTerms(t *testing.T) {
 	if got := s.update(t, sub.ID, &stripe.SubscriptionParams{CancelAt: stripe.Int64(sub.CurrentPeriodEnd - 60)}); got.CancelAt != sub.CurrentPeriodEnd-60 || got.CancelAtPeriodEnd {
 		t.Fatalf("cancel_at %+v", got)
 	}
-	p := &stripe.SubscriptionParams{}
+	p := &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(false)}
 	p.AddExtra("cancel_at", "")
-	if got := s.update(t, sub.ID, p); got.CancelAt != 0 || got.CanceledAt != 0 {
+	if got := s.update(t, sub.ID, p); got.CancelAt != 0 || got.CanceledAt != 0 || got.CancelAtPeriodEnd {
 		t.Fatalf("cleared %+v", got)
 	}
 	if got := s.update(t, sub.ID, &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(true)}); !got.CancelAtPeriodEnd || got.CancelAt != sub.CurrentPeriodEnd {
