@@ -101,6 +101,10 @@ type RecordedRequest struct {
 //	GET    /v1/products/{id}/features, POST (attach), DELETE /v1/products/{id}/features/{id}
 //	GET    /v1/entitlements/active_entitlements (from SetActiveEntitlements)
 //	POST   /v1/billing_portal/configurations, GET and POST /v1/billing_portal/configurations/{id}
+//	POST   /v1/customers, /v1/payment_methods/{pm}/attach, /v1/subscriptions (see subscriptions.go)
+//	POST   /v1/subscriptions/{id} (plan, seat and cancellation changes), /v1/subscriptions/{id}/resume,
+//	       DELETE /v1/subscriptions/{id}
+//	POST   /v1/invoices/create_preview, GET /v1/invoiceitems (see preview.go, resume.go)
 //
 // The fake checks what needs its memory (ids that exist, lookup keys held,
 // idempotency keys reused) and what Stripe refuses but stripe-mock lets
@@ -137,8 +141,8 @@ type RecordedRequest struct {
 //
 // A webhook endpoint's signing secret is in the answer to its create only,
 // as with Stripe; WebhookEndpoints reports it too. The fake sends no
-// webhooks: a test that plays Stripe signs events with that secret and
-// delivers them itself.
+// webhooks unless FakeOptions.DeliverEvents says so: a test that plays
+// Stripe signs events with that secret and delivers them itself.
 //
 // A Fake is safe for concurrent use.
 type Fake struct {
