@@ -96,6 +96,8 @@ func (f *Fake) collection(name string) *collection {
 			matcher:      f.subscriptionMatcher,
 			seed:         func(i int, live bool) any { return seedSubscription(s, i, live) },
 		}
+	case "invoices":
+		return f.invoiceCollection()
 	case "webhook_endpoints":
 		return &collection{
 			noun: "webhook endpoint", path: "/v1/webhook_endpoints", prefix: "we_",
