@@ -1,6 +1,6 @@
 // Package prompts holds billwire's MCP prompts for the common billing jobs
 // (add_subscription_billing, add_one_time_purchase, add_usage_credits,
-// go_live, debug_webhooks). Each renders, from its arguments, one message
+// add_plan_changes, go_live, debug_webhooks). Each renders, from its arguments, one message
 // that walks the agent through billwire's tools in order, with the tool
 // arguments filled in, what to verify after each step and what never to do.
 // Arguments are checked first; a bad one is an error that says how to fix it.
@@ -128,6 +128,7 @@ func All() []Prompt {
 		addSubscriptionBilling(),
 		addOneTimePurchase(),
 		addUsageCredits(),
+		addPlanChanges(),
 		goLive(),
 		debugWebhooks(),
 	}
@@ -278,6 +279,7 @@ type data struct {
 	Credits     int64
 	Env         string
 	Live        bool
+	Seats       bool
 }
 
 // CurrencyUpper is the currency code as people write it.
@@ -361,6 +363,30 @@ func parseRoute(v string) (string, error) {
 		return "", argErr("checkout_route", "%q is not a route path of the app: give the path only, starting with /, e.g. /api/billing/checkout", v)
 	}
 	return v, nil
+}
+
+func addPlanChanges() Prompt {
+	return define("add_plan_changes", "Add plan changes",
+		"Walk through in-app plan changes on an existing subscription: switchable prices, an upgrade/downgrade UI with a preview before confirming, seat controls for teams, cancel and resume buttons, an invoice list with receipt links and a payment-failed banner, verifying each step with the test tools.",
+		[]argument{
+			{"subject_type", "Who pays: user or team (an organization, workspace or account that pays is a team).", true},
+			{"seats", "true when the plan is billed per seat (team seat controls), else false.", true},
+		},
+		func(a map[string]string) (any, error) {
+			var d data
+			var err error
+			if d.SubjectType, err = parseSubjectType(a["subject_type"]); err != nil {
+				return nil, err
+			}
+			switch a["seats"] {
+			case "true":
+				d.Seats = true
+			case "false":
+			default:
+				return nil, argErr("seats", "%q is not true or false: true when the plan is billed per seat", a["seats"])
+			}
+			return d, nil
+		})
 }
 
 // SubjectTypes are the subject types the tools and the session API take.

@@ -54,6 +54,7 @@ func TestPromptList(t *testing.T) {
 		"add_one_time_purchase":    {"product_name", "amount", "currency", "checkout_route"},
 		"add_subscription_billing": {"plan_name", "amount", "currency", "interval", "checkout_route", "subject_type"},
 		"add_usage_credits":        {"pack_name", "lookup_key", "amount", "currency", "credits"},
+		"add_plan_changes":         {"subject_type", "seats"},
 		"debug_webhooks":           {"env"},
 		"go_live":                  nil,
 	}
@@ -95,6 +96,8 @@ var goldenPrompts = []struct {
 	{"add_one_time_purchase", "add_one_time_purchase", map[string]string{"product_name": "Lifetime license", "amount": "49.00", "currency": "EUR",
 		"checkout_route": "/api/orders/checkout"}},
 	{"add_usage_credits", "add_usage_credits", map[string]string{"pack_name": "Starter pack", "lookup_key": "starter_pack", "amount": "1000", "currency": "usd", "credits": "1000"}},
+	{"add_plan_changes.team", "add_plan_changes", map[string]string{"subject_type": "team", "seats": "true"}},
+	{"add_plan_changes.user", "add_plan_changes", map[string]string{"subject_type": "user", "seats": "false"}},
 	{"go_live", "go_live", nil},
 	{"debug_webhooks", "debug_webhooks", map[string]string{"env": "test"}},
 	{"debug_webhooks.live", "debug_webhooks", map[string]string{"env": "live"}},

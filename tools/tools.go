@@ -25,10 +25,11 @@ func All(d Deps) []Tool {
 		tools []Tool
 	}{
 		{Setup, []Tool{getPaymentsStatus(d), configureStripeKeys(d), checkIntegration(d)}},
-		{Catalog, []Tool{createProduct(d), createPrice(d), createPlan(d), syncCatalog(d), listCatalog(d), setEntitlements(d)}},
+		{Catalog, []Tool{createProduct(d), createPrice(d), createPlan(d), syncCatalog(d), listCatalog(d), setEntitlements(d), setSwitchablePrices(d)}},
 		{Webhooks, []Tool{setupWebhook(d), reconcileEvents(d), replayWebhookEvent(d), listWebhookEvents(d), simulateEvents(d)}},
 		{Sessions, []Tool{createTestCheckoutSession(d), getSubjectBilling(d), listCustomers(d), listSubscriptions(d), listPaymentHistory(d), listInvoices(d),
-			createTestSubscription(d), cancelTestSubscription(d), listCheckoutSessions(d)}},
+			createTestSubscription(d), cancelTestSubscription(d), listCheckoutSessions(d),
+			previewSubscriptionChange(d), changeSubscription(d), cancelSubscription(d), resumeSubscription(d)}},
 		{Fulfillment, []Tool{scaffoldFulfillment(d), checkEntitlement(d)}},
 		{GoLive, []Tool{promoteCatalog(d)}},
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/billwire/billwire/internal/eventfixtures"
 	"github.com/billwire/billwire/internal/store/storetest"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/prompts"
 	"github.com/billwire/billwire/tools"
 )
 
@@ -143,7 +144,7 @@ func TestStdioServer(t *testing.T) {
 	if err != nil || len(tl.Tools) != len(tools.All(tools.Deps{})) {
 		t.Fatalf("tools/list = %d tools, %v", len(tl.Tools), err)
 	}
-	if pl, err := c.ListPrompts(ctx, mcp.ListPromptsRequest{}); err != nil || len(pl.Prompts) != 5 {
+	if pl, err := c.ListPrompts(ctx, mcp.ListPromptsRequest{}); err != nil || len(pl.Prompts) != len(prompts.All()) {
 		t.Fatalf("prompts/list = %v, %v", pl, err)
 	}
 	for _, tool := range tl.Tools {

@@ -167,8 +167,9 @@ func contains(list []string, s string) bool {
 
 // PortalConfiguration creates, updates or reuses the Billing Portal
 // configuration billwire manages: payment methods, invoices, cancellation at
-// period end, and switching between the catalog's active recurring prices
-// (with promotion codes only when all of them take promotion codes).
+// period end, and switching between the switchable prices
+// (set_switchable_prices; promotion codes only when all of them take
+// promotion codes, quantities only when none bounds them).
 func (s *Service) PortalConfiguration(ctx context.Context, st *store.Store, c *stripeapi.Client, env vocab.Env) (string, error) {
 	products, err := st.PortalProducts(ctx, env)
 	if err != nil {
@@ -192,10 +193,16 @@ func (s *Service) PortalConfiguration(ctx context.Context, st *store.Store, c *s
 	if len(products) > 0 {
 		su := p.Features.SubscriptionUpdate
 		// Promotion codes are a price's term (allow_promotion_codes): the
-		// portal takes them only when every price it offers does.
-		updates, promo := []string{"price", "quantity"}, true
+		// portal takes them only when every price it offers does. Stripe's
+		// portal cannot bound a quantity, so seats leave it when a price
+		// bounds them: they change through the change route, which does.
+		updates, promo, bounded := []string{"price"}, true, false
 		for _, pp := range products {
 			promo = promo && pp.PromotionCodes
+			bounded = bounded || pp.SeatBounds
+		}
+		if !bounded {
+			updates = append(updates, "quantity")
 		}
 		if promo {
 			updates = append(updates, "promotion_code")

@@ -38,6 +38,10 @@ var liveWrites = []struct {
 	{"setup_webhook", map[string]any{"env": "live", "revoke_previous": true}, false},
 	{"setup_webhook", map[string]any{"env": "live", "signing_secret": "whsec_guardChosenSecret00000000001"}, true},
 	{"promote_catalog", map[string]any{}, false},
+	{"change_subscription", map[string]any{"env": "live", "subscription_id": "sub_GuardLive", "items": []any{map[string]any{"price_id": "price_Guard"}}}, false},
+	{"cancel_subscription", map[string]any{"env": "live", "subscription_id": "sub_GuardLive"}, false},
+	{"resume_subscription", map[string]any{"env": "live", "subscription_id": "sub_GuardLive"}, false},
+	{"set_switchable_prices", map[string]any{"env": "live", "family": "plans", "prices": []string{"price_Guard"}}, false},
 	{"scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "env": "live", "apply": true}, false},
 	{"scaffold_fulfillment", map[string]any{"pattern": "credits", "env": "live", "grants": map[string]any{"credits_100": 100}, "write_to": "WRITE_DIR/"}, false},
 	// A test scaffold over the table bound to live below.

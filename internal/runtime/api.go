@@ -74,6 +74,10 @@ func (a *api) mount(mux *http.ServeMux) {
 	mux.Handle("POST /api/payments/{env}/portal-sessions", a.handle(a.portal))
 	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}", a.handle(a.subject))
 	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}/entitlements/{feature}", a.handle(a.entitlement))
+	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/preview", a.handle(a.lifecycle(a.previewChange)))
+	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/change", a.handle(a.lifecycle(a.change)))
+	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/cancel", a.handle(a.lifecycle(a.cancel)))
+	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/resume", a.handle(a.lifecycle(a.resume)))
 	mux.HandleFunc("OPTIONS /api/payments/", a.preflight)
 }
 
@@ -323,4 +327,65 @@ func (a *api) entitlement(r *http.Request, env vocab.Env, c *auth.Caller) (int, 
 		return 0, nil, err
 	}
 	return http.StatusOK, res, nil
+}
+
+// lifecycle rate-limits a subscription route (each calls Stripe) by its
+// caller, refunding refusals made before Stripe was asked.
+func (a *api) lifecycle(fn func(r *http.Request, env vocab.Env, c *auth.Caller, id string) (int, any, error)) func(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
+	return func(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
+		if err := a.limits.early(env, c); err != nil {
+			return 0, nil, err
+		}
+		done, err := a.limits.take(env, c, auth.Subject{}, auth.Manage)
+		if err != nil {
+			return 0, nil, err
+		}
+		status, out, err := fn(r, env, c, r.PathValue("id"))
+		done(err)
+		return status, out, err
+	}
+}
+
+func (a *api) previewChange(r *http.Request, env vocab.Env, c *auth.Caller, id string) (int, any, error) {
+	var req checkout.PreviewRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := a.svc.Checkout().PreviewSubscriptionChange(r.Context(), env, c, id, req)
+	return http.StatusOK, res, err
+}
+
+func (a *api) change(r *http.Request, env vocab.Env, c *auth.Caller, id string) (int, any, error) {
+	var req checkout.ChangeRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := a.svc.Checkout().ChangeSubscription(r.Context(), env, c, id, req)
+	return http.StatusOK, res, err
+}
+
+func (a *api) cancel(r *http.Request, env vocab.Env, c *auth.Caller, id string) (int, any, error) {
+	var req checkout.CancelRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := a.svc.Checkout().CancelSubscription(r.Context(), env, c, id, req)
+	return http.StatusOK, res, err
+}
+
+func (a *api) resume(r *http.Request, env vocab.Env, c *auth.Caller, id string) (int, any, error) {
+	var req struct{}
+	if err := decodeOptional(r, &req); err != nil {
+		return 0, nil, err
+	}
+	res, err := a.svc.Checkout().ResumeSubscription(r.Context(), env, c, id)
+	return http.StatusOK, res, err
+}
+
+// decodeOptional is decode for a body that may be empty.
+func decodeOptional(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decode(r, v)
 }

@@ -38,7 +38,7 @@ const (
 // rig is billwire serve's handler over its own database, with stripe-mock
 // behind a recording proxy.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	svc    *billing.Service
 	rec    *stripetest.Recorder
@@ -124,10 +124,14 @@ func seedCatalog(t testing.TB, st *store.Store) {
 	if _, err := st.Upsert(ctx, vocab.Test, vocab.Prices, prices, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// The plans a subscriber may switch between (set_switchable_prices).
+	if err := st.SetSwitchablePrices(ctx, vocab.Test, "plans", []string{"price_ProMonthly", "price_ProEUR"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // token signs a user token with the test secret.
-func token(t *testing.T, claims jwt.MapClaims) string {
+func token(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
 	if _, ok := claims["exp"]; !ok {
 		claims["exp"] = time.Now().Add(time.Hour).Unix()

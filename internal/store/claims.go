@@ -70,8 +70,8 @@ func claimSQL(objectType string, precise bool) string {
 		}
 		tie = `$11 AND NOT EXISTS (SELECT 1 FROM payments.webhook_events WHERE id = $2 AND env = $1 AND status <> 'failed' AND NOT $10)
 			AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1
-				AND CASE WHEN source_at = $12 THEN ` + same + ` ELSE false END)`
-		newer = `$11 AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1 AND source_at > $12)`
+				AND CASE WHEN date_trunc('second', source_at) = $12 THEN ` + same + ` ELSE false END)`
+		newer = `$11 AND EXISTS (SELECT 1 FROM ` + st.table + ` WHERE ` + st.key + ` = $6 AND env = $1 AND date_trunc('second', source_at) > $12)`
 	}
 	return `WITH tie AS (SELECT ` + tie + ` AS t, ` + newer + ` AS n),
 		ins AS (
@@ -97,9 +97,9 @@ var batchClaimSQL = func() string {
 	var cases, newer strings.Builder
 	for _, typ := range slices.Sorted(maps.Keys(stateTables)) {
 		st := stateTables[typ]
-		fmt.Fprintf(&cases, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at = u.at)",
+		fmt.Fprintf(&cases, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND date_trunc('second', x.source_at) = u.at)",
 			typ, st.table, st.key)
-		fmt.Fprintf(&newer, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND x.source_at > u.at)",
+		fmt.Fprintf(&newer, "\n\t\t\t\tWHEN '%s' THEN EXISTS (SELECT 1 FROM %s x WHERE x.%s = u.object_id AND x.env = u.env AND date_trunc('second', x.source_at) > u.at)",
 			typ, st.table, st.key)
 	}
 	return `

@@ -497,18 +497,21 @@ func (s *Store) SubjectCustomer(ctx context.Context, env vocab.Env, subjectType,
 		if customer, obj, err = create(ctx, replaced); err != nil {
 			return err
 		}
-		if len(obj) > 0 {
-			if err := UpsertTx(ctx, tx, env, vocab.Customers, []json.RawMessage{obj}, time.Now()); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, `
+		// The mapping before the customer, in the order the webhook
+		// projection of customer.created takes the two: the other order
+		// deadlocks with it.
+		if _, err = tx.Exec(ctx, `
 			INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id)
 			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (subject_id, subject_type, env) DO UPDATE
 				SET customer_id = EXCLUDED.customer_id, confirmed = false, confirmed_at = NULL, created_at = now()`,
-			env, subjectType, subjectID, customer)
-		return err
+			env, subjectType, subjectID, customer); err != nil {
+			return err
+		}
+		if len(obj) == 0 {
+			return nil
+		}
+		return UpsertTx(ctx, tx, env, vocab.Customers, []json.RawMessage{obj}, time.Now())
 	})
 	if err != nil {
 		return "", err
@@ -726,22 +729,30 @@ type PortalProduct struct {
 	// PromotionCodes reports that every one of vocab.Prices takes promotion
 	// codes (the app's term, vocab.MetaAllowPromotionCodes).
 	PromotionCodes bool
+	// SeatBounds reports that one of Prices bounds its quantity
+	// (vocab.MetaMinQuantity or vocab.MetaMaxQuantity).
+	SeatBounds bool
 }
 
-// PortalProducts lists active products with their active recurring prices.
+// PortalProducts lists the products of env's switchable prices (see
+// SetSwitchablePrices) with those of their prices still active, in the
+// families' order.
 func (s *Store) PortalProducts(ctx context.Context, env vocab.Env) ([]PortalProduct, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT pr.id, array_agg(p.id ORDER BY p.id),
-			bool_and(coalesce(p.metadata->>'`+vocab.MetaAllowPromotionCodes+`' = 'true', false))
-		FROM payments.prices p JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
-		WHERE p.env = $1 AND p.active AND pr.active AND p.type = 'recurring'
-		GROUP BY pr.id ORDER BY pr.id`, env)
+		SELECT pr.id, array_agg(p.id ORDER BY sw.family, sw.position),
+			bool_and(coalesce(p.metadata->>'`+vocab.MetaAllowPromotionCodes+`' = 'true', false)),
+			bool_or(p.metadata ? '`+vocab.MetaMinQuantity+`' OR p.metadata ? '`+vocab.MetaMaxQuantity+`')
+		FROM payments.switchable_prices sw
+		JOIN payments.prices p ON p.id = sw.price_id AND p.env = sw.env
+		JOIN payments.products pr ON pr.id = p.product_id AND pr.env = p.env
+		WHERE sw.env = $1 AND p.active AND pr.active AND p.type = 'recurring'
+		GROUP BY pr.id ORDER BY min(sw.family), min(sw.position), pr.id`, env)
 	if err != nil {
 		return nil, fmt.Errorf("read portal products: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PortalProduct, error) {
 		var p PortalProduct
-		err := r.Scan(&p.ID, &p.Prices, &p.PromotionCodes)
+		err := r.Scan(&p.ID, &p.Prices, &p.PromotionCodes, &p.SeatBounds)
 		return p, err
 	})
 }

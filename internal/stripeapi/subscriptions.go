@@ -33,10 +33,14 @@ func (c *Client) CreateSubscription(ctx context.Context, p *stripe.SubscriptionP
 	return out, nil
 }
 
-// Subscription retrieves a subscription.
-func (c *Client) Subscription(ctx context.Context, id string) (*stripe.Subscription, error) {
+// Subscription retrieves a subscription, with the fields named by expand
+// expanded.
+func (c *Client) Subscription(ctx context.Context, id string, expand ...string) (*stripe.Subscription, error) {
 	p := &stripe.SubscriptionParams{}
 	p.Context = ctx
+	for _, e := range expand {
+		p.AddExpand(e)
+	}
 	var out *stripe.Subscription
 	err := c.call(ctx, func() (err error) { out, err = c.api.Subscriptions.Get(id, p); return err })
 	if err != nil {
@@ -66,6 +70,47 @@ func (c *Client) CancelSubscription(ctx context.Context, id string) (*stripe.Sub
 	err := c.call(ctx, func() (err error) { out, err = c.api.Subscriptions.Cancel(id, p); return err })
 	if err != nil {
 		return nil, c.wrap("cancel subscription", err)
+	}
+	return out, nil
+}
+
+// UpdateSubscription updates a subscription (items, cancellation,
+// proration) under idempotencyKey ("" for none).
+func (c *Client) UpdateSubscription(ctx context.Context, id string, p *stripe.SubscriptionParams, idempotencyKey string) (*stripe.Subscription, error) {
+	p.Context = ctx
+	if idempotencyKey != "" {
+		p.SetIdempotencyKey(idempotencyKey)
+	}
+	var out *stripe.Subscription
+	err := c.call(ctx, func() (err error) { out, err = c.api.Subscriptions.Update(id, p); return err })
+	if err != nil {
+		return nil, c.wrap("update subscription", err)
+	}
+	return out, nil
+}
+
+// ResumeSubscription resumes a paused subscription.
+func (c *Client) ResumeSubscription(ctx context.Context, id string, p *stripe.SubscriptionResumeParams, idempotencyKey string) (*stripe.Subscription, error) {
+	p.Context = ctx
+	if idempotencyKey != "" {
+		p.SetIdempotencyKey(idempotencyKey)
+	}
+	var out *stripe.Subscription
+	err := c.call(ctx, func() (err error) { out, err = c.api.Subscriptions.Resume(id, p); return err })
+	if err != nil {
+		return nil, c.wrap("resume subscription", err)
+	}
+	return out, nil
+}
+
+// PreviewInvoice previews the invoice a change would make
+// (/v1/invoices/create_preview); it changes nothing.
+func (c *Client) PreviewInvoice(ctx context.Context, p *stripe.InvoiceCreatePreviewParams) (*stripe.Invoice, error) {
+	p.Context = ctx
+	var out *stripe.Invoice
+	err := c.call(ctx, func() (err error) { out, err = c.api.Invoices.CreatePreview(p); return err })
+	if err != nil {
+		return nil, c.wrap("preview invoice", err)
 	}
 	return out, nil
 }

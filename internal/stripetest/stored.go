@@ -24,6 +24,7 @@ var storedKinds = map[string]string{
 	"subscriptions":     "subscription",
 	"checkout/sessions": "checkout.session",
 	"invoices":          "invoice",
+	"invoiceitems":      "invoiceitem",
 	"payment_intents":   "payment_intent",
 	"charges":           "charge",
 	"refunds":           "refund",
@@ -36,8 +37,9 @@ var storedKinds = map[string]string{
 // a Stripe-Account header), so that GET of its path returns it: raw is its
 // full JSON with a string id and a string object type, one of customer
 // (served at /v1/customers/{id}), subscription (/v1/subscriptions/{id}),
-// checkout.session (/v1/checkout/sessions/{id}), invoice, payment_intent,
-// charge, refund, dispute, product and price (/v1/invoices/{id} and so on).
+// checkout.session (/v1/checkout/sessions/{id}), invoice, invoiceitem,
+// payment_intent, charge, refund, dispute, product and price
+// (/v1/invoices/{id}, /v1/invoiceitems/{id} and so on).
 // The fake serves raw as it is (compacted) and checks nothing else. A stored
 // object takes precedence over a seeded or created one with the same id,
 // and a later PutObject of the same object replaces it. Stored objects are
@@ -59,7 +61,7 @@ func (f *Fake) PutObject(key string, raw []byte) {
 		if head.Object != nil {
 			object = fmt.Sprintf("object type %q", *head.Object)
 		}
-		panic(fmt.Sprintf("stripetest: PutObject: %s has %s; want one of customer, subscription, checkout.session, invoice, payment_intent, charge, refund, dispute, product or price", *head.ID, object))
+		panic(fmt.Sprintf("stripetest: PutObject: %s has %s; want one of customer, subscription, checkout.session, invoice, invoiceitem, payment_intent, charge, refund, dispute, product or price", *head.ID, object))
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {

@@ -19,11 +19,29 @@ import (
 //	POST   /v1/customers                    (stored, and told as customer.created)
 //	POST   /v1/payment_methods/{pm}/attach  (pm_card_visa and the other test tokens)
 //	POST   /v1/subscriptions                (one item; paid, declined or needing 3-D Secure by the card)
-//	POST   /v1/subscriptions/{id}           (cancel_at_period_end only)
+//	POST   /v1/subscriptions/{id}           (items, prorations, payment_behavior, cancel_at_period_end,
+//	                                         cancel_at, metadata, default_payment_method: changes.go)
+//	POST   /v1/subscriptions/{id}/resume    (a paused subscription: resume.go)
 //	DELETE /v1/subscriptions/{id}           (cancel now)
+//	POST   /v1/invoices/create_preview      (the invoice a change would make, or the next one: preview.go)
+//	GET    /v1/invoiceitems                 (customer, pending: the prorations waiting for an invoice)
 //
-// The subscription, its latest invoice and payment intent are then served
-// by GET as stored objects. Each change is told as the events Stripe sends
+// An update's items swap a price, set a quantity, add or delete an item;
+// the fake refuses what Stripe refuses (unknown items, another currency,
+// mixed intervals, a quantity on a metered price, inactive and one-time
+// prices, changes of canceled and incomplete subscriptions). Prorations
+// run from proration_date (default now) to the period end: credits for the
+// unused time of old items and charges for the remaining time of new ones.
+// create_prorations keeps them as pending invoice items for the next
+// invoice; always_invoice, and any change of the billing interval (which
+// restarts the period now), bills them on an invoice made and paid at once
+// with the subscription's card; pending_if_incomplete keeps the old items
+// and sets pending_update until that invoice is paid (see PayInvoice).
+// PauseSubscription pauses a subscription as a trial without a payment
+// method does.
+//
+// The subscription, its latest invoice, payment intent and invoice items
+// are then served by GET as stored objects. Each change is told as the events Stripe sends
 // (customer.subscription.*, invoice.*, payment_intent.*), listed by
 // /v1/events and, with FakeOptions.DeliverEvents, posted signed to the
 // account's enabled webhook endpoints in order, as Stripe does.
@@ -41,6 +59,12 @@ var testCards = map[string]string{
 type subscriptionState struct {
 	cards map[string]string // attached payment method id → how it pays
 	subs  map[string]map[string]any
+	// pending are the invoice items no invoice has taken yet, oldest
+	// first (see changes.go).
+	pending []map[string]any
+	// balances are the customers' balances changed by the fake's invoices
+	// (negative: a credit), by customer id.
+	balances map[string]int64
 }
 
 func (sc *scope) subscriptionsLocked() *subscriptionState {
@@ -61,11 +85,20 @@ func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) 
 		}
 		return nil
 	}
+	switch {
+	case rest == "invoices/create_preview" && q.method == http.MethodPost:
+		return f.createPreview
+	case rest == "invoiceitems" && q.method == http.MethodGet:
+		return f.listInvoiceItems
+	}
 	id, ok := strings.CutPrefix(rest, "subscriptions")
 	if !ok || (id != "" && id[0] != '/') {
 		return nil
 	}
 	id = strings.TrimPrefix(id, "/")
+	if sub, ok := strings.CutSuffix(id, "/resume"); ok && sub != "" && !strings.Contains(sub, "/") && q.method == http.MethodPost {
+		return func(q *apiRequest) response { return f.resumeSubscription(q, sub) }
+	}
 	switch {
 	case id == "" && q.method == http.MethodPost:
 		return f.createSubscription
@@ -199,7 +232,7 @@ func (f *Fake) createSubscription(q *apiRequest) response {
 		"cancel_at_period_end": false, "cancel_at": nil, "canceled_at": nil, "ended_at": nil,
 		"items": map[string]any{"object": "list", "has_more": false, "total_count": 1, "url": "/v1/subscription_items?subscription=" + subID,
 			"data": []any{map[string]any{"id": si, "object": "subscription_item", "created": now, "metadata": map[string]any{},
-				"price": price, "quantity": quantity, "subscription": subID, "tax_rates": []any{}, "discounts": []any{}}}},
+				"price": price, "plan": planOf(price), "quantity": quantity, "subscription": subID, "tax_rates": []any{}, "discounts": []any{}}}},
 	}
 	if how == "trial" {
 		sub["trial_start"], sub["trial_end"] = now, end
@@ -253,40 +286,6 @@ func (f *Fake) createSubscription(q *apiRequest) response {
 		}
 		answer["latest_invoice"] = li
 	}
-	f.mu.Unlock()
-	deliver()
-	return jsonResponse(http.StatusOK, answer)
-}
-
-func (f *Fake) updateSubscription(q *apiRequest, id string) response {
-	if r := checkParams(q.params, []string{"cancel_at_period_end"}, []string{"expand"}, nil); r != nil {
-		return *r
-	}
-	at, set, r := parseBool(q.params, "cancel_at_period_end")
-	if r != nil {
-		return *r
-	}
-	f.mu.Lock()
-	sc := f.scopeLocked(q)
-	sub, ok := sc.subscriptionsLocked().subs[id]
-	if !ok || !set {
-		f.mu.Unlock()
-		if !ok {
-			r := noSuch("subscription", id, "id")
-			r.status = http.StatusNotFound
-			return r
-		}
-		return jsonResponse(http.StatusOK, cloneMap(sub))
-	}
-	prev := map[string]any{"cancel_at_period_end": sub["cancel_at_period_end"], "cancel_at": sub["cancel_at"], "canceled_at": sub["canceled_at"]}
-	if at {
-		setAll(sub, map[string]any{"cancel_at_period_end": true, "cancel_at": sub["current_period_end"], "canceled_at": time.Now().Unix()})
-	} else {
-		setAll(sub, map[string]any{"cancel_at_period_end": false, "cancel_at": nil, "canceled_at": nil})
-	}
-	f.storeLocked(sc, sub, "subscription")
-	deliver := f.tellLocked(sc, q.live, []fakeEvent{{typ: "customer.subscription.updated", object: sub, previous: prev}})
-	answer := cloneMap(sub)
 	f.mu.Unlock()
 	deliver()
 	return jsonResponse(http.StatusOK, answer)
@@ -360,7 +359,7 @@ func (f *Fake) tellLocked(sc *scope, live bool, events []fakeEvent) func() {
 	now := time.Now().Unix()
 	for _, e := range events {
 		id := f.newIDLocked("evt_")
-		raw, err := eventfixtures.Event(e.typ, eventfixtures.Options{ID: id, Created: now, Livemode: live, Object: e.object, Previous: e.previous})
+		raw, err := eventRaw(e, id, now, live)
 		if err != nil {
 			panic(fmt.Sprintf("stripetest: tell %s: %v", e.typ, err))
 		}
@@ -383,6 +382,20 @@ func (f *Fake) tellLocked(sc *scope, live bool, events []fakeEvent) func() {
 		enabled[ep.URL] = ep.EnabledEvents
 	}
 	return func() { f.enqueue(func() { f.post(posts, targets, enabled) }) }
+}
+
+// eventRaw is event e as Stripe sends it: built on its fixture, or, for
+// the types without one (invoiceitem.created), from e alone.
+func eventRaw(e fakeEvent, id string, created int64, live bool) ([]byte, error) {
+	if slices.Contains(eventfixtures.Types, e.typ) {
+		return eventfixtures.Event(e.typ, eventfixtures.Options{ID: id, Created: created, Livemode: live, Object: e.object, Previous: e.previous})
+	}
+	data := map[string]any{"object": e.object}
+	if e.previous != nil {
+		data["previous_attributes"] = e.previous
+	}
+	return json.Marshal(map[string]any{"id": id, "object": "event", "api_version": apiVersion, "created": created, "data": data,
+		"livemode": live, "pending_webhooks": 1, "request": map[string]any{"id": nil, "idempotency_key": nil}, "type": e.typ})
 }
 
 // post makes the posts of one change.

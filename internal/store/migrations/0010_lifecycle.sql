@@ -100,6 +100,51 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- == plan changes: switchable prices and the changes in flight ==
+
+-- payments.switchable_prices: the prices a subscription may switch between,
+-- per product family, as set_switchable_prices sets them. They feed the
+-- session API's change route (an end user switches only within the family
+-- of the subscription's current prices) and the Billing Portal's plan
+-- switching. A price is in one family at most.
+CREATE TABLE payments.switchable_prices (
+    env        text NOT NULL CHECK (env IN ('test', 'live')),
+    family     text NOT NULL,
+    price_id   text NOT NULL,
+    position   integer NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (price_id, env)
+);
+CREATE INDEX switchable_prices_family ON payments.switchable_prices (env, family, position);
+
+COMMENT ON TABLE payments.switchable_prices IS
+    'billwire: the prices a subscription may switch between, per family (set_switchable_prices). See README, Plan changes.';
+
+-- payments.subscription_changes: one row per change, cancel or resume of a
+-- subscription through the session API or MCP, written before Stripe is
+-- called. At most one per subscription is in flight (a second is refused
+-- with change_in_progress); a repeated idempotency key of the same
+-- requester gets the stored answer. A failed call deletes its row, so
+-- nothing is left half-written; a row left in flight by a crash is taken
+-- over after two minutes.
+CREATE TABLE payments.subscription_changes (
+    id              bigserial PRIMARY KEY,
+    env             text NOT NULL CHECK (env IN ('test', 'live')),
+    subscription_id text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('change', 'cancel', 'resume')),
+    requester       text NOT NULL,
+    idempotency_key text,
+    request_hash    text NOT NULL,
+    state           text NOT NULL DEFAULT 'in_flight' CHECK (state IN ('in_flight', 'done')),
+    answer          jsonb,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz
+);
+CREATE UNIQUE INDEX subscription_changes_in_flight ON payments.subscription_changes (subscription_id, env)
+    WHERE state = 'in_flight';
+CREATE UNIQUE INDEX subscription_changes_idempotency ON payments.subscription_changes (env, requester, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
 -- == grace (issue 13) ==
 
 -- The subscription_state change carries source_at: the created time of the
