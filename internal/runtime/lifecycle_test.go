@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/billing"
+	"github.com/billwire/billwire/internal/fault"
 	"github.com/billwire/billwire/internal/runtime"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/store/storetest"
@@ -623,5 +626,86 @@ func TestChangeWhenStripeIsDown(t *testing.T) {
 	}
 	if res := r.do("POST", subPath(sub, "change"), r.apiKey, target(r.prices["pro_monthly"], 1)); res.status != 200 {
 		t.Fatalf("the retry: %d %v", res.status, res.body)
+	}
+}
+
+// The Billing Portal offers only the switchable families' prices; when one
+// bounds its seats, quantities leave the portal (it cannot bound them); no
+// family: no plan switching in the portal at all.
+func TestPortalFollowsSwitchableFamilies(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	tok := token(t, jwt.MapClaims{"sub": "u_portal"})
+	if res := r.do("POST", checkoutPath, tok, checkoutBody(user("u_portal"))); res.status != http.StatusCreated {
+		t.Fatalf("checkout: %d %v", res.status, res.body)
+	}
+	updates := 0
+	portal := func() url.Values {
+		t.Helper()
+		res := r.do("POST", "/api/payments/test/portal-sessions", tok, map[string]any{"subject": user("u_portal"), "return_url": appOrigin + "/billing"})
+		if res.status != http.StatusCreated {
+			t.Fatalf("portal: %d %v", res.status, res.body)
+		}
+		if up := r.rec.Bodies("POST /v1/billing_portal/configurations/" + fmt.Sprint(res.body["configuration_id"])); len(up) > updates {
+			updates = len(up)
+			return up[len(up)-1]
+		}
+		all := r.rec.Bodies("POST /v1/billing_portal/configurations")
+		return all[len(all)-1]
+	}
+	cfg := portal()
+	if cfg.Get("features[subscription_update][products][0][product]") != "prod_Pro" || cfg.Get("features[subscription_update][products][1][product]") != "" ||
+		cfg.Get("features[subscription_update][products][0][prices][1]") != "price_ProEUR" || cfg.Get("features[subscription_update][default_allowed_updates][1]") != "quantity" {
+		t.Fatalf("the portal with family plans: %v", cfg)
+	}
+	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.prices SET metadata = metadata || '{"billwire_max_quantity": "10"}' WHERE id = 'price_ProMonthly'`); err != nil {
+		t.Fatal(err)
+	}
+	cfg = portal()
+	for k, v := range cfg {
+		if strings.HasPrefix(k, "features[subscription_update][default_allowed_updates]") && slices.Contains(v, "quantity") {
+			t.Fatalf("the portal changes the quantity of a price with seat bounds: %v", cfg)
+		}
+	}
+	if _, err := r.svc.Checkout().SetSwitchablePrices(ctx, vocab.Test, "plans", nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg = portal(); cfg.Get("features[subscription_update][enabled]") != "false" || cfg.Get("features[subscription_update][products][0][product]") != "" {
+		t.Fatalf("the portal without families still switches plans: %v", cfg)
+	}
+}
+
+// set_switchable_prices takes active licensed recurring prices of at most
+// 10 products, each once; anything else is refused with its code and
+// nothing is stored.
+func TestSwitchablePricesRefusals(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.prices SET data = data || '{"recurring": {"interval": "month", "usage_type": "metered"}}' WHERE id = 'price_ProEUR'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		family string
+		prices []string
+		code   string
+	}{
+		{"Plans!", []string{"price_ProMonthly"}, "invalid_request"},
+		{"plans", []string{"price_Nope"}, "unknown_price"},
+		{"plans", []string{"no_such_key"}, "unknown_price"},
+		{"plans", []string{"price_Pack"}, "one_time_price"},
+		{"plans", []string{"price_Archived"}, "inactive_price"},
+		{"plans", []string{"price_ProEUR"}, "metered_price"},
+		{"plans", []string{"price_ProMonthly", "pro_monthly"}, "duplicate_price"},
+	} {
+		_, err := r.svc.Checkout().SetSwitchablePrices(ctx, vocab.Test, c.family, c.prices)
+		if f, ok := fault.As(err); !ok || f.Code != c.code {
+			t.Errorf("%s %v: %v, want %s", c.family, c.prices, err, c.code)
+		}
+	}
+	fams, err := r.st.SwitchablePrices(ctx, vocab.Test)
+	if err != nil || len(fams) != 1 || !slices.Equal(fams[0].Prices, []string{"price_ProMonthly", "price_ProEUR"}) {
+		t.Fatalf("a refusal changed the families: %+v %v", fams, err)
 	}
 }

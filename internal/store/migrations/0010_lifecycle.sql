@@ -145,6 +145,61 @@ CREATE UNIQUE INDEX subscription_changes_in_flight ON payments.subscription_chan
 CREATE UNIQUE INDEX subscription_changes_idempotency ON payments.subscription_changes (env, requester, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
+-- payments.begin_subscription_change records a change in flight in one
+-- round trip (see store.BeginSubscriptionChange): outcome 'begun' (id,
+-- created_at), 'replay' (answer), 'in_progress' or 'conflict'. Its commit
+-- does not wait for the WAL flush: a row lost to a crash only loses the
+-- guard of a change whose process died with it.
+CREATE FUNCTION payments.begin_subscription_change(p_env text, p_sub text, p_kind text, p_requester text, p_key text,
+    p_hash text, p_takeover interval, OUT outcome text, OUT change_id bigint, OUT change_created timestamptz, OUT change_answer jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    prior payments.subscription_changes%ROWTYPE;
+BEGIN
+    SET LOCAL synchronous_commit = off;
+    IF p_key IS NOT NULL THEN
+        SELECT * INTO prior FROM payments.subscription_changes
+        WHERE env = p_env AND requester = p_requester AND idempotency_key = p_key FOR UPDATE;
+        IF FOUND THEN
+            change_id := prior.id;
+            change_created := prior.created_at;
+            IF prior.request_hash <> p_hash THEN
+                outcome := 'conflict';
+            ELSIF prior.state = 'done' THEN
+                outcome := 'replay';
+                change_answer := prior.answer;
+            ELSIF prior.created_at > now() - p_takeover THEN
+                outcome := 'in_progress';
+            ELSE
+                outcome := 'begun'; -- its process died: retried under the same row
+            END IF;
+            RETURN;
+        END IF;
+    END IF;
+    DELETE FROM payments.subscription_changes
+    WHERE subscription_id = p_sub AND env = p_env AND state = 'in_flight' AND created_at < now() - p_takeover;
+    BEGIN
+        INSERT INTO payments.subscription_changes (env, subscription_id, kind, requester, idempotency_key, request_hash)
+        VALUES (p_env, p_sub, p_kind, p_requester, p_key, p_hash) RETURNING id, created_at INTO change_id, change_created;
+        outcome := 'begun';
+    EXCEPTION WHEN unique_violation THEN
+        outcome := 'in_progress';
+    END;
+END $$;
+
+-- payments.finish_subscription_change ends a change: with its answer, or
+-- deleted (p_answer null) when it failed. Asynchronous commit, as above.
+CREATE FUNCTION payments.finish_subscription_change(p_id bigint, p_answer jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    SET LOCAL synchronous_commit = off;
+    IF p_answer IS NULL THEN
+        DELETE FROM payments.subscription_changes WHERE id = p_id;
+    ELSE
+        UPDATE payments.subscription_changes SET state = 'done', answer = p_answer, finished_at = now() WHERE id = p_id;
+    END IF;
+END $$;
+
 -- == grace (issue 13) ==
 
 -- The subscription_state change carries source_at: the created time of the
