@@ -89,6 +89,7 @@ type RecordedRequest struct {
 //
 //	GET    /v1/account
 //	GET    /v1/products, /v1/prices, /v1/customers, /v1/subscriptions (lists)
+//	GET    /v1/invoices (list: the fake's own invoices and AddInvoice's, newest first)
 //	GET    /v1/products/{id}, /v1/prices/{id}, /v1/customers/{id}, /v1/subscriptions/{id}
 //	POST   /v1/products, /v1/prices, /v1/checkout/sessions (creates)
 //	GET    /v1/checkout/sessions/{id}, /v1/invoices/{id}, /v1/payment_intents/{id},
@@ -206,6 +207,7 @@ type scope struct {
 	portal map[string]*portalConfiguration // see portal.go; nil until used
 
 	subs *subscriptionState // see subscriptions.go; nil until used
+
 }
 
 type idemEntry struct {
