@@ -120,7 +120,7 @@ func TestConnectErrorSaysWhy(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	admin, err := url.Parse(storetest.AdminURL())
+	admin, err := url.Parse(storetest.AdminURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
