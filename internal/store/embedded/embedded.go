@@ -9,6 +9,9 @@
 // the OS user's own role. As root the cluster lives in
 // /var/lib/billwire/postgres and the server runs as the "postgres" OS user,
 // since initdb and postgres refuse to run as root.
+//
+// ForTestRun places the same kind of cluster elsewhere for one run of the
+// test suite (internal/store/storetest).
 package embedded
 
 import (
