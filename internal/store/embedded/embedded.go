@@ -126,7 +126,6 @@ const testConf = `
 # billwire's test suite: thrown away after the run.
 max_connections = 200
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 `
 
