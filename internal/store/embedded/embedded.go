@@ -249,7 +249,10 @@ func (c *Cluster) EnsureStarted(ctx context.Context) (started bool, err error) {
 			return false, err
 		}
 	}
-	return true, c.start(ctx, bin)
+	if err := c.start(ctx, bin); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Stop stops the server (pg_ctl stop -m fast); stopped reports whether it
