@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -237,4 +238,23 @@ func withoutEnv(names ...string) []string {
 		}
 	}
 	return env
+}
+
+// TEST_DATABASE_URL wins; else a server answering at the probed address is
+// used (the private cluster only when nothing answers).
+func TestResolveAdminOrder(t *testing.T) {
+	t.Setenv("TEST_DATABASE_URL", "postgres://someone@db.example:5433/x")
+	if got, err := resolveAdmin(); err != nil || got != "postgres://someone@db.example:5433/x" {
+		t.Fatalf("with TEST_DATABASE_URL: %s, %v", got, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv("TEST_DATABASE_URL", "")
+	t.Setenv(ProbeEnv, l.Addr().String())
+	if got, err := resolveAdmin(); err != nil || got != "postgres://postgres@"+l.Addr().String()+"/test?sslmode=disable" {
+		t.Fatalf("with a server at %s: %s, %v", l.Addr(), got, err)
+	}
 }
