@@ -232,6 +232,9 @@ func (c *Cluster) EnsureStarted(ctx context.Context) (started bool, err error) {
 	if c.ping(ctx) == nil {
 		return false, nil
 	}
+	if err := ctx.Err(); err != nil { // a ping cut short says nothing of the server
+		return false, err
+	}
 	unlock, err := c.lock(ctx)
 	if err != nil {
 		return false, err
@@ -239,6 +242,9 @@ func (c *Cluster) EnsureStarted(ctx context.Context) (started bool, err error) {
 	defer unlock()
 	if c.ping(ctx) == nil { // another process started it meanwhile
 		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
 	}
 	bin, err := findBin(c.path)
 	if err != nil {
