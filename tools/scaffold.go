@@ -15,12 +15,13 @@ import (
 
 // ScaffoldFulfillmentParams are scaffold_fulfillment's arguments.
 type ScaffoldFulfillmentParams struct {
-	Pattern        string           `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end; active or trialing grants access). one_time_orders: an orders table of pending orders the app fills (owner, amount, currency), marked paid only by the owner's payment of the amount (order id in the Checkout Session's metadata order_id); other payments naming it go to payments.fulfillment_mismatches. credits: an append-only credit_ledger granted once per payment for the packs in grants, with a balance view."`
+	Pattern        string           `json:"pattern" jsonschema:"required,enum=subscription_access,enum=one_time_orders,enum=credits" jsonschema_description:"subscription_access: a <subject>_billing_status table (plan, status, period end; active or trialing grants access, past_due for grace_days). one_time_orders: an orders table of pending orders the app fills (owner, amount, currency), marked paid only by the owner's payment of the amount (order id in the Checkout Session's metadata order_id); other payments naming it go to payments.fulfillment_mismatches. credits: an append-only credit_ledger granted once per payment for the packs in grants, with a balance view."`
 	Env            Env              `json:"env,omitempty" jsonschema_description:"The environment whose billing changes reach the objects (default test); scaffold again with live to go live."`
 	Table          string           `json:"table,omitempty" jsonschema_description:"The main table, optionally schema-qualified (app.orders); lower-case letters, digits, underscores. Default: <subject_type>_billing_status, orders or credit_ledger, in public."`
 	SubjectType    string           `json:"subject_type,omitempty" jsonschema:"enum=user,enum=team" jsonschema_description:"The subject type the pattern serves (billwire_subject_type metadata, client_reference_id type:id); names the id column (team_id). Default team for subscription_access, else user."`
 	Grants         map[string]int64 `json:"grants,omitempty" jsonschema_description:"credits only, required: each credit pack's price lookup key with the credits one unit grants, e.g. {\"credits_100\": 100}. Only these prices grant (quantity 3 grants 300)."`
 	CreditsPerUnit int64            `json:"credits_per_unit,omitempty" jsonschema_description:"Refused since scaffold version 2: use grants."`
+	GraceDays      int              `json:"grace_days,omitempty" jsonschema:"minimum=0,maximum=90" jsonschema_description:"subscription_access only: days a past_due subscription (a renewal payment failed, Stripe is retrying) keeps access, counted from Stripe's time of the event in which it became past_due (past_due_since). Default 0: access ends when the payment fails. unpaid, canceled and incomplete_expired lose access at once."`
 	WriteTo        string           `json:"write_to,omitempty" jsonschema_description:"Write the SQL as a migration file for the app's migration tool: a .sql path, or a directory ending in / (file <UTC timestamp>_<name>.sql), under the first MCP root (else the working directory)."`
 	Apply          bool             `json:"apply,omitempty" jsonschema_description:"For apps without a migration tool: apply the SQL in one transaction and record it in payments.app_migrations. Not with write_to."`
 	ConfirmLive    bool             `json:"confirm_live,omitempty" jsonschema_description:"Required true, after the human confirmed, with apply or write_to for env live or over objects bound to live now (any env)."`
@@ -54,7 +55,7 @@ func (p ScaffoldFulfillmentParams) generate() (*scaffold.Migration, error) {
 		return nil, errors.New("write_to and apply cannot be combined: use write_to when the app has its own migration tool (it applies the file), apply: true when it has none")
 	}
 	return scaffold.Generate(scaffold.Options{Pattern: p.Pattern, Env: string(p.Env), Table: p.Table, SubjectType: p.SubjectType, Grants: p.Grants,
-		CreditsPerUnit: p.CreditsPerUnit})
+		CreditsPerUnit: p.CreditsPerUnit, GraceDays: p.GraceDays})
 }
 
 // scaffold runs after the live guard (LiveWrite) allowed the call.
@@ -100,7 +101,7 @@ func (d Deps) scaffold(ctx context.Context, p ScaffoldFulfillmentParams) (*Scaff
 func verifyHint(m *scaffold.Migration) string {
 	switch m.Pattern {
 	case scaffold.SubscriptionAccess:
-		return "check access with " + m.Table + " after a test subscription's events arrive; grant access from it, never from the success redirect"
+		return "check access with the access function over " + m.Table + " after a test subscription's events arrive (it applies grace_days at read time); grant access from it, never from the success redirect"
 	case scaffold.OneTimeOrders:
 		return "insert a pending order with its owner's " + m.SubjectType + "_id, amount and currency, put its id in the Checkout Session's metadata as order_id, and check that " + m.Table +
 			" shows it paid after the events arrive; payments that do not pay it show in payments.fulfillment_mismatches (get_payments_status counts them) for the app to refund"

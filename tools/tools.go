@@ -228,7 +228,7 @@ func createPlan(d Deps) Tool {
 // SyncCatalogParams are sync_catalog's arguments.
 type SyncCatalogParams struct {
 	Env     Env      `json:"env" jsonschema:"required"`
-	Objects []string `json:"objects,omitempty" jsonschema_description:"products, prices, customers, subscriptions; all when omitted."`
+	Objects []string `json:"objects,omitempty" jsonschema_description:"products, prices, customers, subscriptions, invoices; all when omitted."`
 }
 
 // LiveWrite: none guarded; a sync reads Stripe and writes only billwire's
@@ -237,7 +237,7 @@ func (SyncCatalogParams) LiveWrite(context.Context, Deps) (Write, error) { retur
 
 func syncCatalog(d Deps) Tool {
 	return define(d, "sync_catalog", "Sync from Stripe",
-		"Mirror products, prices, customers and subscriptions from Stripe (read only) into billwire's database. Calling again resumes a failed sync. What Stripe deleted is marked deleted and counted in removed. Sends progress notifications when the request has a progress token.",
+		"Mirror products, prices, customers, subscriptions and invoices from Stripe (read only) into billwire's database; a newer state from a webhook is never overwritten by an older listing. Calling again resumes a failed sync. What Stripe deleted is marked deleted and counted in removed. Sends progress notifications when the request has a progress token.",
 		hints{readOnly: false, destructive: false, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, p SyncCatalogParams) (any, error) {
 			env := vocab.Env(p.Env)

@@ -226,7 +226,17 @@ func TestCLIKeysSyncAndMigrate(t *testing.T) {
 	if code, _, errs := cli(t, e, "", "sync", "--env", "staging"); code != 2 || !strings.Contains(errs, `"test" or "live"`) {
 		t.Fatalf("bad env = %d %q", code, errs)
 	}
-	if code, _, errs := cli(t, e, "", "sync", "--objects", "invoices"); code != 2 || !strings.Contains(errs, "unknown object type") {
+	fake.AddInvoice(testKey, []byte(`{"id": "in_Backfilled", "object": "invoice", "customer": "cus_seed00000001", "status": "paid",
+		"currency": "usd", "amount_due": 2000, "amount_paid": 2000, "created": 1719914460}`))
+	if code, out, errs := cli(t, e, "", "sync", "--env", "test", "--objects", "invoices"); code != 0 || !strings.HasSuffix(out, ": invoices 1\n") {
+		t.Fatalf("sync invoices = %d %q %q", code, out, errs)
+	}
+	var invoice string
+	if err := db.QueryRow(context.Background(), `SELECT status FROM payments.invoices WHERE id = 'in_Backfilled' AND env = 'test'`).Scan(&invoice); err != nil || invoice != "paid" {
+		t.Fatalf("backfilled invoice: %q %v", invoice, err)
+	}
+	if code, _, errs := cli(t, e, "", "sync", "--objects", "charges"); code != 2 || !strings.Contains(errs, "unknown object type") ||
+		!strings.Contains(errs, "invoices") {
 		t.Fatalf("bad objects = %d %q", code, errs)
 	}
 	if code, out, _ := cli(t, e, "", "version"); code != 0 || !strings.HasPrefix(out, "billwire ") {

@@ -24,6 +24,7 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	subject := fs.String("subject-type", "", "billwire subject type served (default team for subscription_access, user otherwise)")
 	grantsFlag := fs.String("grants", "", "credits (required): each credit pack's price lookup key and the credits one unit grants, e.g. credits_100=100,credits_1k=1000")
 	rate := fs.Int64("credits-per-unit", 0, "replaced by --grants in scaffold version 2 (refused)")
+	grace := fs.Int("grace-days", 0, "subscription_access: days a past_due subscription keeps access, from Stripe's time it became past_due (0 to 90)")
 	writeTo := fs.String("write-to", "", "write the SQL as a migration file: a .sql path or a directory ending in /, relative to the working directory")
 	apply := fs.Bool("apply", false, "apply the SQL in one transaction and record its checksum in payments.app_migrations")
 	if err := parse(fs, args); err != nil {
@@ -43,7 +44,7 @@ func cmdScaffold(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	m, err := scaffold.Generate(scaffold.Options{Pattern: *pattern, Env: *envName, Table: *table, SubjectType: *subject, Grants: grants,
-		CreditsPerUnit: *rate})
+		CreditsPerUnit: *rate, GraceDays: *grace})
 	if errors.Is(err, scaffold.ErrInvalid) {
 		return usageErr("scaffold: %v", err)
 	}

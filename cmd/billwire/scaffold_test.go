@@ -51,6 +51,10 @@ func TestScaffoldCommand(t *testing.T) {
 		{"scaffold", "--pattern", "credits"},
 		{"scaffold", "--pattern", "credits", "--grants", "credits_100"},
 		{"scaffold", "--pattern", "credits", "--grants", "credits_100=many"},
+		{"scaffold", "--pattern", "subscription_access", "--grace-days", "91"},
+		{"scaffold", "--pattern", "subscription_access", "--grace-days", "-1"},
+		{"scaffold", "--pattern", "subscription_access", "--grace-days", "seven"},
+		{"scaffold", "--pattern", "one_time_orders", "--grace-days", "3"},
 	} {
 		if code, _, errs := cli(t, e, "", bad...); code != 2 || errs == "" {
 			t.Errorf("%v: exit %d, %s", bad, code, errs)
@@ -87,5 +91,19 @@ func TestScaffoldCommandUpgradesVersion1(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT obj_description('public.orders'::regclass, 'pg_class')`).Scan(&comment); err != nil ||
 		!strings.HasSuffix(comment, "version=2 revision=2") { // the current revision of version 2
 		t.Fatalf("table comment %q %v", comment, err)
+	}
+}
+
+func TestScaffoldGraceDays(t *testing.T) {
+	t.Parallel()
+	e := env(t, "http://127.0.0.1:1") // Stripe is never called
+	want, _ := scaffold.Generate(scaffold.Options{Pattern: "subscription_access", GraceDays: 7})
+	code, out, errs := cli(t, e, "", "scaffold", "--pattern", "subscription_access", "--grace-days", "7")
+	if code != 0 || out != want.SQL || !strings.Contains(out, `"past_due_since" + interval '7 days'`) {
+		t.Fatalf("dry run: %d %q", code, errs)
+	}
+	if code, _, errs := cli(t, e, "", "scaffold", "--pattern", "subscription_access", "--grace-days", "91"); code != 2 ||
+		!strings.Contains(errs, "grace_days 91 is out of range") {
+		t.Fatalf("--grace-days 91: %d %s", code, errs)
 	}
 }

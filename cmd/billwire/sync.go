@@ -14,7 +14,7 @@ import (
 func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := newFlags("sync", stderr, getenv)
 	envName := fs.String("env", "test", "environment: test or live")
-	objects := fs.String("objects", "", "comma-separated object types (products,prices,customers,subscriptions); all when empty")
+	objects := fs.String("objects", "", "comma-separated object types (products,prices,customers,subscriptions,invoices); all when empty")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

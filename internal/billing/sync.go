@@ -29,6 +29,7 @@ var lister = map[vocab.Kind]func(*stripeapi.Client, context.Context, string, int
 	vocab.Prices:        (*stripeapi.Client).ListPrices,
 	vocab.Customers:     (*stripeapi.Client).ListCustomers,
 	vocab.Subscriptions: (*stripeapi.Client).ListSubscriptions,
+	vocab.Invoices:      (*stripeapi.Client).ListInvoices,
 }
 
 var listFilters = map[vocab.Kind]url.Values{

@@ -90,14 +90,17 @@ func (s *Service) owned(ctx context.Context, env vocab.Env, caller *auth.Caller,
 }
 
 // current reads subscription id from Stripe (not the mirror), which must
-// still bill o's customer.
+// still bill o's customer. The caller may manage the subject by now, so the
+// refusals say what is wrong.
 func current(ctx context.Context, c *stripeapi.Client, id string, o *store.SubscriptionOwner) (*stripe.Subscription, error) {
 	sub, err := c.Subscription(ctx, id)
-	if stripeapi.IsNotFound(err) || (err == nil && (sub.Customer == nil || sub.Customer.ID != o.CustomerID)) {
-		return nil, unknownSubscription(id)
-	}
-	if err != nil {
+	switch {
+	case stripeapi.IsNotFound(err):
+		return nil, fault.New(fault.NotFound, "unknown_subscription", "Stripe has no subscription %s (a simulated one, sub_sim_…, lives only in billwire's tables; change a real test subscription, e.g. from create_test_subscription)", id)
+	case err != nil:
 		return nil, changeProblem(err)
+	case sub.Customer == nil || sub.Customer.ID != o.CustomerID:
+		return nil, fault.New(fault.NotFound, "unknown_subscription", "Stripe bills subscription %s to another customer than the subject's (%s): billwire's mirror is behind Stripe; run sync_catalog (billwire sync) and retry", id, o.CustomerID)
 	}
 	return sub, nil
 }

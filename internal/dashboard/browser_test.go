@@ -164,6 +164,7 @@ func TestBrowser(t *testing.T) {
 		{"subscriptions", "#subscriptions", []string{"sub_DashJenny", "past_due", "Pro · 20.00 USD / month"}},
 		{"payments", "#payments", []string{"pi_DashPaid", "refunded 5.00 USD", "Your card has insufficient funds.", "re_DashRefund", "dp_DashDispute", "Respond in Stripe"}},
 		{"payments", "#mismatches", []string{"cs_test_DashCheap", "o_500", "underpaid", "1.00 USD", "500.00 USD"}},
+		{"payments", "#payment-invoices", []string{"DASH-0001", "DASH-0002", "team:t_acme", "Invoice ↗", "PDF ↗"}},
 		{"webhooks", "#events", []string{"evt_DashPaid", parkedID, "deadlock detected (simulated)", "Replay"}},
 		{"settings", "#stripe-key", []string{"sk_test_…4242", "acct_DashTest"}},
 	} {
@@ -171,6 +172,12 @@ func TestBrowser(t *testing.T) {
 		text(p.page, p.sel, p.want)
 		shot("03-test-" + p.page)
 	}
+
+	// A customer's page, from its link in the list: its invoices with their receipts.
+	run("customers list", chromedp.Navigate(base+"/dashboard/test/customers"), chromedp.WaitVisible(css(`a[href="/dashboard/test/customers/cus_DashJenny"]`)))
+	follow("customer page", 200, chromedp.Click(css(`a[href="/dashboard/test/customers/cus_DashJenny"]`)))
+	text("customer page", "#invoices", []string{"DASH-0001", "paid", "20.00 USD", "Invoice ↗", "PDF ↗"}, "DASH-0002")
+	shot("03-test-customer-invoices")
 
 	// Search and filters.
 	run("search", chromedp.Navigate(base+"/dashboard/test/customers"), chromedp.WaitVisible(css("#q")),

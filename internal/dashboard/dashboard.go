@@ -111,6 +111,7 @@ func New(svc *billing.Service, log zerolog.Logger, opts Options) *Dashboard {
 		http.Redirect(w, r, "/dashboard/"+r.PathValue("env")+"/catalog", http.StatusFound)
 	}))
 	d.mux.HandleFunc("GET /dashboard/{env}/{page}", d.authed(d.page))
+	d.mux.HandleFunc("GET /dashboard/{env}/customers/{id}", d.authed(d.customer))
 	d.mux.HandleFunc("POST /dashboard/{env}/webhooks/replay", d.authed(d.replay))
 	d.mux.HandleFunc("POST /dashboard/{env}/settings/sync", d.authed(d.sync))
 	d.mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, r *http.Request) {
@@ -149,8 +150,9 @@ func (d *Dashboard) Close() {
 
 func parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "catalog", "customers", "subscriptions", "payments", "webhooks", "settings"} {
-		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/base.html", "templates/"+name+".html"))
+	for _, name := range []string{"login", "error", "catalog", "customers", "customer", "subscriptions", "payments", "webhooks", "settings"} {
+		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/base.html", "templates/invoices.html",
+			"templates/"+name+".html"))
 	}
 	return out
 }

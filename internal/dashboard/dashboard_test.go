@@ -586,3 +586,52 @@ func TestPaymentsPageShowsFreeMismatchesAsNothingPaid(t *testing.T) {
 	wantIn(t, "test payments", a.body, "cs_test_Trial", "unpaid", "nothing paid", "0 of the last 30 days not refunded")
 	wantNotIn(t, "test payments", a.body, `href="https://dashboard.stripe.com/test/payments/pi_Trial"`)
 }
+
+// A customer's page lists its invoices with their receipt links; the
+// payment history lists the environment's newest invoices. Both stay in
+// their environment, and what Stripe or an end user wrote is text.
+func TestInvoicesPerCustomerAndInPaymentHistory(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, stripetest.FakeOptions{})
+	b := w.browser(t)
+	b.login()
+	for _, c := range []struct {
+		path string
+		code int
+		want []string
+		not  []string
+	}{
+		{"/dashboard/test/customers", 200, []string{`href="/dashboard/test/customers/cus_DashJenny"`}, nil},
+		{"/dashboard/test/customers/cus_DashJenny", 200, []string{"Jenny Rosen", "jenny@example.com", "user:u_jenny", "DASH-0001", "paid", "20.00 USD",
+			`href="https://invoice.stripe.com/i/acct_DashTest/test_DashPaid"`, `href="https://pay.stripe.com/invoice/acct_DashTest/test_DashPaid/pdf"`,
+			`href="https://dashboard.stripe.com/test/invoices/in_DashPaid"`, `href="/dashboard/live/customers"`},
+			[]string{"DASH-0002", "in_DashFailed", "LIVE-0001"}},
+		{"/dashboard/test/customers/cus_DashTeam", 200, []string{"Acme Inc", "DASH-0002", "open", "0.00 USD"}, []string{"DASH-0001"}},
+		{"/dashboard/live/customers/cus_LiveOnly", 200, []string{"Paying Customer", "LIVE-0001", "LIVE MODE",
+			`href="https://dashboard.stripe.com/invoices/in_LivePaid"`}, []string{"DASH-000"}},
+		// Another environment's customer does not exist here.
+		{"/dashboard/live/customers/cus_DashJenny", 404, []string{"There is no customer cus_DashJenny in live."}, []string{"DASH-0001", "Jenny Rosen"}},
+		{"/dashboard/test/customers/cus_LiveOnly", 404, nil, []string{"LIVE-0001"}},
+		{"/dashboard/test/customers/cus_Nobody", 404, []string{"There is no customer cus_Nobody in test."}, nil},
+		{"/dashboard/staging/customers/cus_DashJenny", 404, nil, nil},
+		{"/dashboard/test/payments", 200, []string{`id="payment-invoices"`, "DASH-0001", "DASH-0002", "team:t_acme",
+			`href="/dashboard/test/customers/cus_DashTeam"`, `href="https://invoice.stripe.com/i/acct_DashTest/test_DashFailed"`},
+			[]string{"LIVE-0001"}},
+		{"/dashboard/test/payments?subject=team:t_acme", 200, []string{"DASH-0002"}, []string{"DASH-0001"}},
+		{"/dashboard/live/payments", 200, []string{"LIVE-0001", `href="https://invoice.stripe.com/i/acct_Live/live_Paid"`}, []string{"DASH-000"}},
+	} {
+		a := b.get(c.path)
+		if a.code != c.code {
+			t.Errorf("GET %s = %d, want %d", c.path, a.code, c.code)
+		}
+		wantIn(t, c.path, a.body, c.want...)
+		wantNotIn(t, c.path, a.body, c.not...)
+	}
+	// An invoice number like a script is text, and a receipt link that is
+	// not https is not linked.
+	for _, path := range []string{"/dashboard/test/customers/cus_DashEvil", "/dashboard/test/payments"} {
+		a := b.get(path)
+		wantIn(t, path, a.body, "in_DashEvil", `&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;`)
+		wantNotIn(t, path, a.body, "<script", "javascript:", "http://pay.example")
+	}
+}

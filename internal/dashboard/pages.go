@@ -267,7 +267,14 @@ type paymentsView struct {
 	// Mismatches are payments that named an order but did not pay for it.
 	Mismatches *store.MismatchSummary
 	Mismatch   []mismatchRow
+	// Invoices are the newest invoices, of the filter's subject if any,
+	// shown on the first page.
+	Invoices     []invoiceRow
+	ShowInvoices bool
 }
+
+// Filtered says a search or a subject filter chose the rows.
+func (v paymentsView) Filtered() bool { return v.Q != "" || v.Subject != "" }
 
 // mismatchRow is a fulfillment mismatch as the payments page shows it.
 type mismatchRow struct {
@@ -352,6 +359,12 @@ func (d *Dashboard) payments(w http.ResponseWriter, r *http.Request, s *session,
 	}
 	if mm.Total > 0 {
 		v.Mismatches, v.Mismatch = mm, mismatchRows(env, mm.Latest)
+	}
+	if v.ShowInvoices = ok && lp.page == 1; v.ShowInvoices {
+		if v.Invoices, err = d.paymentInvoices(r, env, lp); err != nil {
+			d.failErr(w, r, err)
+			return
+		}
 	}
 	v.Pager = lp.pager(r, len(v.Records), more)
 	d.render(w, r, http.StatusOK, "payments", v)
@@ -561,6 +574,10 @@ func paymentLink(env vocab.Env, p store.PaymentRecord) template.URL {
 var funcs = template.FuncMap{
 	"stripe":      stripeLink,
 	"paymentLink": paymentLink,
+	"invoiceURL":  invoiceURL,
+	"invoiceTable": func(env vocab.Env, rows []invoiceRow, wide, filtered bool) invoiceTable {
+		return invoiceTable{Env: env, Rows: rows, Wide: wide, Filtered: filtered}
+	},
 	"str": func(s *string) string {
 		if s == nil {
 			return ""

@@ -100,6 +100,21 @@ func seed(tb testing.TB, st *store.Store) {
 		('test', 'dp_DashDispute', 'dispute', 'needs_response', 2000, 0, 'usd', NULL, NULL, NULL, NULL, NULL, 'pi_DashPaid', 'ch_DashPaid', NULL, NULL, 0, 'fraudulent', now() - interval '30 minutes', now()),
 		('live', 'pi_LivePaid', 'payment', 'succeeded', 4900, 0, 'usd', 'cus_LiveOnly', NULL, NULL, NULL, NULL, 'pi_LivePaid', 'ch_LivePaid', NULL, NULL, 0, NULL, now() - interval '1 hour', now())`)
 	must(err)
+	// Invoices as of before the fixtures' events, which a test may replay.
+	invoicesAt := time.Unix(1700000000, 0)
+	inv := `{"id":%q,"object":"invoice","customer":%q,"subscription":%q,"number":%q,"status":%q,"currency":"usd","amount_due":2000,"amount_paid":%d,` +
+		`"attempt_count":1,"hosted_invoice_url":%q,"invoice_pdf":%q,"created":%d,"livemode":%t}`
+	_, err = st.Upsert(ctx, vocab.Test, vocab.Invoices, objs(inv,
+		[]any{"in_DashPaid", "cus_DashJenny", "sub_DashJenny", "DASH-0001", "paid", 2000, "https://invoice.stripe.com/i/acct_DashTest/test_DashPaid",
+			"https://pay.stripe.com/invoice/acct_DashTest/test_DashPaid/pdf", 1719914400, false},
+		[]any{"in_DashFailed", "cus_DashTeam", "sub_DashAcme", "DASH-0002", "open", 0, "https://invoice.stripe.com/i/acct_DashTest/test_DashFailed",
+			"https://pay.stripe.com/invoice/acct_DashTest/test_DashFailed/pdf", 1722592800, false},
+		[]any{"in_DashEvil", "cus_DashEvil", "", evilName, "open", 0, "javascript:alert(1)", "http://pay.example/evil.pdf", 1722592900, false}), invoicesAt)
+	must(err)
+	_, err = st.Upsert(ctx, vocab.Live, vocab.Invoices, objs(inv,
+		[]any{"in_LivePaid", "cus_LiveOnly", "", "LIVE-0001", "paid", 2000, "https://invoice.stripe.com/i/acct_Live/live_Paid",
+			"https://pay.stripe.com/invoice/acct_Live/live_Paid/pdf", 1722592800, true}), invoicesAt)
+	must(err)
 	parked := eventfixtures.MustEvent(tb, "customer.created", eventfixtures.Options{ID: parkedID,
 		Object: map[string]any{"id": "cus_DashReplayed", "name": "Replayed Customer", "email": "replayed@example.com", "metadata": map[string]any{}}})
 	_, err = st.Pool().Exec(ctx, `

@@ -386,7 +386,7 @@ func TestBadInputIsExplained(t *testing.T) {
 	}
 	h.fails("create_price", map[string]any{"env": "test", "product_id": "prod_x", "unit_amount": 2000, "currency": "usd", "interval_count": 3}, "interval_count needs an interval")
 	h.fails("list_catalog", map[string]any{"env": "test", "cursor": "###"}, "next_cursor")
-	h.fails("sync_catalog", map[string]any{"env": "test", "objects": []string{"invoices"}}, "unknown object type")
+	h.fails("sync_catalog", map[string]any{"env": "test", "objects": []string{"charges"}}, "unknown object type", "invoices")
 	// Nothing was written by the refused calls.
 	if n := count(t, h.store, "products"); n != 0 {
 		t.Fatalf("%d products stored by refused calls", n)

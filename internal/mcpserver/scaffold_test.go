@@ -56,6 +56,10 @@ func TestScaffoldFulfillmentDryRunAndApply(t *testing.T) {
 	if err := h.store.Pool().QueryRow(ctx, `SELECT checksum FROM payments.app_migrations WHERE name = $1`, want.Name).Scan(&sum); err != nil || sum != want.Checksum {
 		t.Fatalf("ledger: %s %v", sum, err)
 	}
+	graced := h.ok("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "grace_days": 7})
+	if sql, _ := graced["sql"].(string); !strings.Contains(sql, `"past_due_since" + interval '7 days'`) {
+		t.Fatalf("grace_days 7: %v", graced["sql"])
+	}
 	args["table"] = "team_billing_status"
 	args["subject_type"] = "user" // another subject for the same table: other SQL under its name
 	h.fails("scaffold_fulfillment", args, "drift", want.Name, "arguments it was applied with")
@@ -71,6 +75,11 @@ func TestScaffoldFulfillmentRefusesBadCalls(t *testing.T) {
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "credits_per_unit": 1000}, "credits_per_unit was replaced by grants",
 		`grants: {"credits_100": 100, "credits_1k": 1000}`)
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 0}}, "out of range")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "grace_days": 365}, "grace_days")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "grace_days": 2.5}, "grace_days")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "subscription_access", "grace_days": "7"}, "grace_days")
+	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 10}, "grace_days": 3},
+		"grace_days applies to pattern subscription_access only")
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "credits", "grants": map[string]any{"credits_100": 10}, "apply": true, "write_to": "db/"},
 		"cannot be combined")
 	h.fails("scaffold_fulfillment", map[string]any{"pattern": "one_time_orders", "write_to": "../outside.sql"}, "outside the allowed directories", root)

@@ -33,21 +33,55 @@ import (
 
 type stripeTimeKey struct{}
 
+// stripeTime is the wall time a request spent waiting for Stripe: the union
+// of its Stripe round trips, so that two calls in flight at once (a
+// preview's two) count once.
+type stripeTime struct {
+	mu       sync.Mutex
+	inflight int
+	since    time.Time
+	total    time.Duration
+}
+
+func (s *stripeTime) begin() {
+	s.mu.Lock()
+	if s.inflight == 0 {
+		s.since = time.Now()
+	}
+	s.inflight++
+	s.mu.Unlock()
+}
+
+func (s *stripeTime) end() {
+	s.mu.Lock()
+	if s.inflight--; s.inflight == 0 {
+		s.total += time.Since(s.since)
+	}
+	s.mu.Unlock()
+}
+
+func (s *stripeTime) waited() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
 // timedTransport adds the time of each Stripe round trip (response body
-// included) to the request's accumulator, so the handler's own time can be
+// included) to the request's stripeTime, so the handler's own time can be
 // told apart.
 type timedTransport struct{}
 
 func (timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
+	acc, _ := r.Context().Value(stripeTimeKey{}).(*stripeTime)
+	if acc != nil {
+		acc.begin()
+		defer acc.end()
+	}
 	resp, err := stripeapi.Transport.RoundTrip(r)
 	if err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	if acc, ok := r.Context().Value(stripeTimeKey{}).(*atomic.Int64); ok {
-		acc.Add(int64(time.Since(start)))
 	}
 	return resp, err
 }
@@ -143,12 +177,12 @@ func (m *overheadMeter) wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		acc := &atomic.Int64{}
+		acc := &stripeTime{}
 		start := time.Now()
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stripeTimeKey{}, acc)))
 		d := time.Since(start)
 		m.mu.Lock()
-		m.overhead, m.total = append(m.overhead, d-time.Duration(acc.Load())), append(m.total, d)
+		m.overhead, m.total = append(m.overhead, d-acc.waited()), append(m.total, d)
 		m.mu.Unlock()
 	})
 }

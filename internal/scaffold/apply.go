@@ -53,6 +53,9 @@ func Apply(ctx context.Context, st *store.Store, m *Migration) (*Applied, error)
 			return nil
 		case err == nil:
 			revised = earlierRevision(rec, m)
+			if revised == nil {
+				revised = otherGrace(rec, m)
+			}
 			if revised != nil {
 				break
 			}
@@ -139,8 +142,32 @@ func earlierRevision(rec *store.AppMigration, m *Migration) *revisedRecord {
 		!maps.Equal(grantsInSQL(rec.SQL), grantsInSQL(m.SQL)) {
 		return nil
 	}
+	if g := graceInSQL(rec.SQL); g >= 0 && g != graceInSQL(m.SQL) {
+		return nil // the earlier revision had another grace_days
+	}
 	return &revisedRecord{from: fmt.Sprintf("migration %s (version %d, revision %d)", m.Name, version, rev),
 		keptAs: m.Name + "_r" + strconv.Itoa(rev)}
+}
+
+// otherGrace reports whether the record under m's name is the same
+// subscription_access SQL with another grace_days, which m replaces in
+// place (its record kept as <name>_grace<N>_<applied unix time>); nil
+// when it is not.
+func otherGrace(rec *store.AppMigration, m *Migration) *revisedRecord {
+	was, now := graceInSQL(rec.SQL), graceInSQL(m.SQL)
+	if was < 0 || now < 0 || was == now || withGrace(rec.SQL, was, now) != m.SQL {
+		return nil
+	}
+	return &revisedRecord{from: fmt.Sprintf("migration %s (grace_days %d)", m.Name, was),
+		keptAs: fmt.Sprintf("%s_grace%d_%d", m.Name, was, rec.AppliedAt.Unix())}
+}
+
+// withGrace is subscription_access SQL with grace_days was replaced by now.
+func withGrace(sql string, was, now int) string {
+	for _, f := range []string{"grace_days = %d days", "interval '%d days'"} {
+		sql = strings.ReplaceAll(sql, fmt.Sprintf(f, was), fmt.Sprintf(f, now))
+	}
+	return sql
 }
 
 // checkTable compares an existing table with the one the SQL would create:

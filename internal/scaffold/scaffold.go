@@ -42,10 +42,11 @@ const Version = 2
 // shipped (one_time_orders: a second payment of a paid order is a
 // mismatch, free mismatches say nothing was paid; credits: a payment
 // naming an order grants nothing, refunds and lost disputes are taken back
-// whenever they arrive, lookup keys as recorded at purchase). A revision
+// whenever they arrive, lookup keys as recorded at purchase;
+// subscription_access: past_due_since and grace_days). A revision
 // keeps the migration name (_v2) and writes revision=N into the comment;
 // an earlier revision is outdated and is upgraded in place.
-var revisions = map[string]int{OneTimeOrders: 2, Credits: 2}
+var revisions = map[string]int{OneTimeOrders: 2, Credits: 2, SubscriptionAccess: 2}
 
 // Revision is the current revision of pattern's version 2 SQL: 1 for a
 // pattern never revised.
@@ -95,7 +96,15 @@ type Options struct {
 	// CreditsPerUnit was version 1's single rate for every unit bought; it
 	// is refused (use Grants).
 	CreditsPerUnit int64
+	// GraceDays is, for subscription_access, how many days a past_due
+	// subscription keeps access, counted from past_due_since (Stripe's
+	// time of the event in which it became past_due); 0 to [MaxGraceDays].
+	GraceDays int
 }
+
+// MaxGraceDays bounds grace_days: Stripe's own retry schedules end within
+// a few weeks.
+const MaxGraceDays = 90
 
 // maxGrants bounds how many credit packs one credits scaffold names.
 const maxGrants = 100
@@ -165,6 +174,7 @@ type names struct {
 	AppendOnly, AppendTrigger string // credits: the guard function and its trigger
 	Grants                    string // credits: a VALUES list of (lookup_key, credits per unit)
 	GrantList                 string // credits: the grants for the header, e.g. credits_100=100
+	GraceDays                 int    // subscription_access: days of access while past_due
 	Version, Revision         int
 	Lit                       func(string) string
 	Q                         func(string) string
@@ -192,6 +202,7 @@ type generation struct {
 	pattern, subject, schema, table string
 	env                             vocab.Env
 	grantKeys                       []string // credits: the grants' lookup keys, sorted
+	graceDays                       int
 
 	n       names
 	objects []string // as Migration.Objects
@@ -243,7 +254,23 @@ func parseOptions(o Options) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &generation{pattern: pattern, env: env, subject: subject, schema: schema, table: table, grantKeys: grantKeys}, nil
+	if err := checkGraceDays(pattern, o.GraceDays); err != nil {
+		return nil, err
+	}
+	return &generation{pattern: pattern, env: env, subject: subject, schema: schema, table: table, grantKeys: grantKeys,
+		graceDays: o.GraceDays}, nil
+}
+
+// checkGraceDays accepts grace_days from 0 to MaxGraceDays, for
+// subscription_access only.
+func checkGraceDays(pattern string, days int) error {
+	if days != 0 && pattern != SubscriptionAccess {
+		return invalid("grace_days applies to pattern subscription_access only; remove it for %s", pattern)
+	}
+	if days < 0 || days > MaxGraceDays {
+		return invalid("grace_days %d is out of range: give a whole number of days from 0 (access ends when a payment fails) to %d", days, MaxGraceDays)
+	}
+	return nil
 }
 
 // tableOf is the scaffold's table, schema and name: the option's
@@ -320,7 +347,7 @@ func (g *generation) function(name, args string) {
 func (g *generation) nameObjects() error {
 	schema, table := g.schema, g.table
 	g.n = names{Pattern: g.pattern, Env: string(g.env), SubjectType: g.subject, Schema: schema, Table: table,
-		Lit: quoteLiteral, Q: quoteIdent, Version: Version, Revision: Revision(g.pattern)}
+		Lit: quoteLiteral, Q: quoteIdent, Version: Version, Revision: Revision(g.pattern), GraceDays: g.graceDays}
 	g.n.Qualified = g.qualified(table)
 	g.n.Marker = fmt.Sprintf("billwire scaffold_fulfillment pattern=%s env=%s table=%s.%s version=%d", g.pattern, g.env, schema, table, Version)
 	if g.n.Revision > 1 {
@@ -529,6 +556,7 @@ func statusTable(table, subject string) tableSpec {
 		{Name: "cancel_at_period_end", Type: tBool, NotNull: true, Default: "false"},
 		{Name: "trial_end", Type: tTime},
 		{Name: "updated_at", Type: tTime, NotNull: true, Default: "now()"},
+		{Name: "past_due_since", Type: tTime, Since: 2},
 	}, Extra: []string{"PRIMARY KEY (" + quoteIdent(sc) + `, "env", "subscription_id")`}, Unique: [][]string{{sc, "env", "subscription_id"}}}
 }
 

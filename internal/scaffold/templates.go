@@ -56,9 +56,14 @@ func parse(name, body string) *template.Template {
 
 var subscriptionAccessSQL = parse("subscription_access", `{{template "header" .}}--
 -- {{.Qualified}}: a row per subscription of a {{.SubjectType}}, with its plan,
--- status, period end and cancel-at-period-end. Status active or trialing grants access, and
--- a {{.SubjectType}} has access while any of its subscriptions does:
--- ask {{.HasAccess}}({{.SubjectType}}_id). A change reaches a {{.SubjectType}} through the subject
+-- status, period end and cancel-at-period-end. Status active or trialing grants access, and so
+-- does past_due for grace_days = {{.GraceDays}} days from past_due_since: the created time of the
+-- Stripe event in which the subscription became past_due (Stripe's clock, not the time billwire
+-- received it; kept while it stays past_due, cleared when it leaves past_due). unpaid, canceled,
+-- incomplete_expired and every other status grant nothing. Access is decided when it is asked,
+-- so the grace ends on time without another event: ask {{.HasAccess}}({{.SubjectType}}_id), true
+-- while any of the {{.SubjectType}}'s subscriptions grants access (the has_access column is the
+-- status's access without the grace). A change reaches a {{.SubjectType}} through the subject
 -- billwire records for the customer: metadata billwire_subject_type={{.SubjectType}} and
 -- billwire_subject_id=<id> on the Checkout Session or subscription, or client_reference_id
 -- {{.SubjectType}}:<id>. Changes without such a subject are ignored.
@@ -69,24 +74,35 @@ CREATE OR REPLACE FUNCTION {{.Apply}}(c payments.billing_changes) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO {{.Qualified}} AS t ({{.SubjectCol}}, "env", "subscription_id", "customer_id", "plan", "price_id",
-        "product_id", "quantity", "status", "has_access", "current_period_end", "cancel_at_period_end", "trial_end", "updated_at")
+        "product_id", "quantity", "status", "has_access", "current_period_end", "cancel_at_period_end", "trial_end", "updated_at",
+        "past_due_since")
     SELECT c.subject_id, c.env, c.key, c.customer_id, coalesce(c.state->>'lookup_key', c.state->>'price_id'),
         c.state->>'price_id', c.state->>'product_id', (c.state->>'quantity')::bigint, c.status,
         c.status IN ('active', 'trialing'), (c.state->>'current_period_end')::timestamptz,
-        coalesce((c.state->>'cancel_at_period_end')::boolean, false), (c.state->>'trial_end')::timestamptz, now()
+        coalesce((c.state->>'cancel_at_period_end')::boolean, false), (c.state->>'trial_end')::timestamptz, now(),
+        -- Stripe's time of the state (its event's created); a change recorded before billwire
+        -- carried it falls back to when billwire recorded the change.
+        CASE WHEN c.status = 'past_due' THEN coalesce((c.state->>'source_at')::timestamptz, c.created_at) END
     WHERE {{template "when-c" .}} AND c.subject_id IS NOT NULL
     ON CONFLICT ({{.SubjectCol}}, "env", "subscription_id") DO UPDATE SET "customer_id" = EXCLUDED."customer_id",
         "plan" = EXCLUDED."plan", "price_id" = EXCLUDED."price_id",
         "product_id" = EXCLUDED."product_id", "quantity" = EXCLUDED."quantity", "status" = EXCLUDED."status",
         "has_access" = EXCLUDED."has_access", "current_period_end" = EXCLUDED."current_period_end",
-        "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now();
+        "cancel_at_period_end" = EXCLUDED."cancel_at_period_end", "trial_end" = EXCLUDED."trial_end", "updated_at" = now(),
+        -- A second past_due change while still past_due keeps the first time.
+        "past_due_since" = CASE WHEN EXCLUDED."status" IS DISTINCT FROM 'past_due' THEN NULL
+            WHEN t."status" = 'past_due' AND t."past_due_since" IS NOT NULL THEN least(t."past_due_since", EXCLUDED."past_due_since")
+            ELSE EXCLUDED."past_due_since" END;
 END $$;
 COMMENT ON FUNCTION {{.Apply}}(payments.billing_changes) IS {{call .Lit .Marker}};
 {{template "trigger" .}}
--- Whether a {{.SubjectType}} has access now, in env {{.Env}}.
+-- Whether a {{.SubjectType}} has access now, in env {{.Env}}: active or trialing, or past_due
+-- for less than grace_days = {{.GraceDays}} days.
 CREATE OR REPLACE FUNCTION {{.HasAccess}}({{.SubjectType}}_id text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM {{.Qualified}} t WHERE t.{{.SubjectCol}} = $1 AND t."env" = {{call .Lit .Env}} AND t."has_access")
+    SELECT EXISTS (SELECT 1 FROM {{.Qualified}} t WHERE t.{{.SubjectCol}} = $1 AND t."env" = {{call .Lit .Env}}
+        AND (t."status" IN ('active', 'trialing')
+            OR (t."status" = 'past_due' AND t."past_due_since" + interval '{{.GraceDays}} days' > now())))
 $$;
 COMMENT ON FUNCTION {{.HasAccess}}(text) IS {{call .Lit .Marker}};
 {{define "when"}}NEW.env = {{call .Lit .Env}} AND NEW.kind = 'subscription_state' AND NEW.subject_type = {{call .Lit .SubjectType}}{{end}}

@@ -134,6 +134,20 @@ var (
 	grantRE  = regexp.MustCompile(`\('([^']*)', ([0-9]+)::bigint\)`)
 )
 
+// graceRE finds subscription_access's grace_days in its access function.
+var graceRE = regexp.MustCompile(`"past_due_since" \+ interval '([0-9]+) days'`)
+
+// graceInSQL reads the grace_days of subscription_access SQL; -1 when it
+// has none (revision 1).
+func graceInSQL(sql string) int {
+	m := graceRE.FindStringSubmatch(sql)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
 // grantsInSQL reads the grants of version 2 credits SQL (or its apply
 // function's body); nil when it has none.
 func grantsInSQL(sql string) map[string]int64 {
@@ -148,9 +162,20 @@ func grantsInSQL(sql string) map[string]int64 {
 	return out
 }
 
-// isCurrent says whether version and revision are this generator's for pattern.
+// requiredRevisions are, where lower than [Revision], the lowest revision
+// of a pattern's version 2 SQL that is not outdated: subscription_access's
+// revision 1 has no hole, only no grace_days (past_due loses access at
+// once), so it is upgraded when scaffolded again but never reported.
+var requiredRevisions = map[string]int{SubscriptionAccess: 1}
+
+// isCurrent says whether version and revision are this generator's for
+// pattern, or an earlier revision that need not be upgraded.
 func isCurrent(pattern string, version, revision int) bool {
-	return version > Version || (version == Version && revision >= Revision(pattern))
+	required := Revision(pattern)
+	if r, ok := requiredRevisions[pattern]; ok {
+		required = r
+	}
+	return version > Version || (version == Version && revision >= required)
 }
 
 // FindOutdated lists the scaffolds not yet on this generator version and

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -133,83 +132,36 @@ const changeTakeover = 2 * time.Minute
 // of the same subscription in flight is ErrChangeInProgress, unless it has
 // been for changeTakeover, when its row is taken over.
 func (s *Store) BeginSubscriptionChange(ctx context.Context, c NewChange) (*ChangeStart, error) {
-	var out *ChangeStart
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
-		var err error
-		out, err = beginChange(ctx, tx, c)
-		return err
-	})
-	return out, err
-}
-
-func beginChange(ctx context.Context, tx pgx.Tx, c NewChange) (*ChangeStart, error) {
 	var key *string
 	if c.IdempotencyKey != "" {
 		key = &c.IdempotencyKey
-		var (
-			prior ChangeStart
-			hash  string
-			state string
-		)
-		err := tx.QueryRow(ctx, `
-			SELECT id, created_at, request_hash, state, answer FROM payments.subscription_changes
-			WHERE env = $1 AND requester = $2 AND idempotency_key = $3 FOR UPDATE`,
-			c.Env, c.Requester, c.IdempotencyKey).Scan(&prior.ID, &prior.CreatedAt, &hash, &state, &prior.Answer)
-		switch {
-		case err == nil && hash != c.RequestHash:
-			return nil, ErrIdempotencyConflict
-		case err == nil && state == "done":
-			return &prior, nil
-		case err == nil && time.Since(prior.CreatedAt) < changeTakeover:
-			return nil, ErrChangeInProgress
-		case err == nil: // its process died: retry it under the same row (and Stripe idempotency key)
-			prior.Answer = nil
-			return &prior, nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return nil, fmt.Errorf("read subscription change: %w", err)
-		}
 	}
-	if _, err := tx.Exec(ctx, `
-		DELETE FROM payments.subscription_changes
-		WHERE subscription_id = $1 AND env = $2 AND state = 'in_flight' AND created_at < now() - $3::interval`,
-		c.SubscriptionID, c.Env, changeTakeover.String()); err != nil {
-		return nil, fmt.Errorf("clear stale subscription change: %w", err)
-	}
-	out := &ChangeStart{}
-	err := tx.QueryRow(ctx, `
-		INSERT INTO payments.subscription_changes (env, subscription_id, kind, requester, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`,
-		c.Env, c.SubscriptionID, c.Kind, c.Requester, key, c.RequestHash).Scan(&out.ID, &out.CreatedAt)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		return nil, ErrChangeInProgress
-	}
+	var (
+		outcome string
+		id      *int64
+		created *time.Time
+		out     ChangeStart
+	)
+	err := s.pool.QueryRow(ctx, `SELECT * FROM payments.begin_subscription_change($1, $2, $3, $4, $5, $6, $7)`,
+		c.Env, c.SubscriptionID, c.Kind, c.Requester, key, c.RequestHash, changeTakeover).Scan(&outcome, &id, &created, &out.Answer)
 	if err != nil {
 		return nil, fmt.Errorf("record subscription change: %w", err)
 	}
-	return out, nil
+	switch outcome {
+	case "conflict":
+		return nil, ErrIdempotencyConflict
+	case "in_progress":
+		return nil, ErrChangeInProgress
+	}
+	out.ID, out.CreatedAt = *id, *created
+	return &out, nil
 }
 
 // FinishSubscriptionChange ends change id: with the answer to give a
 // repeat of its idempotency key, or, when answer is nil (Stripe refused or
 // failed), by deleting its row so that nothing of it is left.
 func (s *Store) FinishSubscriptionChange(ctx context.Context, id int64, answer json.RawMessage) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
-		var err error
-		if answer == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM payments.subscription_changes WHERE id = $1`, id)
-		} else {
-			_, err = tx.Exec(ctx, `UPDATE payments.subscription_changes SET state = 'done', answer = $2, finished_at = now() WHERE id = $1`, id, answer)
-		}
-		return err
-	})
-	if err != nil {
+	if _, err := s.pool.Exec(ctx, `SELECT payments.finish_subscription_change($1, $2)`, id, answer); err != nil {
 		return fmt.Errorf("finish subscription change: %w", err)
 	}
 	return nil

@@ -103,11 +103,26 @@ func (s *Store) SubjectInvoices(ctx context.Context, env vocab.Env, customer, su
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectInvoice, error) {
-		var i SubjectInvoice
-		err := r.Scan(&i.ID, &i.Number, &i.Status, &i.AmountDue, &i.AmountPaid, &i.Currency, &i.HostedInvoiceURL, &i.InvoicePDF, &i.Created)
-		return i, err
-	})
+	return pgx.CollectRows(rows, scanSubjectInvoice)
+}
+
+// CustomerInvoices returns the newest limit invoices of a customer in env,
+// newest first.
+func (s *Store) CustomerInvoices(ctx context.Context, env vocab.Env, customer string, limit int) ([]SubjectInvoice, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, number, status, amount_due, amount_paid, currency, hosted_invoice_url, invoice_pdf, created
+		FROM payments.invoices WHERE customer_id = $2 AND env = $1
+		ORDER BY created DESC, id DESC LIMIT $3`, env, customer, limit)
+	if err != nil {
+		return nil, fmt.Errorf("invoices of customer %s: %w", customer, err)
+	}
+	return pgx.CollectRows(rows, scanSubjectInvoice)
+}
+
+func scanSubjectInvoice(r pgx.CollectableRow) (SubjectInvoice, error) {
+	var i SubjectInvoice
+	err := r.Scan(&i.ID, &i.Number, &i.Status, &i.AmountDue, &i.AmountPaid, &i.Currency, &i.HostedInvoiceURL, &i.InvoicePDF, &i.Created)
+	return i, err
 }
 
 // Invoice is a projected invoice, as list_invoices shows it.

@@ -111,7 +111,10 @@ const syncInput = `SELECT $1::text AS env, o, $3::timestamptz AS at FROM jsonb_a
 // object, jsonb) and at (the time of the event or fetch it comes from,
 // timestamptz). Rows holding data newer than at are left alone.
 func UpsertSQL(kind vocab.Kind, input string) string {
-	if kind == vocab.Subscriptions {
+	switch kind {
+	case vocab.Invoices:
+		return invoiceUpsert(input)
+	case vocab.Subscriptions:
 		// The subscriptions statement reads its input more than once.
 		return `WITH input AS MATERIALIZED (` + input + `)` + upsertSQL[kind]
 	}

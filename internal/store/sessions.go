@@ -502,12 +502,19 @@ func (s *Store) SubjectCustomer(ctx context.Context, env vocab.Env, subjectType,
 		}
 		// The mapping before the customer, in the order the webhook
 		// projection of customer.created takes the two: the other order
-		// deadlocks with it.
+		// deadlocks with it. The projection may be mapping the new customer
+		// (from its metadata) at this very moment: DO NOTHING without a
+		// target waits for it and yields on either unique key, and the
+		// UPDATE then replaces a deleted customer's mapping.
 		if _, err = tx.Exec(ctx, `
 			INSERT INTO payments.customer_mappings (env, subject_type, subject_id, customer_id)
-			VALUES ($1, $2, $3, $4)
-			ON CONFLICT (subject_id, subject_type, env) DO UPDATE
-				SET customer_id = EXCLUDED.customer_id, confirmed = false, confirmed_at = NULL, created_at = now()`,
+			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+			env, subjectType, subjectID, customer); err != nil {
+			return err
+		}
+		if _, err = tx.Exec(ctx, `
+			UPDATE payments.customer_mappings SET customer_id = $4, confirmed = false, confirmed_at = NULL, created_at = now()
+			WHERE subject_id = $3 AND subject_type = $2 AND env = $1 AND customer_id <> $4`,
 			env, subjectType, subjectID, customer); err != nil {
 			return err
 		}

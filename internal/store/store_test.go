@@ -120,9 +120,13 @@ func TestConnectErrorSaysWhy(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	admin, err := url.Parse(storetest.AdminURL())
+	admin, err := url.Parse(storetest.AdminURL(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	host := admin.Hostname()
+	if h := admin.Query().Get("host"); h != "" { // the tests' private cluster: a socket
+		host = h
 	}
 	noDB := *admin
 	noDB.Path = "/billwire_no_such_database"
@@ -131,7 +135,7 @@ func TestConnectErrorSaysWhy(t *testing.T) {
 	for _, tc := range []struct{ name, dsn, want string }{
 		{"server not running", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2", "server not running: start PostgreSQL"},
 		{"no socket", "host=/nonexistent/billwire dbname=x", "server not running: start PostgreSQL"},
-		{"database does not exist", noDB.String(), "database does not exist: create it (createdb -h " + noDB.Hostname()},
+		{"database does not exist", noDB.String(), "database does not exist: create it (createdb -h " + host},
 		{"role does not exist", noRole.String(), "role does not exist: create it (createuser"},
 	} {
 		_, err := store.Connect(ctx, tc.dsn)

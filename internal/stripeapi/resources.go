@@ -39,6 +39,11 @@ func (c *Client) ListSubscriptions(ctx context.Context, startingAfter string, li
 	return c.ListPage(ctx, "/v1/subscriptions", startingAfter, limit, filters)
 }
 
+// ListInvoices lists one page of invoices, newest first.
+func (c *Client) ListInvoices(ctx context.Context, startingAfter string, limit int, filters url.Values) (*Page, error) {
+	return c.ListPage(ctx, "/v1/invoices", startingAfter, limit, filters)
+}
+
 // ListSubscriptionItems lists one page of a subscription's items.
 func (c *Client) ListSubscriptionItems(ctx context.Context, subscriptionID, startingAfter string, limit int) (*Page, error) {
 	return c.ListPage(ctx, "/v1/subscription_items", startingAfter, limit, url.Values{"subscription": {subscriptionID}})

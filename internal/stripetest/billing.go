@@ -258,9 +258,13 @@ func invoiceObject(id string, sub map[string]any, lines []map[string]any, reason
 		"period_start": periodStart, "period_end": periodEnd, "livemode": sub["livemode"], "attempted": false,
 		"attempt_count": 0, "paid": false, "status": "draft", "charge": nil, "payment_intent": nil,
 		"hosted_invoice_url": nil, "invoice_pdf": nil, "number": nil, "discount": nil, "discounts": []any{},
-		"metadata": map[string]any{}, "subscription_details": map[string]any{"metadata": sub["metadata"]},
+		"next_payment_attempt": nil,
+		"metadata":             map[string]any{}, "subscription_details": map[string]any{"metadata": sub["metadata"]},
 		"lines": map[string]any{"object": "list", "has_more": false, "total_count": len(lines), "url": url, "data": data}}
 }
+
+// retryAfter is when Stripe tries a declined invoice again, in seconds.
+const retryAfter = 3 * 86400
 
 // collectLocked finalizes invoice inv and has card how ("succeeds",
 // "declined", "requires_action"; "" for no card) pay it, storing both. It
@@ -294,7 +298,7 @@ func (f *Fake) collectLocked(sc *scope, inv map[string]any, how string, now int6
 		setAll(intent, map[string]any{"status": "requires_action", "next_action": map[string]any{"type": "use_stripe_sdk"}})
 		events = append(events, fakeEvent{typ: "invoice.payment_action_required", object: cloneMap(inv)})
 	default:
-		inv["charge"] = ch
+		setAll(inv, map[string]any{"charge": ch, "next_payment_attempt": now + retryAfter})
 		setAll(intent, map[string]any{"status": "requires_payment_method", "last_payment_error": map[string]any{
 			"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds.", "charge": ch}})
 		events = append(events, fakeEvent{typ: "invoice.payment_failed", object: cloneMap(inv)}, fakeEvent{typ: "payment_intent.payment_failed", object: cloneMap(intent)})

@@ -64,7 +64,7 @@ func parseUpdate(params url.Values) (*update, *response) {
 		}
 		u.cancelAt = n
 	}
-	if u.cancelAtSet && u.cancelAtPeriodEndSet {
+	if u.cancelAt != nil && u.cancelAtPeriodEnd { // two cancellations; clearing both at once is fine
 		r := invalidRequest(http.StatusBadRequest, "parameters_exclusive", "cancel_at",
 			"You may only specify one of these parameters: cancel_at, cancel_at_period_end.")
 		return nil, &r
@@ -229,16 +229,16 @@ func (f *Fake) applyTermsLocked(sc *scope, next map[string]any, params url.Value
 	}
 	next["metadata"] = updateMetadata(stringMap(next["metadata"]), params, "metadata")
 	switch {
-	case u.cancelAtPeriodEndSet && u.cancelAtPeriodEnd:
-		setAll(next, map[string]any{"cancel_at_period_end": true, "cancel_at": next["current_period_end"], "canceled_at": now})
-	case u.cancelAtPeriodEndSet, u.cancelAtSet && u.cancelAt == nil:
-		setAll(next, map[string]any{"cancel_at_period_end": false, "cancel_at": nil, "canceled_at": nil})
-	case u.cancelAtSet:
+	case u.cancelAt != nil:
 		if num(u.cancelAt) <= now {
 			r := invalidRequest(http.StatusBadRequest, "", "cancel_at", "The cancel_at date must be in the future.")
 			return &r
 		}
 		setAll(next, map[string]any{"cancel_at_period_end": false, "cancel_at": u.cancelAt, "canceled_at": now})
+	case u.cancelAtPeriodEndSet && u.cancelAtPeriodEnd:
+		setAll(next, map[string]any{"cancel_at_period_end": true, "cancel_at": next["current_period_end"], "canceled_at": now})
+	case u.cancelAtPeriodEndSet, u.cancelAtSet:
+		setAll(next, map[string]any{"cancel_at_period_end": false, "cancel_at": nil, "canceled_at": nil})
 	}
 	return nil
 }
@@ -333,6 +333,13 @@ func applyItems(sub map[string]any, items []map[string]any, anchor int64) {
 // invoiceForLocked is the invoice a change of sub makes at once: its lines
 // and the subscription's pending invoice items. newID makes line ids.
 func (f *Fake) invoiceForLocked(sc *scope, sub map[string]any, lines []line, id string, newID func(string) string, now int64) map[string]any {
+	objs := append(lineObjects(lines, sub, newID), pendingLinesLocked(sc, sub, newID)...)
+	return invoiceObject(id, sub, objs, "subscription_update", balanceLocked(sc, fmt.Sprint(sub["customer"])), now, now, now)
+}
+
+// lineObjects are lines as invoice lines of sub; a proration line names
+// the invoice item it stands for.
+func lineObjects(lines []line, sub map[string]any, newID func(string) string) []map[string]any {
 	var objs []map[string]any
 	for _, l := range lines {
 		ii := ""
@@ -341,13 +348,18 @@ func (f *Fake) invoiceForLocked(sc *scope, sub map[string]any, lines []line, id 
 		}
 		objs = append(objs, lineObject(l, newID("il_"), ii, sub))
 	}
+	return objs
+}
+
+// pendingLinesLocked are sub's pending invoice items as invoice lines.
+func pendingLinesLocked(sc *scope, sub map[string]any, newID func(string) string) []map[string]any {
+	var objs []map[string]any
 	for _, ii := range sc.subscriptionsLocked().pending {
 		if ii["subscription"] == sub["id"] {
 			objs = append(objs, pendingLine(ii, newID("il_")))
 		}
 	}
-	inv := invoiceObject(id, sub, objs, "subscription_update", balanceLocked(sc, fmt.Sprint(sub["customer"])), now, now, now)
-	return inv
+	return objs
 }
 
 // addPendingLocked keeps the proration lines as pending invoice items of

@@ -7,9 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/client"
+	"github.com/stripe/stripe-go/v79/webhook"
+
+	"github.com/billwire/billwire/internal/eventfixtures"
 )
 
 // shop is a fake with a catalogue to change plans in: Basic 10 usd and Pro
@@ -398,9 +402,9 @@ func TestCancellationTerms(t *testing.T) {
 	if got := s.update(t, sub.ID, &stripe.SubscriptionParams{CancelAt: stripe.Int64(sub.CurrentPeriodEnd - 60)}); got.CancelAt != sub.CurrentPeriodEnd-60 || got.CancelAtPeriodEnd {
 		t.Fatalf("cancel_at %+v", got)
 	}
-	p := &stripe.SubscriptionParams{}
+	p := &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(false)}
 	p.AddExtra("cancel_at", "")
-	if got := s.update(t, sub.ID, p); got.CancelAt != 0 || got.CanceledAt != 0 {
+	if got := s.update(t, sub.ID, p); got.CancelAt != 0 || got.CanceledAt != 0 || got.CancelAtPeriodEnd {
 		t.Fatalf("cleared %+v", got)
 	}
 	if got := s.update(t, sub.ID, &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(true)}); !got.CancelAtPeriodEnd || got.CancelAt != sub.CurrentPeriodEnd {
@@ -410,5 +414,130 @@ func TestCancellationTerms(t *testing.T) {
 	_, err := s.c.Invoices.CreatePreview(&stripe.InvoiceCreatePreviewParams{Subscription: stripe.String(sub.ID)})
 	if se := stripeErr(t, err); se.Code != "invoice_upcoming_none" {
 		t.Fatalf("preview of an ending subscription: %+v", se)
+	}
+}
+
+// A pending interval change keeps the month until its invoice is paid;
+// the payment then starts the year at the anchor of the change.
+func TestPendingIntervalChangeStartsOnPayment(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000010")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{DefaultPaymentMethod: stripe.String(s.card(t, "pm_card_authenticationRequired"))})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.proYearly), PaymentBehavior: stripe.String("pending_if_incomplete")})
+	pu := got.PendingUpdate
+	if pu == nil || pu.BillingCycleAnchor < sub.CurrentPeriodStart || got.CurrentPeriodEnd != sub.CurrentPeriodEnd || got.Items.Data[0].Price.ID != s.basic.ID {
+		t.Fatalf("pending %+v subscription %+v", pu, got)
+	}
+	if got.LatestInvoice.Status != "open" || got.LatestInvoice.PaymentIntent.Status != "requires_action" {
+		t.Fatalf("invoice %+v", got.LatestInvoice)
+	}
+	s.f.PayInvoice(s.key, got.LatestInvoice.ID)
+	paid, _ := s.c.Subscriptions.Get(sub.ID, nil)
+	if paid.Items.Data[0].Price.ID != s.proYearly.ID || paid.CurrentPeriodStart != pu.BillingCycleAnchor || paid.BillingCycleAnchor != pu.BillingCycleAnchor ||
+		paid.CurrentPeriodEnd-paid.CurrentPeriodStart < 365*86400 || paid.PendingUpdate != nil {
+		t.Fatalf("after payment %+v", paid)
+	}
+}
+
+// A declined change under the default allow_incomplete applies anyway and
+// leaves the subscription past_due until the invoice is paid.
+func TestAllowIncompleteGoesPastDue(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000011")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{DefaultPaymentMethod: stripe.String(s.card(t, "pm_card_chargeCustomerFail"))})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice")})
+	if got.Status != "past_due" || got.Items.Data[0].Price.ID != s.pro.ID || got.PendingUpdate != nil || got.LatestInvoice.Status != "open" {
+		t.Fatalf("subscription %+v", got)
+	}
+	if inv := got.LatestInvoice; inv.AttemptCount != 1 || inv.NextPaymentAttempt <= inv.Created || inv.HostedInvoiceURL == "" {
+		t.Fatalf("dunning fields of %+v", inv)
+	}
+	s.f.PayInvoice(s.key, got.LatestInvoice.ID)
+	if paid, _ := s.c.Subscriptions.Get(sub.ID, nil); paid.Status != "active" {
+		t.Fatalf("after payment %s", paid.Status)
+	}
+}
+
+// An invoice made at once takes the subscription's pending prorations
+// with it, as Stripe's does.
+func TestAlwaysInvoiceTakesPendingItems(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000012")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	at := midPeriod(sub)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{ProrationDate: stripe.Int64(at),
+		Items: []*stripe.SubscriptionItemsParams{{ID: stripe.String(sub.Items.Data[0].ID), Quantity: stripe.Int64(2)}}})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice"), ProrationDate: stripe.Int64(at)})
+	// Pending: -500 +1000 (one more seat); now: -1000 (2 Basic) +3000 (2 Pro).
+	if inv := got.LatestInvoice; inv.AmountDue != 500+2000 || len(inv.Lines.Data) != 4 {
+		t.Fatalf("invoice %d %v", inv.AmountDue, lineAmounts(inv))
+	}
+	it := s.c.InvoiceItems.List(&stripe.InvoiceItemListParams{Customer: stripe.String(s.customer), Pending: stripe.Bool(true)})
+	if it.Next() {
+		t.Fatalf("still pending: %+v", it.InvoiceItem())
+	}
+}
+
+// pending_if_incomplete holds only a change that invoices now: under
+// create_prorations nothing is charged, so the change applies at once and
+// its prorations wait for the next invoice, as on Stripe.
+func TestPendingIfIncompleteWithoutAnInvoiceAppliesAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000013")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{DefaultPaymentMethod: stripe.String(s.card(t, "pm_card_chargeDeclinedInsufficientFunds"))})
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), PaymentBehavior: stripe.String("pending_if_incomplete")})
+	if got.Items.Data[0].Price.ID != s.pro.ID || got.PendingUpdate != nil || got.LatestInvoice.ID != sub.LatestInvoice.ID {
+		t.Fatalf("subscription %+v", got)
+	}
+	p := &stripe.SubscriptionParams{}
+	p.AddExpand("latest_invoice.payment_intent")
+	if again, err := s.c.Subscriptions.Get(sub.ID, p); err != nil || again.LatestInvoice.Status != "paid" || again.LatestInvoice.PaymentIntent.Status != "succeeded" {
+		t.Fatalf("get expanded: %+v %v", again, err)
+	}
+}
+
+// Every event a change tells is one stripe-go's webhook package accepts,
+// invoiceitem.created (which has no fixture) included, and decodes to the
+// object it is about.
+func TestChangeEventsVerify(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_ChangesFake000014")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	s.update(t, sub.ID, &stripe.SubscriptionParams{Items: []*stripe.SubscriptionItemsParams{{ID: stripe.String(sub.Items.Data[0].ID), Quantity: stripe.Int64(2)}}})
+	s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice")})
+	r := do(t, http.MethodGet, s.f.URL()+"/v1/events?limit=100", s.key, nil)
+	var list struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, raw := range list.Data {
+		e, err := webhook.ConstructEvent(raw, eventfixtures.Sign(raw, "whsec_changes", time.Now()), "whsec_changes")
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		seen[string(e.Type)] = true
+		if e.Type == "invoiceitem.created" {
+			var ii stripe.InvoiceItem
+			if err := json.Unmarshal(e.Data.Raw, &ii); err != nil || ii.Subscription.ID != sub.ID || !ii.Proration || ii.Invoice != nil {
+				t.Fatalf("invoice item %+v %v", ii, err)
+			}
+		}
+		if e.Type == "invoice.paid" {
+			var inv stripe.Invoice
+			if err := json.Unmarshal(e.Data.Raw, &inv); err != nil || inv.Subscription.ID != sub.ID || inv.Lines == nil || len(inv.Lines.Data) == 0 {
+				t.Fatalf("invoice %+v %v", inv, err)
+			}
+		}
+	}
+	for _, typ := range []string{"invoiceitem.created", "invoice.created", "invoice.finalized", "invoice.paid", "customer.subscription.updated"} {
+		if !seen[typ] {
+			t.Errorf("no %s among %v", typ, seen)
+		}
 	}
 }

@@ -9,9 +9,13 @@
 //   - [Fake] is a small stateful in-process fake of a handful of Stripe
 //     endpoints (account, products, prices, customers, subscriptions,
 //     webhook endpoints, events, and the objects events are about) that
-//     remembers what was created, honours idempotency keys, serves large
-//     deterministic seeded catalogues in constant memory, records every
-//     request and can inject latency, rate limiting and failures.
+//     remembers what was created, makes and changes subscriptions as
+//     Stripe does (prorations, invoices paid by test cards, pending
+//     updates, invoice previews, pause and resume; see subscriptions.go)
+//     and tells each change as Stripe's events, honours idempotency keys,
+//     serves large deterministic seeded catalogues in constant memory,
+//     records every request and can inject latency, rate limiting and
+//     failures.
 //   - [Recorder] sits in front of stripe-mock and adds the little memory
 //     the session API's tests need (ids, metadata, idempotent replays).
 //

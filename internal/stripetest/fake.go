@@ -89,6 +89,7 @@ type RecordedRequest struct {
 //
 //	GET    /v1/account
 //	GET    /v1/products, /v1/prices, /v1/customers, /v1/subscriptions (lists)
+//	GET    /v1/invoices (list: the fake's own invoices and AddInvoice's, newest first)
 //	GET    /v1/products/{id}, /v1/prices/{id}, /v1/customers/{id}, /v1/subscriptions/{id}
 //	POST   /v1/products, /v1/prices, /v1/checkout/sessions (creates)
 //	GET    /v1/checkout/sessions/{id}, /v1/invoices/{id}, /v1/payment_intents/{id},
@@ -101,6 +102,10 @@ type RecordedRequest struct {
 //	GET    /v1/products/{id}/features, POST (attach), DELETE /v1/products/{id}/features/{id}
 //	GET    /v1/entitlements/active_entitlements (from SetActiveEntitlements)
 //	POST   /v1/billing_portal/configurations, GET and POST /v1/billing_portal/configurations/{id}
+//	POST   /v1/customers, /v1/payment_methods/{pm}/attach, /v1/subscriptions (see subscriptions.go)
+//	POST   /v1/subscriptions/{id} (plan, seat and cancellation changes), /v1/subscriptions/{id}/resume,
+//	       DELETE /v1/subscriptions/{id}
+//	POST   /v1/invoices/create_preview, GET /v1/invoiceitems (see preview.go, resume.go)
 //	POST   /v1/billing/meters, GET /v1/billing/meters, /v1/billing/meters/{id}, POST /v1/billing/meter_events
 //	       (see meters.go: MeterTotal is what Stripe would bill)
 //
@@ -139,8 +144,8 @@ type RecordedRequest struct {
 //
 // A webhook endpoint's signing secret is in the answer to its create only,
 // as with Stripe; WebhookEndpoints reports it too. The fake sends no
-// webhooks: a test that plays Stripe signs events with that secret and
-// delivers them itself.
+// webhooks unless FakeOptions.DeliverEvents says so: a test that plays
+// Stripe signs events with that secret and delivers them itself.
 //
 // A Fake is safe for concurrent use.
 type Fake struct {
@@ -205,6 +210,7 @@ type scope struct {
 	portal map[string]*portalConfiguration // see portal.go; nil until used
 
 	subs *subscriptionState // see subscriptions.go; nil until used
+
 }
 
 type idemEntry struct {

@@ -176,7 +176,7 @@ func TestFakeRetrieve(t *testing.T) {
 			t.Errorf("GET %s%s: %d %+v, want 404 resource_missing %q", tc.path, tc.id, r.status, e, want)
 		}
 	}
-	if r := do(t, "GET", f.URL()+"/v1/invoices", testKey, nil); r.status != 404 || !strings.Contains(r.errorBody(t).Message, "Unrecognized request URL (GET: /v1/invoices)") {
+	if r := do(t, "GET", f.URL()+"/v1/charges", testKey, nil); r.status != 404 || !strings.Contains(r.errorBody(t).Message, "Unrecognized request URL (GET: /v1/charges)") {
 		t.Errorf("unknown endpoint: %d %s", r.status, r.body)
 	}
 }

@@ -21,7 +21,6 @@ type itemParam struct {
 	id, price string
 	quantity  *int64
 	deleted   bool
-	fields    []string // the fields given, in name order
 }
 
 // parseItems takes the prefix[i][field] parameters out of params: it
@@ -64,7 +63,6 @@ func parseItems(params url.Values, prefix string, fields []string) ([]itemParam,
 }
 
 func (p *itemParam) set(key, field, v string) *response {
-	p.fields = append(p.fields, field)
 	switch field {
 	case "id":
 		p.id = v

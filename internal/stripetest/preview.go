@@ -3,6 +3,7 @@ package stripetest
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -32,7 +33,7 @@ func (f *Fake) createPreview(q *apiRequest) response {
 	}
 	subID := q.params.Get("subscription")
 	if subID == "" {
-		return *unknownParamNote("subscription", "the stripetest fake previews a subscription's invoices only: pass subscription")
+		return *missingNote("subscription", "the stripetest fake previews a subscription's invoices only: pass subscription")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -45,8 +46,10 @@ func (f *Fake) createPreview(q *apiRequest) response {
 		return invalidRequest(http.StatusBadRequest, "", "subscription",
 			fmt.Sprintf("The subscription %s does not belong to the customer %s.", subID, cus))
 	}
-	if r := checkStatusAllows(sub, previewParams(items)); r != nil {
-		return *r
+	if len(items) > 0 { // a change of items, refused as the update would be
+		if r := checkStatusAllows(sub, url.Values{"items": nil}); r != nil {
+			return *r
+		}
 	}
 	now := time.Now().Unix()
 	if !atSet {
@@ -59,15 +62,7 @@ func (f *Fake) createPreview(q *apiRequest) response {
 	return jsonResponse(http.StatusOK, inv)
 }
 
-// previewParams are the update parameters the preview's items stand for.
-func previewParams(items []itemParam) map[string][]string {
-	if len(items) == 0 {
-		return nil
-	}
-	return map[string][]string{"items[0][price]": {""}}
-}
-
-func unknownParamNote(param, note string) *response {
+func missingNote(param, note string) *response {
 	r := invalidRequest(http.StatusBadRequest, "parameter_missing", param, fmt.Sprintf("Missing required param: %s (%s).", param, note))
 	return &r
 }
@@ -113,19 +108,7 @@ func (f *Fake) previewLocked(sc *scope, live bool, sub map[string]any, items []i
 // its pending invoice items, the new prorations, and the next period.
 func (f *Fake) nextInvoiceLocked(sc *scope, sub map[string]any, items []map[string]any, prorations []line, id string, newID func(string) string) map[string]any {
 	end := num(sub["current_period_end"])
-	var objs []map[string]any
-	for _, ii := range sc.subscriptionsLocked().pending {
-		if ii["subscription"] == sub["id"] {
-			objs = append(objs, pendingLine(ii, newID("il_")))
-		}
-	}
-	for _, l := range append(prorations, f.periodLinesLocked(sc, items, end)...) {
-		ii := ""
-		if l.proration {
-			ii = newID("ii_")
-		}
-		objs = append(objs, lineObject(l, newID("il_"), ii, sub))
-	}
+	objs := append(pendingLinesLocked(sc, sub, newID), lineObjects(append(prorations, f.periodLinesLocked(sc, items, end)...), sub, newID)...)
 	inv := invoiceObject(id, sub, objs, "subscription_cycle", balanceLocked(sc, fmt.Sprint(sub["customer"])), num(sub["current_period_start"]), end, end)
 	inv["next_payment_attempt"] = end
 	return inv

@@ -163,3 +163,36 @@ func TestResumePaused(t *testing.T) {
 		t.Fatalf("bad anchor: %d %s", r.status, r.body)
 	}
 }
+
+// The invoices the fake made are listed newest first, by customer,
+// subscription and status, a page at a time; stored ones stay out.
+func TestInvoicesList(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, "sk_test_PreviewFake000005")
+	sub := s.subscribe(t, "pm_card_visa", s.basic, 1)
+	got := s.update(t, sub.ID, &stripe.SubscriptionParams{Items: swap(sub, s.pro), ProrationBehavior: stripe.String("always_invoice")})
+	other := s.subscribe(t, "pm_card_chargeDeclinedInsufficientFunds", s.basic, 1)
+	s.f.PutObject(s.key, []byte(`{"id":"in_stored","object":"invoice","customer":"`+s.customer+`"}`))
+	list := func(params *stripe.InvoiceListParams) []string {
+		var ids []string
+		it := s.c.Invoices.List(params)
+		for it.Next() {
+			ids = append(ids, it.Invoice().ID)
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	all := &stripe.InvoiceListParams{Customer: stripe.String(s.customer)}
+	all.Limit = stripe.Int64(1) // pages of one, followed by the iterator
+	if ids := list(all); !slices.Equal(ids, []string{other.LatestInvoice.ID, got.LatestInvoice.ID, sub.LatestInvoice.ID}) {
+		t.Fatalf("all %v", ids)
+	}
+	if ids := list(&stripe.InvoiceListParams{Subscription: stripe.String(sub.ID)}); !slices.Equal(ids, []string{got.LatestInvoice.ID, sub.LatestInvoice.ID}) {
+		t.Fatalf("by subscription %v", ids)
+	}
+	if ids := list(&stripe.InvoiceListParams{Status: stripe.String("open")}); !slices.Equal(ids, []string{other.LatestInvoice.ID}) {
+		t.Fatalf("open %v", ids)
+	}
+}

@@ -3,6 +3,7 @@ package stripetest
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 // invoice items listed:
 //
 //	POST /v1/subscriptions/{id}/resume  (billing_cycle_anchor now | unchanged, proration_behavior, proration_date)
-//	GET  /v1/invoiceitems               (customer, pending)
+//	GET  /v1/invoices, /v1/invoiceitems (customer, subscription, status; customer, pending)
 //
 // with the test helpers PauseSubscription and PayInvoice, which play what
 // happens outside the API: a trial ending without a payment method, and a
@@ -172,7 +173,7 @@ func (f *Fake) PayInvoice(key, invoiceID string) {
 func (f *Fake) settleLocked(sc *scope, inv map[string]any, now int64) []fakeEvent {
 	ch, amount := f.newIDLocked("ch_"), num(inv["amount_due"])
 	setAll(inv, map[string]any{"status": "paid", "paid": true, "amount_paid": amount, "amount_remaining": 0, "charge": ch,
-		"attempted": true, "attempt_count": num(inv["attempt_count"]) + 1})
+		"attempted": true, "attempt_count": num(inv["attempt_count"]) + 1, "next_payment_attempt": nil})
 	f.storeLocked(sc, inv, "invoice")
 	events := []fakeEvent{{typ: "invoice.paid", object: cloneMap(inv)}}
 	pi, _ := inv["payment_intent"].(string)
@@ -215,11 +216,12 @@ func (f *Fake) applyPaidLocked(sc *scope, inv map[string]any) (fakeEvent, bool) 
 	return fakeEvent{typ: "customer.subscription.updated", object: cloneMap(next), previous: prev}, true
 }
 
-// listInvoiceItems serves GET /v1/invoiceitems: the invoice items of the
-// fake's subscription changes, newest first, filtered by customer and by
-// pending (not yet on an invoice).
-func (f *Fake) listInvoiceItems(q *apiRequest) response {
-	if r := checkParams(q.params, []string{"customer", "pending", "limit"}, nil, nil); r != nil {
+// listMade serves GET /v1/invoices and /v1/invoiceitems: the objects of
+// type object the fake made, newest first, filtered by the given
+// parameters (pending: invoice items not yet on an invoice), paginated by
+// limit and starting_after.
+func (f *Fake) listMade(q *apiRequest, object string, filters []string) response {
+	if r := checkParams(q.params, append([]string{"limit", "starting_after"}, filters...), nil, nil); r != nil {
 		return *r
 	}
 	limit, r := parseLimit(q.params)
@@ -230,29 +232,40 @@ func (f *Fake) listInvoiceItems(q *apiRequest) response {
 	if r != nil {
 		return *r
 	}
-	customer := q.params.Get("customer")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sc := f.scopeLocked(q)
-	var ids []string
-	for k := range sc.stored {
-		if k.object == "invoiceitem" {
-			ids = append(ids, k.id)
-		}
-	}
-	slices.Sort(ids)
+	ids := slices.Clone(sc.subscriptionsLocked().made[object])
 	slices.Reverse(ids)
-	page := listPage{Object: "list", URL: "/v1/invoiceitems", Data: []any{}}
+	if after := q.params.Get("starting_after"); after != "" {
+		i := slices.Index(ids, after)
+		if i < 0 {
+			return noSuch(object, after, "starting_after")
+		}
+		ids = ids[i+1:]
+	}
+	page := listPage{Object: "list", URL: "/v1/" + object + "s", Data: []any{}}
 	for _, id := range ids {
-		ii := storedMapLocked(sc, "invoiceitem", id)
-		if customer != "" && ii["customer"] != customer || pendingSet && (ii["invoice"] == nil) != pending {
+		o := storedMapLocked(sc, object, id)
+		if !matches(o, q.params, filters) || pendingSet && (o["invoice"] == nil) != pending {
 			continue
 		}
 		if len(page.Data) == limit {
 			page.HasMore = true
 			break
 		}
-		page.Data = append(page.Data, ii)
+		page.Data = append(page.Data, o)
 	}
 	return jsonResponse(http.StatusOK, page)
+}
+
+// matches reports whether o has the value of each filter given (pending
+// aside).
+func matches(o map[string]any, params url.Values, filters []string) bool {
+	for _, k := range filters {
+		if v := params.Get(k); v != "" && k != "pending" && fmt.Sprint(o[k]) != v {
+			return false
+		}
+	}
+	return true
 }

@@ -204,7 +204,7 @@ func TestFakePutObjectReplacesAndOverridesSeeds(t *testing.T) {
 
 	// Only retrieval: the lists of the new kinds stay unknown URLs, as do
 	// deeper paths.
-	for _, path := range []string{"/v1/invoices", "/v1/checkout/sessions", "/v1/checkout/sessions/cs_x/items", "/v1/checkout/sessionsX/cs_x"} {
+	for _, path := range []string{"/v1/charges", "/v1/checkout/sessions", "/v1/checkout/sessions/cs_x/items", "/v1/checkout/sessionsX/cs_x"} {
 		if r := do(t, "GET", f.URL()+path, testKey, nil); r.status != 404 || !strings.Contains(r.errorBody(t).Message, "Unrecognized request URL") {
 			t.Errorf("GET %s: %d %s", path, r.status, r.body)
 		}

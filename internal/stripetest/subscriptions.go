@@ -22,9 +22,11 @@ import (
 //	POST   /v1/subscriptions/{id}           (items, prorations, payment_behavior, cancel_at_period_end,
 //	                                         cancel_at, metadata, default_payment_method: changes.go)
 //	POST   /v1/subscriptions/{id}/resume    (a paused subscription: resume.go)
+//	GET    /v1/subscriptions/{id}           (expand latest_invoice, latest_invoice.payment_intent)
 //	DELETE /v1/subscriptions/{id}           (cancel now)
 //	POST   /v1/invoices/create_preview      (the invoice a change would make, or the next one: preview.go)
 //	GET    /v1/invoiceitems                 (customer, pending: the prorations waiting for an invoice)
+//	GET    /v1/invoices                     (customer, subscription, status: the invoices the fake made)
 //
 // An update's items swap a price, set a quantity, add or delete an item;
 // the fake refuses what Stripe refuses (unknown items, another currency,
@@ -65,11 +67,15 @@ type subscriptionState struct {
 	// balances are the customers' balances changed by the fake's invoices
 	// (negative: a credit), by customer id.
 	balances map[string]int64
+	// made are the ids of the invoices and invoice items the fake made,
+	// oldest first, by object type: what GET /v1/invoices and
+	// /v1/invoiceitems list.
+	made map[string][]string
 }
 
 func (sc *scope) subscriptionsLocked() *subscriptionState {
 	if sc.subs == nil {
-		sc.subs = &subscriptionState{cards: map[string]string{}, subs: map[string]map[string]any{}}
+		sc.subs = &subscriptionState{cards: map[string]string{}, subs: map[string]map[string]any{}, made: map[string][]string{}}
 	}
 	return sc.subs
 }
@@ -89,7 +95,11 @@ func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) 
 	case rest == "invoices/create_preview" && q.method == http.MethodPost:
 		return f.createPreview
 	case rest == "invoiceitems" && q.method == http.MethodGet:
-		return f.listInvoiceItems
+		return func(q *apiRequest) response { return f.listMade(q, "invoiceitem", []string{"customer", "pending"}) }
+	case rest == "invoices" && q.method == http.MethodGet:
+		return func(q *apiRequest) response {
+			return f.listMade(q, "invoice", []string{"customer", "subscription", "status"})
+		}
 	}
 	id, ok := strings.CutPrefix(rest, "subscriptions")
 	if !ok || (id != "" && id[0] != '/') {
@@ -102,6 +112,8 @@ func (f *Fake) routeSubscriptions(q *apiRequest, rest string) func(*apiRequest) 
 	switch {
 	case id == "" && q.method == http.MethodPost:
 		return f.createSubscription
+	case id != "" && !strings.Contains(id, "/") && q.method == http.MethodGet:
+		return func(q *apiRequest) response { return f.getSubscription(q, id) }
 	case id != "" && !strings.Contains(id, "/") && q.method == http.MethodPost:
 		return func(q *apiRequest) response { return f.updateSubscription(q, id) }
 	case id != "" && !strings.Contains(id, "/") && q.method == http.MethodDelete:
@@ -291,6 +303,24 @@ func (f *Fake) createSubscription(q *apiRequest) response {
 	return jsonResponse(http.StatusOK, answer)
 }
 
+// getSubscription serves a subscription as stored (PutObject's taking
+// precedence) or seeded; one made through the fake is also expanded as
+// asked.
+func (f *Fake) getSubscription(q *apiRequest, id string) response {
+	f.mu.Lock()
+	sc := f.scopeLocked(q)
+	sub, ok := sc.subscriptionsLocked().subs[id]
+	if !ok || len(arrayParam(q.params, "expand")) == 0 {
+		f.mu.Unlock()
+		return f.retrieveStored("subscription", f.collection("subscriptions"), q, id)
+	}
+	defer f.mu.Unlock()
+	if r := checkParams(q.params, nil, []string{"expand"}, nil); r != nil {
+		return *r
+	}
+	return jsonResponse(http.StatusOK, f.expandSubscriptionLocked(sc, q, sub))
+}
+
 func (f *Fake) cancelSubscription(q *apiRequest, id string) response {
 	if r := checkParams(q.params, nil, []string{"expand"}, nil); r != nil {
 		return *r
@@ -457,7 +487,12 @@ func (f *Fake) storeLocked(sc *scope, obj map[string]any, object string) {
 	if err != nil {
 		panic(fmt.Sprintf("stripetest: store %s: %v", object, err))
 	}
-	sc.stored[storedKey{object, o["id"].(string)}] = raw
+	k := storedKey{object, o["id"].(string)}
+	if _, ok := sc.stored[k]; !ok && (object == "invoice" || object == "invoiceitem") {
+		st := sc.subscriptionsLocked()
+		st.made[object] = append(st.made[object], k.id)
+	}
+	sc.stored[k] = raw
 }
 
 func periodEnd(start int64, rec map[string]any) int64 {

@@ -41,10 +41,12 @@ const (
 	Prices        Kind = "prices"
 	Customers     Kind = "customers"
 	Subscriptions Kind = "subscriptions"
+	// Invoices are projected from the invoice.* events; a sync backfills them.
+	Invoices Kind = "invoices"
 )
 
 // Kinds lists every mirrored kind in sync order.
-var Kinds = []Kind{Products, Prices, Customers, Subscriptions}
+var Kinds = []Kind{Products, Prices, Customers, Subscriptions, Invoices}
 
 // ParseKind validates an object kind name.
 func ParseKind(s string) (Kind, error) {
@@ -53,7 +55,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown object type %q: use products, prices, customers or subscriptions", s)
+	return "", fmt.Errorf("unknown object type %q: use products, prices, customers, subscriptions or invoices", s)
 }
 
 // The metadata keys billwire writes on Stripe objects. Every key starts with

@@ -9,6 +9,9 @@
 // the OS user's own role. As root the cluster lives in
 // /var/lib/billwire/postgres and the server runs as the "postgres" OS user,
 // since initdb and postgres refuse to run as root.
+//
+// ForTestRun places the same kind of cluster elsewhere for one run of the
+// test suite (internal/store/storetest).
 package embedded
 
 import (
@@ -60,6 +63,24 @@ type Cluster struct {
 	path     string         // PATH to search for the binaries, then Debian's
 	cred     *pgserver.User // the server's OS user; nil: the current user
 	role     string         // the role peer authentication maps the OS user to
+	user     string         // the role DSN names; "": libpq's default, the OS user
+	auth     string         // pg_hba's method for local connections
+	conf     string         // settings appended to postgresql.conf, after billwire's
+}
+
+// newCluster returns the cluster at root, with peer authentication.
+func newCluster(root, path string, cred *pgserver.User, role string) *Cluster {
+	return &Cluster{
+		Root:     root,
+		dataDir:  filepath.Join(root, "data"),
+		sockDir:  filepath.Join(root, "socket"),
+		logPath:  filepath.Join(root, "server.log"),
+		lockPath: root + ".lock",
+		path:     path,
+		cred:     cred,
+		role:     role,
+		auth:     "peer",
+	}
 }
 
 // Locate returns the user's cluster, created or not: under
@@ -91,20 +112,58 @@ func Locate(getenv func(string) string) (*Cluster, error) {
 	if root, err = filepath.Abs(root); err != nil {
 		return nil, err
 	}
-	c := &Cluster{
-		Root:     root,
-		dataDir:  filepath.Join(root, "data"),
-		sockDir:  filepath.Join(root, "socket"),
-		logPath:  filepath.Join(root, "server.log"),
-		lockPath: root + ".lock",
-		path:     getenv("PATH"),
-		cred:     cred,
-		role:     me.Username,
-	}
+	c := newCluster(root, getenv("PATH"), cred, me.Username)
 	if n := len(c.socketPath()); n > maxSocketPath {
 		return nil, fmt.Errorf("embedded database: the socket path %s is %d bytes, more than a Unix socket takes (%d): set XDG_DATA_HOME to a shorter directory, or DATABASE_URL to your app's database", c.socketPath(), n, maxSocketPath)
 	}
 	return c, nil
+}
+
+// testConf are the test suite's settings: room for the connections of the
+// package processes that share the cluster, and no fsync, since the data is
+// thrown away after the run.
+const testConf = `
+# billwire's test suite: thrown away after the run.
+max_connections = 200
+fsync = off
+full_page_writes = off
+`
+
+// ForTestRun returns a cluster at root (an absolute path) for one run of the
+// test suite (internal/store/storetest): as private as the user's cluster (a
+// Unix socket only, in directories of mode 0700), but with trust
+// authentication for the superuser postgres, as the tests expect of the
+// machine's server, the socket's directory being the gate; path is searched
+// for the server binaries. As root the server runs as the OS user postgres.
+func ForTestRun(root, path string) (*Cluster, error) {
+	var cred *pgserver.User
+	if os.Geteuid() == 0 {
+		var err error
+		if cred, err = pgserver.PostgresUser(); err != nil {
+			return nil, fmt.Errorf("test database: running as root, the server must run as the OS user postgres (%v): install the PostgreSQL server (apt-get install postgresql) or set TEST_DATABASE_URL", err)
+		}
+	}
+	c := newCluster(root, path, cred, "postgres")
+	c.user, c.auth, c.conf = "postgres", "trust", testConf
+	if n := len(c.socketPath()); n > maxSocketPath {
+		return nil, fmt.Errorf("test database: the socket path %s is %d bytes, more than a Unix socket takes (%d): set TMPDIR to a shorter directory, or TEST_DATABASE_URL", c.socketPath(), n, maxSocketPath)
+	}
+	return c, nil
+}
+
+// Discard stops the server at once, if it runs, and removes the cluster and
+// its lock file: for the test suite's clusters, whose data is thrown away.
+func (c *Cluster) Discard() error {
+	if !pgserver.Quit(c.dataDir) {
+		return fmt.Errorf("embedded database: the server of %s does not stop", c.dataDir)
+	}
+	if err := os.RemoveAll(c.Root); err != nil {
+		return fmt.Errorf("embedded database: %w", err)
+	}
+	if err := os.Remove(c.lockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("embedded database: %w", err)
+	}
+	return nil
 }
 
 // SocketDir is the directory of the server's Unix socket.
@@ -115,7 +174,11 @@ func (c *Cluster) socketPath() string { return filepath.Join(c.sockDir, ".s.PGSQ
 // DSN is the connection string of billwire's database in the cluster, for
 // billwire and for the app's own code run by the same OS user.
 func (c *Cluster) DSN() string {
-	return "host=" + c.sockDir + " port=5432 dbname=" + Database
+	dsn := "host=" + c.sockDir + " port=5432 dbname=" + Database
+	if c.user != "" {
+		dsn += " user=" + c.user
+	}
+	return dsn
 }
 
 // State is what Status finds.
@@ -159,27 +222,43 @@ func (c *Cluster) ping(ctx context.Context) error {
 // when it is not running. Under the lock, so that of two processes only one
 // creates or starts it and the other waits for it.
 func (c *Cluster) Ensure(ctx context.Context) error {
+	_, err := c.EnsureStarted(ctx)
+	return err
+}
+
+// EnsureStarted is Ensure that also reports whether this call started the
+// server (and created the cluster, when it did not exist).
+func (c *Cluster) EnsureStarted(ctx context.Context) (started bool, err error) {
 	if c.ping(ctx) == nil {
-		return nil
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil { // a ping cut short says nothing of the server
+		return false, err
 	}
 	unlock, err := c.lock(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
 	if c.ping(ctx) == nil { // another process started it meanwhile
-		return nil
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
 	}
 	bin, err := findBin(c.path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !c.created() {
 		if err := c.initdb(bin); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return c.start(ctx, bin)
+	if err := c.start(ctx, bin); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Stop stops the server (pg_ctl stop -m fast); stopped reports whether it
@@ -264,7 +343,7 @@ func (c *Cluster) initdb(bin string) error {
 	if c.cred != nil {
 		super = c.cred.Name
 	}
-	if out, err := c.run(bin, "initdb", "-D", c.dataDir, "-U", super, "-A", "peer", "-E", "UTF8", "--locale=C"); err != nil {
+	if out, err := c.run(bin, "initdb", "-D", c.dataDir, "-U", super, "-A", c.auth, "-E", "UTF8", "--locale=C"); err != nil {
 		return fmt.Errorf("embedded database: initdb in %s: %v\n%s", c.dataDir, err, out)
 	}
 	conf := fmt.Sprintf(`
@@ -274,11 +353,12 @@ unix_socket_directories = '%s'
 unix_socket_permissions = 0700
 port = 5432
 max_connections = 50
-`, strings.ReplaceAll(c.sockDir, "'", "''"))
+%s`, strings.ReplaceAll(c.sockDir, "'", "''"), c.conf)
 	if err := c.write(filepath.Join(c.dataDir, "postgresql.conf"), conf, true); err != nil {
 		return err
 	}
-	if err := c.write(filepath.Join(c.dataDir, "pg_hba.conf"), "# billwire's embedded cluster: peer authentication only.\nlocal all all peer\n", false); err != nil {
+	hba := fmt.Sprintf("# billwire's embedded cluster: %[1]s authentication only.\nlocal all all %[1]s\n", c.auth)
+	if err := c.write(filepath.Join(c.dataDir, "pg_hba.conf"), hba, false); err != nil {
 		return err
 	}
 	// The role and the database, in single-user mode before the first

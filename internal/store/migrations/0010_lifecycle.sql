@@ -144,3 +144,110 @@ CREATE UNIQUE INDEX subscription_changes_in_flight ON payments.subscription_chan
     WHERE state = 'in_flight';
 CREATE UNIQUE INDEX subscription_changes_idempotency ON payments.subscription_changes (env, requester, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+
+-- payments.begin_subscription_change records a change in flight in one
+-- round trip (see store.BeginSubscriptionChange): outcome 'begun' (id,
+-- created_at), 'replay' (answer), 'in_progress' or 'conflict'. Its commit
+-- does not wait for the WAL flush: a row lost to a crash only loses the
+-- guard of a change whose process died with it.
+CREATE FUNCTION payments.begin_subscription_change(p_env text, p_sub text, p_kind text, p_requester text, p_key text,
+    p_hash text, p_takeover interval, OUT outcome text, OUT change_id bigint, OUT change_created timestamptz, OUT change_answer jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    prior payments.subscription_changes%ROWTYPE;
+BEGIN
+    SET LOCAL synchronous_commit = off;
+    IF p_key IS NOT NULL THEN
+        SELECT * INTO prior FROM payments.subscription_changes
+        WHERE env = p_env AND requester = p_requester AND idempotency_key = p_key FOR UPDATE;
+        IF FOUND THEN
+            change_id := prior.id;
+            change_created := prior.created_at;
+            IF prior.request_hash <> p_hash THEN
+                outcome := 'conflict';
+            ELSIF prior.state = 'done' THEN
+                outcome := 'replay';
+                change_answer := prior.answer;
+            ELSIF prior.created_at > now() - p_takeover THEN
+                outcome := 'in_progress';
+            ELSE
+                outcome := 'begun'; -- its process died: retried under the same row
+            END IF;
+            RETURN;
+        END IF;
+    END IF;
+    DELETE FROM payments.subscription_changes
+    WHERE subscription_id = p_sub AND env = p_env AND state = 'in_flight' AND created_at < now() - p_takeover;
+    BEGIN
+        INSERT INTO payments.subscription_changes (env, subscription_id, kind, requester, idempotency_key, request_hash)
+        VALUES (p_env, p_sub, p_kind, p_requester, p_key, p_hash) RETURNING id, created_at INTO change_id, change_created;
+        outcome := 'begun';
+    EXCEPTION WHEN unique_violation THEN
+        outcome := 'in_progress';
+    END;
+END $$;
+
+-- payments.finish_subscription_change ends a change: with its answer, or
+-- deleted (p_answer null) when it failed. Asynchronous commit, as above.
+CREATE FUNCTION payments.finish_subscription_change(p_id bigint, p_answer jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    SET LOCAL synchronous_commit = off;
+    IF p_answer IS NULL THEN
+        DELETE FROM payments.subscription_changes WHERE id = p_id;
+    ELSE
+        UPDATE payments.subscription_changes SET state = 'done', answer = p_answer, finished_at = now() WHERE id = p_id;
+    END IF;
+END $$;
+
+-- == grace (issue 13) ==
+
+-- The subscription_state change carries source_at: the created time of the
+-- Stripe event the subscription's state comes from (or the time of the
+-- fetch that read it), so that a scaffold can tell since when, on Stripe's
+-- clock, a subscription is past_due (subscription_access revision 2,
+-- past_due_since and grace_days). An older event never reaches the outbox:
+-- the projection's ordering guard keeps the newer state.
+CREATE OR REPLACE FUNCTION payments.billing_change_subscription() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    items jsonb;
+    total bigint;
+    s_type text := NEW.subject_type;
+    s_id text := NEW.subject_id;
+    same_columns boolean := false;
+BEGIN
+    -- The trigger's WHEN let an UPDATE through because a column or the
+    -- object changed. Unchanged columns and items mean nothing the app
+    -- needs changed. Items come from the object: the items table may be
+    -- written after this row.
+    IF TG_OP = 'UPDATE' THEN
+        same_columns := (OLD.status, OLD.customer_id, OLD.subject_type, OLD.subject_id, OLD.currency, OLD.current_period_start,
+            OLD.current_period_end, OLD.cancel_at_period_end, OLD.canceled_at, OLD.ended_at, OLD.trial_end)
+            IS NOT DISTINCT FROM (NEW.status, NEW.customer_id, NEW.subject_type, NEW.subject_id, NEW.currency, NEW.current_period_start,
+            NEW.current_period_end, NEW.cancel_at_period_end, NEW.canceled_at, NEW.ended_at, NEW.trial_end);
+        IF same_columns AND OLD.data->'items' = NEW.data->'items' THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    SELECT x.items, x.amount INTO items, total FROM payments.subscription_items_state(NEW.data) x;
+    IF same_columns AND items = (SELECT x.items FROM payments.subscription_items_state(OLD.data) x) THEN
+        RETURN NULL;
+    END IF;
+    IF s_id IS NULL THEN
+        SELECT m.subject_type, m.subject_id INTO s_type, s_id FROM payments.customer_mappings m
+        WHERE m.customer_id = NEW.customer_id AND m.env = NEW.env;
+    END IF;
+    INSERT INTO payments.billing_changes (env, kind, key, subject_type, subject_id, customer_id, status, amount, currency, state)
+    VALUES (NEW.env, 'subscription_state', NEW.id, s_type, s_id, NEW.customer_id, NEW.status,
+        total,
+        NEW.currency,
+        jsonb_build_object('status', NEW.status,
+            'price_id', items->0->>'price_id', 'product_id', items->0->>'product_id',
+            'lookup_key', items->0->>'lookup_key', 'quantity', (items->0->>'quantity')::bigint,
+            'current_period_start', NEW.current_period_start, 'current_period_end', NEW.current_period_end,
+            'cancel_at_period_end', NEW.cancel_at_period_end, 'canceled_at', NEW.canceled_at,
+            'ended_at', NEW.ended_at, 'trial_end', NEW.trial_end, 'items', items,
+            'source_at', NEW.source_at));
+    RETURN NULL;
+END $$;

@@ -23,11 +23,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -429,32 +427,13 @@ func serverUser() (*pgserver.User, error) {
 const maxSockDirLen = 107 - len("/.s.PGSQL.65535") - len("/"+dirPrefix+"1234567890/sock")
 
 // tempRoot returns the directory to create clusters' temporary directories
-// in: os.TempDir(), or /tmp when the server's user cannot enter os.TempDir()
-// (say TMPDIR is under /root) or its path is too long for a unix socket.
+// in (pgserver.TempRoot).
 func tempRoot(cred *pgserver.User) (string, error) {
-	var why []string
-	for _, dir := range []string{os.TempDir(), "/tmp"} {
-		abs, err := filepath.Abs(dir)
-		if err == nil {
-			abs, err = filepath.EvalSymlinks(abs)
-		}
-		if err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", dir, err))
-			continue
-		}
-		if len(abs) > maxSockDirLen {
-			why = append(why, fmt.Sprintf("%s: path too long for a unix socket", abs))
-			continue
-		}
-		if cred != nil {
-			if err := pgserver.Traversable(abs, cred); err != nil {
-				why = append(why, err.Error())
-				continue
-			}
-		}
-		return abs, nil
+	root, err := pgserver.TempRoot(cred, maxSockDirLen)
+	if err != nil {
+		return "", fmt.Errorf("pgcluster: %w", err)
 	}
-	return "", fmt.Errorf("pgcluster: no temporary directory the server can use (%s); set TMPDIR to a directory every user can enter", strings.Join(why, "; "))
+	return root, nil
 }
 
 // freePort returns a TCP port on 127.0.0.1 that is free now and that no other
@@ -497,60 +476,14 @@ func reapStale(root string) {
 			continue
 		}
 		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || owner <= 0 || owner == os.Getpid() || processAlive(owner) {
+		if err != nil || owner <= 0 || owner == os.Getpid() || pgserver.ProcessAlive(owner) {
 			continue
 		}
-		dataDir := filepath.Join(base, "data")
-		if pid, ok := postmasterOf(dataDir); ok {
-			syscall.Kill(pid, syscall.SIGQUIT) //nolint:errcheck // immediate shutdown
-			for i := 0; i < 100 && processAlive(pid); i++ {
-				time.Sleep(100 * time.Millisecond)
-			}
-			if processAlive(pid) {
-				continue
-			}
+		if !pgserver.Quit(filepath.Join(base, "data")) {
+			continue
 		}
 		os.RemoveAll(base) //nolint:errcheck
 	}
-}
-
-// processAlive reports whether a process with the pid exists and has not
-// exited: a zombie, not yet reaped by its parent, counts as gone.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	// "pid (comm) state …"; comm may hold spaces and parentheses.
-	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-		return b[i+2] != 'Z' && b[i+2] != 'X'
-	}
-	return true
-}
-
-// postmasterOf returns the pid of the live server of dataDir, checked against
-// the process's command line so that a reused pid is never signalled.
-func postmasterOf(dataDir string) (int, bool) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return 0, false
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return 0, false
-	}
-	if !slices.Contains(strings.Split(string(cmdline), "\x00"), dataDir) {
-		return 0, false
-	}
-	return pid, true
 }
 
 // samePath reports whether two paths name the same file.

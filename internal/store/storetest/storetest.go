@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -27,12 +26,29 @@ import (
 // DefaultURL is the local server used when TEST_DATABASE_URL is unset.
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
-// AdminURL is the server tests create their databases on.
-func AdminURL() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
+// AdminURL is the server tests create their databases on:
+// TEST_DATABASE_URL; else the machine's server on 127.0.0.1:5432 (ProbeEnv)
+// when it answers; else the private cluster of this go test invocation,
+// started on first use. It fails the test when there is none.
+func AdminURL(tb testing.TB) string {
+	tb.Helper()
+	u, err := adminURL()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return DefaultURL
+	return u
+}
+
+var (
+	adminOnce sync.Once
+	admin     string
+	adminErr  error
+)
+
+// adminURL is AdminURL, decided once per process.
+func adminURL() (string, error) {
+	adminOnce.Do(func() { admin, adminErr = resolveAdmin() })
+	return admin, adminErr
 }
 
 var (
@@ -51,9 +67,13 @@ func templateDB(ctx context.Context) (string, error) {
 }
 
 func makeTemplate(ctx context.Context) (string, error) {
-	admin, err := pgx.Connect(ctx, AdminURL())
+	adminDSN, err := adminURL()
 	if err != nil {
-		return "", fmt.Errorf("tests need PostgreSQL: could not connect to %s (set TEST_DATABASE_URL, or start the local server on 127.0.0.1:5432): %w", redact(AdminURL()), err)
+		return "", err
+	}
+	admin, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return "", fmt.Errorf("tests need PostgreSQL: could not connect to %s (set TEST_DATABASE_URL, or start the local server on 127.0.0.1:5432): %w", redact(adminDSN), err)
 	}
 	defer admin.Close(ctx)
 	name := "billwire_tmpl_" + migrationsHash()
@@ -76,7 +96,7 @@ func makeTemplate(ctx context.Context) (string, error) {
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+building); err != nil {
 		return "", fmt.Errorf("create template database: %w", err)
 	}
-	pool, err := store.Connect(ctx, withDB(AdminURL(), building))
+	pool, err := store.Connect(ctx, withDB(adminDSN, building))
 	if err != nil {
 		return "", err
 	}
@@ -110,9 +130,10 @@ func DSN(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, AdminURL())
+	adminDSN := AdminURL(tb)
+	admin, err := pgx.Connect(ctx, adminDSN)
 	if err != nil {
-		tb.Fatalf("tests need PostgreSQL at %s: %v", redact(AdminURL()), err)
+		tb.Fatalf("tests need PostgreSQL at %s: %v", redact(adminDSN), err)
 	}
 	defer admin.Close(ctx)
 	var rnd [6]byte
@@ -133,14 +154,14 @@ func DSN(tb testing.TB) string {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, AdminURL())
+		c, err := pgx.Connect(ctx, adminDSN)
 		if err != nil {
 			return
 		}
 		defer c.Close(ctx)
 		c.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) //nolint:errcheck
 	})
-	return withDB(AdminURL(), name)
+	return withDB(adminDSN, name)
 }
 
 // MasterKey returns a fresh random master key.
