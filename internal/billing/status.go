@@ -117,6 +117,9 @@ func nextStep(es EnvStatus) string {
 			"the orders stay unpaid: the app should refund each payment in Stripe (a refunded one stops counting)", es.FulfillmentMismatches.Open)
 	case es.UsageSender != nil && (es.UsageSender.Failed > 0 || es.UsageSender.Unknown > 0):
 		return fmt.Sprintf("%d usage meter event(s) failed (Stripe refused them: payments.usage_buckets.last_error says why) and %d are unknown (no answer within Stripe's 24-hour identifier window): check them in Stripe's meter event summaries", es.UsageSender.Failed, es.UsageSender.Unknown)
+	case es.UsageSender != nil && es.UsageSender.Reconciliation != nil && es.UsageSender.Reconciliation.Differences > 0:
+		return fmt.Sprintf("on %s, Stripe's usage totals differ from what billwire sent for %d meter and customer pair(s) (usage_sender.reconciliation.examples): compare them in the Stripe Dashboard's meter event summaries",
+			es.UsageSender.Reconciliation.Day, es.UsageSender.Reconciliation.Differences)
 	case es.LastSync == nil:
 		return "run sync_catalog to mirror this account's products, prices, customers and subscriptions"
 	case es.LastSync.Status == "failed":

@@ -198,6 +198,8 @@ type UsageSenderStatus struct {
 	Unknown int64 `json:"unknown_meter_events"`
 	// OldestPendingSeconds is the age of the oldest usage not yet sent.
 	OldestPendingSeconds *float64 `json:"oldest_pending_seconds,omitempty"`
+	// Reconciliation is the newest day compared with Stripe's summaries.
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
 }
 
 // UsageSender reports env's usage backlog, or nil when env has none.
@@ -216,7 +218,11 @@ func (s *Store) UsageSender(ctx context.Context, env vocab.Env) (*UsageSenderSta
 	if err != nil {
 		return nil, fmt.Errorf("usage sender status: %w", err)
 	}
-	if u == (UsageSenderStatus{}) {
+	if u.Reconciliation, err = s.LastReconciliation(ctx, env); err != nil {
+		return nil, err
+	}
+	if u.Unbucketed == 0 && u.Pending == 0 && u.Waiting == 0 && u.Failed == 0 && u.Unknown == 0 &&
+		u.OldestPendingSeconds == nil && u.Reconciliation == nil {
 		return nil, nil
 	}
 	return &u, nil

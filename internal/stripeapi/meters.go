@@ -3,7 +3,9 @@ package stripeapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/stripe/stripe-go/v79"
@@ -49,4 +51,23 @@ func (c *Client) SendMeterEvent(ctx context.Context, e MeterEvent) error {
 		return c.wrap("send meter event", err)
 	}
 	return nil
+}
+
+// MeterEventTotal is the usage Stripe counted for customer on meter over
+// [start, end) (minute-aligned), from the meter's event summaries.
+func (c *Client) MeterEventTotal(ctx context.Context, meterID, customer string, start, end time.Time) (float64, error) {
+	page, err := c.ListPage(ctx, "/v1/billing/meters/"+url.PathEscape(meterID)+"/event_summaries", "", 100, url.Values{
+		"customer": {customer}, "start_time": {strconv.FormatInt(start.Unix(), 10)}, "end_time": {strconv.FormatInt(end.Unix(), 10)}})
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for _, raw := range page.Data {
+		var s stripe.BillingMeterEventSummary
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, fmt.Errorf("decode meter event summary: %w", err)
+		}
+		total += s.AggregatedValue
+	}
+	return total, nil
 }

@@ -91,6 +91,10 @@ func (f *Fake) routeMeters(q *apiRequest, rest string) func(*apiRequest) respons
 		return f.createMeter
 	case id == "" && q.method == http.MethodGet:
 		return f.listMeters
+	case strings.HasSuffix(id, "/event_summaries") && q.method == http.MethodGet:
+		return func(q *apiRequest) response {
+			return f.meterEventSummaries(q, strings.TrimSuffix(strings.TrimPrefix(id, "/"), "/event_summaries"))
+		}
 	case strings.HasPrefix(id, "/") && !strings.Contains(id[1:], "/") && len(id) > 1 && q.method == http.MethodGet:
 		return func(q *apiRequest) response { return f.retrieveMeter(q, id[1:]) }
 	}
@@ -280,4 +284,42 @@ func (f *Fake) MeterEventIdentifiers(key string) (accepted []string, duplicates 
 		accepted = append(accepted, e.Identifier)
 	}
 	return accepted, ms.duplicates
+}
+
+// meterEventSummaries serves GET /v1/billing/meters/{id}/event_summaries:
+// one summary of the customer's events over [start_time, end_time).
+func (f *Fake) meterEventSummaries(q *apiRequest, id string) response {
+	if r := checkParams(q.params, append(slices.Clone(pageParams), "customer", "start_time", "end_time"), nil, nil); r != nil {
+		return *r
+	}
+	start, r := parseInt(q.params, "start_time")
+	if r != nil {
+		return *r
+	}
+	end, r := parseInt(q.params, "end_time")
+	if r != nil {
+		return *r
+	}
+	cust := q.params.Get("customer")
+	if cust == "" {
+		return *missing("customer")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ms := f.scopeLocked(q).metersLocked()
+	m := ms.findMeterLocked(id)
+	if m == nil {
+		r := noSuch("billing.meter", id, "id")
+		r.status = http.StatusNotFound
+		return r
+	}
+	var sum float64
+	for _, e := range ms.events {
+		if e.EventName == m.EventName && e.Customer == cust && e.Timestamp >= start && e.Timestamp < end {
+			sum += e.Value
+		}
+	}
+	summary := map[string]any{"id": "mtrusg_" + id, "object": "billing.meter_event_summary", "aggregated_value": sum,
+		"start_time": start, "end_time": end, "livemode": q.live, "meter": id}
+	return jsonResponse(http.StatusOK, listPage{Object: "list", URL: "/v1/billing/meters/" + id + "/event_summaries", Data: []any{summary}})
 }

@@ -43,6 +43,8 @@ type Sender struct {
 	// when it was last pruned.
 	retention time.Duration
 	pruned    time.Time
+	// reconciled is when reconcileDaily last looked.
+	reconciled time.Time
 }
 
 // NewSender returns a sender over svc, a billing.Service of its own,
@@ -55,6 +57,7 @@ func NewSender(svc *billing.Service, log zerolog.Logger, retention time.Duration
 func (s *Sender) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		s.prune(ctx)
+		s.reconcileDaily(ctx)
 		busy := false
 		for _, env := range vocab.Envs {
 			n, err := s.Step(ctx, env)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,5 +343,48 @@ func TestSenderFlagsUsageOfAnInvoicedPeriodLate(t *testing.T) {
 	}
 	if st := r.statuses(); st["sent"] != 2 {
 		t.Fatalf("statuses %v", st)
+	}
+}
+
+// The daily reconciliation compares what was sent, per meter and
+// customer, with Stripe's event summaries of the day, and
+// get_payments_status reports a difference.
+func TestReconcileReportsDifferences(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 0)
+	r.mapCustomer("u_1", "cus_A")
+	r.mapCustomer("u_2", "cus_B")
+	day := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+	r.ingest(ev("api_tokens", "u_1", 7, day.Add(time.Hour), "a"), ev("api_tokens", "u_2", 5, day.Add(2*time.Hour), "b"),
+		ev("api_calls", "u_1", 40, day.Add(3*time.Hour), "c"), ev("api_calls", "u_1", 40, day.Add(4*time.Hour), "d"))
+	s := r.sender()
+	r.drain(s)
+	ctx := context.Background()
+	n, err := s.Reconcile(ctx, vocab.Test, day)
+	if err != nil || n != 3 {
+		t.Fatalf("reconciled %d pairs (%v)", n, err)
+	}
+	u, err := r.st.UsageSender(ctx, vocab.Test)
+	if err != nil || u.Reconciliation == nil || u.Reconciliation.Checked != 3 || u.Reconciliation.Differences != 0 {
+		t.Fatalf("reconciliation %+v %v", u, err)
+	}
+	// A sent meter event Stripe does not have (say, sent from a restored backup).
+	if _, err := r.st.Pool().Exec(ctx, `INSERT INTO payments.usage_buckets (env, identifier, bucket_key, seq, meter_id, event_name, customer_id, event_time, value, status)
+		SELECT 'test', 'bw_ghost', 'ghost', 0, id, 'api_tokens', 'cus_B', $1, 3, 'sent' FROM payments.meters WHERE event_name = 'api_tokens'`, day.Add(5*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reconcile(ctx, vocab.Test, day); err != nil {
+		t.Fatal(err)
+	}
+	st, err := billing.New(billing.Static(r.st), stripeapi.Options{}, zerolog.Nop()).Status(ctx, []vocab.Env{vocab.Test})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := st[0].UsageSender.Reconciliation
+	if rec.Differences != 1 || len(rec.Examples) != 1 || rec.Examples[0].CustomerID != "cus_B" || rec.Examples[0].BillwireTotal != 8 || rec.Examples[0].StripeTotal != 5 {
+		t.Fatalf("reconciliation %+v", rec)
+	}
+	if !strings.Contains(st[0].NextStep, "differ") {
+		t.Fatalf("next step %q", st[0].NextStep)
 	}
 }

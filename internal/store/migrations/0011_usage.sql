@@ -122,3 +122,19 @@ CREATE INDEX usage_buckets_sent ON payments.usage_buckets (event_time) WHERE sta
 
 -- == status: what get_payments_status reports of the sender ==
 CREATE INDEX usage_buckets_unsettled ON payments.usage_buckets (env, status) WHERE status IN ('failed', 'unknown');
+
+-- == reconciliation: what was sent against Stripe's summaries ==
+
+-- payments.usage_reconciliations: per UTC day, meter and customer, what
+-- billwire sent (sum meters: the sum of the sent buckets; count meters:
+-- their number) against Stripe's meter event summary of that day.
+CREATE TABLE payments.usage_reconciliations (
+    env            text NOT NULL CHECK (env IN ('test', 'live')),
+    day            date NOT NULL,
+    meter_id       text NOT NULL,
+    customer_id    text NOT NULL,
+    billwire_total numeric NOT NULL,
+    stripe_total   numeric NOT NULL,
+    checked_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (env, day, meter_id, customer_id)
+);
