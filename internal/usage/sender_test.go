@@ -354,7 +354,7 @@ func TestReconcileReportsDifferences(t *testing.T) {
 	r := newRig(t, 0)
 	r.mapCustomer("u_1", "cus_A")
 	r.mapCustomer("u_2", "cus_B")
-	day := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
 	r.ingest(ev("api_tokens", "u_1", 7, day.Add(time.Hour), "a"), ev("api_tokens", "u_2", 5, day.Add(2*time.Hour), "b"),
 		ev("api_calls", "u_1", 40, day.Add(3*time.Hour), "c"), ev("api_calls", "u_1", 40, day.Add(4*time.Hour), "d"))
 	s := r.sender()
