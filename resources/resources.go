@@ -123,6 +123,20 @@ func subjects(s *server.MCPServer, b *billing.Service) {
 			}
 			return contents(req.Params.URI, v)
 		}))
+	s.AddResourceTemplate(mcp.NewResourceTemplate("billwire://{env}/subjects/{type}/{id}/usage{?event_name}", "subject-usage",
+		mcp.WithTemplateDescription("A subject's usage of a meter in its metered subscription's current period: Stripe's summary up to ten minutes ago plus the usage billwire accepted since, and the accepted usage per UTC day. The same view as get_usage and the app's GET /api/payments/{env}/subjects/{type}/{id}/usage."),
+		mcp.WithTemplateMIMEType("application/json")),
+		redacted(func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			env, err := vocab.ParseEnv(arg(req, "env"))
+			if err != nil {
+				return nil, err
+			}
+			v, err := b.Checkout().GetSubjectUsage(ctx, env, auth.MCPCaller, auth.Subject{Type: arg(req, "type"), ID: arg(req, "id")}, arg(req, "event_name"))
+			if err != nil {
+				return nil, err
+			}
+			return contents(req.Params.URI, v)
+		}))
 }
 
 // readFunc is a resource's or a template's read handler.

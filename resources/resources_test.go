@@ -165,6 +165,7 @@ func TestResourcesListed(t *testing.T) {
 		"billwire://{env}/meters",
 		"billwire://{env}/payment-history{?cursor,query}",
 		"billwire://{env}/subjects/{type}/{id}",
+		"billwire://{env}/subjects/{type}/{id}/usage{?event_name}",
 		"billwire://{env}/subscriptions{?cursor,query}",
 		"billwire://{env}/webhook-events{?cursor,query}",
 	}

@@ -49,3 +49,19 @@ func createTestCheckoutSession(d Deps) Tool {
 			})
 		})
 }
+
+// GetUsageParams are get_usage's arguments.
+type GetUsageParams struct {
+	Env       Env          `json:"env" jsonschema:"required"`
+	Subject   auth.Subject `json:"subject" jsonschema:"required" jsonschema_description:"Who pays: {type: user|team, id: the app's id}."`
+	EventName string       `json:"event_name,omitempty" jsonschema_description:"The meter's event name; needed only when the subject is billed on several meters."`
+}
+
+func getUsage(d Deps) Tool {
+	return define(d, "get_usage", "Subject usage",
+		"A subject's usage of a meter in its metered subscription's current period, as the app's GET /api/payments/{env}/subjects/{type}/{id}/usage shows it: Stripe's summary up to ten minutes ago plus the usage billwire accepted since (total), and the accepted usage per UTC day. Use it to verify that reported usage counts.",
+		hints{readOnly: true, destructive: false, idempotent: true, openWorld: true},
+		func(ctx context.Context, _ mcp.CallToolRequest, p GetUsageParams) (any, error) {
+			return d.Billing.Checkout().GetSubjectUsage(ctx, vocab.Env(p.Env), auth.MCPCaller, p.Subject, p.EventName)
+		})
+}

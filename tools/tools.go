@@ -30,7 +30,7 @@ func All(d Deps) []Tool {
 		{Webhooks, []Tool{setupWebhook(d), reconcileEvents(d), replayWebhookEvent(d), listWebhookEvents(d), simulateEvents(d)}},
 		{Sessions, []Tool{createTestCheckoutSession(d), getSubjectBilling(d), listCustomers(d), listSubscriptions(d), listPaymentHistory(d), listInvoices(d),
 			createTestSubscription(d), cancelTestSubscription(d), listCheckoutSessions(d),
-			previewSubscriptionChange(d), changeSubscription(d), cancelSubscription(d), resumeSubscription(d)}},
+			previewSubscriptionChange(d), changeSubscription(d), cancelSubscription(d), resumeSubscription(d), getUsage(d)}},
 		{Fulfillment, []Tool{scaffoldFulfillment(d), checkEntitlement(d)}},
 		{GoLive, []Tool{promoteCatalog(d)}},
 	}

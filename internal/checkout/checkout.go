@@ -36,9 +36,10 @@ type Core interface {
 
 // Service creates sessions and answers the session API's reads.
 type Service struct {
-	core   Core
-	log    zerolog.Logger
-	prices priceCache
+	core        Core
+	log         zerolog.Logger
+	prices      priceCache
+	usageTotals stripeTotals
 }
 
 // New returns the checkout service over core.

@@ -76,6 +76,7 @@ func (a *api) mount(mux *http.ServeMux) {
 	mux.Handle("POST /api/payments/{env}/portal-sessions", a.handle(a.portal))
 	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}", a.handle(a.subject))
 	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}/entitlements/{feature}", a.handle(a.entitlement))
+	mux.Handle("GET /api/payments/{env}/subjects/{type}/{id}/usage", a.handle(a.subjectUsage))
 	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/preview", a.handle(a.lifecycle(a.previewChange)))
 	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/change", a.handle(a.lifecycle(a.change)))
 	mux.Handle("POST /api/payments/{env}/subscriptions/{id}/cancel", a.handle(a.lifecycle(a.cancel)))
@@ -391,4 +392,9 @@ func decodeOptional(r *http.Request, v any) error {
 		return nil
 	}
 	return decode(r, v)
+}
+
+func (a *api) subjectUsage(r *http.Request, env vocab.Env, c *auth.Caller) (int, any, error) {
+	res, err := a.svc.Checkout().GetSubjectUsage(r.Context(), env, c, auth.Subject{Type: r.PathValue("type"), ID: r.PathValue("id")}, r.URL.Query().Get("event_name"))
+	return http.StatusOK, res, err
 }

@@ -138,3 +138,8 @@ CREATE TABLE payments.usage_reconciliations (
     checked_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (env, day, meter_id, customer_id)
 );
+
+-- == a subject's usage: GET /api/payments/{env}/subjects/{type}/{id}/usage ==
+
+-- The subject's accepted usage of one meter over its period, by event time.
+CREATE INDEX usage_events_subject ON payments.usage_events (env, subject_type, subject_id, meter_id, event_time);
