@@ -1,6 +1,6 @@
 // Package prompts holds billwire's MCP prompts for the common billing jobs
 // (add_subscription_billing, add_one_time_purchase, add_usage_credits,
-// add_plan_changes, go_live, debug_webhooks). Each renders, from its arguments, one message
+// add_plan_changes, add_usage_billing, go_live, debug_webhooks). Each renders, from its arguments, one message
 // that walks the agent through billwire's tools in order, with the tool
 // arguments filled in, what to verify after each step and what never to do.
 // Arguments are checked first; a bad one is an error that says how to fix it.
@@ -129,6 +129,7 @@ func All() []Prompt {
 		addOneTimePurchase(),
 		addUsageCredits(),
 		addPlanChanges(),
+		addUsageBilling(),
 		goLive(),
 		debugWebhooks(),
 	}
@@ -280,6 +281,7 @@ type data struct {
 	Env         string
 	Live        bool
 	Seats       bool
+	UnitLabel   string
 }
 
 // CurrencyUpper is the currency code as people write it.
@@ -328,24 +330,11 @@ var (
 // 20.00 USD); a number with a decimal point is major units (20.00 is 2000),
 // with at most the currency's decimals. It then applies Stripe's limits.
 func parseAmount(v, currency string) (int64, error) {
-	c, _ := money.Lookup(currency)
-	var minor int64
-	switch {
-	case wholeRE.MatchString(v):
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, argErr("amount", "%s is too large", v)
-		}
-		minor = n
-	case decimalRE.MatchString(v):
-		n, err := money.ParseMajor(v, c.Code)
-		if err != nil {
-			return 0, argErr("amount", "%s", err)
-		}
-		minor = n
-	default:
-		return 0, argErr("amount", "%q is not an amount: give minor units as a whole number (2000 is 20.00 USD) or major units with a decimal point (20.00), without currency signs or thousands separators", v)
+	minor, err := parseMinor("amount", v, currency)
+	if err != nil {
+		return 0, err
 	}
+	c, _ := money.Lookup(currency)
 	if err := money.ValidateAmount(minor, c.Code); err != nil {
 		hint := ""
 		if c.Decimals > 0 && wholeRE.MatchString(v) {
@@ -354,6 +343,28 @@ func parseAmount(v, currency string) (int64, error) {
 		return 0, argErr("amount", "%s%s", strings.Replace(err.Error(), "unit_amount", "amount", 1), hint)
 	}
 	return minor, nil
+}
+
+// parseMinor reads an amount (minor units as a whole number, or major
+// units with a decimal point) without the minimum charge: a metered price's
+// unit amount may be below it.
+func parseMinor(arg, v, currency string) (int64, error) {
+	c, _ := money.Lookup(currency)
+	switch {
+	case wholeRE.MatchString(v):
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, argErr(arg, "%s is too large", v)
+		}
+		return n, nil
+	case decimalRE.MatchString(v):
+		n, err := money.ParseMajor(v, c.Code)
+		if err != nil {
+			return 0, argErr(arg, "%s", err)
+		}
+		return n, nil
+	}
+	return 0, argErr(arg, "%q is not an amount: give minor units as a whole number (2000 is 20.00 USD) or major units with a decimal point (20.00), without currency signs or thousands separators", v)
 }
 
 var routeRE = regexp.MustCompile(`^/[A-Za-z0-9._~:@!$&'()*+,;=%{}/-]*$`)
@@ -385,6 +396,36 @@ func addPlanChanges() Prompt {
 			default:
 				return nil, argErr("seats", "%q is not true or false: true when the plan is billed per seat", a["seats"])
 			}
+			return d, nil
+		})
+}
+
+func addUsageBilling() Prompt {
+	return define("add_usage_billing", "Add usage billing",
+		"Walk through billing by usage on a Stripe meter: the meter, a metered monthly price, a subscription checkout, the app's backend reporting usage in batches with identifiers, showing usage to the user, and verifying it with get_usage.",
+		[]argument{
+			{"meter_name", "What is metered, as customers see it, e.g. API tokens.", true},
+			{"unit_amount", "Price per unit in the currency's minor units (2 is 0.02 USD), or in major units with a decimal point (0.02).", true},
+			{"currency", currDesc, true},
+			{"unit_label", "The unit's name in the UI, e.g. tokens.", true},
+		},
+		func(a map[string]string) (any, error) {
+			var d data
+			var err error
+			if d.Name, err = parseName("meter_name", a["meter_name"]); err != nil {
+				return nil, err
+			}
+			if d.Currency, err = parseCurrency(a["currency"]); err != nil {
+				return nil, err
+			}
+			if d.Amount, err = parseMinor("unit_amount", a["unit_amount"], d.Currency); err != nil {
+				return nil, err
+			}
+			if d.UnitLabel, err = parseName("unit_label", a["unit_label"]); err != nil {
+				return nil, err
+			}
+			d.LookupKey = lookupKey(d.Name, "usage", "")
+			d.Display = money.FormatPrice(d.Amount, d.Currency, "", 1) + " per " + strings.TrimSuffix(d.UnitLabel, "s")
 			return d, nil
 		})
 }

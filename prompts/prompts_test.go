@@ -55,6 +55,7 @@ func TestPromptList(t *testing.T) {
 		"add_subscription_billing": {"plan_name", "amount", "currency", "interval", "checkout_route", "subject_type"},
 		"add_usage_credits":        {"pack_name", "lookup_key", "amount", "currency", "credits"},
 		"add_plan_changes":         {"subject_type", "seats"},
+		"add_usage_billing":        {"meter_name", "unit_amount", "currency", "unit_label"},
 		"debug_webhooks":           {"env"},
 		"go_live":                  nil,
 	}
@@ -98,6 +99,7 @@ var goldenPrompts = []struct {
 	{"add_usage_credits", "add_usage_credits", map[string]string{"pack_name": "Starter pack", "lookup_key": "starter_pack", "amount": "1000", "currency": "usd", "credits": "1000"}},
 	{"add_plan_changes.team", "add_plan_changes", map[string]string{"subject_type": "team", "seats": "true"}},
 	{"add_plan_changes.user", "add_plan_changes", map[string]string{"subject_type": "user", "seats": "false"}},
+	{"add_usage_billing", "add_usage_billing", map[string]string{"meter_name": "API tokens", "unit_amount": "2", "currency": "usd", "unit_label": "tokens"}},
 	{"go_live", "go_live", nil},
 	{"debug_webhooks", "debug_webhooks", map[string]string{"env": "test"}},
 	{"debug_webhooks.live", "debug_webhooks", map[string]string{"env": "live"}},
