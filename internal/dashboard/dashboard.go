@@ -150,7 +150,7 @@ func (d *Dashboard) Close() {
 
 func parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "catalog", "customers", "customer", "subscriptions", "payments", "webhooks", "settings"} {
+	for _, name := range []string{"login", "error", "catalog", "customers", "customer", "subscriptions", "payments", "webhooks", "usage", "settings"} {
 		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/base.html", "templates/invoices.html",
 			"templates/"+name+".html"))
 	}

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -633,5 +634,40 @@ func TestInvoicesPerCustomerAndInPaymentHistory(t *testing.T) {
 		a := b.get(path)
 		wantIn(t, path, a.body, "in_DashEvil", `&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;`)
 		wantNotIn(t, path, a.body, "<script", "javascript:", "http://pay.example")
+	}
+}
+
+// The Usage page lists the environment's meters, the sender's backlog and
+// the subjects' usage of the last 30 days, the other environment's apart,
+// a subject id shown as text.
+func TestUsagePage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, stripetest.FakeOptions{})
+	ctx := context.Background()
+	for _, env := range []vocab.Env{vocab.Test, vocab.Live} {
+		m, _ := json.Marshal(map[string]any{"id": "mtr_" + string(env), "object": "billing.meter", "event_name": "api_tokens_" + string(env),
+			"display_name": "API tokens", "status": "active", "livemode": env == vocab.Live, "created": 1718900000,
+			"default_aggregation": map[string]any{"formula": "sum"}})
+		if err := w.st.UpsertMeters(ctx, env, []json.RawMessage{m}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.st.Pool().Exec(ctx, `INSERT INTO payments.usage_events (env, identifier, meter_id, event_name, subject_type, subject_id, value, event_time, timestamp_given, api_key_id, status)
+		VALUES ('test', 'u1', 'mtr_test', 'api_tokens_test', 'user', '<b>u_evil</b>', 40, now(), false, 'k', 'sent'),
+		       ('test', 'u2', 'mtr_test', 'api_tokens_test', 'user', '<b>u_evil</b>', 2, now(), false, 'k', 'failed'),
+		       ('live', 'u3', 'mtr_live', 'api_tokens_live', 'team', 't_live', 9, now(), false, 'k', 'pending')`); err != nil {
+		t.Fatal(err)
+	}
+	b := w.browser(t)
+	b.login()
+	a := b.get("/dashboard/test/usage")
+	wantIn(t, "usage", a.body, "api_tokens_test")
+	wantIn(t, "usage", a.body, "&lt;b&gt;u_evil&lt;/b&gt;")
+	wantIn(t, "usage", a.body, `<td class="num">42</td>`)
+	wantNotIn(t, "usage", a.body, "<b>u_evil")
+	wantNotIn(t, "usage", a.body, "t_live")
+	wantNotIn(t, "usage", a.body, "api_tokens_live")
+	if a = b.get("/dashboard/live/usage"); !strings.Contains(a.body, "t_live") || strings.Contains(a.body, "u_evil") {
+		t.Fatalf("live usage page: %s", a.body)
 	}
 }

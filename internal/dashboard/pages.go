@@ -63,6 +63,7 @@ var pages = map[string]func(*Dashboard, http.ResponseWriter, *http.Request, *ses
 	"subscriptions": (*Dashboard).subscriptions,
 	"payments":      (*Dashboard).payments,
 	"webhooks":      (*Dashboard).webhooks,
+	"usage":         (*Dashboard).usage,
 	"settings":      (*Dashboard).settings,
 }
 

@@ -85,3 +85,30 @@ func (s *Store) SubjectUsageDays(ctx context.Context, env vocab.Env, subjectType
 	}
 	return out, err
 }
+
+// SubjectUsageRow is one subject's accepted usage of one meter.
+type SubjectUsageRow struct {
+	SubjectType, SubjectID, EventName string
+	Value                             float64
+	Events                            int64
+	Failed, Waiting                   int64
+	Last                              time.Time
+}
+
+// UsageBySubject lists the subjects with the most accepted usage of env
+// since since, per meter, at most limit rows.
+func (s *Store) UsageBySubject(ctx context.Context, env vocab.Env, since time.Time, limit int) ([]SubjectUsageRow, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT subject_type, subject_id, event_name, sum(value)::float8, count(*),
+			count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'waiting_for_customer'), max(event_time)
+		FROM payments.usage_events WHERE env = $1 AND event_time >= $2
+		GROUP BY subject_type, subject_id, event_name ORDER BY 4 DESC, 2 LIMIT $3`, env, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read usage by subject: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectUsageRow, error) {
+		var u SubjectUsageRow
+		err := r.Scan(&u.SubjectType, &u.SubjectID, &u.EventName, &u.Value, &u.Events, &u.Failed, &u.Waiting, &u.Last)
+		return u, err
+	})
+}
