@@ -21,8 +21,12 @@ const (
 	// outcome is unknown is still retried: within Stripe's 24-hour
 	// identifier window, so a retry never counts twice.
 	UnknownAfter = 23 * time.Hour
-	// claimLease is how long a claimed bucket is the claimer's alone.
-	claimLease = 2 * time.Minute
+	// claimLease is how long a claimed bucket is the claimer's alone: after
+	// a sender dies, its buckets wait this long for another. A bucket sent
+	// again after it is harmless (Stripe deduplicates its identifier), so
+	// the lease is short; a claim's sends take at most 8 s (claimBatch at
+	// 25/s).
+	claimLease = 30 * time.Second
 	// claimBatch is how many buckets one step claims: sent within the
 	// lease at the pacer's slowest (25/s in test mode).
 	claimBatch = 200
