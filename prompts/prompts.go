@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"unicode"
 	"unicode/utf8"
@@ -30,12 +31,16 @@ import (
 //go:embed templates/*.md
 var templateFS embed.FS
 
-var templates = template.Must(template.New("prompts").Funcs(template.FuncMap{
-	"tool": toolCall,
-	"obj":  obj,
-	"arr":  func(v ...any) []any { return v },
-	"json": indentJSON,
-}).ParseFS(templateFS, "templates/*.md"))
+// templates are parsed at the first prompt asked for, not at start-up:
+// billwire mcp starts in every agent session and most never ask for one.
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("prompts").Funcs(template.FuncMap{
+		"tool": toolCall,
+		"obj":  obj,
+		"arr":  func(v ...any) []any { return v },
+		"json": indentJSON,
+	}).ParseFS(templateFS, "templates/*.md"))
+})
 
 // Prompt is one MCP prompt: its definition and its handler.
 type Prompt struct {
@@ -116,7 +121,7 @@ func render(name string, args []argument, parse func(map[string]string) (any, er
 		return "", err
 	}
 	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, name+".md", data); err != nil {
+	if err := templates().ExecuteTemplate(&b, name+".md", data); err != nil {
 		return "", fmt.Errorf("render prompt %s: %w", name, err)
 	}
 	return b.String(), nil

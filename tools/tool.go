@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -122,9 +123,11 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 			OpenWorldHint:   mcp.ToBoolPtr(h.openWorld),
 		},
 	}
-	valid := newValidator(name, def.RawInputSchema)
+	// Compiled at the tool's first call, not at start-up: billwire mcp lists
+	// every tool but calls few of them.
+	valid := sync.OnceValue(func() validator { return newValidator(name, def.RawInputSchema) })
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		if err := valid.check(req.GetArguments()); err != nil {
+		if err := valid().check(req.GetArguments()); err != nil {
 			setOutcome(ctx, "invalid_arguments")
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s", name, secrets.Redact(err.Error()))), nil
 		}
