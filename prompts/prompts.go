@@ -24,6 +24,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -453,10 +454,10 @@ func parseCredits(v string) (int64, error) {
 	return n, nil
 }
 
-var lookupKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
+var lookupKeyRE = lazyre.New(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
 
 func parseLookupKey(v string) (string, error) {
-	if !lookupKeyRE.MatchString(v) {
+	if !lookupKeyRE().MatchString(v) {
 		return "", argErr("lookup_key", "%q is not a lookup key for the pack's price: use lower-case letters, digits, _ . - (at most 100), e.g. credits_1k", v)
 	}
 	return v, nil
