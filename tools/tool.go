@@ -33,6 +33,10 @@ type Deps struct {
 	PublicURL string
 	// Origins bound redirect URLs (BILLWIRE_ALLOWED_ORIGINS).
 	Origins auth.Origins
+
+	// reflect makes define reflect every input schema instead of taking
+	// the generated one: the test that keeps schemas_gen.go current.
+	reflect bool
 }
 
 // Tool is one MCP tool: its definition, its handler, and whether it writes
@@ -95,6 +99,16 @@ func Schema[P any]() json.RawMessage {
 	return b
 }
 
+// inputSchema is the tool's input schema: the one generated from P at build
+// time (schemas_gen.go), so that billwire mcp does not reflect every
+// tool's at start-up, else P's reflected now.
+func inputSchema[P any](d Deps, name string) json.RawMessage {
+	if s, ok := generatedSchemas[name]; ok && !d.reflect {
+		return json.RawMessage(s)
+	}
+	return Schema[P]()
+}
+
 // hints are the four MCP annotation hints, all set on every tool, and
 // whether the tool writes to Stripe (the live-safety rules apply).
 type hints struct{ readOnly, destructive, idempotent, openWorld, writesStripe bool }
@@ -114,7 +128,7 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 		Name:           name,
 		Title:          title,
 		Description:    description,
-		RawInputSchema: Schema[P](),
+		RawInputSchema: inputSchema[P](d, name),
 		Annotations: mcp.ToolAnnotation{
 			Title:           title,
 			ReadOnlyHint:    mcp.ToBoolPtr(h.readOnly),

@@ -386,10 +386,10 @@ func (g *generation) namePatternObjects(grants map[string]int64) error {
 		g.n.HasAccess = g.qualified(access)
 		g.function(access, "text")
 		g.tables = []tableSpec{statusTable(table, g.subject)}
-		g.tmpl = subscriptionAccessSQL
+		g.tmpl = subscriptionAccessSQL()
 	case OneTimeOrders:
 		g.tables = []tableSpec{ordersTable(table, g.subject, g.env)}
-		g.tmpl = ordersSQL
+		g.tmpl = ordersSQL()
 	case Credits:
 		balances := table + "_balances"
 		if strings.HasSuffix(table, "_ledger") {
@@ -414,7 +414,7 @@ func (g *generation) namePatternObjects(grants map[string]int64) error {
 			"table "+schema+"."+revocations)
 		g.owned = append(g.owned, ownedObject{kind: "view", schema: schema, name: balances})
 		g.tables = []tableSpec{ledgerTable(table, g.subject), revocationsTable(revocations)}
-		g.tmpl = creditsSQL
+		g.tmpl = creditsSQL()
 	}
 	return nil
 }
