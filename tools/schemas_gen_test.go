@@ -40,7 +40,7 @@ func TestInputSchemasGenerated(t *testing.T) {
 func TestToolsPublishTheReflectedSchemas(t *testing.T) {
 	t.Parallel()
 	reflected := map[string]string{}
-	for _, tool := range All(Deps{reflect: true}) {
+	for _, tool := range All(Deps{reflectSchemas: true}) {
 		reflected[tool.Def.Name] = string(tool.Def.RawInputSchema)
 	}
 	for _, tool := range All(Deps{}) {
@@ -56,7 +56,7 @@ func generateSchemas(t *testing.T) []byte {
 	b.WriteString("package tools\n\n")
 	b.WriteString("// generatedSchemas are the tools' input schemas by tool name, as Schema\n// reflects them from their params structs.\n")
 	b.WriteString("var generatedSchemas = map[string]string{\n")
-	for _, tool := range All(Deps{reflect: true}) {
+	for _, tool := range All(Deps{reflectSchemas: true}) {
 		fmt.Fprintf(&b, "\t%q: %s,\n", tool.Def.Name, goString(string(tool.Def.RawInputSchema)))
 	}
 	b.WriteString("}\n")

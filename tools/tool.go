@@ -34,9 +34,9 @@ type Deps struct {
 	// Origins bound redirect URLs (BILLWIRE_ALLOWED_ORIGINS).
 	Origins auth.Origins
 
-	// reflect makes define reflect every input schema instead of taking
+	// reflectSchemas makes define reflect every input schema instead of taking
 	// the generated one: the test that keeps schemas_gen.go current.
-	reflect bool
+	reflectSchemas bool
 }
 
 // Tool is one MCP tool: its definition, its handler, and whether it writes
@@ -103,7 +103,7 @@ func Schema[P any]() json.RawMessage {
 // time (schemas_gen.go), so that billwire mcp does not reflect every
 // tool's at start-up, else P's reflected now.
 func inputSchema[P any](d Deps, name string) json.RawMessage {
-	if s, ok := generatedSchemas[name]; ok && !d.reflect {
+	if s, ok := generatedSchemas[name]; ok && !d.reflectSchemas {
 		return json.RawMessage(s)
 	}
 	return Schema[P]()
