@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 
-	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -64,50 +62,23 @@ func (t Tool) ServerTool() server.ServerTool {
 	return server.ServerTool{Tool: t.Def, Handler: t.Handler}
 }
 
-var reflector = &jsonschema.Reflector{
-	DoNotReference:             true,
-	ExpandedStruct:             true,
-	RequiredFromJSONSchemaTags: true,
-	Anonymous:                  true,
-	AllowAdditionalProperties:  false,
-	LookupComment:              typeDescription,
-}
-
-// typeDescription gives a field without a jsonschema_description its
-// type's own description (the reflector writes the tag's, even an empty
-// one, over the description a JSONSchema method gives): an env argument
-// says what Env says unless the tool has more to say.
-func typeDescription(t reflect.Type, field string) string {
-	if field == "" || t.Kind() != reflect.Struct {
-		return ""
-	}
-	if f, ok := t.FieldByName(field); ok && f.Type == reflect.TypeFor[Env]() {
-		return Env("").JSONSchema().Description
-	}
-	return ""
-}
-
-// Schema reflects the input schema of a params struct.
-func Schema[P any]() json.RawMessage {
-	s := reflector.Reflect(new(P))
-	s.Version = ""
-	s.ID = ""
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 // inputSchema is the tool's input schema: the one generated from P at build
-// time (schemas_gen.go), so that billwire mcp does not reflect every
-// tool's at start-up, else P's reflected now.
+// time (schemas_gen.go), so that billwire mcp neither reflects every tool's
+// at start-up nor links the reflector. Tests reflect P (reflectSchema) for
+// a tool not generated yet, and to check the generated ones.
 func inputSchema[P any](d Deps, name string) json.RawMessage {
 	if s, ok := generatedSchemas[name]; ok && !d.reflectSchemas {
 		return json.RawMessage(s)
 	}
-	return Schema[P]()
+	if reflectSchema == nil {
+		panic("tools: " + name + " has no generated input schema: run UPDATE_TOOLSCHEMAS=1 go test ./tools/ -run TestInputSchemasGenerated")
+	}
+	return reflectSchema(new(P))
 }
+
+// reflectSchema reflects the input schema of a pointer to a params struct;
+// it is set by the package's tests only.
+var reflectSchema func(params any) json.RawMessage
 
 // hints are the four MCP annotation hints, all set on every tool, and
 // whether the tool writes to Stripe (the live-safety rules apply).
