@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"unicode"
 	"unicode/utf8"
@@ -23,6 +24,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/money"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -30,12 +32,16 @@ import (
 //go:embed templates/*.md
 var templateFS embed.FS
 
-var templates = template.Must(template.New("prompts").Funcs(template.FuncMap{
-	"tool": toolCall,
-	"obj":  obj,
-	"arr":  func(v ...any) []any { return v },
-	"json": indentJSON,
-}).ParseFS(templateFS, "templates/*.md"))
+// templates are parsed at the first prompt asked for, not at start-up:
+// billwire mcp starts in every agent session and most never ask for one.
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("prompts").Funcs(template.FuncMap{
+		"tool": toolCall,
+		"obj":  obj,
+		"arr":  func(v ...any) []any { return v },
+		"json": indentJSON,
+	}).ParseFS(templateFS, "templates/*.md"))
+})
 
 // Prompt is one MCP prompt: its definition and its handler.
 type Prompt struct {
@@ -116,7 +122,7 @@ func render(name string, args []argument, parse func(map[string]string) (any, er
 		return "", err
 	}
 	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, name+".md", data); err != nil {
+	if err := templates().ExecuteTemplate(&b, name+".md", data); err != nil {
 		return "", fmt.Errorf("render prompt %s: %w", name, err)
 	}
 	return b.String(), nil
@@ -448,10 +454,10 @@ func parseCredits(v string) (int64, error) {
 	return n, nil
 }
 
-var lookupKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
+var lookupKeyRE = lazyre.New(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
 
 func parseLookupKey(v string) (string, error) {
-	if !lookupKeyRE.MatchString(v) {
+	if !lookupKeyRE().MatchString(v) {
 		return "", argErr("lookup_key", "%q is not a lookup key for the pack's price: use lower-case letters, digits, _ . - (at most 100), e.g. credits_1k", v)
 	}
 	return v, nil

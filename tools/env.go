@@ -4,27 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/invopop/jsonschema"
-
 	"github.com/billwire/billwire/internal/vocab"
 )
 
 // Env is a tool's env argument: test or live, validated when the arguments
 // are decoded, so a handler never parses it. Its schema (the enum) is
-// written once here; each field's jsonschema_description says what the
-// environment is for in that tool.
+// written once, in its JSONSchema method (schema_reflect_test.go: schemas
+// are reflected when generated, not in the binary); each field's
+// jsonschema_description says what the environment is for in that tool.
 type Env vocab.Env
-
-// JSONSchema is Env's input schema: a string, test or live. It returns a
-// new schema on every call, since the reflector writes each field's tags
-// into it.
-func (Env) JSONSchema() *jsonschema.Schema {
-	enum := make([]any, len(vocab.Envs))
-	for i, e := range vocab.Envs {
-		enum[i] = string(e)
-	}
-	return &jsonschema.Schema{Type: "string", Enum: enum, Description: "Stripe environment: test or live."}
-}
 
 // UnmarshalJSON accepts what vocab.ParseEnv accepts; anything else is an
 // argument error whose text the tool answers as it is.

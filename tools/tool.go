@@ -8,10 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
+	"sync"
 
-	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -32,6 +31,10 @@ type Deps struct {
 	PublicURL string
 	// Origins bound redirect URLs (BILLWIRE_ALLOWED_ORIGINS).
 	Origins auth.Origins
+
+	// reflectSchemas makes define reflect every input schema instead of taking
+	// the generated one: the test that keeps schemas_gen.go current.
+	reflectSchemas bool
 }
 
 // Tool is one MCP tool: its definition, its handler, and whether it writes
@@ -59,40 +62,23 @@ func (t Tool) ServerTool() server.ServerTool {
 	return server.ServerTool{Tool: t.Def, Handler: t.Handler}
 }
 
-var reflector = &jsonschema.Reflector{
-	DoNotReference:             true,
-	ExpandedStruct:             true,
-	RequiredFromJSONSchemaTags: true,
-	Anonymous:                  true,
-	AllowAdditionalProperties:  false,
-	LookupComment:              typeDescription,
+// inputSchema is the tool's input schema: the one generated from P at build
+// time (schemas_gen.go), so that billwire mcp neither reflects every tool's
+// at start-up nor links the reflector. Tests reflect P (reflectSchema) for
+// a tool not generated yet, and to check the generated ones.
+func inputSchema[P any](d Deps, name string) json.RawMessage {
+	if s, ok := generatedSchemas[name]; ok && !d.reflectSchemas {
+		return json.RawMessage(s)
+	}
+	if reflectSchema == nil {
+		panic("tools: " + name + " has no generated input schema: run UPDATE_TOOLSCHEMAS=1 go test ./tools/ -run TestInputSchemasGenerated")
+	}
+	return reflectSchema(new(P))
 }
 
-// typeDescription gives a field without a jsonschema_description its
-// type's own description (the reflector writes the tag's, even an empty
-// one, over the description a JSONSchema method gives): an env argument
-// says what Env says unless the tool has more to say.
-func typeDescription(t reflect.Type, field string) string {
-	if field == "" || t.Kind() != reflect.Struct {
-		return ""
-	}
-	if f, ok := t.FieldByName(field); ok && f.Type == reflect.TypeFor[Env]() {
-		return Env("").JSONSchema().Description
-	}
-	return ""
-}
-
-// Schema reflects the input schema of a params struct.
-func Schema[P any]() json.RawMessage {
-	s := reflector.Reflect(new(P))
-	s.Version = ""
-	s.ID = ""
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
+// reflectSchema reflects the input schema of a pointer to a params struct;
+// it is set by the package's tests only.
+var reflectSchema func(params any) json.RawMessage
 
 // hints are the four MCP annotation hints, all set on every tool, and
 // whether the tool writes to Stripe (the live-safety rules apply).
@@ -113,7 +99,7 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 		Name:           name,
 		Title:          title,
 		Description:    description,
-		RawInputSchema: Schema[P](),
+		RawInputSchema: inputSchema[P](d, name),
 		Annotations: mcp.ToolAnnotation{
 			Title:           title,
 			ReadOnlyHint:    mcp.ToBoolPtr(h.readOnly),
@@ -122,9 +108,11 @@ func define[P any](d Deps, name, title, description string, h hints, fn func(con
 			OpenWorldHint:   mcp.ToBoolPtr(h.openWorld),
 		},
 	}
-	valid := newValidator(name, def.RawInputSchema)
+	// Compiled at the tool's first call, not at start-up: billwire mcp lists
+	// every tool but calls few of them.
+	valid := sync.OnceValue(func() validator { return newValidator(name, def.RawInputSchema) })
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		if err := valid.check(req.GetArguments()); err != nil {
+		if err := valid().check(req.GetArguments()); err != nil {
 			setOutcome(ctx, "invalid_arguments")
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments for %s: %s", name, secrets.Redact(err.Error()))), nil
 		}

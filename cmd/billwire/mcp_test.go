@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -151,5 +153,35 @@ func TestMCPHintOnATerminalOnly(t *testing.T) {
 	}
 	if out, errs := mcpRun(strings.NewReader("")); strings.Contains(errs, "waiting for an MCP client") || out != "" {
 		t.Fatalf("mcp spawned by a client (stdin not a terminal): stdout %q, stderr %q", out, errs)
+	}
+}
+
+// billwire mcp defers garbage collection while it starts, under a memory
+// limit, and restores Go's settings after; GOGC or GOMEMLIMIT set by the
+// user leaves them alone.
+func TestStartupGCDefersCollectionAndRestores(t *testing.T) {
+	percent, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	defer func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) }()
+	restore := startupGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("during start-up GC percent = %d, want -1 (off)", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != startupMemoryLimit {
+		t.Errorf("during start-up memory limit = %d, want %d", got, startupMemoryLimit)
+	}
+	restore()
+	if got := debug.SetGCPercent(-1); got != 100 {
+		t.Errorf("after start-up GC percent = %d, want 100", got)
+	}
+	debug.SetGCPercent(100)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("after start-up memory limit = %d, want none", got)
+	}
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		startupGC(func(k string) string { return map[string]string{env: "200"}[k] })()
+		if got := debug.SetGCPercent(-1); got != 100 {
+			t.Errorf("with %s set: GC percent = %d, want 100 (untouched)", env, got)
+		}
+		debug.SetGCPercent(100)
 	}
 }

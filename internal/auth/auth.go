@@ -10,11 +10,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/billwire/billwire/internal/fault"
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -51,7 +51,7 @@ type Subject struct {
 
 func (s Subject) String() string { return s.Type + ":" + s.ID }
 
-var subjectIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@:|-]{0,127}$`)
+var subjectIDRE = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_.@:|-]{0,127}$`)
 
 // Validate checks a subject's type and id.
 func (s Subject) Validate() error {
@@ -60,7 +60,7 @@ func (s Subject) Validate() error {
 		return errors.New("subject needs both type and id: {\"type\": \"user\" | \"team\", \"id\": \"…\"}")
 	case s.Type != "user" && s.Type != "team":
 		return fmt.Errorf("subject.type %q is not supported: use \"user\" or \"team\"", s.Type)
-	case !subjectIDRE.MatchString(s.ID):
+	case !subjectIDRE().MatchString(s.ID):
 		return fmt.Errorf("subject.id %q is not valid: 1 to 128 characters, letters, digits and _ . @ : | - (starting with a letter or digit)", s.ID)
 	}
 	return nil

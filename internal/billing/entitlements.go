@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/checkout"
 	"github.com/billwire/billwire/internal/fault"
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
 	"github.com/billwire/billwire/internal/vocab"
@@ -23,10 +23,10 @@ import (
 // featureKeyRE is what billwire accepts as a feature lookup key: Stripe
 // allows up to 80 characters; billwire keeps them to identifier characters
 // so that the app can use them as constants.
-var featureKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$`)
+var featureKeyRE = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$`)
 
 func checkFeatureKey(k string) error {
-	if !featureKeyRE.MatchString(k) {
+	if !featureKeyRE().MatchString(k) {
 		return inputErr("feature %q is not a valid lookup key: use 1 to 80 letters, digits, _ . : or -, starting with a letter or digit, e.g. \"api_access\"", k)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/fault"
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/secrets"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripeapi"
@@ -51,7 +51,7 @@ const prorationDateMaxAge = 15 * time.Minute
 
 // subscriptionIDRE is what a subscription id looks like; anything else is
 // unknown without asking the database or Stripe.
-var subscriptionIDRE = regexp.MustCompile(`^sub_[A-Za-z0-9]{1,250}$`)
+var subscriptionIDRE = lazyre.New(`^sub_[A-Za-z0-9]{1,250}$`)
 
 // unknownSubscription is the one answer for a subscription the caller may
 // not see, whether it exists or not, so that ids cannot be probed.
@@ -65,7 +65,7 @@ func unknownSubscription(id string) error {
 // read the subject gets unknown_subscription; one that may read but not
 // manage it (a team member without the billing role) is forbidden.
 func (s *Service) owned(ctx context.Context, env vocab.Env, caller *auth.Caller, id string) (*store.Store, *stripeapi.Client, *store.SubscriptionOwner, error) {
-	if !subscriptionIDRE.MatchString(id) {
+	if !subscriptionIDRE().MatchString(id) {
 		return nil, nil, nil, unknownSubscription(id)
 	}
 	st, c, err := s.sessionClient(ctx, env)

@@ -244,7 +244,7 @@ func (s *Service) ChangeSubscription(ctx context.Context, env vocab.Env, caller 
 	if err := r.validate(caller); err != nil {
 		return nil, err
 	}
-	if r.IdempotencyKey != "" && !idemKeyRE.MatchString(r.IdempotencyKey) {
+	if r.IdempotencyKey != "" && !idemKeyRE().MatchString(r.IdempotencyKey) {
 		return nil, badRequest("invalid_request", "idempotency_key must be 1 to 255 printable ASCII characters without spaces")
 	}
 	return s.lifecycle(ctx, env, caller, id, "change", r.IdempotencyKey, r, func(st *store.Store, c *stripeapi.Client, o *store.SubscriptionOwner, key string) (*ChangeResult, error) {

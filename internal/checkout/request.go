@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/fault"
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -53,7 +53,7 @@ type CheckoutResult struct {
 	Replayed bool `json:"-"`
 }
 
-var idemKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+var idemKeyRE = lazyre.New(`^[\x21-\x7e]{1,255}$`)
 
 func (r *CheckoutRequest) validate(origins auth.Origins) error {
 	switch r.Mode {
@@ -92,7 +92,7 @@ func (r *CheckoutRequest) validate(origins auth.Origins) error {
 			return badRequest("redirect_not_allowed", "%s", err)
 		}
 	}
-	if r.IdempotencyKey != "" && !idemKeyRE.MatchString(r.IdempotencyKey) {
+	if r.IdempotencyKey != "" && !idemKeyRE().MatchString(r.IdempotencyKey) {
 		return badRequest("invalid_request", "idempotency_key must be 1 to 255 printable ASCII characters without spaces")
 	}
 	if r.TrialPeriodDays != nil {

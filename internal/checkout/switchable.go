@@ -3,9 +3,9 @@ package checkout
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -20,7 +20,7 @@ type SwitchableResult struct {
 	Warning        string `json:"warning,omitempty"`
 }
 
-var familyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+var familyRE = lazyre.New(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // maxFamilyProducts is Stripe's limit of products a portal switches between.
 const maxFamilyProducts = 10
@@ -30,7 +30,7 @@ const maxFamilyProducts = 10
 // No prices removes the family. The change route lets an end user switch
 // only within one family, and the Billing Portal offers them.
 func (s *Service) SetSwitchablePrices(ctx context.Context, env vocab.Env, family string, refs []string) (*SwitchableResult, error) {
-	if !familyRE.MatchString(family) {
+	if !familyRE().MatchString(family) {
 		return nil, badRequest("invalid_request", "family %q must be 1 to 64 lowercase letters, digits, - or _ (e.g. \"plans\")", family)
 	}
 	st, err := s.core.Store(ctx)

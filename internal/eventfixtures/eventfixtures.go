@@ -46,7 +46,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 	"unicode/utf8"
 
@@ -181,8 +180,15 @@ func Event(typ string, o Options) ([]byte, error) {
 	return e.buf, nil
 }
 
+// TB is the part of testing.TB that MustEvent uses; the package does not
+// import testing, so that the binaries that build events link no test code.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // MustEvent is [Event] for tests: it fails tb on error.
-func MustEvent(tb testing.TB, typ string, o Options) []byte {
+func MustEvent(tb TB, typ string, o Options) []byte {
 	tb.Helper()
 	b, err := Event(typ, o)
 	if err != nil {

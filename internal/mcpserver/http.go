@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -336,9 +335,9 @@ func (h *HTTP) endKey(key int64) {
 	clear(h.keys)
 	h.mu.Unlock()
 	for _, sid := range sids {
-		del := httptest.NewRequest(http.MethodDelete, HTTPPath, nil)
+		del, _ := http.NewRequest(http.MethodDelete, HTTPPath, nil) // a constant path: no error
 		del.Header.Set(server.HeaderKeySessionID, sid)
-		h.mcp.ServeHTTP(httptest.NewRecorder(), del)
+		h.mcp.ServeHTTP(discardResponse{http.Header{}}, del)
 	}
 	h.opts.Log.Info().Int64("key_id", key).Int("sessions", len(sids)).Msg("mcp http: key revoked; its sessions ended")
 }
@@ -427,3 +426,11 @@ func remoteEnvError(rem *auth.Remote, env vocab.Env) error {
 	}
 	return fmt.Errorf("environment_not_allowed: this MCP API key %q belongs to the %s environment; call with env %q, or connect with a %s key", rem.KeyName, rem.Env, rem.Env, env)
 }
+
+// discardResponse is the answer to a request billwire makes to mcp-go's
+// handler itself (ending a revoked key's session): nobody reads it.
+type discardResponse struct{ h http.Header }
+
+func (d discardResponse) Header() http.Header       { return d.h }
+func (discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (discardResponse) WriteHeader(int)             {}

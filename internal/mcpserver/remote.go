@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -24,14 +25,19 @@ type Auditor func(context.Context, store.AuditEntry)
 // call. Over stdio these middlewares pass calls through untouched.
 
 func remoteTools(ts []tools.Tool, audit Auditor) server.ToolHandlerMiddleware {
-	hasEnv := map[string]bool{}
-	for _, t := range ts {
-		var schema struct {
-			Properties map[string]json.RawMessage `json:"properties"`
+	// Read at the first remote call, not at start-up: over stdio it is
+	// never needed.
+	hasEnv := sync.OnceValue(func() map[string]bool {
+		m := map[string]bool{}
+		for _, t := range ts {
+			var schema struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			}
+			json.Unmarshal(t.Def.RawInputSchema, &schema) //nolint:errcheck // tools' schemas are reflected, always valid
+			_, m[t.Def.Name] = schema.Properties["env"]
 		}
-		json.Unmarshal(t.Def.RawInputSchema, &schema) //nolint:errcheck // tools' schemas are reflected, always valid
-		_, hasEnv[t.Def.Name] = schema.Properties["env"]
-	}
+		return m
+	})
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			rem := auth.RemoteFrom(ctx)
@@ -40,7 +46,7 @@ func remoteTools(ts []tools.Tool, audit Auditor) server.ToolHandlerMiddleware {
 			}
 			start := time.Now()
 			ctx, out := tools.WithOutcome(ctx)
-			res, err := remoteRefusal(rem, hasEnv[req.Params.Name], &req, out)
+			res, err := remoteRefusal(rem, hasEnv()[req.Params.Name], &req, out)
 			if res == nil {
 				res, err = next(ctx, req)
 			}

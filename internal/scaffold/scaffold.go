@@ -18,6 +18,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/vocab"
 )
 
@@ -385,10 +386,10 @@ func (g *generation) namePatternObjects(grants map[string]int64) error {
 		g.n.HasAccess = g.qualified(access)
 		g.function(access, "text")
 		g.tables = []tableSpec{statusTable(table, g.subject)}
-		g.tmpl = subscriptionAccessSQL
+		g.tmpl = subscriptionAccessSQL()
 	case OneTimeOrders:
 		g.tables = []tableSpec{ordersTable(table, g.subject, g.env)}
-		g.tmpl = ordersSQL
+		g.tmpl = ordersSQL()
 	case Credits:
 		balances := table + "_balances"
 		if strings.HasSuffix(table, "_ledger") {
@@ -413,7 +414,7 @@ func (g *generation) namePatternObjects(grants map[string]int64) error {
 			"table "+schema+"."+revocations)
 		g.owned = append(g.owned, ownedObject{kind: "view", schema: schema, name: balances})
 		g.tables = []tableSpec{ledgerTable(table, g.subject), revocationsTable(revocations)}
-		g.tmpl = creditsSQL
+		g.tmpl = creditsSQL()
 	}
 	return nil
 }
@@ -444,12 +445,12 @@ func migrationName(pattern, schema, table string, env vocab.Env) string {
 // reaches the SQL only as a quoted literal inside a dollar-quoted function
 // body and in a comment, so "$", quotes, spaces and line breaks are kept
 // out as well.
-var lookupKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.:/+-]{1,200}$`)
+var lookupKeyRE = lazyre.New(`^[A-Za-z0-9_.:/+-]{1,200}$`)
 
 // checkLookupKey accepts a Stripe price lookup key of letters, digits and
 // _ . : / + - (at most 200).
 func checkLookupKey(k string) error {
-	if !lookupKeyRE.MatchString(k) {
+	if !lookupKeyRE().MatchString(k) {
 		return invalid("grants key %q is not a lookup key billwire accepts: use 1 to 200 letters, digits and _ . : / + - (e.g. credits_100)", k)
 	}
 	return nil

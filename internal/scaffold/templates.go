@@ -1,6 +1,9 @@
 package scaffold
 
-import "text/template"
+import (
+	"sync"
+	"text/template"
+)
 
 // The SQL templates. Identifiers reach them validated and quoted, literals
 // quoted; nothing else from the caller does.
@@ -50,8 +53,12 @@ BEGIN
 END $$;
 {{end}}`
 
-func parse(name, body string) *template.Template {
-	return template.Must(template.Must(template.Must(template.New(name).Parse(headerSQL)).Parse(triggerSQL)).Parse(body))
+// parse returns the pattern's template, parsed at its first use rather than
+// at start-up (billwire mcp starts in every agent session; few scaffold).
+func parse(name, body string) func() *template.Template {
+	return sync.OnceValue(func() *template.Template {
+		return template.Must(template.Must(template.Must(template.New(name).Parse(headerSQL)).Parse(triggerSQL)).Parse(body))
+	})
 }
 
 var subscriptionAccessSQL = parse("subscription_access", `{{template "header" .}}--

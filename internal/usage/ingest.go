@@ -18,6 +18,7 @@ import (
 
 	"github.com/billwire/billwire/internal/auth"
 	"github.com/billwire/billwire/internal/fault"
+	"github.com/billwire/billwire/internal/lazyre"
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/vocab"
 )
@@ -208,7 +209,7 @@ func knowsAll(m map[string]store.Meter, events []Event) bool {
 	return true
 }
 
-var identifierRE = regexp.MustCompile(`^[\x21-\x7e]{1,100}$`)
+var identifierRE = lazyre.New(`^[\x21-\x7e]{1,100}$`)
 
 // validate checks one event and returns it as stored, or why it is refused.
 func validate(e *Event, meters map[string]store.Meter, now time.Time, apiKeyID, idempotencyKey string, i int) (store.UsageEvent, *Rejection) {
@@ -236,7 +237,7 @@ func validate(e *Event, meters map[string]store.Meter, now time.Time, apiKeyID, 
 		return reject("identifier_required", "give the event an identifier (1 to %d characters, unique per event) or send the request with an Idempotency-Key header, so a retry is not counted twice", MaxIdentifier)
 	case id == "":
 		id = DerivedIdentifier(apiKeyID, idempotencyKey, i)
-	case !identifierRE.MatchString(id):
+	case !identifierRE().MatchString(id):
 		return reject("invalid_identifier", "identifier must be 1 to %d printable ASCII characters without spaces", MaxIdentifier)
 	}
 	return store.UsageEvent{Identifier: id, MeterID: m.ID, EventName: e.EventName, SubjectType: e.Subject.Type, SubjectID: e.Subject.ID,
