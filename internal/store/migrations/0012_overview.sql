@@ -1,0 +1,299 @@
+-- Issue 15: the dashboard overview. Each section below belongs to one part
+-- of the change; later parts add their own section at the end.
+
+-- == overview rollups: per-day figures kept by triggers ==
+
+-- The overview never scans history on a page view: statement-level
+-- triggers on the projected tables (so webhooks, sync, replays and
+-- simulations all keep them) fold each statement's rows into these small
+-- tables, and this migration backfills them from the rows already there.
+-- Days are UTC days. Each trigger upserts its rollup rows in key order, so
+-- two transactions touching the same days wait for each other instead of
+-- deadlocking.
+
+-- How many months one interval_count × interval is worth: a month is a
+-- twelfth of a year of 365 days or 52 weeks.
+CREATE FUNCTION payments.months_per_interval(iv text, n integer) RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE iv
+        WHEN 'day' THEN 12.0 / 365
+        WHEN 'week' THEN 12.0 / 52
+        WHEN 'month' THEN 1.0
+        WHEN 'year' THEN 12.0
+    END * greatest(coalesce(n, 1), 1)
+$$;
+
+-- What each subscription adds to MRR now, per currency: for active,
+-- past_due and trialing subscriptions, the licensed items' list price ×
+-- quantity per month, before discounts (metered and amountless prices add
+-- nothing). trialing says the subscription is in its trial (shown apart).
+CREATE TABLE payments.subscription_mrr (
+    env             text NOT NULL CHECK (env IN ('test', 'live')),
+    subscription_id text NOT NULL,
+    currency        text NOT NULL,
+    trialing        boolean NOT NULL,
+    mrr             numeric NOT NULL, -- minor units per month
+    PRIMARY KEY (subscription_id, currency, env)
+);
+
+-- The day's change of MRR per currency; MRR at the end of a day is the sum
+-- of its row and all earlier ones.
+CREATE TABLE payments.overview_mrr_daily (
+    env      text NOT NULL CHECK (env IN ('test', 'live')),
+    day      date NOT NULL,
+    currency text NOT NULL,
+    active   numeric NOT NULL DEFAULT 0, -- active and past_due
+    trialing numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, currency, env)
+);
+
+-- Money per day and currency: payments that succeeded (counted on their
+-- day even when refunded later) and refunds that succeeded.
+CREATE TABLE payments.overview_revenue_daily (
+    env      text NOT NULL CHECK (env IN ('test', 'live')),
+    day      date NOT NULL,
+    currency text NOT NULL,
+    paid     bigint NOT NULL DEFAULT 0,
+    refunded bigint NOT NULL DEFAULT 0,
+    payments integer NOT NULL DEFAULT 0,
+    refunds  integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, currency, env)
+);
+
+-- Subscriptions per day: new by created, canceled by canceled_at, ended by ended_at.
+CREATE TABLE payments.overview_subscriptions_daily (
+    env      text NOT NULL CHECK (env IN ('test', 'live')),
+    day      date NOT NULL,
+    created  integer NOT NULL DEFAULT 0,
+    canceled integer NOT NULL DEFAULT 0,
+    ended    integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, env)
+);
+
+-- Subscriptions by status now.
+CREATE TABLE payments.overview_subscription_statuses (
+    env    text NOT NULL CHECK (env IN ('test', 'live')),
+    status text NOT NULL,
+    n      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (status, env)
+);
+
+-- Trials ending soon, for the overview and the subscriptions list.
+CREATE INDEX subscriptions_trial_ending ON payments.subscriptions (trial_end) WHERE status = 'trialing';
+
+-- The UTC day of a time.
+CREATE FUNCTION payments.utc_day(t timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE AS $$ SELECT (t AT TIME ZONE 'UTC')::date $$;
+
+-- The MRR of the subscriptions (env, id) as the tables hold them now.
+CREATE FUNCTION payments.mrr_of(envs text[], ids text[])
+RETURNS TABLE (env text, subscription_id text, currency text, trialing boolean, mrr numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT s.env, s.id, p.currency, s.status = 'trialing',
+        sum(p.unit_amount * i.quantity / payments.months_per_interval(p.recurring_interval, p.recurring_interval_count))
+    FROM (SELECT DISTINCT a.env, a.id FROM unnest(envs, ids) a(env, id)) a
+    JOIN payments.subscriptions s ON s.id = a.id AND s.env = a.env
+    JOIN payments.subscription_items i ON i.subscription_id = s.id AND i.env = s.env
+    JOIN payments.prices p ON p.id = i.price_id AND p.env = i.env
+    WHERE s.status IN ('active', 'past_due', 'trialing') AND p.type = 'recurring' AND p.unit_amount IS NOT NULL
+      AND payments.months_per_interval(p.recurring_interval, p.recurring_interval_count) IS NOT NULL
+      AND coalesce(p.data->'recurring'->>'usage_type', 'licensed') <> 'metered'
+    GROUP BY s.env, s.id, p.currency, s.status
+$$;
+
+-- Recomputes the MRR of the subscriptions (env, id) and books the change
+-- on today's row (none when it did not change).
+CREATE FUNCTION payments.mrr_refresh(envs text[], ids text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO payments.overview_mrr_daily AS t (env, day, currency, active, trialing)
+    SELECT d.env, payments.utc_day(now()), d.currency,
+        coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0), coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0)
+    FROM (SELECT f.env, f.currency, f.trialing, f.mrr FROM payments.mrr_of(envs, ids) f
+          UNION ALL
+          SELECT m.env, m.currency, m.trialing, -m.mrr FROM payments.subscription_mrr m
+          JOIN (SELECT DISTINCT * FROM unnest(envs, ids)) a(env, id) ON m.subscription_id = a.id AND m.env = a.env) d
+    GROUP BY d.env, d.currency
+    HAVING coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0) <> 0 OR coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0) <> 0
+    ORDER BY d.env, d.currency
+    ON CONFLICT (day, currency, env) DO UPDATE
+        SET active = t.active + EXCLUDED.active, trialing = t.trialing + EXCLUDED.trialing;
+    DELETE FROM payments.subscription_mrr m USING unnest(envs, ids) a(env, id)
+    WHERE m.subscription_id = a.id AND m.env = a.env;
+    INSERT INTO payments.subscription_mrr (env, subscription_id, currency, trialing, mrr)
+    SELECT * FROM payments.mrr_of(envs, ids) ORDER BY 2, 3, 1;
+END $$;
+
+-- What one subscription row adds to the daily counts.
+CREATE FUNCTION payments.subscription_days(created_at timestamptz, canceled_at timestamptz, ended_at timestamptz)
+RETURNS TABLE (day date, created integer, canceled integer, ended integer)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT payments.utc_day(created_at), 1, 0, 0
+    UNION ALL SELECT payments.utc_day(canceled_at), 0, 1, 0 WHERE canceled_at IS NOT NULL
+    UNION ALL SELECT payments.utc_day(ended_at), 0, 0, 1 WHERE ended_at IS NOT NULL
+$$;
+
+-- Books the change from the old rows o to the new rows n: only the days and
+-- statuses whose counts changed are written (and locked).
+CREATE FUNCTION payments.subscriptions_book(n payments.subscriptions[], o payments.subscriptions[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO payments.overview_subscriptions_daily AS t (env, day, created, canceled, ended)
+    SELECT x.env, x.day, sum(x.created), sum(x.canceled), sum(x.ended) FROM (
+        SELECT r.env, d.day, d.created, d.canceled, d.ended FROM unnest(n) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d
+        UNION ALL
+        SELECT r.env, d.day, -d.created, -d.canceled, -d.ended FROM unnest(o) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d) x
+    GROUP BY x.env, x.day
+    HAVING sum(x.created) <> 0 OR sum(x.canceled) <> 0 OR sum(x.ended) <> 0
+    ORDER BY x.day, x.env
+    ON CONFLICT (day, env) DO UPDATE SET created = t.created + EXCLUDED.created,
+        canceled = t.canceled + EXCLUDED.canceled, ended = t.ended + EXCLUDED.ended;
+    INSERT INTO payments.overview_subscription_statuses AS t (env, status, n)
+    SELECT x.env, x.status, sum(x.k) FROM (
+        SELECT r.env, r.status, 1 AS k FROM unnest(n) r
+        UNION ALL SELECT r.env, r.status, -1 FROM unnest(o) r) x
+    GROUP BY x.env, x.status HAVING sum(x.k) <> 0 ORDER BY x.status, x.env
+    ON CONFLICT (status, env) DO UPDATE SET n = t.n + EXCLUDED.n;
+END $$;
+
+CREATE FUNCTION payments.overview_subscriptions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    n payments.subscriptions[] := '{}';
+    o payments.subscriptions[] := '{}';
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT coalesce(array_agg(r), '{}') INTO n FROM new_rows r;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        SELECT coalesce(array_agg(r), '{}') INTO o FROM old_rows r;
+    END IF;
+    IF cardinality(n) + cardinality(o) > 0 THEN
+        PERFORM payments.subscriptions_book(n, o);
+        PERFORM payments.mrr_refresh(array_agg(x.env), array_agg(x.id)) FROM unnest(n || o) x;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER overview_insert AFTER INSERT ON payments.subscriptions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_subscriptions();
+CREATE TRIGGER overview_update AFTER UPDATE ON payments.subscriptions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_subscriptions();
+CREATE TRIGGER overview_delete AFTER DELETE ON payments.subscriptions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_subscriptions();
+
+CREATE FUNCTION payments.overview_subscription_items() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    envs text[] := '{}';
+    ids text[] := '{}';
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT envs || coalesce(array_agg(r.env), '{}'), ids || coalesce(array_agg(r.subscription_id), '{}')
+        INTO envs, ids FROM new_rows r;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        SELECT envs || coalesce(array_agg(r.env), '{}'), ids || coalesce(array_agg(r.subscription_id), '{}')
+        INTO envs, ids FROM old_rows r;
+    END IF;
+    IF cardinality(ids) > 0 THEN
+        PERFORM payments.mrr_refresh(envs, ids);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER overview_insert AFTER INSERT ON payments.subscription_items
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_subscription_items();
+CREATE TRIGGER overview_update AFTER UPDATE ON payments.subscription_items
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_subscription_items();
+CREATE TRIGGER overview_delete AFTER DELETE ON payments.subscription_items
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_subscription_items();
+
+-- What one payment history row adds to the day's money.
+CREATE FUNCTION payments.revenue_of(kind text, status text, amount bigint, cur text, occurred_at timestamptz)
+RETURNS TABLE (day date, currency text, paid bigint, refunded bigint, payments integer, refunds integer)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT payments.utc_day(occurred_at), cur,
+        CASE WHEN kind = 'payment' THEN amount ELSE 0 END, CASE WHEN kind = 'refund' THEN amount ELSE 0 END,
+        (kind = 'payment')::integer, (kind = 'refund')::integer
+    WHERE cur IS NOT NULL
+      AND ((kind = 'payment' AND status IN ('succeeded', 'refunded', 'partially_refunded'))
+        OR (kind = 'refund' AND status = 'succeeded'))
+$$;
+
+-- Books the change from the old rows o to the new rows n (only changed days).
+CREATE FUNCTION payments.revenue_book(n payments.payment_history[], o payments.payment_history[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO payments.overview_revenue_daily AS t (env, day, currency, paid, refunded, payments, refunds)
+    SELECT x.env, x.day, x.currency, sum(x.paid), sum(x.refunded), sum(x.payments), sum(x.refunds) FROM (
+        SELECT r.env, v.day, v.currency, v.paid, v.refunded, v.payments, v.refunds
+        FROM unnest(n) r CROSS JOIN LATERAL payments.revenue_of(r.kind, r.status, r.amount, r.currency, r.occurred_at) v
+        UNION ALL
+        SELECT r.env, v.day, v.currency, -v.paid, -v.refunded, -v.payments, -v.refunds
+        FROM unnest(o) r CROSS JOIN LATERAL payments.revenue_of(r.kind, r.status, r.amount, r.currency, r.occurred_at) v) x
+    GROUP BY x.env, x.day, x.currency
+    HAVING sum(x.paid) <> 0 OR sum(x.refunded) <> 0 OR sum(x.payments) <> 0 OR sum(x.refunds) <> 0
+    ORDER BY x.day, x.currency, x.env
+    ON CONFLICT (day, currency, env) DO UPDATE SET paid = t.paid + EXCLUDED.paid, refunded = t.refunded + EXCLUDED.refunded,
+        payments = t.payments + EXCLUDED.payments, refunds = t.refunds + EXCLUDED.refunds
+$$;
+
+CREATE FUNCTION payments.overview_payments() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    n payments.payment_history[] := '{}';
+    o payments.payment_history[] := '{}';
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT coalesce(array_agg(r), '{}') INTO n FROM new_rows r;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        SELECT coalesce(array_agg(r), '{}') INTO o FROM old_rows r;
+    END IF;
+    PERFORM payments.revenue_book(n, o);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER overview_insert AFTER INSERT ON payments.payment_history
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_payments();
+CREATE TRIGGER overview_update AFTER UPDATE ON payments.payment_history
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_payments();
+CREATE TRIGGER overview_delete AFTER DELETE ON payments.payment_history
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION payments.overview_payments();
+
+-- Backfill, set-based. MRR history before this migration is rebuilt from
+-- what the rows say: a subscription's MRR counts from its creation (as
+-- trialing while it still is) until it ended.
+INSERT INTO payments.subscription_mrr (env, subscription_id, currency, trialing, mrr)
+SELECT f.* FROM (SELECT array_agg(env) e, array_agg(id) i FROM payments.subscriptions) a, payments.mrr_of(a.e, a.i) f;
+
+INSERT INTO payments.overview_mrr_daily (env, day, currency, active, trialing)
+SELECT env, day, currency, sum(active), sum(trialing) FROM (
+    SELECT m.env, payments.utc_day(s.created) AS day, m.currency,
+        CASE WHEN m.trialing THEN 0 ELSE m.mrr END AS active, CASE WHEN m.trialing THEN m.mrr ELSE 0 END AS trialing
+    FROM payments.subscription_mrr m JOIN payments.subscriptions s ON s.id = m.subscription_id AND s.env = m.env
+    UNION ALL
+    SELECT s.env, x.day, p.currency,
+        x.sign * p.unit_amount * i.quantity / payments.months_per_interval(p.recurring_interval, p.recurring_interval_count), 0
+    FROM payments.subscriptions s
+    JOIN payments.subscription_items i ON i.subscription_id = s.id AND i.env = s.env
+    JOIN payments.prices p ON p.id = i.price_id AND p.env = i.env
+    CROSS JOIN LATERAL (VALUES (payments.utc_day(s.created), 1), (payments.utc_day(s.ended_at), -1)) x(day, sign)
+    WHERE s.ended_at IS NOT NULL AND s.status NOT IN ('active', 'past_due', 'trialing')
+      AND p.type = 'recurring' AND p.unit_amount IS NOT NULL
+      AND payments.months_per_interval(p.recurring_interval, p.recurring_interval_count) IS NOT NULL
+      AND coalesce(p.data->'recurring'->>'usage_type', 'licensed') <> 'metered'
+) b GROUP BY env, day, currency;
+
+INSERT INTO payments.overview_subscriptions_daily (env, day, created, canceled, ended)
+SELECT s.env, d.day, sum(d.created), sum(d.canceled), sum(d.ended)
+FROM payments.subscriptions s CROSS JOIN LATERAL payments.subscription_days(s.created, s.canceled_at, s.ended_at) d
+GROUP BY s.env, d.day;
+
+INSERT INTO payments.overview_subscription_statuses (env, status, n)
+SELECT env, status, count(*) FROM payments.subscriptions GROUP BY env, status;
+
+INSERT INTO payments.overview_revenue_daily (env, day, currency, paid, refunded, payments, refunds)
+SELECT p.env, v.day, v.currency, sum(v.paid), sum(v.refunded), sum(v.payments), sum(v.refunds)
+FROM payments.payment_history p CROSS JOIN LATERAL payments.revenue_of(p.kind, p.status, p.amount, p.currency, p.occurred_at) v
+GROUP BY p.env, v.day, v.currency;
