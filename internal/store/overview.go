@@ -44,8 +44,10 @@ type Overview struct {
 	// OverviewWindow; FailureReasons are their top 5 reasons.
 	FailedPayments int64
 	FailureReasons []StatusCount
-	// OpenDisputes counts disputes in one of OpenDisputeStatuses.
+	// OpenDisputes counts disputes in one of OpenDisputeStatuses; Disputes
+	// counts them by status.
 	OpenDisputes int64
+	Disputes     []StatusCount
 }
 
 // CurrencyMRR is MRR in one currency, in minor units per month (rounded).
@@ -224,8 +226,15 @@ func (o *Overview) queueCounts(b *pgx.Batch, now time.Time) {
 		o.FailureReasons = all[:min(5, len(all))]
 		return err
 	})
-	b.Queue(`SELECT count(*) FROM payments.payment_history WHERE status = ANY ($2) AND kind = 'dispute' AND env = $1`,
-		o.Env, OpenDisputeStatuses).QueryRow(func(row pgx.Row) error { return row.Scan(&o.OpenDisputes) })
+	b.Queue(`SELECT status, count(*) FROM payments.payment_history WHERE status = ANY ($2) AND kind = 'dispute' AND env = $1
+		GROUP BY 1 ORDER BY 2 DESC, 1`, o.Env, OpenDisputeStatuses).Query(func(rows pgx.Rows) error {
+		var err error
+		o.Disputes, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StatusCount])
+		for _, d := range o.Disputes {
+			o.OpenDisputes += d.N
+		}
+		return err
+	})
 }
 
 // MRRNow sums the per-subscription MRR that the overview's rollup keeps,

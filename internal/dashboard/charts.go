@@ -1,0 +1,135 @@
+package dashboard
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Chart geometry, in the SVG's own units (it scales to its box).
+const (
+	chartW, chartH = 600, 180
+	padL, padR     = 64, 8
+	padT, padB     = 10, 24
+)
+
+// chart is a server-rendered SVG chart over days, with what a screen
+// reader says of it and the numbers for the table under it.
+type chart struct {
+	ID, Title, Desc string
+	W, H            int
+	Grid            []tick // horizontal lines with the y axis labels
+	XTicks          []tick // day labels
+	Bars            []bar
+	Lines           []line
+	Legend          []legend
+	Head            []string   // the table's header: Day, then one per series
+	Rows            [][]string // one per day
+	Zero            float64    // y of the zero line
+}
+
+type tick struct {
+	X, Y  float64
+	Label string
+}
+
+type bar struct {
+	X, Y, W, H float64
+	Class      string
+	Label      string // the bar's tooltip: day, series and value
+}
+
+type line struct {
+	D, Class string
+}
+
+type legend struct{ Name, Class string }
+
+// series is one named row of values, one per day.
+type series struct {
+	Name, Class string
+	Values      []int64
+}
+
+// scale maps values between lo and hi (lo ≤ 0 ≤ hi) onto the plot's height.
+type scale struct{ lo, hi float64 }
+
+func newScale(ss []series) scale {
+	s := scale{}
+	for _, se := range ss {
+		for _, v := range se.Values {
+			s.lo, s.hi = min(s.lo, float64(v)), max(s.hi, float64(v))
+		}
+	}
+	if s.hi == s.lo {
+		s.hi = s.lo + 1
+	}
+	return s
+}
+
+func (s scale) y(v float64) float64 {
+	return padT + (s.hi-v)/(s.hi-s.lo)*float64(chartH-padT-padB)
+}
+
+// newChart lays out the axes, legend and table shared by bar and line charts.
+func newChart(id, title, desc string, days []time.Time, ss []series, format func(int64) string) (chart, scale) {
+	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Head: []string{"Day (UTC)"}}
+	sc := newScale(ss)
+	c.Zero = sc.y(0)
+	for i := 0; i <= 3; i++ {
+		v := sc.lo + (sc.hi-sc.lo)*float64(i)/3
+		c.Grid = append(c.Grid, tick{X: padL - 6, Y: sc.y(v), Label: format(int64(v))})
+	}
+	step := plotW() / float64(len(days))
+	for i, d := range days {
+		if i%7 == (len(days)-1)%7 {
+			c.XTicks = append(c.XTicks, tick{X: padL + step*(float64(i)+0.5), Y: chartH - 6, Label: d.Format("Jan 2")})
+		}
+		row := []string{d.Format("2006-01-02")}
+		for _, se := range ss {
+			row = append(row, format(se.Values[i]))
+		}
+		c.Rows = append(c.Rows, row)
+	}
+	for _, se := range ss {
+		c.Head = append(c.Head, se.Name)
+		c.Legend = append(c.Legend, legend{Name: se.Name, Class: se.Class})
+	}
+	return c, sc
+}
+
+func plotW() float64 { return float64(chartW - padL - padR) }
+
+// barChart draws the series as bars side by side per day, up or down from zero.
+func barChart(id, title, desc string, days []time.Time, ss []series, format func(int64) string) chart {
+	c, sc := newChart(id, title, desc, days, ss, format)
+	step := plotW() / float64(len(days))
+	w := step * 0.8 / float64(len(ss))
+	for i, d := range days {
+		for j, se := range ss {
+			v := float64(se.Values[i])
+			top, bottom := sc.y(max(v, 0)), sc.y(min(v, 0))
+			c.Bars = append(c.Bars, bar{X: padL + step*float64(i) + step*0.1 + w*float64(j), Y: top, W: w, H: max(bottom-top, 0),
+				Class: se.Class, Label: fmt.Sprintf("%s · %s: %s", d.Format("Jan 2"), se.Name, format(se.Values[i]))})
+		}
+	}
+	return c
+}
+
+// lineChart draws each series as a line through the middle of its days.
+func lineChart(id, title, desc string, days []time.Time, ss []series, format func(int64) string) chart {
+	c, sc := newChart(id, title, desc, days, ss, format)
+	step := plotW() / float64(len(days))
+	for _, se := range ss {
+		var b strings.Builder
+		for i, v := range se.Values {
+			cmd := "L"
+			if i == 0 {
+				cmd = "M"
+			}
+			fmt.Fprintf(&b, "%s%.1f %.1f ", cmd, padL+step*(float64(i)+0.5), sc.y(float64(v)))
+		}
+		c.Lines = append(c.Lines, line{D: strings.TrimSpace(b.String()), Class: se.Class})
+	}
+	return c
+}
