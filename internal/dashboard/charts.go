@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,8 +53,9 @@ type series struct {
 	Values      []int64
 }
 
-// scale maps values between lo and hi (lo ≤ 0 ≤ hi) onto the plot's height.
-type scale struct{ lo, hi float64 }
+// scale maps values between lo and hi (lo ≤ 0 ≤ hi) onto the plot's
+// height; step is the distance between grid lines, a round number.
+type scale struct{ lo, hi, step float64 }
 
 func newScale(ss []series) scale {
 	s := scale{}
@@ -61,10 +64,26 @@ func newScale(ss []series) scale {
 			s.lo, s.hi = min(s.lo, float64(v)), max(s.hi, float64(v))
 		}
 	}
+	s.step = niceStep((s.hi - s.lo) / 3)
+	s.lo, s.hi = math.Floor(s.lo/s.step)*s.step, math.Ceil(s.hi/s.step)*s.step
 	if s.hi == s.lo {
-		s.hi = s.lo + 1
+		s.hi = s.lo + s.step
 	}
 	return s
+}
+
+// niceStep rounds raw up to 1, 2 or 5 times a power of ten (at least 1).
+func niceStep(raw float64) float64 {
+	if raw <= 1 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= raw {
+			return m * p
+		}
+	}
+	return 10 * p
 }
 
 func (s scale) y(v float64) float64 {
@@ -72,13 +91,12 @@ func (s scale) y(v float64) float64 {
 }
 
 // newChart lays out the axes, legend and table shared by bar and line charts.
-func newChart(id, title, desc string, days []time.Time, ss []series, format func(int64) string) (chart, scale) {
+func newChart(id, title, desc string, days []time.Time, ss []series, format, axis func(int64) string) (chart, scale) {
 	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Head: []string{"Day (UTC)"}}
 	sc := newScale(ss)
 	c.Zero = sc.y(0)
-	for i := 0; i <= 3; i++ {
-		v := sc.lo + (sc.hi-sc.lo)*float64(i)/3
-		c.Grid = append(c.Grid, tick{X: padL - 6, Y: sc.y(v), Label: format(int64(v))})
+	for v := sc.lo; v <= sc.hi; v += sc.step {
+		c.Grid = append(c.Grid, tick{X: padL - 6, Y: sc.y(v), Label: axis(int64(v))})
 	}
 	step := plotW() / float64(len(days))
 	for i, d := range days {
@@ -101,8 +119,8 @@ func newChart(id, title, desc string, days []time.Time, ss []series, format func
 func plotW() float64 { return float64(chartW - padL - padR) }
 
 // barChart draws the series as bars side by side per day, up or down from zero.
-func barChart(id, title, desc string, days []time.Time, ss []series, format func(int64) string) chart {
-	c, sc := newChart(id, title, desc, days, ss, format)
+func barChart(id, title, desc string, days []time.Time, ss []series, format, axis func(int64) string) chart {
+	c, sc := newChart(id, title, desc, days, ss, format, axis)
 	step := plotW() / float64(len(days))
 	w := step * 0.8 / float64(len(ss))
 	for i, d := range days {
@@ -117,8 +135,8 @@ func barChart(id, title, desc string, days []time.Time, ss []series, format func
 }
 
 // lineChart draws each series as a line through the middle of its days.
-func lineChart(id, title, desc string, days []time.Time, ss []series, format func(int64) string) chart {
-	c, sc := newChart(id, title, desc, days, ss, format)
+func lineChart(id, title, desc string, days []time.Time, ss []series, format, axis func(int64) string) chart {
+	c, sc := newChart(id, title, desc, days, ss, format, axis)
 	step := plotW() / float64(len(days))
 	for _, se := range ss {
 		var b strings.Builder
@@ -132,4 +150,17 @@ func lineChart(id, title, desc string, days []time.Time, ss []series, format fun
 		c.Lines = append(c.Lines, line{D: strings.TrimSpace(b.String()), Class: se.Class})
 	}
 	return c
+}
+
+// compact writes a count or an amount in major units short enough for an
+// axis: 950, 1.2k, 3.4M.
+func compact(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"
+	case a >= 1e3:
+		return strconv.FormatFloat(math.Round(v/100)/10, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
 }

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -110,7 +111,7 @@ func (v *overviewView) fill(env vocab.Env, now time.Time) {
 		v.MRR = append(v.MRR, mrrCard{Currency: m.Currency, Active: f(m.Active), Trialing: f(m.Trialing),
 			Chart: lineChart("mrr-"+m.Currency, "MRR in "+m.Currency+", last 30 days",
 				fmt.Sprintf("MRR at the end of each day; now %s, plus %s in trials.", f(m.Active), f(m.Trialing)),
-				days, []series{active, trialing}, f)})
+				days, []series{active, trialing}, f, axisIn(m.Currency))})
 	}
 	for _, rc := range o.Revenue {
 		paid, refunded, net := series{Name: "Paid", Class: "s1"}, series{Name: "Refunded", Class: "s3"}, series{Name: "Net", Class: "s2"}
@@ -124,7 +125,7 @@ func (v *overviewView) fill(env vocab.Env, now time.Time) {
 			Payments: rc.Payments, Refunds: rc.Refunds,
 			Chart: barChart("revenue-"+rc.Currency, "Net revenue in "+rc.Currency+" per day, last 30 days",
 				fmt.Sprintf("Payments succeeded each day (up) and refunds succeeded (down); net %s over 30 days.", f(rc.Net)),
-				days, []series{paid, refunded}, f)})
+				days, []series{paid, refunded}, f, axisIn(rc.Currency))})
 	}
 	created, canceled, ended := series{Name: "New", Class: "s1"}, series{Name: "Canceled", Class: "s3"}, series{Name: "Ended", Class: "s4"}
 	var nNew, nCanceled, nEnded int64
@@ -134,7 +135,7 @@ func (v *overviewView) fill(env vocab.Env, now time.Time) {
 	}
 	v.Subs = barChart("subscriptions", "Subscriptions per day, last 30 days",
 		fmt.Sprintf("New subscriptions by creation day (%d), canceled by cancellation day (%d), ended by end day (%d).", nNew, nCanceled, nEnded),
-		days, []series{created, canceled, ended}, func(n int64) string { return strconv.FormatInt(n, 10) })
+		days, []series{created, canceled, ended}, count, count)
 	base := "/dashboard/" + string(env)
 	since := now.Add(-store.OverviewWindow).Truncate(time.Second).Format(time.RFC3339)
 	v.FailedLink = base + "/payments?" + url.Values{"status": {"failed"}, "since": {since}}.Encode()
@@ -154,6 +155,18 @@ func readSince(v string) (t time.Time, bad bool) {
 		return t, false
 	}
 	return time.Time{}, true
+}
+
+func count(n int64) string { return strconv.FormatInt(n, 10) }
+
+// axisIn writes minor units of currency on an axis: in major units, short,
+// with the currency in the chart's title.
+func axisIn(currency string) func(int64) string {
+	scale := 1.0
+	if c, ok := money.Lookup(currency); ok {
+		scale = math.Pow(10, float64(c.Decimals))
+	}
+	return func(n int64) string { return compact(float64(n) / scale) }
 }
 
 // moneyIn formats minor units of currency.

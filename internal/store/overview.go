@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -217,7 +218,7 @@ func (o *Overview) queueCounts(b *pgx.Batch, now time.Time) {
 	b.Queue(`SELECT count(*) FROM payments.subscriptions WHERE status = 'trialing' AND trial_end >= $2 AND trial_end < $3 AND env = $1`,
 		o.Env, now, now.Add(OverviewWindow)).QueryRow(func(row pgx.Row) error { return row.Scan(&o.TrialsEnding) })
 	b.Queue(`SELECT coalesce(failure_code, failure_message, 'unknown'), count(*) FROM payments.payment_history
-		WHERE status = 'failed' AND occurred_at >= $2 AND occurred_at <= $3 AND kind = 'payment' AND env = $1
+		WHERE status = 'failed' AND status <> 'succeeded' AND occurred_at >= $2 AND occurred_at <= $3 AND kind = 'payment' AND env = $1
 		GROUP BY 1 ORDER BY 2 DESC, 1`, o.Env, now.Add(-OverviewWindow), now).Query(func(rows pgx.Rows) error {
 		all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StatusCount])
 		for _, r := range all {
@@ -226,8 +227,10 @@ func (o *Overview) queueCounts(b *pgx.Batch, now time.Time) {
 		o.FailureReasons = all[:min(5, len(all))]
 		return err
 	})
-	b.Queue(`SELECT status, count(*) FROM payments.payment_history WHERE status = ANY ($2) AND kind = 'dispute' AND env = $1
-		GROUP BY 1 ORDER BY 2 DESC, 1`, o.Env, OpenDisputeStatuses).Query(func(rows pgx.Rows) error {
+	// Literal statuses, and not succeeded, so that the partial index of the
+	// statuses other than succeeded serves it under any plan.
+	b.Queue(`SELECT status, count(*) FROM payments.payment_history WHERE status IN (`+quoteList(OpenDisputeStatuses)+`)
+		AND status <> 'succeeded' AND kind = 'dispute' AND env = $1 GROUP BY 1 ORDER BY 2 DESC, 1`, o.Env).Query(func(rows pgx.Rows) error {
 		var err error
 		o.Disputes, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StatusCount])
 		for _, d := range o.Disputes {
@@ -235,6 +238,15 @@ func (o *Overview) queueCounts(b *pgx.Batch, now time.Time) {
 		}
 		return err
 	})
+}
+
+// quoteList writes constant words as an SQL list of literals.
+func quoteList(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", "''") + "'"
+	}
+	return strings.Join(q, ", ")
 }
 
 // MRRNow sums the per-subscription MRR that the overview's rollup keeps,
