@@ -51,6 +51,7 @@ func seedHistory(t *testing.T, st *store.Store) {
 		}
 	}
 	_, backfill, _ := strings.Cut(src, "-- Backfill, set-based.")
+	backfill, _, _ = strings.Cut(backfill, "\n-- == ") // the next section
 	if _, err := st.Pool().Exec(ctx, `TRUNCATE payments.subscription_mrr, payments.overview_mrr_daily, payments.overview_revenue_daily,
 		payments.overview_subscriptions_daily, payments.overview_subscription_statuses`); err != nil {
 		t.Fatal(err)

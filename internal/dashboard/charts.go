@@ -47,6 +47,20 @@ type line struct {
 
 type legend struct{ Name, Class string }
 
+// xAxis is the times of a chart's points, how often one is labelled and
+// how labels and table rows write them.
+type xAxis struct {
+	Times           []time.Time
+	Every           int
+	TickFmt, RowFmt string
+}
+
+func dayAxis(days []time.Time) xAxis { return xAxis{days, 7, "Jan 2", "2006-01-02"} }
+
+func hourAxis(hours []time.Time) xAxis { return xAxis{hours, 4, "15:04", "2006-01-02 15:04"} }
+
+func minuteAxis(minutes []time.Time) xAxis { return xAxis{minutes, 240, "15:04", "2006-01-02 15:04"} }
+
 // series is one named row of values, one per day.
 type series struct {
 	Name, Class string
@@ -91,19 +105,19 @@ func (s scale) y(v float64) float64 {
 }
 
 // newChart lays out the axes, legend and table shared by bar and line charts.
-func newChart(id, title, desc string, days []time.Time, ss []series, format, axis func(int64) string) (chart, scale) {
-	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Head: []string{"Day (UTC)"}}
+func newChart(id, title, desc string, x xAxis, ss []series, format, axis func(int64) string) (chart, scale) {
+	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Head: []string{"UTC"}}
 	sc := newScale(ss)
 	c.Zero = sc.y(0)
 	for v := sc.lo; v <= sc.hi; v += sc.step {
 		c.Grid = append(c.Grid, tick{X: padL - 6, Y: sc.y(v), Label: axis(int64(v))})
 	}
-	step := plotW() / float64(len(days))
-	for i, d := range days {
-		if i%7 == (len(days)-1)%7 {
-			c.XTicks = append(c.XTicks, tick{X: padL + step*(float64(i)+0.5), Y: chartH - 6, Label: d.Format("Jan 2")})
+	step := plotW() / float64(len(x.Times))
+	for i, d := range x.Times {
+		if i%x.Every == (len(x.Times)-1)%x.Every {
+			c.XTicks = append(c.XTicks, tick{X: padL + step*(float64(i)+0.5), Y: chartH - 6, Label: d.Format(x.TickFmt)})
 		}
-		row := []string{d.Format("2006-01-02")}
+		row := []string{d.Format(x.RowFmt)}
 		for _, se := range ss {
 			row = append(row, format(se.Values[i]))
 		}
@@ -119,11 +133,11 @@ func newChart(id, title, desc string, days []time.Time, ss []series, format, axi
 func plotW() float64 { return float64(chartW - padL - padR) }
 
 // barChart draws the series as bars side by side per day, up or down from zero.
-func barChart(id, title, desc string, days []time.Time, ss []series, format, axis func(int64) string) chart {
-	c, sc := newChart(id, title, desc, days, ss, format, axis)
-	step := plotW() / float64(len(days))
+func barChart(id, title, desc string, x xAxis, ss []series, format, axis func(int64) string) chart {
+	c, sc := newChart(id, title, desc, x, ss, format, axis)
+	step := plotW() / float64(len(x.Times))
 	w := step * 0.8 / float64(len(ss))
-	for i, d := range days {
+	for i, d := range x.Times {
 		for j, se := range ss {
 			v := float64(se.Values[i])
 			top, bottom := sc.y(max(v, 0)), sc.y(min(v, 0))
@@ -135,9 +149,9 @@ func barChart(id, title, desc string, days []time.Time, ss []series, format, axi
 }
 
 // lineChart draws each series as a line through the middle of its days.
-func lineChart(id, title, desc string, days []time.Time, ss []series, format, axis func(int64) string) chart {
-	c, sc := newChart(id, title, desc, days, ss, format, axis)
-	step := plotW() / float64(len(days))
+func lineChart(id, title, desc string, x xAxis, ss []series, format, axis func(int64) string) chart {
+	c, sc := newChart(id, title, desc, x, ss, format, axis)
+	step := plotW() / float64(len(x.Times))
 	for _, se := range ss {
 		var b strings.Builder
 		for i, v := range se.Values {

@@ -30,6 +30,7 @@ type overviewView struct {
 	Mismatches int64
 	Endpoint   *store.WebhookEndpoint
 	Health     *store.WebhookHealth
+	Pipeline   pipelineView
 	// Links to the lists behind the figures.
 	FailedLink, TrialsLink, RevenueLink string
 }
@@ -84,6 +85,12 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session,
 		d.failErr(w, r, err)
 		return
 	}
+	mins, err := st.WebhookMinutes(r.Context(), env, now.Add(-24*time.Hour))
+	if err != nil {
+		d.failErr(w, r, err)
+		return
+	}
+	v.Pipeline = newPipeline(mins, now)
 	v.fill(env, now)
 	d.render(w, r, http.StatusOK, "overview", v)
 }
@@ -111,7 +118,7 @@ func (v *overviewView) fill(env vocab.Env, now time.Time) {
 		v.MRR = append(v.MRR, mrrCard{Currency: m.Currency, Active: f(m.Active), Trialing: f(m.Trialing),
 			Chart: lineChart("mrr-"+m.Currency, "MRR in "+m.Currency+", last 30 days",
 				fmt.Sprintf("MRR at the end of each day; now %s, plus %s in trials.", f(m.Active), f(m.Trialing)),
-				days, []series{active, trialing}, f, axisIn(m.Currency))})
+				dayAxis(days), []series{active, trialing}, f, axisIn(m.Currency))})
 	}
 	for _, rc := range o.Revenue {
 		paid, refunded, net := series{Name: "Paid", Class: "s1"}, series{Name: "Refunded", Class: "s3"}, series{Name: "Net", Class: "s2"}
@@ -125,7 +132,7 @@ func (v *overviewView) fill(env vocab.Env, now time.Time) {
 			Payments: rc.Payments, Refunds: rc.Refunds,
 			Chart: barChart("revenue-"+rc.Currency, "Net revenue in "+rc.Currency+" per day, last 30 days",
 				fmt.Sprintf("Payments succeeded each day (up) and refunds succeeded (down); net %s over 30 days.", f(rc.Net)),
-				days, []series{paid, refunded}, f, axisIn(rc.Currency))})
+				dayAxis(days), []series{paid, refunded}, f, axisIn(rc.Currency))})
 	}
 	created, canceled, ended := series{Name: "New", Class: "s1"}, series{Name: "Canceled", Class: "s3"}, series{Name: "Ended", Class: "s4"}
 	var nNew, nCanceled, nEnded int64
@@ -135,7 +142,7 @@ func (v *overviewView) fill(env vocab.Env, now time.Time) {
 	}
 	v.Subs = barChart("subscriptions", "Subscriptions per day, last 30 days",
 		fmt.Sprintf("New subscriptions by creation day (%d), canceled by cancellation day (%d), ended by end day (%d).", nNew, nCanceled, nEnded),
-		days, []series{created, canceled, ended}, count, count)
+		dayAxis(days), []series{created, canceled, ended}, count, count)
 	base := "/dashboard/" + string(env)
 	since := now.Add(-store.OverviewWindow).Truncate(time.Second).Format(time.RFC3339)
 	v.FailedLink = base + "/payments?" + url.Values{"status": {"failed"}, "since": {since}}.Encode()

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // The overview is each environment's landing page: the seeded figures,
@@ -23,6 +25,27 @@ func TestOverviewPage(t *testing.T) {
 		failure_code, failures, occurred_at, source_at) VALUES ('test', 'pi_DashEvilFail', 'payment', 'failed', 100, 'usd', $1, 1, now(), now())`,
 		evilName); err != nil {
 		t.Fatal(err)
+	}
+	// Two replicas' counters of the same minute, and one from two days ago
+	// (outside the 24 hours).
+	lat := func(fast, slow int64) []int64 {
+		l := make([]int64, len(store.LatencyBoundsMs)+1)
+		l[2], l[6] = fast, slow // ≤ 5 ms, ≤ 100 ms
+		return l
+	}
+	minute := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
+	for _, c := range []struct {
+		replica string
+		m       store.WebhookMinute
+	}{
+		{"a", store.WebhookMinute{Env: vocab.Test, Minute: minute, Accepted: 3, Duplicate: 1, Latency: lat(3, 0)}},
+		{"b", store.WebhookMinute{Env: vocab.Test, Minute: minute, Accepted: 2, Refused: 2, Latency: lat(1, 1)}},
+		{"a", store.WebhookMinute{Env: vocab.Test, Minute: minute.Add(-48 * time.Hour), Accepted: 100, Latency: lat(100, 0)}},
+		{"a", store.WebhookMinute{Env: vocab.Live, Minute: minute, Failed: 7, Latency: lat(0, 0)}},
+	} {
+		if err := w.st.AddWebhookMinutes(context.Background(), c.replica, []store.WebhookMinute{c.m}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b := w.browser(t)
 	b.login()
@@ -50,7 +73,9 @@ func TestOverviewPage(t *testing.T) {
 		`href="/dashboard/test/payments#mismatches">0 payment(s)`,
 		// The pipeline.
 		`<code>stripe listen</code>`, `href="/dashboard/test/webhooks?status=parked" id="parked" class="failure">1</a>`,
-		`class="on">Overview</a>`)
+		`class="on">Overview</a>`,
+		`id="deliveries-24h">5 accepted · 1 duplicate · 2 refused · 0 failed`, `id="latency-24h">p50 ≤ 5 ms · p95 ≤ 100 ms`,
+		`<title id="deliveries-title">Webhook deliveries per minute, last 24 hours</title>`)
 	wantNotIn(t, "test overview", a.body, "<script", "49.00 USD", "LIVE MODE")
 
 	live := b.get("/dashboard/live/")
@@ -59,7 +84,8 @@ func TestOverviewPage(t *testing.T) {
 	}
 	wantIn(t, "live overview", live.body, "LIVE MODE: real customers and real money", "<title>[LIVE] Overview",
 		`<p class="big">49.00 USD</p>`, "No active subscription with a licensed price yet.", `id="failed">0</a>`, "0 open dispute(s)",
-		`<span class="badge warn">not set up</span>`, `href="/dashboard/test/" class="env-test" id="env-test"`)
+		`<span class="badge warn">not set up</span>`, `href="/dashboard/test/" class="env-test" id="env-test"`,
+		`id="deliveries-24h">0 accepted · 0 duplicate · 0 refused · 7 failed`, `id="latency-24h">p50 none`)
 	wantNotIn(t, "live overview", live.body, "40.00 USD", "15.00 USD", "card_declined")
 	if csp := live.h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
 		t.Errorf("CSP = %q", csp)

@@ -166,8 +166,8 @@ func cumulativeMRR(cur string, first time.Time, deltas []float64) CurrencyMRR {
 }
 
 func (o *Overview) queueRevenue(b *pgx.Batch, first, today time.Time) {
-	b.Queue(`SELECT currency, day, paid, refunded, payments, refunds FROM payments.overview_revenue_daily
-		WHERE day BETWEEN $2 AND $3 AND env = $1 ORDER BY currency, day`, o.Env, first, today).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT currency, day, sum(paid)::bigint, sum(refunded)::bigint, sum(payments)::bigint, sum(refunds)::bigint
+		FROM payments.overview_revenue_daily WHERE day BETWEEN $2 AND $3 AND env = $1 GROUP BY currency, day ORDER BY currency, day`, o.Env, first, today).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var cur string
 			var day time.Time
@@ -195,8 +195,8 @@ func (o *Overview) queueSubscriptions(b *pgx.Batch, first, today time.Time) {
 	for _, d := range days(first) {
 		o.Subscriptions = append(o.Subscriptions, SubscriptionDay{Day: d})
 	}
-	b.Queue(`SELECT day, created, canceled, ended FROM payments.overview_subscriptions_daily
-		WHERE day BETWEEN $2 AND $3 AND env = $1`, o.Env, first, today).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT day, sum(created)::bigint, sum(canceled)::bigint, sum(ended)::bigint FROM payments.overview_subscriptions_daily
+		WHERE day BETWEEN $2 AND $3 AND env = $1 GROUP BY day`, o.Env, first, today).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var d SubscriptionDay
 			if err := rows.Scan(&d.Day, &d.Created, &d.Canceled, &d.Ended); err != nil {
@@ -206,8 +206,8 @@ func (o *Overview) queueSubscriptions(b *pgx.Batch, first, today time.Time) {
 		}
 		return rows.Err()
 	})
-	b.Queue(`SELECT status, n FROM payments.overview_subscription_statuses WHERE env = $1 AND n <> 0
-		ORDER BY n DESC, status`, o.Env).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT status, sum(n)::bigint FROM payments.overview_subscription_statuses WHERE env = $1
+		GROUP BY status HAVING sum(n) <> 0 ORDER BY 2 DESC, status`, o.Env).Query(func(rows pgx.Rows) error {
 		var err error
 		o.Statuses, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StatusCount])
 		return err

@@ -7,9 +7,16 @@
 -- triggers on the projected tables (so webhooks, sync, replays and
 -- simulations all keep them) fold each statement's rows into these small
 -- tables, and this migration backfills them from the rows already there.
--- Days are UTC days. Each trigger upserts its rollup rows in key order, so
--- two transactions touching the same days wait for each other instead of
--- deadlocking.
+-- Days are UTC days. An update that changes none of a row's figures writes
+-- nothing. The rollup rows that every webhook would otherwise lock (today's
+-- MRR, a status's count) are split in shards by backend (shard, see
+-- payments.overview_shard), so concurrent webhook transactions rarely wait
+-- for each other; readers sum the shards. Each trigger upserts in key
+-- order, so two transactions of one shard wait instead of deadlocking.
+
+-- The shard of the rollup rows this backend writes.
+CREATE FUNCTION payments.overview_shard() RETURNS smallint
+LANGUAGE sql STABLE AS $$ SELECT (pg_backend_pid() % 8)::smallint $$;
 
 -- How many months one interval_count × interval is worth: a month is a
 -- twelfth of a year of 365 days or 52 weeks.
@@ -44,7 +51,8 @@ CREATE TABLE payments.overview_mrr_daily (
     currency text NOT NULL,
     active   numeric NOT NULL DEFAULT 0, -- active and past_due
     trialing numeric NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, currency, env)
+    shard    smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, currency, env, shard)
 );
 
 -- Money per day and currency: payments that succeeded (counted on their
@@ -57,7 +65,8 @@ CREATE TABLE payments.overview_revenue_daily (
     refunded bigint NOT NULL DEFAULT 0,
     payments integer NOT NULL DEFAULT 0,
     refunds  integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, currency, env)
+    shard    smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, currency, env, shard)
 );
 
 -- Subscriptions per day: new by created, canceled by canceled_at, ended by ended_at.
@@ -67,7 +76,8 @@ CREATE TABLE payments.overview_subscriptions_daily (
     created  integer NOT NULL DEFAULT 0,
     canceled integer NOT NULL DEFAULT 0,
     ended    integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, env)
+    shard    smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, env, shard)
 );
 
 -- Subscriptions by status now.
@@ -75,7 +85,8 @@ CREATE TABLE payments.overview_subscription_statuses (
     env    text NOT NULL CHECK (env IN ('test', 'live')),
     status text NOT NULL,
     n      bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (status, env)
+    shard    smallint NOT NULL DEFAULT 0,
+    PRIMARY KEY (status, env, shard)
 );
 
 -- Trials ending soon, for the overview and the subscriptions list.
@@ -106,9 +117,10 @@ $$;
 CREATE FUNCTION payments.mrr_refresh(envs text[], ids text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO payments.overview_mrr_daily AS t (env, day, currency, active, trialing)
+    INSERT INTO payments.overview_mrr_daily AS t (env, day, currency, active, trialing, shard)
     SELECT d.env, payments.utc_day(now()), d.currency,
-        coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0), coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0)
+        coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0), coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0),
+        payments.overview_shard()
     FROM (SELECT f.env, f.currency, f.trialing, f.mrr FROM payments.mrr_of(envs, ids) f
           UNION ALL
           SELECT m.env, m.currency, m.trialing, -m.mrr FROM payments.subscription_mrr m
@@ -116,12 +128,16 @@ BEGIN
     GROUP BY d.env, d.currency
     HAVING coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0) <> 0 OR coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0) <> 0
     ORDER BY d.env, d.currency
-    ON CONFLICT (day, currency, env) DO UPDATE
+    ON CONFLICT (day, currency, env, shard) DO UPDATE
         SET active = t.active + EXCLUDED.active, trialing = t.trialing + EXCLUDED.trialing;
+    WITH f AS MATERIALIZED (SELECT * FROM payments.mrr_of(envs, ids))
     DELETE FROM payments.subscription_mrr m USING unnest(envs, ids) a(env, id)
-    WHERE m.subscription_id = a.id AND m.env = a.env;
+    WHERE m.subscription_id = a.id AND m.env = a.env
+      AND NOT EXISTS (SELECT 1 FROM f WHERE f.subscription_id = m.subscription_id AND f.env = m.env AND f.currency = m.currency
+          AND f.trialing = m.trialing AND f.mrr = m.mrr);
     INSERT INTO payments.subscription_mrr (env, subscription_id, currency, trialing, mrr)
-    SELECT * FROM payments.mrr_of(envs, ids) ORDER BY 2, 3, 1;
+    SELECT * FROM payments.mrr_of(envs, ids) ORDER BY 2, 3, 1
+    ON CONFLICT (subscription_id, currency, env) DO NOTHING;
 END $$;
 
 -- What one subscription row adds to the daily counts.
@@ -133,44 +149,57 @@ LANGUAGE sql IMMUTABLE AS $$
     UNION ALL SELECT payments.utc_day(ended_at), 0, 0, 1 WHERE ended_at IS NOT NULL
 $$;
 
--- Books the change from the old rows o to the new rows n: only the days and
--- statuses whose counts changed are written (and locked).
-CREATE FUNCTION payments.subscriptions_book(n payments.subscriptions[], o payments.subscriptions[]) RETURNS void
+-- What the overview reads of a subscription row.
+CREATE TYPE payments.subscription_fact AS (env text, id text, status text, created timestamptz, canceled_at timestamptz, ended_at timestamptz);
+
+-- Books the change from the old facts o to the new facts n: only the days
+-- and statuses whose counts changed are written (and locked).
+CREATE FUNCTION payments.subscriptions_book(n payments.subscription_fact[], o payments.subscription_fact[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO payments.overview_subscriptions_daily AS t (env, day, created, canceled, ended)
-    SELECT x.env, x.day, sum(x.created), sum(x.canceled), sum(x.ended) FROM (
-        SELECT r.env, d.day, d.created, d.canceled, d.ended FROM unnest(n) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d
+    INSERT INTO payments.overview_subscriptions_daily AS t (env, day, created, canceled, ended, shard)
+    SELECT x.env, x.day, sum(x.created), sum(x.canceled), sum(x.ended), payments.overview_shard() FROM (
+        SELECT r.env, d.day, d.created, d.canceled, d.ended
+        FROM unnest(n) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d
         UNION ALL
-        SELECT r.env, d.day, -d.created, -d.canceled, -d.ended FROM unnest(o) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d) x
+        SELECT r.env, d.day, -d.created, -d.canceled, -d.ended
+        FROM unnest(o) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d) x
     GROUP BY x.env, x.day
     HAVING sum(x.created) <> 0 OR sum(x.canceled) <> 0 OR sum(x.ended) <> 0
     ORDER BY x.day, x.env
-    ON CONFLICT (day, env) DO UPDATE SET created = t.created + EXCLUDED.created,
+    ON CONFLICT (day, env, shard) DO UPDATE SET created = t.created + EXCLUDED.created,
         canceled = t.canceled + EXCLUDED.canceled, ended = t.ended + EXCLUDED.ended;
-    INSERT INTO payments.overview_subscription_statuses AS t (env, status, n)
-    SELECT x.env, x.status, sum(x.k) FROM (
+    INSERT INTO payments.overview_subscription_statuses AS t (env, status, n, shard)
+    SELECT x.env, x.status, sum(x.k), payments.overview_shard() FROM (
         SELECT r.env, r.status, 1 AS k FROM unnest(n) r
         UNION ALL SELECT r.env, r.status, -1 FROM unnest(o) r) x
     GROUP BY x.env, x.status HAVING sum(x.k) <> 0 ORDER BY x.status, x.env
-    ON CONFLICT (status, env) DO UPDATE SET n = t.n + EXCLUDED.n;
+    ON CONFLICT (status, env, shard) DO UPDATE SET n = t.n + EXCLUDED.n;
+    -- MRR follows status (items have their own trigger)
+    PERFORM payments.mrr_refresh(array_agg(x.env), array_agg(x.id))
+    FROM (SELECT r.env, r.id FROM unnest(n) r UNION SELECT r.env, r.id FROM unnest(o) r) x HAVING count(*) > 0;
 END $$;
 
+-- An update is booked only for the rows whose facts changed.
 CREATE FUNCTION payments.overview_subscriptions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    n payments.subscriptions[] := '{}';
-    o payments.subscriptions[] := '{}';
+    n payments.subscription_fact[];
+    o payments.subscription_fact[];
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT coalesce(array_agg(r), '{}') INTO n FROM new_rows r;
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg((r.env, r.id, r.status, r.created, r.canceled_at, r.ended_at)::payments.subscription_fact) INTO n FROM new_rows r;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg((r.env, r.id, r.status, r.created, r.canceled_at, r.ended_at)::payments.subscription_fact) INTO o FROM old_rows r;
+    ELSE
+        SELECT array_agg((a.env, a.id, a.status, a.created, a.canceled_at, a.ended_at)::payments.subscription_fact),
+               array_agg((b.env, b.id, b.status, b.created, b.canceled_at, b.ended_at)::payments.subscription_fact)
+        INTO n, o
+        FROM new_rows a JOIN old_rows b ON b.id = a.id AND b.env = a.env
+        WHERE (a.status, a.created, a.canceled_at, a.ended_at) IS DISTINCT FROM (b.status, b.created, b.canceled_at, b.ended_at);
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        SELECT coalesce(array_agg(r), '{}') INTO o FROM old_rows r;
-    END IF;
-    IF cardinality(n) + cardinality(o) > 0 THEN
-        PERFORM payments.subscriptions_book(n, o);
-        PERFORM payments.mrr_refresh(array_agg(x.env), array_agg(x.id)) FROM unnest(n || o) x;
+    IF n IS NOT NULL OR o IS NOT NULL THEN
+        PERFORM payments.subscriptions_book(coalesce(n, '{}'), coalesce(o, '{}'));
     END IF;
     RETURN NULL;
 END $$;
@@ -188,13 +217,16 @@ DECLARE
     envs text[] := '{}';
     ids text[] := '{}';
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT envs || coalesce(array_agg(r.env), '{}'), ids || coalesce(array_agg(r.subscription_id), '{}')
-        INTO envs, ids FROM new_rows r;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        SELECT envs || coalesce(array_agg(r.env), '{}'), ids || coalesce(array_agg(r.subscription_id), '{}')
-        INTO envs, ids FROM old_rows r;
+    IF TG_OP = 'INSERT' THEN
+        SELECT coalesce(array_agg(r.env), '{}'), coalesce(array_agg(r.subscription_id), '{}') INTO envs, ids FROM new_rows r;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT coalesce(array_agg(r.env), '{}'), coalesce(array_agg(r.subscription_id), '{}') INTO envs, ids FROM old_rows r;
+    ELSE
+        SELECT coalesce(array_agg(x.env), '{}'), coalesce(array_agg(x.sid), '{}') INTO envs, ids FROM (
+            SELECT a.env, a.subscription_id AS sid FROM new_rows a JOIN old_rows b ON b.id = a.id AND b.env = a.env
+            WHERE (a.subscription_id, a.price_id, a.quantity) IS DISTINCT FROM (b.subscription_id, b.price_id, b.quantity)
+            UNION SELECT b.env, b.subscription_id FROM new_rows a JOIN old_rows b ON b.id = a.id AND b.env = a.env
+            WHERE (a.subscription_id, a.price_id, a.quantity) IS DISTINCT FROM (b.subscription_id, b.price_id, b.quantity)) x;
     END IF;
     IF cardinality(ids) > 0 THEN
         PERFORM payments.mrr_refresh(envs, ids);
@@ -221,11 +253,14 @@ LANGUAGE sql IMMUTABLE AS $$
         OR (kind = 'refund' AND status = 'succeeded'))
 $$;
 
--- Books the change from the old rows o to the new rows n (only changed days).
-CREATE FUNCTION payments.revenue_book(n payments.payment_history[], o payments.payment_history[]) RETURNS void
+-- What the overview reads of a payment history row.
+CREATE TYPE payments.payment_fact AS (env text, kind text, status text, amount bigint, currency text, occurred_at timestamptz);
+
+-- Books the change from the old facts o to the new facts n (only changed days).
+CREATE FUNCTION payments.revenue_book(n payments.payment_fact[], o payments.payment_fact[]) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO payments.overview_revenue_daily AS t (env, day, currency, paid, refunded, payments, refunds)
-    SELECT x.env, x.day, x.currency, sum(x.paid), sum(x.refunded), sum(x.payments), sum(x.refunds) FROM (
+    INSERT INTO payments.overview_revenue_daily AS t (env, day, currency, paid, refunded, payments, refunds, shard)
+    SELECT x.env, x.day, x.currency, sum(x.paid), sum(x.refunded), sum(x.payments), sum(x.refunds), payments.overview_shard() FROM (
         SELECT r.env, v.day, v.currency, v.paid, v.refunded, v.payments, v.refunds
         FROM unnest(n) r CROSS JOIN LATERAL payments.revenue_of(r.kind, r.status, r.amount, r.currency, r.occurred_at) v
         UNION ALL
@@ -234,23 +269,31 @@ LANGUAGE sql AS $$
     GROUP BY x.env, x.day, x.currency
     HAVING sum(x.paid) <> 0 OR sum(x.refunded) <> 0 OR sum(x.payments) <> 0 OR sum(x.refunds) <> 0
     ORDER BY x.day, x.currency, x.env
-    ON CONFLICT (day, currency, env) DO UPDATE SET paid = t.paid + EXCLUDED.paid, refunded = t.refunded + EXCLUDED.refunded,
+    ON CONFLICT (day, currency, env, shard) DO UPDATE SET paid = t.paid + EXCLUDED.paid, refunded = t.refunded + EXCLUDED.refunded,
         payments = t.payments + EXCLUDED.payments, refunds = t.refunds + EXCLUDED.refunds
 $$;
 
+-- An update is booked only for the rows whose facts changed.
 CREATE FUNCTION payments.overview_payments() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    n payments.payment_history[] := '{}';
-    o payments.payment_history[] := '{}';
+    n payments.payment_fact[];
+    o payments.payment_fact[];
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT coalesce(array_agg(r), '{}') INTO n FROM new_rows r;
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg((r.env, r.kind, r.status, r.amount, r.currency, r.occurred_at)::payments.payment_fact) INTO n FROM new_rows r;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg((r.env, r.kind, r.status, r.amount, r.currency, r.occurred_at)::payments.payment_fact) INTO o FROM old_rows r;
+    ELSE
+        SELECT array_agg((a.env, a.kind, a.status, a.amount, a.currency, a.occurred_at)::payments.payment_fact),
+               array_agg((b.env, b.kind, b.status, b.amount, b.currency, b.occurred_at)::payments.payment_fact)
+        INTO n, o
+        FROM new_rows a JOIN old_rows b ON b.key = a.key AND b.env = a.env
+        WHERE (a.kind, a.status, a.amount, a.currency, a.occurred_at) IS DISTINCT FROM (b.kind, b.status, b.amount, b.currency, b.occurred_at);
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        SELECT coalesce(array_agg(r), '{}') INTO o FROM old_rows r;
+    IF n IS NOT NULL OR o IS NOT NULL THEN
+        PERFORM payments.revenue_book(coalesce(n, '{}'), coalesce(o, '{}'));
     END IF;
-    PERFORM payments.revenue_book(n, o);
     RETURN NULL;
 END $$;
 
@@ -297,3 +340,23 @@ INSERT INTO payments.overview_revenue_daily (env, day, currency, paid, refunded,
 SELECT p.env, v.day, v.currency, sum(v.paid), sum(v.refunded), sum(v.payments), sum(v.refunds)
 FROM payments.payment_history p CROSS JOIN LATERAL payments.revenue_of(p.kind, p.status, p.amount, p.currency, p.occurred_at) v
 GROUP BY p.env, v.day, v.currency;
+
+-- == webhook pipeline: deliveries per minute, flushed by each replica ==
+
+-- What billwire serve's receiver answered, per minute: each replica keeps
+-- counters and a latency histogram in memory and adds them here once a
+-- minute (store.AddWebhookMinutes); the overview sums the replicas. latency
+-- counts accepted deliveries by time from arrival to answer, in the buckets
+-- of store.LatencyBoundsMs (the last one is everything slower). Rows older
+-- than two days are deleted by the flush.
+CREATE TABLE payments.webhook_minutes (
+    env       text NOT NULL CHECK (env IN ('test', 'live')),
+    minute    timestamptz NOT NULL,
+    replica   text NOT NULL,
+    accepted  bigint NOT NULL DEFAULT 0,
+    duplicate bigint NOT NULL DEFAULT 0,
+    refused   bigint NOT NULL DEFAULT 0,
+    failed    bigint NOT NULL DEFAULT 0,
+    latency   bigint[] NOT NULL,
+    PRIMARY KEY (minute, replica, env)
+);
