@@ -12,6 +12,7 @@ import (
 
 	"github.com/billwire/billwire/internal/store"
 	"github.com/billwire/billwire/internal/stripetest"
+	"github.com/billwire/billwire/internal/vocab"
 )
 
 // seedHistory gives the test environment a month of business: subscriptions
@@ -43,6 +44,20 @@ func seedHistory(t *testing.T, st *store.Store) {
 			now() - (i % 30) * interval '1 day' - (i % 5) * interval '1 hour', now()
 		FROM generate_series(1, 150) i`); err != nil {
 		t.Fatal(err)
+	}
+	// A day of deliveries from two replicas, busier in the afternoon.
+	var mins []store.WebhookMinute
+	now := time.Now().UTC().Truncate(time.Minute)
+	for i := 1; i < 24*60; i++ {
+		lat := make([]int64, len(store.LatencyBoundsMs)+1)
+		lat[2], lat[3], lat[5+i%3] = int64(5+i%7), int64(2+i%4), int64(i%2)
+		mins = append(mins, store.WebhookMinute{Env: vocab.Test, Minute: now.Add(-time.Duration(i) * time.Minute),
+			Accepted: int64(8 + (i/60)%6*3 + i%5), Duplicate: int64(i % 3), Refused: int64(i % 17 / 16), Failed: int64(i % 97 / 96), Latency: lat})
+	}
+	for _, replica := range []string{"a", "b"} {
+		if err := st.AddWebhookMinutes(ctx, replica, mins); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var src string
 	for _, m := range store.MigrationFiles() {

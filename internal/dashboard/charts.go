@@ -11,7 +11,7 @@ import (
 // Chart geometry, in the SVG's own units (it scales to its box).
 const (
 	chartW, chartH = 600, 180
-	padL, padR     = 64, 8
+	padL, padR     = 64, 22
 	padT, padB     = 10, 24
 )
 
@@ -28,6 +28,7 @@ type chart struct {
 	Head            []string   // the table's header: Day, then one per series
 	Rows            [][]string // one per day
 	Zero            float64    // y of the zero line
+	Left, Right     float64    // x of the plot's edges
 }
 
 type tick struct {
@@ -106,7 +107,7 @@ func (s scale) y(v float64) float64 {
 
 // newChart lays out the axes, legend and table shared by bar and line charts.
 func newChart(id, title, desc string, x xAxis, ss []series, format, axis func(int64) string) (chart, scale) {
-	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Head: []string{"UTC"}}
+	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Head: []string{"UTC"}, Left: padL, Right: chartW - padR}
 	sc := newScale(ss)
 	c.Zero = sc.y(0)
 	for v := sc.lo; v <= sc.hi; v += sc.step {
