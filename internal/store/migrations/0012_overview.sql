@@ -113,31 +113,39 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Recomputes the MRR of the subscriptions (env, id) and books the change
--- on today's row (none when it did not change).
+-- on today's row (none when it did not change): their rows that changed
+-- or went are deleted, the new ones inserted, and the difference booked.
 CREATE FUNCTION payments.mrr_refresh(envs text[], ids text[]) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    fresh payments.subscription_mrr[];
+    gone payments.subscription_mrr[];
 BEGIN
+    SELECT coalesce(array_agg((f.env, f.subscription_id, f.currency, f.trialing, f.mrr)::payments.subscription_mrr), '{}')
+    INTO fresh FROM payments.mrr_of(envs, ids) f;
+    WITH d AS (
+        DELETE FROM payments.subscription_mrr m USING (SELECT DISTINCT * FROM unnest(envs, ids)) a(env, id)
+        WHERE m.subscription_id = a.id AND m.env = a.env
+          AND NOT EXISTS (SELECT 1 FROM unnest(fresh) f WHERE f.subscription_id = m.subscription_id AND f.env = m.env
+              AND f.currency = m.currency AND f.trialing = m.trialing AND f.mrr = m.mrr)
+        RETURNING m.*)
+    SELECT coalesce(array_agg(d), '{}') INTO gone FROM d;
+    WITH added AS (
+        INSERT INTO payments.subscription_mrr (env, subscription_id, currency, trialing, mrr)
+        SELECT * FROM unnest(fresh) f ORDER BY f.subscription_id, f.currency, f.env
+        ON CONFLICT (subscription_id, currency, env) DO NOTHING
+        RETURNING env, currency, trialing, mrr)
     INSERT INTO payments.overview_mrr_daily AS t (env, day, currency, active, trialing, shard)
-    SELECT d.env, payments.utc_day(now()), d.currency,
-        coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0), coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0),
+    SELECT x.env, payments.utc_day(now()), x.currency,
+        coalesce(sum(x.mrr) FILTER (WHERE NOT x.trialing), 0), coalesce(sum(x.mrr) FILTER (WHERE x.trialing), 0),
         payments.overview_shard()
-    FROM (SELECT f.env, f.currency, f.trialing, f.mrr FROM payments.mrr_of(envs, ids) f
-          UNION ALL
-          SELECT m.env, m.currency, m.trialing, -m.mrr FROM payments.subscription_mrr m
-          JOIN (SELECT DISTINCT * FROM unnest(envs, ids)) a(env, id) ON m.subscription_id = a.id AND m.env = a.env) d
-    GROUP BY d.env, d.currency
-    HAVING coalesce(sum(d.mrr) FILTER (WHERE NOT d.trialing), 0) <> 0 OR coalesce(sum(d.mrr) FILTER (WHERE d.trialing), 0) <> 0
-    ORDER BY d.env, d.currency
+    FROM (SELECT a.env, a.currency, a.trialing, a.mrr FROM added a
+          UNION ALL SELECT g.env, g.currency, g.trialing, -g.mrr FROM unnest(gone) g) x
+    GROUP BY x.env, x.currency
+    HAVING coalesce(sum(x.mrr) FILTER (WHERE NOT x.trialing), 0) <> 0 OR coalesce(sum(x.mrr) FILTER (WHERE x.trialing), 0) <> 0
+    ORDER BY x.env, x.currency
     ON CONFLICT (day, currency, env, shard) DO UPDATE
         SET active = t.active + EXCLUDED.active, trialing = t.trialing + EXCLUDED.trialing;
-    WITH f AS MATERIALIZED (SELECT * FROM payments.mrr_of(envs, ids))
-    DELETE FROM payments.subscription_mrr m USING unnest(envs, ids) a(env, id)
-    WHERE m.subscription_id = a.id AND m.env = a.env
-      AND NOT EXISTS (SELECT 1 FROM f WHERE f.subscription_id = m.subscription_id AND f.env = m.env AND f.currency = m.currency
-          AND f.trialing = m.trialing AND f.mrr = m.mrr);
-    INSERT INTO payments.subscription_mrr (env, subscription_id, currency, trialing, mrr)
-    SELECT * FROM payments.mrr_of(envs, ids) ORDER BY 2, 3, 1
-    ON CONFLICT (subscription_id, currency, env) DO NOTHING;
 END $$;
 
 -- What one subscription row adds to the daily counts.
