@@ -100,6 +100,24 @@ func replicaName() string {
 	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }
 
+// foldMRR folds the subscriptions that webhooks marked dirty into the
+// overview's MRR rollups every interval until ctx ends (store.FoldMRR), so
+// that the overview's own fold before it reads stays small.
+func (s *Server) foldMRR(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.store.FoldMRR(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("MRR not folded; the next fold or the overview folds it")
+			}
+		}
+	}
+}
+
 // Meter counts the webhook receiver's answers (flushed by Serve once a minute).
 func (s *Server) Meter() *webhooks.Meter { return s.meter }
 
@@ -166,6 +184,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	// After the server stopped answering: the last counts are flushed.
 	defer func() { stopMeter(); <-metered }()
+	folded := make(chan struct{})
+	go func() { defer close(folded); s.foldMRR(meterCtx, webhooks.FlushEvery) }()
+	defer func() { stopMeter(); <-folded }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("billwire serving")
 	select {
 	case err := <-errc:

@@ -93,13 +93,15 @@ type StatusCount struct {
 }
 
 // Overview reads env's overview as of now, from the rollups that
-// migration 0012 keeps, in one round trip.
+// migration 0012 keeps, in one round trip that first folds the
+// subscriptions marked dirty into the MRR rollups (FoldMRR).
 func (s *Store) Overview(ctx context.Context, env vocab.Env, now time.Time) (*Overview, error) {
 	now = now.UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	first := today.AddDate(0, 0, 1-OverviewDays)
 	o := &Overview{Env: env, Today: today}
 	b := &pgx.Batch{}
+	b.Queue(foldMRR)
 	o.queueMRR(b, first)
 	o.queueRevenue(b, first, today)
 	o.queueSubscriptions(b, first, today)
@@ -249,9 +251,29 @@ func quoteList(words []string) string {
 	return strings.Join(q, ", ")
 }
 
+// foldMRR recomputes the MRR of the subscriptions that the triggers of
+// migration 0012 marked dirty and books the changes on the MRR rollups.
+const foldMRR = `SELECT payments.mrr_fold()`
+
+// FoldMRR folds the subscriptions marked dirty since the last fold into the
+// MRR rollups (billwire serve does once a minute; Overview before it
+// reads) and returns how many it folded. Marks held by transactions still
+// running are left for the next fold.
+func (s *Store) FoldMRR(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, foldMRR).Scan(&n); err != nil {
+		return 0, fmt.Errorf("fold MRR: %w", err)
+	}
+	return n, nil
+}
+
 // MRRNow sums the per-subscription MRR that the overview's rollup keeps,
-// per currency: what the last day of Overview.MRR must agree with.
+// per currency, after a fold: what the last day of Overview.MRR must agree
+// with.
 func (s *Store) MRRNow(ctx context.Context, env vocab.Env) (map[string][2]int64, error) {
+	if _, err := s.FoldMRR(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT currency, round(coalesce(sum(mrr) FILTER (WHERE NOT trialing), 0))::bigint,
 		round(coalesce(sum(mrr) FILTER (WHERE trialing), 0))::bigint FROM payments.subscription_mrr WHERE env = $1 GROUP BY 1`, env)
 	if err != nil {

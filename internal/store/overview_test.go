@@ -100,6 +100,8 @@ func overviewSeed(t *testing.T, st *store.Store, env vocab.Env, now time.Time) {
 		WHERE key = 'pi_Paid' AND env = $1`, env); err != nil {
 		t.Fatal(err)
 	}
+	// The triggers only mark MRR dirty; tests read the rollups directly.
+	must(st.FoldMRR(ctx))
 }
 
 func TestOverviewFigures(t *testing.T) {
@@ -258,5 +260,82 @@ func TestOverviewBackfillMatchesTriggers(t *testing.T) {
 	}
 	if got := snapshot(); got != kept {
 		t.Errorf("backfill:\n%s\ntriggers:\n%s", got, kept)
+	}
+}
+
+// The webhook path only marks a subscription dirty; a fold recomputes its
+// MRR. A fold skips (without waiting) a mark that a running transaction
+// holds, even one that an earlier change left, and folds it once that
+// transaction committed: no change is lost to a fold in between.
+func TestOverviewMRRFoldSkipsHeldMarks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	now := time.Now().UTC()
+	overviewSeed(t, st, vocab.Test, now)
+	usd := func() [2]int64 {
+		t.Helper()
+		m, err := st.MRRNow(ctx, vocab.Test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m["usd"]
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE payments.subscription_items SET quantity = 3 WHERE id = 'si_sub_A_0' AND env = 'test'`); err != nil {
+		t.Fatal(err)
+	}
+	var kept float64
+	if err := st.Pool().QueryRow(ctx, `SELECT sum(mrr) FROM payments.subscription_mrr WHERE subscription_id = 'sub_A'`).Scan(&kept); err != nil || kept != 2000 {
+		t.Fatalf("the trigger recomputed MRR in the writing transaction: %v %v", kept, err)
+	}
+	tx, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `UPDATE payments.subscription_items SET quantity = 4 WHERE id = 'si_sub_A_0' AND env = 'test'`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.FoldMRR(ctx); err != nil || n != 0 {
+		t.Fatalf("fold with the mark held: %d %v", n, err)
+	}
+	if got := usd(); got != [2]int64{12200, 2000} {
+		t.Errorf("usd MRR while the change runs %v", got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := usd(); got != [2]int64{12200 + 2000, 2000} {
+		t.Errorf("usd MRR after the commit %v", got)
+	}
+	if n, err := st.FoldMRR(ctx); err != nil || n != 0 {
+		t.Errorf("second fold: %d %v", n, err)
+	}
+}
+
+// A fold books a change on the day of its mark (the first change since
+// the last fold), not on the day it runs.
+func TestOverviewMRRFoldBooksTheMarksDay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	now := time.Now().UTC()
+	overviewSeed(t, st, vocab.Test, now)
+	if _, err := st.Pool().Exec(ctx, `UPDATE payments.overview_mrr_daily SET day = day - 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE payments.subscription_items SET quantity = 4 WHERE id = 'si_sub_A_0' AND env = 'test'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE payments.mrr_dirty SET day = day - 1`); err != nil {
+		t.Fatal(err)
+	}
+	o, err := st.Overview(ctx, vocab.Test, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days := o.MRR[1].Days
+	if b, y, d := days[store.OverviewDays-3], days[store.OverviewDays-2], days[store.OverviewDays-1]; b.Active != 12200 || y.Active != 12200+2000 || d != (store.MRRDay{Day: d.Day, Active: 14200, Trialing: 2000}) {
+		t.Errorf("usd MRR the day before %+v, yesterday %+v, today %+v", b, y, d)
 	}
 }
