@@ -106,15 +106,23 @@ func BenchmarkOutbox(b *testing.B) {
 			var changes int64
 			st.Pool().QueryRow(ctx, `SELECT count(*) FROM payments.billing_changes`).Scan(&changes)
 			b.ReportMetric(float64(changes)/float64(len(rest)), "changes/event")
-			var ms float64
-			for range 50 { // the statistics catch up with the exited backends
-				st.Pool().QueryRow(ctx, `SELECT coalesce(sum(total_time), 0) FROM pg_stat_user_functions
-					WHERE schemaname = 'payments' AND funcname LIKE 'billing_change%'`).Scan(&ms)
-				if ms > 0 || mode == "without_outbox" {
+			// The statistics catch up with the exited backends one by one:
+			// wait until they stop growing, not just for the first.
+			var calls, stable int64
+			for range 250 {
+				var n int64
+				st.Pool().QueryRow(ctx, `SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE schemaname = 'payments'`).Scan(&n)
+				if stable++; n != calls || n == 0 {
+					calls, stable = n, 0
+				}
+				if stable == 5 {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			var ms float64
+			st.Pool().QueryRow(ctx, `SELECT coalesce(sum(total_time), 0) FROM pg_stat_user_functions
+				WHERE schemaname = 'payments' AND funcname LIKE 'billing_change%'`).Scan(&ms)
 			b.ReportMetric(ms*1000/float64(len(rest)), "trigger-µs/event")
 			var overview float64
 			st.Pool().QueryRow(ctx, `SELECT coalesce(sum(total_time), 0) FROM pg_stat_user_functions
