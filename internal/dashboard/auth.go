@@ -193,7 +193,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) {
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/dashboard/") || strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/dashboard/login") ||
 		strings.Contains(next, "//") || strings.Contains(next, "/..") {
-		return "/dashboard/test/catalog"
+		return "/dashboard/test/"
 	}
 	return next
 }

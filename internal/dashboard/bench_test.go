@@ -109,6 +109,7 @@ func BenchmarkDashboard(b *testing.B) {
 		name string
 		path func(i int) string
 	}{
+		{"overview", func(int) string { return "/dashboard/test/" }},
 		{"catalog/first", func(int) string { return "/dashboard/test/catalog" }},
 		{"catalog/search", func(i int) string { return fmt.Sprintf("/dashboard/test/catalog?q=plan+%d", 1+i%20) }},
 		{"customers/first", func(int) string { return "/dashboard/test/customers" }},
@@ -138,6 +139,10 @@ func BenchmarkDashboard(b *testing.B) {
 		{"webhooks/search-object", func(i int) string { return fmt.Sprintf("/dashboard/test/webhooks?q=sub_B%08d", user(i)) }},
 		{"webhooks/filter-parked", func(int) string { return "/dashboard/test/webhooks?status=parked" }},
 		{"settings", func(int) string { return "/dashboard/test/settings" }},
+		{"payments/since-failed", func(int) string {
+			return "/dashboard/test/payments?status=failed&since=" + time.Now().UTC().AddDate(0, 0, -7).Format("2006-01-02")
+		}},
+		{"live/overview", func(int) string { return "/dashboard/live/" }},
 		{"live/subscriptions-first", func(int) string { return "/dashboard/live/subscriptions" }},
 		{"live/payments-first", func(int) string { return "/dashboard/live/payments" }},
 		{"live/webhooks-first", func(int) string { return "/dashboard/live/webhooks" }},

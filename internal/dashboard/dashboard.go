@@ -105,11 +105,9 @@ func New(svc *billing.Service, log zerolog.Logger, opts Options) *Dashboard {
 	d.mux.HandleFunc("POST /dashboard/login", d.login)
 	d.mux.HandleFunc("POST /dashboard/logout", d.authed(d.logout))
 	d.mux.HandleFunc("GET /dashboard/{$}", d.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
-		http.Redirect(w, r, "/dashboard/test/catalog", http.StatusFound)
+		http.Redirect(w, r, "/dashboard/test/", http.StatusFound)
 	}))
-	d.mux.HandleFunc("GET /dashboard/{env}/{$}", d.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
-		http.Redirect(w, r, "/dashboard/"+r.PathValue("env")+"/catalog", http.StatusFound)
-	}))
+	d.mux.HandleFunc("GET /dashboard/{env}/{$}", d.authed(d.overviewPage))
 	d.mux.HandleFunc("GET /dashboard/{env}/{page}", d.authed(d.page))
 	d.mux.HandleFunc("GET /dashboard/{env}/customers/{id}", d.authed(d.customer))
 	d.mux.HandleFunc("POST /dashboard/{env}/webhooks/replay", d.authed(d.replay))
@@ -150,7 +148,7 @@ func (d *Dashboard) Close() {
 
 func parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "catalog", "customers", "customer", "subscriptions", "payments", "webhooks", "usage", "settings"} {
+	for _, name := range []string{"login", "error", "overview", "catalog", "customers", "customer", "subscriptions", "payments", "webhooks", "usage", "settings"} {
 		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/base.html", "templates/invoices.html",
 			"templates/"+name+".html"))
 	}

@@ -99,12 +99,16 @@ type listParams struct {
 	status string
 	// subject is "type:id" or "id".
 	subject string
+	// since is a UTC date (2006-01-02) or an RFC 3339 time; badSince when it is neither.
+	since    time.Time
+	badSince bool
 }
 
 func readList(r *http.Request) listParams {
 	q := r.URL.Query()
 	p := listParams{page: 1, q: strings.TrimSpace(q.Get("q")), status: strings.TrimSpace(q.Get("status")),
 		subject: strings.TrimSpace(q.Get("subject"))}
+	p.since, p.badSince = readSince(q.Get("since"))
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -119,7 +123,7 @@ func readList(r *http.Request) listParams {
 // storePage is the store's view of the list parameters; ok is false when the
 // page is out of range, and then nothing is read.
 func (p listParams) storePage() (store.Page, bool) {
-	sp := store.Page{Query: p.q, Limit: PageSize, Offset: (p.page - 1) * PageSize, Status: p.status}
+	sp := store.Page{Query: p.q, Limit: PageSize, Offset: (p.page - 1) * PageSize, Status: p.status, Since: p.since}
 	if t, id, ok := strings.Cut(p.subject, ":"); ok {
 		sp.SubjectType, sp.SubjectID = t, id
 	} else {
@@ -262,6 +266,7 @@ func (d *Dashboard) subscriptions(w http.ResponseWriter, r *http.Request, s *ses
 type paymentsView struct {
 	layout
 	Q, Status, Subject string
+	Since              string // the since filter as given, when set
 	Statuses           []string
 	Records            []store.PaymentRecord
 	Pager              pager
@@ -342,6 +347,13 @@ func (d *Dashboard) payments(w http.ResponseWriter, r *http.Request, s *session,
 	if lp.status != "" && !slices.Contains(store.PaymentStatuses, lp.status) {
 		d.fail(w, r, http.StatusBadRequest, fmt.Sprintf("Unknown payment status %q: choose one from the list.", lp.status))
 		return
+	}
+	if lp.badSince {
+		d.fail(w, r, http.StatusBadRequest, "The since filter takes a UTC date like 2026-01-31 or an RFC 3339 time like 2026-01-31T12:00:00Z.")
+		return
+	}
+	if !lp.since.IsZero() {
+		v.Since = r.URL.Query().Get("since")
 	}
 	sp, ok := lp.storePage()
 	more := false

@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -43,6 +45,7 @@ type Server struct {
 	mux   *http.ServeMux
 	dash  *dashboard.Dashboard
 	prune *webhooks.Pruner
+	meter *webhooks.Meter
 }
 
 // Options configure the runtime.
@@ -65,8 +68,8 @@ func New(st *store.Store, svc *billing.Service, log zerolog.Logger, opts Options
 	proc := webhooks.NewProcessor(st, svc, log, opts.Webhooks)
 	svc.UseProcessor(proc) // reconcile and replay keep serve's per-customer ordering
 	s := &Server{store: st, proc: proc, log: log, mux: http.NewServeMux(),
-		prune: webhooks.NewPruner(st, opts.EventRetention, log, webhooks.PrunerOptions{})}
-	s.mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
+		prune: webhooks.NewPruner(st, opts.EventRetention, log, webhooks.PrunerOptions{}), meter: webhooks.NewMeter()}
+	s.mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log).WithMeter(s.meter))
 	a.mount(s.mux)
 	s.mux.HandleFunc("GET /checkout/done", checkoutDone)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -89,6 +92,34 @@ func checkoutDone(w http.ResponseWriter, _ *http.Request) {
 		`<p>Back from Stripe Checkout. This page grants nothing: billwire projects the payment from Stripe's webhooks, `+
 		`and the app grants access from that state. Ask the agent to check get_subject_billing.</p>`)
 }
+
+// replicaName names this process among the replicas that flush webhook
+// counters: its host and process id.
+func replicaName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// foldMRR folds the subscriptions that webhooks marked dirty into the
+// overview's MRR rollups every interval until ctx ends (store.FoldMRR), so
+// that the overview's own fold before it reads stays small.
+func (s *Server) foldMRR(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.store.FoldMRR(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("MRR not folded; the next fold or the overview folds it")
+			}
+		}
+	}
+}
+
+// Meter counts the webhook receiver's answers (flushed by Serve once a minute).
+func (s *Server) Meter() *webhooks.Meter { return s.meter }
 
 // Processor is the webhook processor, shared with reconcile and replay.
 func (s *Server) Processor() *webhooks.Processor { return s.proc }
@@ -145,6 +176,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); s.prune.Run(pruneCtx) }()
 	defer func() { stopPrune(); <-pruned }()
+	meterCtx, stopMeter := context.WithCancel(context.Background())
+	metered := make(chan struct{})
+	go func() {
+		defer close(metered)
+		s.meter.Run(meterCtx, s.store, replicaName(), webhooks.FlushEvery, s.log)
+	}()
+	// After the server stopped answering: the last counts are flushed.
+	defer func() { stopMeter(); <-metered }()
+	folded := make(chan struct{})
+	go func() { defer close(folded); s.foldMRR(meterCtx, webhooks.FlushEvery) }()
+	defer func() { stopMeter(); <-folded }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("billwire serving")
 	select {
 	case err := <-errc:

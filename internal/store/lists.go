@@ -35,6 +35,9 @@ type Page struct {
 	// SubjectID keeps the rows of one subject, and SubjectType, when set, of
 	// that type (subscriptions, payment history).
 	SubjectType, SubjectID string
+	// Since keeps rows from this time on (payment history, by occurred_at;
+	// the newest-first walk stops at it, so it stays on the same indexes).
+	Since time.Time
 }
 
 // DefaultLimit and MaxLimit bound page sizes.

@@ -373,6 +373,9 @@ func (s *Store) ListPaymentHistory(ctx context.Context, env vocab.Env, p Page) (
 	if afterKey != "" {
 		where += " AND (h.occurred_at, h.key) < (" + a.add(afterAt) + ", " + a.add(afterKey) + ")"
 	}
+	if !p.Since.IsZero() {
+		where += " AND h.occurred_at >= " + a.add(p.Since)
+	}
 	if q != "" {
 		lo, hi := prefixRange(q)
 		qa, loA, hiA := a.add(q), a.add(lo), a.add(hi)

@@ -35,6 +35,7 @@ type Receiver struct {
 
 	mu    sync.Mutex
 	cache map[vocab.Env]cachedSecrets
+	meter *Meter
 }
 
 type cachedSecrets struct {
@@ -54,6 +55,12 @@ const secretTTL = time.Second
 // NewReceiver returns the handler.
 func NewReceiver(proc *Processor, secrets SecretSource, log zerolog.Logger) *Receiver {
 	return &Receiver{proc: proc, secrets: secrets, log: log, cache: map[vocab.Env]cachedSecrets{}}
+}
+
+// WithMeter makes the receiver count its answers in m.
+func (r *Receiver) WithMeter(m *Meter) *Receiver {
+	r.meter = m
+	return r
 }
 
 // secretsFor returns env's secrets, from the cache unless reload or the
@@ -127,13 +134,27 @@ func (r *Receiver) reply(w http.ResponseWriter, code int, a answer) {
 
 // ServeHTTP verifies, records and projects one delivery. Invalid deliveries
 // get 400, our own failures 5xx (Stripe retries both, so both are logged).
+// The meter, when set, counts the answer.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.meter == nil {
+		r.serve(w, req)
+		return
+	}
+	start := time.Now()
+	cw := &codeWriter{ResponseWriter: w}
+	env, status := r.serve(cw, req)
+	r.meter.observe(env, time.Now(), cw.code, status, time.Since(start))
+}
+
+// serve answers a delivery; it returns its environment (empty when the
+// route named none) and, once recorded, its status.
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) (vocab.Env, Status) {
 	arrival := r.proc.arrive()
 	defer arrival.Leave()
 	env, err := vocab.ParseEnv(req.PathValue("env"))
 	if err != nil {
 		r.refuseLog(w, r.log, http.StatusNotFound, "", "unknown environment in the webhook URL: use /webhooks/stripe/test or /webhooks/stripe/live")
-		return
+		return "", ""
 	}
 	log := r.log.With().Str("env", string(env)).Logger()
 	body, err := readBody(w, req)
@@ -141,39 +162,39 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			r.refuseLog(w, log, http.StatusBadRequest, "", "body larger than 1 MiB")
-			return
+			return env, ""
 		}
 		r.refuseLog(w, log, http.StatusBadRequest, "", "could not read body")
-		return
+		return env, ""
 	}
 	header := req.Header.Get("Stripe-Signature")
 	if header == "" {
 		r.refuseLog(w, log, http.StatusBadRequest, "", "missing Stripe-Signature header")
-		return
+		return env, ""
 	}
 	ok, err := r.verify(req.Context(), env, body, header)
 	if errors.Is(err, store.ErrNotFound) {
 		r.refuseLog(w, log, http.StatusServiceUnavailable, "",
 			"no signing secret configured for "+string(env)+": run setup_webhook or `billwire webhook setup`")
-		return
+		return env, ""
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("webhook: cannot read signing secrets")
 		r.reply(w, http.StatusServiceUnavailable, answer{Error: "signing secrets unavailable; retry later"})
-		return
+		return env, ""
 	}
 	if !ok {
 		r.refuseLog(w, log, http.StatusBadRequest, "", "signature does not verify (wrong secret, altered body, or timestamp outside 5 minutes)")
-		return
+		return env, ""
 	}
 	e, err := ParseEvent(body)
 	if err != nil {
 		r.refuseLog(w, log, http.StatusBadRequest, "", err.Error())
-		return
+		return env, ""
 	}
 	if e.Livemode != (env == vocab.Live) {
 		r.refuseLog(w, log, http.StatusBadRequest, e.ID, "event livemode does not match the "+string(env)+" route")
-		return
+		return env, ""
 	}
 	status, resolvedBy, err := r.proc.process(req.Context(), env, e, "webhook", false, arrival)
 	switch {
@@ -188,6 +209,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		log.Debug().Str("event", e.ID).Str("type", e.Type).Str("status", string(status)).Msg("webhook")
 		r.reply(w, http.StatusOK, answer{Received: true, Status: status, ResolvedBy: resolvedBy})
 	}
+	return env, status
 }
 
 // readBody reads a delivery, at most MaxBodyBytes, in one allocation when

@@ -41,6 +41,8 @@ type rig struct {
 	url  string
 	logs *bytes.Buffer
 	mu   *sync.Mutex
+	// meter counts the receiver's answers.
+	meter *webhooks.Meter
 }
 
 type lockedWriter struct {
@@ -94,7 +96,7 @@ func newRig(t *testing.T) *rig {
 // rigOn starts a receiver over st; setup configures the key and the secret.
 func rigOn(t *testing.T, st *store.Store, fake *stripetest.Fake, setup bool) *rig {
 	t.Helper()
-	r := &rig{t: t, st: st, fake: fake, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	r := &rig{t: t, st: st, fake: fake, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, meter: webhooks.NewMeter()}
 	log := zerolog.New(lockedWriter{r.mu, r.logs})
 	r.svc = billing.New(billing.Static(st), stripeapi.Options{BaseURL: fake.URL(), RateLimit: 1000}, log)
 	ctx := context.Background()
@@ -110,7 +112,7 @@ func rigOn(t *testing.T, st *store.Store, fake *stripetest.Fake, setup bool) *ri
 	o.MaxAttempts = 3
 	proc := webhooks.NewProcessor(st, r.svc, log, o)
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log))
+	mux.Handle("POST /webhooks/stripe/{env}", webhooks.NewReceiver(proc, st, log).WithMeter(r.meter))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); proc.Close() })
 	r.url = srv.URL
