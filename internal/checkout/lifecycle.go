@@ -160,7 +160,9 @@ func (p *changePlan) updateParams() *stripe.SubscriptionParams {
 		u.Items = append(u.Items, &stripe.SubscriptionItemsParams{
 			ID: optional(it.id), Price: optional(it.price), Quantity: it.quantity, Deleted: optionalTrue(it.deleted)})
 	}
-	u.AddExpand("latest_invoice")
+	if p.invoicesNow { // only then is there an invoice to show; the answer decodes faster without
+		u.AddExpand("latest_invoice")
+	}
 	return u
 }
 
