@@ -112,10 +112,28 @@ LANGUAGE sql STABLE AS $$
     GROUP BY s.env, s.id, p.currency, s.status
 $$;
 
+-- Recomputing a subscription's MRR cost the webhook transaction more than
+-- everything else it does, so the triggers only mark the subscription
+-- dirty here, and payments.mrr_fold recomputes the marked ones: the
+-- overview folds before it reads (store.Overview), and billwire serve folds
+-- once a minute (store.FoldMRR). day is the UTC day of the first change
+-- since the last fold, the day the fold books the change of MRR on. A mark
+-- locks its row until the marking transaction ends (ON CONFLICT DO UPDATE
+-- ... WHERE false locks without writing), and a fold skips locked marks:
+-- so a fold never waits, and never deletes a mark whose change it cannot
+-- see yet (that mark is folded by the next fold).
+CREATE TABLE payments.mrr_dirty (
+    env             text NOT NULL CHECK (env IN ('test', 'live')),
+    subscription_id text NOT NULL,
+    day             date NOT NULL DEFAULT payments.utc_day(now()),
+    PRIMARY KEY (subscription_id, env)
+);
+
 -- Recomputes the MRR of the subscriptions (env, id) and books the change
--- on today's row (none when it did not change): their rows that changed
--- or went are deleted, the new ones inserted, and the difference booked.
-CREATE FUNCTION payments.mrr_refresh(envs text[], ids text[]) RETURNS void
+-- on book_day (none when it did not change): their rows that changed or
+-- went are deleted, the new ones inserted, and the difference booked. Only
+-- mrr_fold calls it.
+CREATE FUNCTION payments.mrr_refresh(envs text[], ids text[], book_day date) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     fresh payments.subscription_mrr[];
@@ -136,7 +154,7 @@ BEGIN
         ON CONFLICT (subscription_id, currency, env) DO NOTHING
         RETURNING env, currency, trialing, mrr)
     INSERT INTO payments.overview_mrr_daily AS t (env, day, currency, active, trialing, shard)
-    SELECT x.env, payments.utc_day(now()), x.currency,
+    SELECT x.env, book_day, x.currency,
         coalesce(sum(x.mrr) FILTER (WHERE NOT x.trialing), 0), coalesce(sum(x.mrr) FILTER (WHERE x.trialing), 0),
         payments.overview_shard()
     FROM (SELECT a.env, a.currency, a.trialing, a.mrr FROM added a
@@ -146,6 +164,39 @@ BEGIN
     ORDER BY x.env, x.currency
     ON CONFLICT (day, currency, env, shard) DO UPDATE
         SET active = t.active + EXCLUDED.active, trialing = t.trialing + EXCLUDED.trialing;
+END $$;
+
+-- Marks the subscriptions (env, id) dirty, in key order (PL/pgSQL, so that
+-- its plan is kept for the connection: an SQL function is planned again at
+-- every call).
+CREATE FUNCTION payments.mrr_mark(envs text[], ids text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO payments.mrr_dirty AS t (env, subscription_id)
+    SELECT DISTINCT a.env, a.id FROM unnest(envs, ids) a(env, id) ORDER BY a.id, a.env
+    ON CONFLICT (subscription_id, env) DO UPDATE SET day = t.day WHERE false;
+END $$;
+
+-- Folds the marks that no transaction holds: recomputes their MRR and
+-- books each change on its mark's day. Returns how many it folded.
+CREATE FUNCTION payments.mrr_fold() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    n integer := 0;
+BEGIN
+    FOR r IN
+        WITH claimed AS (
+            DELETE FROM payments.mrr_dirty d USING (
+                SELECT subscription_id, env FROM payments.mrr_dirty ORDER BY subscription_id, env FOR UPDATE SKIP LOCKED) c
+            WHERE d.subscription_id = c.subscription_id AND d.env = c.env
+            RETURNING d.env, d.subscription_id, d.day)
+        SELECT c.day, array_agg(c.env) AS envs, array_agg(c.subscription_id) AS ids FROM claimed c GROUP BY c.day ORDER BY c.day
+    LOOP
+        PERFORM payments.mrr_refresh(r.envs, r.ids, r.day);
+        n := n + cardinality(r.ids);
+    END LOOP;
+    RETURN n;
 END $$;
 
 -- What one subscription row adds to the daily counts.
@@ -184,7 +235,7 @@ BEGIN
     GROUP BY x.env, x.status HAVING sum(x.k) <> 0 ORDER BY x.status, x.env
     ON CONFLICT (status, env, shard) DO UPDATE SET n = t.n + EXCLUDED.n;
     -- MRR follows status (items have their own trigger)
-    PERFORM payments.mrr_refresh(array_agg(x.env), array_agg(x.id))
+    PERFORM payments.mrr_mark(array_agg(x.env), array_agg(x.id))
     FROM (SELECT r.env, r.id FROM unnest(n) r UNION SELECT r.env, r.id FROM unnest(o) r) x HAVING count(*) > 0;
 END $$;
 
@@ -237,7 +288,7 @@ BEGIN
             WHERE (a.subscription_id, a.price_id, a.quantity) IS DISTINCT FROM (b.subscription_id, b.price_id, b.quantity)) x;
     END IF;
     IF cardinality(ids) > 0 THEN
-        PERFORM payments.mrr_refresh(envs, ids);
+        PERFORM payments.mrr_mark(envs, ids);
     END IF;
     RETURN NULL;
 END $$;
@@ -264,9 +315,13 @@ $$;
 -- What the overview reads of a payment history row.
 CREATE TYPE payments.payment_fact AS (env text, kind text, status text, amount bigint, currency text, occurred_at timestamptz);
 
--- Books the change from the old facts o to the new facts n (only changed days).
+-- Books the change from the old facts o to the new facts n (only changed
+-- days). PL/pgSQL, so that its plan is kept for the connection: as an SQL
+-- function it was planned again at every call, most of the rollups' cost
+-- on the webhook path.
 CREATE FUNCTION payments.revenue_book(n payments.payment_fact[], o payments.payment_fact[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO payments.overview_revenue_daily AS t (env, day, currency, paid, refunded, payments, refunds, shard)
     SELECT x.env, x.day, x.currency, sum(x.paid), sum(x.refunded), sum(x.payments), sum(x.refunds), payments.overview_shard() FROM (
         SELECT r.env, v.day, v.currency, v.paid, v.refunded, v.payments, v.refunds
@@ -278,8 +333,8 @@ LANGUAGE sql AS $$
     HAVING sum(x.paid) <> 0 OR sum(x.refunded) <> 0 OR sum(x.payments) <> 0 OR sum(x.refunds) <> 0
     ORDER BY x.day, x.currency, x.env
     ON CONFLICT (day, currency, env, shard) DO UPDATE SET paid = t.paid + EXCLUDED.paid, refunded = t.refunded + EXCLUDED.refunded,
-        payments = t.payments + EXCLUDED.payments, refunds = t.refunds + EXCLUDED.refunds
-$$;
+        payments = t.payments + EXCLUDED.payments, refunds = t.refunds + EXCLUDED.refunds;
+END $$;
 
 -- An update is booked only for the rows whose facts changed.
 CREATE FUNCTION payments.overview_payments() RETURNS trigger
@@ -368,168 +423,3 @@ CREATE TABLE payments.webhook_minutes (
     latency   bigint[] NOT NULL,
     PRIMARY KEY (minute, replica, env)
 );
-
--- == MRR off the webhook path: triggers mark, folds recompute ==
-
--- Recomputing a subscription's MRR cost the webhook transaction more than
--- everything else it does, so the triggers only mark the subscription
--- dirty here, and payments.mrr_fold recomputes the marked ones: the
--- overview folds before it reads (store.Overview), and billwire serve folds
--- once a minute (store.FoldMRR). day is the UTC day of the first change
--- since the last fold, the day the fold books the change of MRR on. A mark
--- locks its row until the marking transaction ends (ON CONFLICT DO UPDATE
--- ... WHERE false locks without writing), and a fold skips locked marks:
--- so a fold never waits, and never deletes a mark whose change it cannot
--- see yet (that mark is folded by the next fold).
-CREATE TABLE payments.mrr_dirty (
-    env             text NOT NULL CHECK (env IN ('test', 'live')),
-    subscription_id text NOT NULL,
-    day             date NOT NULL DEFAULT payments.utc_day(now()),
-    PRIMARY KEY (subscription_id, env)
-);
-
--- Marks the subscriptions (env, id) dirty, in key order.
-CREATE FUNCTION payments.mrr_mark(envs text[], ids text[]) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO payments.mrr_dirty AS t (env, subscription_id)
-    SELECT DISTINCT a.env, a.id FROM unnest(envs, ids) a(env, id) ORDER BY a.id, a.env
-    ON CONFLICT (subscription_id, env) DO UPDATE SET day = t.day WHERE false
-$$;
-
--- mrr_refresh, booking on book_day instead of today (the fold's only caller).
-DROP FUNCTION payments.mrr_refresh(text[], text[]);
-CREATE FUNCTION payments.mrr_refresh(envs text[], ids text[], book_day date) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    fresh payments.subscription_mrr[];
-    gone payments.subscription_mrr[];
-BEGIN
-    SELECT coalesce(array_agg((f.env, f.subscription_id, f.currency, f.trialing, f.mrr)::payments.subscription_mrr), '{}')
-    INTO fresh FROM payments.mrr_of(envs, ids) f;
-    WITH d AS (
-        DELETE FROM payments.subscription_mrr m USING (SELECT DISTINCT * FROM unnest(envs, ids)) a(env, id)
-        WHERE m.subscription_id = a.id AND m.env = a.env
-          AND NOT EXISTS (SELECT 1 FROM unnest(fresh) f WHERE f.subscription_id = m.subscription_id AND f.env = m.env
-              AND f.currency = m.currency AND f.trialing = m.trialing AND f.mrr = m.mrr)
-        RETURNING m.*)
-    SELECT coalesce(array_agg(d), '{}') INTO gone FROM d;
-    WITH added AS (
-        INSERT INTO payments.subscription_mrr (env, subscription_id, currency, trialing, mrr)
-        SELECT * FROM unnest(fresh) f ORDER BY f.subscription_id, f.currency, f.env
-        ON CONFLICT (subscription_id, currency, env) DO NOTHING
-        RETURNING env, currency, trialing, mrr)
-    INSERT INTO payments.overview_mrr_daily AS t (env, day, currency, active, trialing, shard)
-    SELECT x.env, book_day, x.currency,
-        coalesce(sum(x.mrr) FILTER (WHERE NOT x.trialing), 0), coalesce(sum(x.mrr) FILTER (WHERE x.trialing), 0),
-        payments.overview_shard()
-    FROM (SELECT a.env, a.currency, a.trialing, a.mrr FROM added a
-          UNION ALL SELECT g.env, g.currency, g.trialing, -g.mrr FROM unnest(gone) g) x
-    GROUP BY x.env, x.currency
-    HAVING coalesce(sum(x.mrr) FILTER (WHERE NOT x.trialing), 0) <> 0 OR coalesce(sum(x.mrr) FILTER (WHERE x.trialing), 0) <> 0
-    ORDER BY x.env, x.currency
-    ON CONFLICT (day, currency, env, shard) DO UPDATE
-        SET active = t.active + EXCLUDED.active, trialing = t.trialing + EXCLUDED.trialing;
-END $$;
-
--- Folds the marks that no transaction holds: recomputes their MRR and
--- books each change on its mark's day. Returns how many it folded.
-CREATE FUNCTION payments.mrr_fold() RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
-    n integer := 0;
-BEGIN
-    FOR r IN
-        WITH claimed AS (
-            DELETE FROM payments.mrr_dirty d USING (
-                SELECT subscription_id, env FROM payments.mrr_dirty ORDER BY subscription_id, env FOR UPDATE SKIP LOCKED) c
-            WHERE d.subscription_id = c.subscription_id AND d.env = c.env
-            RETURNING d.env, d.subscription_id, d.day)
-        SELECT c.day, array_agg(c.env) AS envs, array_agg(c.subscription_id) AS ids FROM claimed c GROUP BY c.day ORDER BY c.day
-    LOOP
-        PERFORM payments.mrr_refresh(r.envs, r.ids, r.day);
-        n := n + cardinality(r.ids);
-    END LOOP;
-    RETURN n;
-END $$;
-
--- The triggers mark instead of recomputing.
-CREATE OR REPLACE FUNCTION payments.subscriptions_book(n payments.subscription_fact[], o payments.subscription_fact[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO payments.overview_subscriptions_daily AS t (env, day, created, canceled, ended, shard)
-    SELECT x.env, x.day, sum(x.created), sum(x.canceled), sum(x.ended), payments.overview_shard() FROM (
-        SELECT r.env, d.day, d.created, d.canceled, d.ended
-        FROM unnest(n) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d
-        UNION ALL
-        SELECT r.env, d.day, -d.created, -d.canceled, -d.ended
-        FROM unnest(o) r CROSS JOIN LATERAL payments.subscription_days(r.created, r.canceled_at, r.ended_at) d) x
-    GROUP BY x.env, x.day
-    HAVING sum(x.created) <> 0 OR sum(x.canceled) <> 0 OR sum(x.ended) <> 0
-    ORDER BY x.day, x.env
-    ON CONFLICT (day, env, shard) DO UPDATE SET created = t.created + EXCLUDED.created,
-        canceled = t.canceled + EXCLUDED.canceled, ended = t.ended + EXCLUDED.ended;
-    INSERT INTO payments.overview_subscription_statuses AS t (env, status, n, shard)
-    SELECT x.env, x.status, sum(x.k), payments.overview_shard() FROM (
-        SELECT r.env, r.status, 1 AS k FROM unnest(n) r
-        UNION ALL SELECT r.env, r.status, -1 FROM unnest(o) r) x
-    GROUP BY x.env, x.status HAVING sum(x.k) <> 0 ORDER BY x.status, x.env
-    ON CONFLICT (status, env, shard) DO UPDATE SET n = t.n + EXCLUDED.n;
-    -- MRR follows status (items have their own trigger)
-    PERFORM payments.mrr_mark(array_agg(x.env), array_agg(x.id))
-    FROM (SELECT r.env, r.id FROM unnest(n) r UNION SELECT r.env, r.id FROM unnest(o) r) x HAVING count(*) > 0;
-END $$;
-
-CREATE OR REPLACE FUNCTION payments.overview_subscription_items() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    envs text[] := '{}';
-    ids text[] := '{}';
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        SELECT coalesce(array_agg(r.env), '{}'), coalesce(array_agg(r.subscription_id), '{}') INTO envs, ids FROM new_rows r;
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT coalesce(array_agg(r.env), '{}'), coalesce(array_agg(r.subscription_id), '{}') INTO envs, ids FROM old_rows r;
-    ELSE
-        SELECT coalesce(array_agg(x.env), '{}'), coalesce(array_agg(x.sid), '{}') INTO envs, ids FROM (
-            SELECT a.env, a.subscription_id AS sid FROM new_rows a JOIN old_rows b ON b.id = a.id AND b.env = a.env
-            WHERE (a.subscription_id, a.price_id, a.quantity) IS DISTINCT FROM (b.subscription_id, b.price_id, b.quantity)
-            UNION SELECT b.env, b.subscription_id FROM new_rows a JOIN old_rows b ON b.id = a.id AND b.env = a.env
-            WHERE (a.subscription_id, a.price_id, a.quantity) IS DISTINCT FROM (b.subscription_id, b.price_id, b.quantity)) x;
-    END IF;
-    IF cardinality(ids) > 0 THEN
-        PERFORM payments.mrr_mark(envs, ids);
-    END IF;
-    RETURN NULL;
-END $$;
-
--- == rollup bookings in PL/pgSQL: plans cached per connection ==
-
--- The profile of the webhook path (BenchmarkOutbox) put most of the
--- rollups' cost in overview_payments: revenue_book was an SQL function,
--- which PostgreSQL plans again at every call; a PL/pgSQL body keeps its
--- plan for the connection. The same for mrr_mark.
-CREATE OR REPLACE FUNCTION payments.revenue_book(n payments.payment_fact[], o payments.payment_fact[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO payments.overview_revenue_daily AS t (env, day, currency, paid, refunded, payments, refunds, shard)
-    SELECT x.env, x.day, x.currency, sum(x.paid), sum(x.refunded), sum(x.payments), sum(x.refunds), payments.overview_shard() FROM (
-        SELECT r.env, v.day, v.currency, v.paid, v.refunded, v.payments, v.refunds
-        FROM unnest(n) r CROSS JOIN LATERAL payments.revenue_of(r.kind, r.status, r.amount, r.currency, r.occurred_at) v
-        UNION ALL
-        SELECT r.env, v.day, v.currency, -v.paid, -v.refunded, -v.payments, -v.refunds
-        FROM unnest(o) r CROSS JOIN LATERAL payments.revenue_of(r.kind, r.status, r.amount, r.currency, r.occurred_at) v) x
-    GROUP BY x.env, x.day, x.currency
-    HAVING sum(x.paid) <> 0 OR sum(x.refunded) <> 0 OR sum(x.payments) <> 0 OR sum(x.refunds) <> 0
-    ORDER BY x.day, x.currency, x.env
-    ON CONFLICT (day, currency, env, shard) DO UPDATE SET paid = t.paid + EXCLUDED.paid, refunded = t.refunded + EXCLUDED.refunded,
-        payments = t.payments + EXCLUDED.payments, refunds = t.refunds + EXCLUDED.refunds;
-END $$;
-
-CREATE OR REPLACE FUNCTION payments.mrr_mark(envs text[], ids text[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO payments.mrr_dirty AS t (env, subscription_id)
-    SELECT DISTINCT a.env, a.id FROM unnest(envs, ids) a(env, id) ORDER BY a.id, a.env
-    ON CONFLICT (subscription_id, env) DO UPDATE SET day = t.day WHERE false;
-END $$;
