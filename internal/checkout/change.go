@@ -329,10 +329,9 @@ func switchable(target, prices []store.ChangePrice, sub *stripe.Subscription) er
 		if it.Price == nil {
 			continue
 		}
-		for _, p := range prices {
-			if p.ID == it.Price.ID && p.Family != family {
-				return badRequest("price_not_switchable", "the subscription's current price %s is not in family %q of the target prices; the app sets the families with set_switchable_prices", p.ID, family)
-			}
+		// A current price billwire does not know is in no family either.
+		if p, ok := findPrice(prices, ChangeItem{PriceID: it.Price.ID}); !ok || p.Family != family {
+			return badRequest("price_not_switchable", "the subscription's current price %s is not in family %q of the target prices; the app sets the families with set_switchable_prices", it.Price.ID, family)
 		}
 	}
 	return nil

@@ -425,6 +425,14 @@ func TestChangeRefusesBadTargets(t *testing.T) {
 			}
 		}
 	}
+	// A current price missing from billwire's catalog (never synced) is in
+	// no family: the user cannot switch away from it.
+	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.prices SET id = 'price_Forgotten' WHERE id = $1`, r.prices["basic_monthly"]); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.do("POST", subPath(sub, "change"), tok, target(r.prices["pro_monthly"], 1)); res.status != 400 || res.body["code"] != "price_not_switchable" {
+		t.Errorf("switch away from a price billwire does not know: %d %v", res.status, res.body)
+	}
 	if _, err := r.st.Pool().Exec(ctx, `UPDATE payments.prices SET active = false WHERE id = $1`, archived); err != nil {
 		t.Fatal(err)
 	}
